@@ -1,0 +1,66 @@
+/**
+ * Splits a byte stream into frames. Chunks are kept in a list and joined only once a whole frame
+ * has arrived, so a large frame that trickles in is copied once, not once per chunk.
+ */
+import { DEFAULT_MAX_FRAME, decodeFrame, ProtocolError } from "./codec.js";
+import type { Message } from "./messages.js";
+
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
+
+  /** Feeds bytes and returns every message they complete. Throws ProtocolError on bad input. */
+  push(chunk: Buffer): Message[] {
+    const out: Message[] = [];
+    let buf: Buffer;
+    if (this.buffered === 0) {
+      buf = chunk;
+    } else {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      // Join only when the pending frame is complete (or its length is still unknown).
+      if (this.buffered >= 4) {
+        const first = this.chunks[0]!;
+        const length = first.length >= 4 ? first.readUInt32BE(0) : Buffer.concat(this.chunks, 4).readUInt32BE(0);
+        this.checkLength(length);
+        if (this.buffered < 4 + length) return out;
+      } else {
+        return out;
+      }
+      buf = Buffer.concat(this.chunks, this.buffered);
+      this.chunks = [];
+      this.buffered = 0;
+    }
+    let offset = 0;
+    while (buf.length - offset >= 4) {
+      const length = buf.readUInt32BE(offset);
+      this.checkLength(length);
+      const end = offset + 4 + length;
+      if (end > buf.length) break;
+      out.push(decodeFrame(buf, offset + 4, end));
+      offset = end;
+    }
+    if (offset < buf.length) {
+      this.chunks = [offset === 0 ? buf : buf.subarray(offset)];
+      this.buffered = buf.length - offset;
+    }
+    return out;
+  }
+
+  /** Call at end of stream: leftover bytes mean the peer stopped inside a frame. */
+  end(): void {
+    if (this.buffered > 0) {
+      throw new ProtocolError("truncated", `stream ended inside a frame (${this.buffered} bytes left over)`);
+    }
+  }
+
+  private checkLength(length: number): void {
+    if (length === 0) throw new ProtocolError("malformed", "frame length is 0 (a frame holds at least its type byte)");
+    if (length > this.maxFrame) {
+      throw new ProtocolError("too_large", `frame of ${length} bytes exceeds the limit of ${this.maxFrame}`);
+    }
+  }
+}
+
