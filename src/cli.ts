@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/** The `neutrino` command line (commander). */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { AppSpecError, parseAppSpec, type AppSpec } from "./app-spec.js";
+import { discoverRoutes, formatRouteTable } from "./discover.js";
+import { createLogger } from "./log.js";
+import { defaultPython, PythonRuntime } from "./runtimes/python.js";
+import { serve } from "./serve.js";
+import { version } from "./version.js";
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number of seconds, 0 or more");
+  return n;
+}
+
+function appSpec(text: string): AppSpec {
+  try {
+    return parseAppSpec(text);
+  } catch (err) {
+    if (err instanceof AppSpecError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
+}
+
+const pythonOption = () =>
+  new Option("--python <path>", "Python interpreter for the workers (default: the active virtualenv's, else python3)");
+const startTimeoutOption = () =>
+  new Option("--start-timeout <seconds>", "time a worker may take to load the app").argParser(seconds).default(60);
+
+const program = new Command("neutrino")
+  .description("A polyglot application server: one orchestrator owns HTTP, a pool of workers runs your handlers.")
+  .version(version, "-V, --version")
+  .showHelpAfterError()
+  .configureHelp({ helpWidth: 120 });
+
+program
+  .command("serve")
+  .description("start the orchestrator and a pool of workers serving APP")
+  .argument("<APP>", 'the app to serve, "module:attribute" (e.g. myapp:app, pkg.mod:app, examples/myapp:app)', appSpec)
+  .addOption(new Option("-w, --workers <n>", "number of worker processes").argParser(integer(1, 1024)).default(4))
+  .addOption(new Option("-p, --port <port>", "port to listen on (0 picks a free one)").argParser(integer(0, 65535)).default(8000))
+  .addOption(new Option("--host <host>", "address to bind").default("127.0.0.1"))
+  .addOption(pythonOption())
+  .addOption(
+    new Option("--max-queue <n>", "requests that may wait for a worker before new ones get 503").argParser(integer(0)).default(1024),
+  )
+  .addOption(
+    new Option("--max-body-size <bytes>", "largest request body accepted (413 above)").argParser(integer(0)).default(16 * 1024 * 1024),
+  )
+  .addOption(
+    new Option("--graceful-timeout <seconds>", "on SIGTERM/SIGINT, time to finish in-flight and queued requests").argParser(seconds).default(30),
+  )
+  .addOption(startTimeoutOption())
+  .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
+  .action(async (app: AppSpec, opts) => {
+    const code = await serve({
+      app,
+      runtime: new PythonRuntime(opts.python ?? defaultPython()),
+      workers: opts.workers,
+      host: opts.host,
+      port: opts.port,
+      maxQueue: opts.maxQueue,
+      maxBodySize: opts.maxBodySize,
+      gracefulTimeoutMs: opts.gracefulTimeout * 1000,
+      startTimeoutMs: opts.startTimeout * 1000,
+      log: createLogger(opts.logLevel),
+    });
+    process.exit(code);
+  });
+
+program
+  .command("routes")
+  .description("load APP in one worker and print its route table")
+  .argument("<APP>", 'the app, "module:attribute"', appSpec)
+  .addOption(pythonOption())
+  .addOption(startTimeoutOption())
+  .action(async (app: AppSpec, opts) => {
+    try {
+      const routes = await discoverRoutes(app, new PythonRuntime(opts.python ?? defaultPython()), opts.startTimeout * 1000);
+      process.stdout.write(formatRouteTable(routes));
+    } catch (err) {
+      const traceback = (err as { traceback?: string }).traceback;
+      process.stderr.write(`neutrino: cannot load ${app.text}: ${(err as Error).message}\n${traceback ? `\n${traceback}` : ""}`);
+      process.exitCode = 1;
+    }
+  });
+
+await program.parseAsync();

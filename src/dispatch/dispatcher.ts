@@ -1,0 +1,116 @@
+/**
+ * Sends each job to the least busy worker that has a free slot; when every worker is full the job
+ * waits in a bounded FIFO, and when that is full too the client gets a fast 503.
+ * Never queues a job behind a particular worker: a queued job goes to whichever worker frees up first.
+ */
+import type { Worker } from "../workers/worker.js";
+import type { Job } from "./job.js";
+import { JobQueue } from "./job-queue.js";
+
+/** Seconds a client should wait before retrying after a 503 for a full queue. */
+const RETRY_AFTER_SECONDS = "1";
+
+export class Dispatcher {
+  private readonly workers: Worker[] = [];
+  private readonly queue: JobQueue;
+  private inflight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(maxQueue: number) {
+    this.queue = new JobQueue(maxQueue);
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get busy(): number {
+    return this.inflight;
+  }
+
+  /** Makes a ready worker available and gives it queued work. */
+  addWorker(worker: Worker): void {
+    worker.accepting = true;
+    this.workers.push(worker);
+    this.fill(worker);
+  }
+
+  /** Stops giving work to a worker (it died, or it is being drained). Its in-flight jobs stay its own. */
+  removeWorker(worker: Worker): void {
+    worker.accepting = false;
+    const i = this.workers.indexOf(worker);
+    if (i >= 0) this.workers.splice(i, 1);
+  }
+
+  submit(job: Job): void {
+    const worker = this.leastBusy();
+    if (worker) {
+      this.run(worker, job);
+    } else if (!this.queue.push(job)) {
+      job.fail(503, `all workers are busy and the queue is full (${this.queue.capacity} waiting)`, {
+        "retry-after": RETRY_AFTER_SECONDS,
+      });
+    }
+  }
+
+  /** A worker finished a task: give it the next queued job. */
+  taskDone(worker: Worker): void {
+    this.inflight--;
+    if (worker.accepting) this.fill(worker);
+    this.checkIdle();
+  }
+
+  /** Jobs lost with a dead worker are no longer in flight. */
+  jobsLost(count: number): void {
+    this.inflight -= count;
+    this.checkIdle();
+  }
+
+  /** Answers every queued job with `status` (used when shutdown time runs out). */
+  rejectQueued(status: number, detail: string): void {
+    for (const job of this.queue.drain()) job.fail(status, detail);
+    this.checkIdle();
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  idle(): Promise<void> {
+    if (this.inflight === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private leastBusy(): Worker | undefined {
+    let best: Worker | undefined;
+    let bestLoad = Infinity;
+    for (const w of this.workers) {
+      if (w.inflightCount >= w.concurrency) continue;
+      const load = w.inflightCount / w.concurrency;
+      if (load < bestLoad) {
+        best = w;
+        bestLoad = load;
+        if (load === 0) break;
+      }
+    }
+    return best;
+  }
+
+  private fill(worker: Worker): void {
+    while (worker.inflightCount < worker.concurrency) {
+      const job = this.queue.shift();
+      if (!job) return;
+      if (job.abandoned) continue;
+      this.run(worker, job);
+    }
+  }
+
+  private run(worker: Worker, job: Job): void {
+    this.inflight++;
+    worker.assign(job);
+  }
+
+  private checkIdle(): void {
+    if (this.inflight !== 0 || this.queue.length !== 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

@@ -1,0 +1,27 @@
+/** A request on its way to a worker: what the dispatcher, the queue and the workers pass around. */
+import type { TaskResult } from "../protocol/messages.js";
+
+export interface Job {
+  /** The task id on the wire; unique across the whole server while in flight. */
+  readonly taskId: number;
+  /** The encoded TaskAssignment, ready to write to any worker's socket. */
+  readonly frame: Buffer;
+  readonly method: string;
+  readonly route: string;
+  readonly requestId: string;
+  /** performance.now() when the request was submitted. */
+  readonly submittedAt: number;
+  /** True when nobody waits for the answer any more (the client went away while it was queued). */
+  readonly abandoned: boolean;
+  complete(result: TaskResult): void;
+  /** Answers with a JSON error body `{"error": reason phrase, "detail": detail}`. */
+  fail(status: number, detail: string, headers?: Record<string, string>): void;
+}
+
+let lastTaskId = 0;
+
+/** Task ids wrap at 2^32; by then the task that used an id before is long done. */
+export function nextTaskId(): number {
+  lastTaskId = lastTaskId === 0xffffffff ? 1 : lastTaskId + 1;
+  return lastTaskId;
+}

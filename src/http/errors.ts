@@ -1,0 +1,36 @@
+/** JSON error responses, one shape for all of them: `{"error": reason phrase, "detail": what was wrong}`. */
+import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+
+export function errorBody(status: number, detail: string): string {
+  return JSON.stringify({ error: STATUS_CODES[status] ?? "Error", detail });
+}
+
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  detail: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    // Too late for a status line: cut the response so the client sees it failed.
+    res.destroy();
+    return;
+  }
+  const body = errorBody(status, detail);
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/** Answers a request that Node's HTTP parser rejected, on the raw socket, then closes it. */
+export function sendRawError(socket: Duplex, status: number, detail: string): void {
+  const body = errorBody(status, detail);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

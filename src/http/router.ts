@@ -1,0 +1,66 @@
+/**
+ * The HTTP routing table, built from the RouteRegistry with find-my-way. Every registered path
+ * also answers the methods it does not allow, so a wrong method is a 405 with `Allow`, not a 404.
+ */
+import { METHODS } from "node:http";
+import FindMyWay from "find-my-way";
+import type { RouteInfo } from "../protocol/messages.js";
+
+export type RouteMatch =
+  | {
+      readonly kind: "route";
+      readonly route: RouteInfo;
+      /** The method sent to the worker: HEAD runs the GET handler (Node drops the body). */
+      readonly workerMethod: string;
+      readonly params: Record<string, string | undefined>;
+    }
+  | { readonly kind: "method_not_allowed"; readonly route: RouteInfo; readonly allow: string };
+
+type Store =
+  | { kind: "route"; route: RouteInfo; workerMethod: string }
+  | { kind: "method_not_allowed"; route: RouteInfo; allow: string };
+
+type Method = FindMyWay.HTTPMethod;
+const ALL_METHODS = METHODS as Method[];
+const NO_QUERY = Object.freeze({});
+
+/** `/users/{id}` (the SDKs' syntax, as in OpenAPI) → `/users/:id` (find-my-way's). */
+export function toRouterPath(path: string): string {
+  return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ":$1");
+}
+
+export class Router {
+  private readonly fmw = FindMyWay({
+    // The worker gets the raw query string; parsing it here would be wasted work.
+    querystringParser: () => NO_QUERY,
+    maxParamLength: 500,
+  });
+
+  constructor(readonly routes: readonly RouteInfo[]) {
+    const noop = (): void => {};
+    for (const route of routes) {
+      const allowed = new Set(route.methods.map((m) => m.toUpperCase()));
+      const autoHead = allowed.has("GET") && !allowed.has("HEAD");
+      const allow = [...allowed, ...(autoHead ? ["HEAD"] : [])].join(", ");
+      const path = toRouterPath(route.path);
+      for (const method of ALL_METHODS) {
+        let store: Store;
+        if (allowed.has(method)) store = { kind: "route", route, workerMethod: method };
+        else if (method === "HEAD" && autoHead) store = { kind: "route", route, workerMethod: "GET" };
+        else store = { kind: "method_not_allowed", route, allow };
+        this.fmw.on(method, path, noop, store);
+      }
+    }
+    this.fmw.compile();
+  }
+
+  /** Looks up a request target (path with or without query string). Null means 404. */
+  find(method: string, url: string): RouteMatch | null {
+    const found = this.fmw.find(method as Method, url);
+    if (!found) return null;
+    const store = found.store as Store;
+    return store.kind === "route"
+      ? { kind: "route", route: store.route, workerMethod: store.workerMethod, params: found.params }
+      : store;
+  }
+}

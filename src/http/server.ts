@@ -1,0 +1,172 @@
+/**
+ * The HTTP front: route lookup (404/405), body reading (413), hand-off to the dispatcher, and
+ * writing the worker's answer back. The response body bytes come from the worker and are passed
+ * through untouched.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import type { Dispatcher } from "../dispatch/dispatcher.js";
+import { nextTaskId, type Job } from "../dispatch/job.js";
+import { encodeTaskAssignment } from "../protocol/codec.js";
+import type { Pair, TaskResult } from "../protocol/messages.js";
+import { sendError, sendRawError } from "./errors.js";
+import type { Router } from "./router.js";
+
+export interface HttpServerOptions {
+  readonly router: Router;
+  readonly dispatcher: Dispatcher;
+  readonly maxBodySize: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+const NO_PAIRS: Pair[] = [];
+/** Hop-by-hop and framing headers are the orchestrator's to set, never a worker's. */
+const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+
+/** One request in flight: the Job the dispatcher and workers see, bound to its HTTP response. */
+class HttpJob implements Job {
+  readonly submittedAt = performance.now();
+
+  constructor(
+    readonly taskId: number,
+    readonly frame: Buffer,
+    readonly method: string,
+    readonly route: string,
+    private readonly res: ServerResponse,
+    private readonly server: HttpServer,
+  ) {}
+
+  get requestId(): string {
+    return String(this.taskId);
+  }
+
+  get abandoned(): boolean {
+    const socket = this.res.socket;
+    return socket === null || socket.destroyed;
+  }
+
+  complete(result: TaskResult): void {
+    const headers: string[] = [];
+    let hasType = false;
+    for (const [name, value] of result.headers) {
+      const lower = name.toLowerCase();
+      if (RESERVED_RESPONSE_HEADERS.has(lower)) continue;
+      if (lower === "content-type") hasType = true;
+      headers.push(name, value);
+    }
+    if (!hasType) headers.push("content-type", "application/json");
+    headers.push("content-length", String(result.body.length));
+    if (this.server.draining) headers.push("connection", "close");
+    try {
+      this.res.writeHead(result.status, headers);
+    } catch (err) {
+      sendError(this.res, 502, `the worker sent an invalid response: ${(err as Error).message}`);
+      return;
+    }
+    this.res.end(result.body);
+  }
+
+  fail(status: number, detail: string, headers?: Record<string, string>): void {
+    sendError(this.res, status, detail, this.server.draining ? { ...headers, connection: "close" } : headers);
+  }
+}
+
+export class HttpServer {
+  readonly server: Server;
+  /** Set once shutdown begins: every response then closes its connection. */
+  draining = false;
+
+  constructor(private readonly options: HttpServerOptions) {
+    this.server = createServer((req, res) => this.handle(req, res));
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable || err.code === "ECONNRESET") {
+        socket.destroy();
+        return;
+      }
+      if (err.code === "HPE_HEADER_OVERFLOW") sendRawError(socket, 431, "request headers are too large");
+      else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") sendRawError(socket, 408, "the request took too long to arrive");
+      else sendRawError(socket, 400, `malformed HTTP request: ${err.message}`);
+    });
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting connections; idle keep-alive connections close now, busy ones after their response. */
+  drain(): void {
+    this.draining = true;
+    this.server.close();
+    this.server.closeIdleConnections();
+  }
+
+  /** Closes whatever connections remain (end of shutdown). */
+  closeAll(): void {
+    this.server.closeAllConnections();
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? "/";
+    const method = req.method ?? "GET";
+    const match = this.options.router.find(method, url);
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    if (match === null) {
+      sendError(res, 404, `no route for ${method} ${path}`);
+      return;
+    }
+    if (match.kind === "method_not_allowed") {
+      sendError(res, 405, `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`, { allow: match.allow });
+      return;
+    }
+
+    const { maxBodySize } = this.options;
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > maxBodySize) {
+      this.tooLarge(res);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodySize) {
+        req.removeAllListeners("data").removeAllListeners("end");
+        this.tooLarge(res);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      const body = chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      const params = paramPairs(match.params);
+      const taskId = nextTaskId();
+      const query = q < 0 ? "" : url.slice(q + 1);
+      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, body);
+      this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, res, this));
+    });
+  }
+
+  private tooLarge(res: ServerResponse): void {
+    // The rest of the body is not read: close the connection rather than parse it as a next request.
+    sendError(res, 413, `request body is larger than the limit of ${this.options.maxBodySize} bytes`, {
+      connection: "close",
+    });
+  }
+}
+
+function paramPairs(params: Record<string, string | undefined>): Pair[] {
+  let pairs: Pair[] | null = null;
+  for (const name in params) {
+    const value = params[name];
+    if (value !== undefined) (pairs ??= []).push([name, value]);
+  }
+  return pairs ?? NO_PAIRS;
+}

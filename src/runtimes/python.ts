@@ -1,0 +1,39 @@
+/** Starts Python workers: `python -m neutrino.internal.worker.main <socket> <id> <app>`. */
+import { delimiter, join } from "node:path";
+import type { AppSpec } from "../app-spec.js";
+import { packageRoot } from "../package-root.js";
+import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
+
+/** The SDK ships inside the package and goes on the workers' PYTHONPATH: no pip install needed. */
+export const pythonSdkDir = join(packageRoot, "python", "src");
+
+/** The active virtualenv's interpreter, else `python3` from PATH. */
+export function defaultPython(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VIRTUAL_ENV ? join(env.VIRTUAL_ENV, "bin", "python") : "python3";
+}
+
+export class PythonRuntime implements WorkerRuntime {
+  readonly name = "python";
+  readonly description: string;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(private readonly python: string) {
+    this.description = python;
+    const inherited = process.env.PYTHONPATH;
+    this.env = {
+      ...process.env,
+      // The SDK first, so a stale pip-installed copy does not shadow the one matching this orchestrator.
+      PYTHONPATH: inherited ? `${pythonSdkDir}${delimiter}${inherited}` : pythonSdkDir,
+      // Handler output reaches the log line by line, not when a 4 KiB buffer fills.
+      PYTHONUNBUFFERED: "1",
+    };
+  }
+
+  command(socketPath: string, workerId: string, app: AppSpec): WorkerCommand {
+    return {
+      file: this.python,
+      args: ["-m", "neutrino.internal.worker.main", socketPath, workerId, app.text],
+      env: this.env,
+    };
+  }
+}

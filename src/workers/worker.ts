@@ -1,0 +1,279 @@
+/**
+ * One worker process and its socket: start-up handshake, task assignment, results, shutdown.
+ * What to do when a worker dies (answer its jobs, replace it) is the pool's business: the worker
+ * only reports it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type Server, type Socket } from "node:net";
+import { createInterface } from "node:readline";
+import type { AppSpec } from "../app-spec.js";
+import type { Job } from "../dispatch/job.js";
+import { encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../protocol/codec.js";
+import { FrameDecoder } from "../protocol/frame-decoder.js";
+import type { Message, RouteInfo, StartupError } from "../protocol/messages.js";
+import type { WorkerRuntime } from "../runtimes/runtime.js";
+import type { SocketDir } from "./socket-dir.js";
+
+/** The app could not be loaded, or the worker could not start: the server cannot run. */
+export class StartupFailure extends Error {
+  override name = "StartupFailure";
+  constructor(
+    readonly kind: string,
+    message: string,
+    readonly traceback = "",
+  ) {
+    super(message);
+  }
+
+  static fromMessage(m: StartupError): StartupFailure {
+    return new StartupFailure(m.kind, m.message, m.traceback);
+  }
+}
+
+export interface WorkerListener {
+  /** A task finished, so the worker has a free slot. */
+  taskDone(worker: Worker): void;
+  /** The worker process is gone after having been ready; `lostJobs` were in flight on it. */
+  exited(worker: Worker, lostJobs: Job[], cause: string): void;
+  /** A line the worker printed on stdout or stderr. */
+  output(worker: Worker, stream: "stdout" | "stderr", line: string): void;
+}
+
+export interface WorkerOptions {
+  readonly id: string;
+  readonly runtime: WorkerRuntime;
+  readonly app: AppSpec;
+  readonly socketDir: SocketDir;
+  readonly listener: WorkerListener;
+  /** How long the process may take to load the app and send WorkerReady. */
+  readonly startTimeoutMs: number;
+}
+
+type State = "starting" | "ready" | "stopping" | "exited";
+
+/** Kept while starting, so a worker that dies before its handshake can say why. */
+const STARTUP_OUTPUT_LINES = 30;
+
+export class Worker {
+  readonly id: string;
+  pid = 0;
+  concurrency = 1;
+  /** Whether the dispatcher may give this worker new tasks. */
+  accepting = false;
+  private state: State = "starting";
+  private child: ChildProcess | null = null;
+  private socket: Socket | null = null;
+  private readonly inflight = new Map<number, Job>();
+  private readonly decoder = new FrameDecoder();
+  private readonly startupOutput: string[] = [];
+  private pendingRoutes: { resolve(r: RouteInfo[]): void; reject(e: Error): void } | null = null;
+  private readonly exitedPromise: Promise<void>;
+  private markExited!: () => void;
+  private exitCause = "";
+
+  constructor(private readonly options: WorkerOptions) {
+    this.id = options.id;
+    this.exitedPromise = new Promise((resolve) => (this.markExited = resolve));
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** The jobs this worker is running now (for logs and status). */
+  inflightJobs(): Job[] {
+    return [...this.inflight.values()];
+  }
+
+  /** Starts the process and resolves once it sent WorkerReady. Rejects with a StartupFailure. */
+  start(): Promise<void> {
+    const { runtime, app, socketDir, startTimeoutMs } = this.options;
+    const socketPath = socketDir.socketPath(this.id);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (failure: StartupFailure): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        server.close();
+        this.kill();
+        reject(failure);
+      };
+      const timer = setTimeout(
+        () => fail(new StartupFailure("timeout", `worker ${this.id} did not become ready within ${startTimeoutMs} ms`)),
+        startTimeoutMs,
+      );
+      this.onReady = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      this.onStartupError = fail;
+
+      const server: Server = createServer();
+      server.maxConnections = 1;
+      server.once("connection", (socket) => {
+        // One connection per socket: closing the listener removes the socket file, so nobody else can connect.
+        server.close();
+        this.attach(socket);
+      });
+      server.once("error", (err) => fail(new StartupFailure("socket", `cannot listen on ${socketPath}: ${err.message}`)));
+      server.listen(socketPath, () => {
+        const cmd = runtime.command(socketPath, this.id, app);
+        const child = spawn(cmd.file, cmd.args, { env: cmd.env, stdio: ["ignore", "pipe", "pipe"] });
+        this.child = child;
+        child.once("error", (err: NodeJS.ErrnoException) => {
+          const why = err.code === "ENOENT" ? "not found" : err.message;
+          fail(new StartupFailure("spawn", `cannot start ${runtime.name} worker with "${cmd.file}": ${why}`));
+        });
+        child.once("spawn", () => (this.pid = child.pid ?? 0));
+        this.pipeOutput(child, "stdout");
+        this.pipeOutput(child, "stderr");
+        child.once("exit", (code, signal) => {
+          this.exitCause = signal ? `killed by ${signal}` : `exit code ${code}`;
+          // stdout/stderr may still hold the last lines; let them drain before reporting.
+          setImmediate(() => {
+            if (!settled) {
+              const output = this.startupOutput.join("\n");
+              fail(
+                new StartupFailure(
+                  "exited",
+                  `worker ${this.id} exited before it was ready (${this.exitCause})` + (output ? `:\n${output}` : ""),
+                ),
+              );
+            }
+            this.handleExit();
+          });
+        });
+      });
+    });
+  }
+
+  /** Asks the worker for its routes (the discovery step of start-up). */
+  discoverRoutes(): Promise<RouteInfo[]> {
+    return new Promise((resolve, reject) => {
+      this.pendingRoutes = { resolve, reject };
+      this.socket!.write(encodeDiscoverRoutes());
+    });
+  }
+
+  /** Hands a job to this worker; the dispatcher checked that it has a free slot. */
+  assign(job: Job): void {
+    this.inflight.set(job.taskId, job);
+    this.socket!.write(job.frame);
+  }
+
+  /**
+   * Stops the worker: Shutdown now, SIGKILL after `timeoutMs`. The dispatcher must already have
+   * stopped giving it work. Resolves when the process is gone.
+   */
+  stop(timeoutMs: number): Promise<void> {
+    this.accepting = false;
+    if (this.state === "exited") return this.exitedPromise;
+    this.state = "stopping";
+    if (this.socket && !this.socket.destroyed) this.socket.write(encodeShutdown(true));
+    else this.kill();
+    const timer = setTimeout(() => this.kill(), timeoutMs);
+    return this.exitedPromise.finally(() => clearTimeout(timer));
+  }
+
+  /** Kills the process at once (SIGKILL). Its exit is reported as usual. */
+  kill(): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+  }
+
+  get exited(): Promise<void> {
+    return this.exitedPromise;
+  }
+
+  private onReady: () => void = () => {};
+  private onStartupError: (f: StartupFailure) => void = () => {};
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => {
+      let messages: Message[];
+      try {
+        messages = this.decoder.push(chunk);
+      } catch (err) {
+        this.protocolViolation((err as ProtocolError).message);
+        return;
+      }
+      for (const m of messages) this.handle(m);
+    });
+    socket.on("error", () => {}); // 'close' follows; the exit handler reports what matters
+    socket.on("close", () => {
+      // A worker that drops its socket cannot be used any more, whatever it is doing.
+      if (this.state !== "exited") this.kill();
+    });
+  }
+
+  private handle(m: Message): void {
+    switch (m.type) {
+      case "TaskResult": {
+        const job = this.inflight.get(m.taskId);
+        if (!job) {
+          // Never trust a result for a task this worker was not given.
+          this.protocolViolation(`result for unknown task ${m.taskId}`);
+          return;
+        }
+        this.inflight.delete(m.taskId);
+        job.complete(m);
+        this.options.listener.taskDone(this);
+        return;
+      }
+      case "WorkerReady":
+        if (this.state !== "starting") return this.protocolViolation("WorkerReady sent twice");
+        this.pid = m.pid;
+        this.concurrency = Math.max(1, m.concurrency);
+        this.state = "ready";
+        this.onReady();
+        return;
+      case "StartupError":
+        this.onStartupError(StartupFailure.fromMessage(m));
+        return;
+      case "RouteRegistry":
+        if (!this.pendingRoutes) return this.protocolViolation("RouteRegistry without DiscoverRoutes");
+        this.pendingRoutes.resolve(m.routes);
+        this.pendingRoutes = null;
+        return;
+      case "Heartbeat":
+        return;
+      default:
+        this.protocolViolation(`unexpected ${m.type} from a worker`);
+    }
+  }
+
+  private protocolViolation(why: string): void {
+    this.exitCause = `protocol error: ${why}`;
+    this.options.listener.output(this, "stderr", `neutrino: killing worker ${this.id}: protocol error: ${why}`);
+    this.kill();
+  }
+
+  private handleExit(): void {
+    const wasReady = this.state === "ready" || this.state === "stopping";
+    const stopping = this.state === "stopping";
+    this.state = "exited";
+    this.accepting = false;
+    this.socket?.destroy();
+    this.pendingRoutes?.reject(new StartupFailure("exited", `worker ${this.id} exited during route discovery (${this.exitCause})`));
+    this.pendingRoutes = null;
+    const lost = [...this.inflight.values()];
+    this.inflight.clear();
+    this.markExited();
+    if (wasReady && !(stopping && lost.length === 0)) this.options.listener.exited(this, lost, this.exitCause);
+  }
+
+  private pipeOutput(child: ChildProcess, stream: "stdout" | "stderr"): void {
+    const lines = createInterface({ input: child[stream]!, crlfDelay: Infinity });
+    lines.on("line", (line) => {
+      if (this.state === "starting") {
+        this.startupOutput.push(line);
+        if (this.startupOutput.length > STARTUP_OUTPUT_LINES) this.startupOutput.shift();
+      }
+      this.options.listener.output(this, stream, line);
+    });
+  }
+}
