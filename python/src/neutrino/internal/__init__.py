@@ -1,0 +1,1 @@
+"""Neutrino internals: not a public API, may change without notice."""

@@ -1,0 +1,1 @@
+"""The worker process the orchestrator starts: protocol codec, app loading, request execution."""

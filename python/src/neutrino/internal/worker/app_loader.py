@@ -1,0 +1,122 @@
+"""Imports the user's app from an APP string, as uvicorn and gunicorn do.
+
+Accepted forms:
+  ``myapp:app``, ``pkg.sub.myapp:app``   a module imported from the current directory;
+  ``examples/myapp:app``, ``myapp.py:app`` a file: its directory goes on sys.path first.
+Failures raise StartupFailure with one of the kinds of docs/protocol.md, which the worker sends
+to the orchestrator as StartupError.
+"""
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Tuple
+
+from ...app import App
+
+
+class StartupFailure(Exception):
+    """``kind``: bad_app_path, module_not_found, import_error, attribute_not_found or not_an_app."""
+
+    def __init__(self, kind: str, message: str, traceback: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.traceback = traceback
+
+
+def load_app(app_path: str) -> App:
+    module_name, attribute, search_dir = _parse(app_path)
+    if search_dir in sys.path:
+        sys.path.remove(search_dir)
+    sys.path.insert(0, search_dir)
+    module = _import(module_name, search_dir)
+    try:
+        app = getattr(module, attribute)
+    except AttributeError:
+        raise StartupFailure(
+            "attribute_not_found", f"module {module_name!r} has no attribute {attribute!r}"
+        ) from None
+    if not isinstance(app, App):
+        if app is App:
+            message = (
+                f"{app_path!r} is the App class, not an App instance (create one: app = App())"
+            )
+        else:
+            message = f"{app_path!r} is {_kind_of(app)}, not a neutrino App"
+        raise StartupFailure("not_an_app", message)
+    return app
+
+
+def _parse(app_path: str) -> Tuple[str, str, str]:
+    """(module name, attribute, directory to import from)."""
+    module_part, colon, attribute = app_path.rpartition(":")
+    if not colon or not module_part or not attribute:
+        raise StartupFailure(
+            "bad_app_path",
+            f"APP must be 'module:attribute' (for example 'myapp:app'), got {app_path!r}",
+        )
+    if not attribute.isidentifier():
+        raise StartupFailure(
+            "bad_app_path", f"{attribute!r} in {app_path!r} is not a valid attribute name"
+        )
+    if "/" in module_part or module_part.endswith(".py"):
+        directory, filename = os.path.split(module_part)
+        module_name = filename[:-3] if filename.endswith(".py") else filename
+        if not module_name.isidentifier():
+            raise StartupFailure(
+                "bad_app_path",
+                f"{filename!r} in {app_path!r} cannot be imported: a module file name must be "
+                "a Python identifier, plus '.py'",
+            )
+        return module_name, attribute, os.path.abspath(directory or ".")
+    if not all(part.isidentifier() for part in module_part.split(".")):
+        raise StartupFailure(
+            "bad_app_path", f"{module_part!r} in {app_path!r} is not a valid module name"
+        )
+    return module_part, attribute, os.getcwd()
+
+
+def _import(module_name: str, search_dir: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only the module asked for (or a package above it) missing is module_not_found; a
+        # module the user's code imports being missing is that code's import_error.
+        if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
+            raise StartupFailure(
+                "module_not_found", f"module {module_name!r} not found (looked in {search_dir})"
+            ) from None
+        raise _import_error(module_name, exc) from None
+    except (Exception, SystemExit) as exc:  # SyntaxError, anything the module raised, sys.exit()
+        raise _import_error(module_name, exc) from None
+
+
+def _import_error(module_name: str, exc: BaseException) -> StartupFailure:
+    # str(SyntaxError) carries the file and line, so no traceback is needed to read the summary.
+    message = str(exc)
+    summary = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return StartupFailure(
+        "import_error", f"importing {module_name!r} failed: {summary}", _user_traceback(exc)
+    )
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback without the frames of importlib and of this loader: the user's code only."""
+    te = traceback.TracebackException.from_exception(exc)
+    te.stack = traceback.StackSummary.from_list([f for f in te.stack if not _is_ours(f)])
+    return "".join(te.format())
+
+
+def _is_ours(frame: traceback.FrameSummary) -> bool:
+    return frame.filename.startswith("<frozen importlib") or frame.filename == __file__
+
+
+def _kind_of(obj: object) -> str:
+    if isinstance(obj, type):
+        return "a class"
+    if callable(obj) and hasattr(obj, "__code__"):
+        return "a function"
+    name = type(obj).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"

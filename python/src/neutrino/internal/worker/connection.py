@@ -1,0 +1,104 @@
+"""Blocking framed I/O on the worker's socket: the hot path's reads and writes.
+
+A synchronous worker has nothing to do while it waits for the next task, so a blocking socket
+is both the simplest and the fastest choice. Frames are received into one reusable buffer and
+decoded in place: a TaskAssignment's body is a view into that buffer, valid until the next read.
+"""
+
+import socket
+import struct
+from typing import Optional, Sequence, Tuple
+
+from .protocol import (
+    DEFAULT_MAX_FRAME,
+    Message,
+    ProtocolError,
+    check_frame_length,
+    decode_payload,
+    encode_task_result_head,
+)
+
+_BUFFER_SIZE = 256 * 1024  # holds a typical request whole, so one recv_into is enough
+_COPY_LIMIT = 64 * 1024  # smaller bodies are joined to their head: one cheap copy, one syscall
+_LENGTH = struct.Struct(">I")
+
+
+class Connection:
+    def __init__(self, sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self._sock = sock
+        self._max_frame = max_frame
+        self._buf = bytearray(_BUFFER_SIZE)
+        self._view = memoryview(self._buf)
+        self._start = 0  # first unread byte
+        self._end = 0  # end of the received bytes
+
+    def read_message(self) -> Optional[Message]:
+        """The next message; None at end of stream between frames. Raises ProtocolError."""
+        if self._end - self._start < 4:
+            if len(self._buf) > _BUFFER_SIZE:
+                self._reallocate(_BUFFER_SIZE)  # a large frame is done with: free its memory
+            if not self._fill(4):
+                return None
+        start = self._start
+        (length,) = _LENGTH.unpack_from(self._buf, start)
+        check_frame_length(length, self._max_frame)
+        end = start + 4 + length
+        if self._end < end:
+            self._fill(4 + length)
+            start = self._start  # _fill may have moved the pending bytes
+            end = start + 4 + length
+        if end == self._end:
+            self._start = self._end = 0  # buffer drained: the next frame lands at its start
+        else:
+            self._start = end
+        return decode_payload(self._buf[start + 4], self._view[start + 5 : end])
+
+    def send(self, frame: bytes) -> None:
+        self._sock.sendall(frame)
+
+    def send_result(
+        self, task_id: int, status: int, flags: int, headers: Sequence[Tuple[str, str]], body: bytes
+    ) -> None:
+        head = encode_task_result_head(task_id, status, flags, headers, len(body))
+        if len(body) <= _COPY_LIMIT:
+            self._sock.sendall(head + body)
+            return
+        # A large body goes out without being copied behind its head.
+        sent = self._sock.sendmsg([head, body])
+        if sent < len(head):
+            self._sock.sendall(head[sent:])
+            sent = len(head)
+        if sent < len(head) + len(body):
+            self._sock.sendall(memoryview(body)[sent - len(head) :])
+
+    def _fill(self, size: int) -> bool:
+        """Receives until `size` bytes are buffered from _start; False at EOF between frames."""
+        pending = self._end - self._start
+        if self._start + size > len(self._buf):
+            if size > len(self._buf):
+                self._reallocate(size)
+            else:
+                # Move the partial frame to the front so the rest fits behind it.
+                self._view[:pending] = self._view[self._start : self._end]
+                self._start, self._end = 0, pending
+        recv_into = self._sock.recv_into
+        view = self._view
+        while self._end - self._start < size:
+            received = recv_into(view[self._end :])
+            if received == 0:
+                if self._end == self._start:
+                    return False
+                raise ProtocolError(
+                    "truncated",
+                    f"stream ended inside a frame ({self._end - self._start} bytes left over)",
+                )
+            self._end += received
+        return True
+
+    def _reallocate(self, size: int) -> None:
+        # A new buffer rather than a resize: views of the old one (a body) may still be alive.
+        pending = self._end - self._start
+        buf = bytearray(size)
+        buf[:pending] = self._view[self._start : self._end]
+        self._buf, self._view = buf, memoryview(buf)
+        self._start, self._end = 0, pending

@@ -1,0 +1,110 @@
+"""The worker process the orchestrator starts, one per socket (docs/protocol.md, "Connection").
+
+    python -m neutrino.internal.worker.main <socket_path> <worker_id> <app_path>
+
+Exit status: 0 after Shutdown or when the orchestrator goes away, 1 when the app cannot be
+loaded (after sending StartupError) or the socket cannot be reached, 2 on a protocol error.
+"""
+
+import gc
+import os
+import signal
+import socket
+import sys
+from typing import Dict, List, Optional
+
+from .app_loader import StartupFailure, load_app
+from .connection import Connection
+from .executor import RouteEntry, build_route_table, execute
+from .protocol import (
+    DiscoverRoutes,
+    ProtocolError,
+    Shutdown,
+    TaskAssignment,
+    encode_route_registry,
+    encode_startup_error,
+    encode_worker_ready,
+)
+
+_USAGE = "usage: python -m neutrino.internal.worker.main <socket_path> <worker_id> <app_path>\n"
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        sys.stderr.write(_USAGE)
+        return 2
+    socket_path, worker_id, app_path = args
+    # Ctrl-C in a terminal reaches the whole process group; the orchestrator drains the
+    # workers and then sends Shutdown, so the worker must not die on SIGINT first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+    except OSError as exc:
+        sys.stderr.write(f"neutrino worker {worker_id}: cannot connect to {socket_path}: {exc}\n")
+        return 1
+    conn = Connection(sock)
+    try:
+        app = load_app(app_path)
+    except StartupFailure as failure:
+        try:
+            conn.send(encode_startup_error(failure.kind, failure.message, failure.traceback))
+        except OSError:  # nobody to tell: the operator has to read it here
+            sys.stderr.write(f"neutrino worker {worker_id}: {failure.message}\n{failure.traceback}")
+        return 1
+    table = build_route_table(app)
+    registry = encode_route_registry([(path, app.get_route(path).methods) for path in table])
+    try:
+        conn.send(encode_worker_ready(worker_id, os.getpid(), "python", 1))
+        # Objects alive now (the app, its imports) live as long as the process: keep the
+        # collector from walking them again and again while requests are served.
+        gc.freeze()
+        return _serve(conn, table, registry)
+    except ProtocolError as exc:
+        sys.stderr.write(f"neutrino worker {worker_id}: protocol error ({exc.kind}): {exc}\n")
+        return 2
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the orchestrator is gone; so is our reason to run
+    finally:
+        sock.close()
+
+
+def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: bytes) -> int:
+    read_message = conn.read_message
+    send_result = conn.send_result
+    while True:
+        msg = read_message()
+        kind = type(msg)
+        if kind is TaskAssignment:
+            status, flags, headers, body = execute(table, msg)
+            send_result(msg.task_id, status, flags, headers, body)
+        elif kind is DiscoverRoutes:
+            conn.send(registry)
+        elif kind is Shutdown:
+            # Graceful or not, the same: a synchronous worker has nothing in flight between tasks.
+            return 0
+        elif msg is None:
+            return 0  # end of stream: the orchestrator closed the socket or died
+        else:
+            raise ProtocolError("malformed", f"unexpected {kind.__name__} from the orchestrator")
+
+
+def _die_with_parent() -> None:
+    """Best effort, Linux only: the kernel kills this worker when the orchestrator dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except Exception:
+        pass  # the socket's end of file still stops the worker
+
+
+if __name__ == "__main__":
+    sys.exit(main())

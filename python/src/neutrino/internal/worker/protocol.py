@@ -1,0 +1,593 @@
+"""Codec for the Neutrino wire protocol, version 1 (docs/protocol.md is the contract).
+
+Every frame is ``u32 length | u8 type | payload``. Decoders take the payload (without the type
+byte) as a memoryview, so the worker's hot path can decode straight out of its receive buffer
+without copying the request body. TaskAssignment and TaskResult are the hot path; the other
+messages are sent once per connection and favour clarity.
+"""
+
+import json
+import re
+import struct
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+WORKER_READY = 0x01
+DISCOVER_ROUTES = 0x02
+ROUTE_REGISTRY = 0x03
+HEARTBEAT = 0x04
+SHUTDOWN = 0x05
+STARTUP_ERROR = 0x06
+TASK_ASSIGNMENT = 0x10
+TASK_RESULT = 0x11
+
+#: TaskResult.flags bit 0: the handler failed (the seed plan's ``success: false``).
+HANDLER_FAILED = 0x01
+
+#: 64 MiB of body plus room for the fixed fields, paths and headers (same as the TypeScript codec).
+DEFAULT_MAX_FRAME = 64 * 1024 * 1024 + 64 * 1024
+
+Pair = Tuple[str, str]
+
+_U8 = struct.Struct(">B")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_HEADER = struct.Struct(">IB")  # length, type
+_TASK_FIXED = struct.Struct(">IB")  # task_id, method length
+_RESULT_FIXED = struct.Struct(">IHB")  # task_id, status, flags
+_RESULT_HEAD = struct.Struct(">IBIHB")  # length, type, task_id, status, flags
+_RESULT_HEAD_NO_HEADERS = struct.Struct(">IBIHBH")  # ... plus a header count of 0
+_RESULT_OVERHEAD = 1 + _RESULT_FIXED.size  # type byte + fixed fields, counted in `length`
+
+
+class ProtocolError(Exception):
+    """The peer sent something that breaks the protocol; the connection cannot go on.
+
+    ``kind`` is ``truncated``, ``too_large``, ``unknown_type`` or ``malformed``.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# ---------------------------------------------------------------------------------- messages
+
+
+class Message:
+    """Base of the decoded messages: value equality and a readable repr, for tests and logs."""
+
+    __slots__ = ()
+    TYPE = -1
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{s}={_shown(getattr(self, s))!r}" for s in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+def _shown(value: Any) -> Any:
+    return value.tobytes() if isinstance(value, memoryview) else value
+
+
+class WorkerReady(Message):
+    __slots__ = ("worker_id", "pid", "runtime", "concurrency")
+    TYPE = WORKER_READY
+
+    def __init__(self, worker_id: str, pid: int, runtime: str, concurrency: int) -> None:
+        self.worker_id = worker_id
+        self.pid = pid
+        self.runtime = runtime
+        self.concurrency = concurrency
+
+
+class DiscoverRoutes(Message):
+    __slots__ = ()
+    TYPE = DISCOVER_ROUTES
+
+
+class RouteRegistry(Message):
+    """``routes``: (path, methods) pairs, in the order the app registered them."""
+
+    __slots__ = ("routes",)
+    TYPE = ROUTE_REGISTRY
+
+    def __init__(self, routes: List[Tuple[str, List[str]]]) -> None:
+        self.routes = routes
+
+
+class Heartbeat(Message):
+    __slots__ = ("worker_id",)
+    TYPE = HEARTBEAT
+
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+
+
+class Shutdown(Message):
+    __slots__ = ("graceful",)
+    TYPE = SHUTDOWN
+
+    def __init__(self, graceful: bool) -> None:
+        self.graceful = graceful
+
+
+class StartupError(Message):
+    __slots__ = ("kind", "message", "traceback")
+    TYPE = STARTUP_ERROR
+
+    def __init__(self, kind: str, message: str, traceback: str) -> None:
+        self.kind = kind
+        self.message = message
+        self.traceback = traceback
+
+
+class TaskAssignment(Message):
+    """A request for the worker. ``body`` is a memoryview: when decoded from the worker's receive
+    buffer it is only valid until the next frame is read."""
+
+    __slots__ = ("task_id", "method", "route", "path", "query", "params", "headers", "body")
+    TYPE = TASK_ASSIGNMENT
+
+    def __init__(self, task_id, method, route, path, query, params, headers, body) -> None:
+        self.task_id = task_id
+        self.method = method
+        self.route = route
+        self.path = path
+        self.query = query
+        self.params = params
+        self.headers = headers
+        self.body = body
+
+
+class TaskResult(Message):
+    __slots__ = ("task_id", "status", "flags", "headers", "body")
+    TYPE = TASK_RESULT
+
+    def __init__(self, task_id, status, flags, headers, body) -> None:
+        self.task_id = task_id
+        self.status = status
+        self.flags = flags
+        self.headers = headers
+        self.body = body
+
+
+# ---------------------------------------------------------------------------------- encoding
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _compact_json(obj: Dict[str, Any]) -> bytes:
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (undecodable file names in a traceback) have no UTF-8 form; escape
+        # them as JSON.stringify does, so the payload stays valid UTF-8 and valid JSON.
+        return _LONE_SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), text).encode("utf-8")
+
+
+def _frame(type_: int, payload: bytes = b"") -> bytes:
+    return _HEADER.pack(len(payload) + 1, type_) + payload
+
+
+def _str8(value: str) -> bytes:
+    data = value.encode("utf-8")
+    if len(data) > 0xFF:
+        raise ValueError(f"string of {len(data)} bytes does not fit a str8")
+    return _U8.pack(len(data)) + data
+
+
+def _str16(value: str) -> bytes:
+    data = value.encode("utf-8")
+    if len(data) > 0xFFFF:
+        raise ValueError(f"string of {len(data)} bytes does not fit a str16")
+    return _U16.pack(len(data)) + data
+
+
+def _pairs(pairs: Sequence[Pair]) -> bytes:
+    if len(pairs) > 0xFFFF:
+        raise ValueError(f"{len(pairs)} pairs do not fit a u16 count")
+    parts = [_U16.pack(len(pairs))]
+    for name, value in pairs:
+        parts.append(_str16(name))
+        parts.append(_str16(value))
+    return b"".join(parts)
+
+
+def encode_worker_ready(worker_id: str, pid: int, runtime: str, concurrency: int) -> bytes:
+    return _frame(
+        WORKER_READY,
+        _compact_json(
+            {"worker_id": worker_id, "pid": pid, "runtime": runtime, "concurrency": concurrency}
+        ),
+    )
+
+
+def encode_discover_routes() -> bytes:
+    return _frame(DISCOVER_ROUTES)
+
+
+def encode_route_registry(routes: Sequence[Tuple[str, Sequence[str]]]) -> bytes:
+    entries = [{"path": path, "methods": list(methods)} for path, methods in routes]
+    return _frame(ROUTE_REGISTRY, _compact_json({"routes": entries}))
+
+
+def encode_heartbeat(worker_id: str) -> bytes:
+    return _frame(HEARTBEAT, _compact_json({"worker_id": worker_id}))
+
+
+def encode_shutdown(graceful: bool) -> bytes:
+    return _frame(SHUTDOWN, _U8.pack(1 if graceful else 0))
+
+
+def encode_startup_error(kind: str, message: str, traceback: str) -> bytes:
+    return _frame(
+        STARTUP_ERROR, _compact_json({"kind": kind, "message": message, "traceback": traceback})
+    )
+
+
+def encode_task_assignment(
+    task_id: int,
+    method: str,
+    route: str,
+    path: str,
+    query: str,
+    params: Sequence[Pair],
+    headers: Sequence[Pair],
+    body: bytes,
+) -> bytes:
+    payload = b"".join(
+        (
+            _U32.pack(task_id),
+            _str8(method),
+            _str16(route),
+            _str16(path),
+            _str16(query),
+            _pairs(params),
+            _pairs(headers),
+            body,
+        )
+    )
+    return _frame(TASK_ASSIGNMENT, payload)
+
+
+def encode_task_result_head(
+    task_id: int, status: int, flags: int, headers: Sequence[Pair], body_length: int
+) -> bytes:
+    """Everything of a TaskResult frame but its body, so the body can be sent without a copy."""
+    if not headers:
+        return _RESULT_HEAD_NO_HEADERS.pack(
+            _RESULT_OVERHEAD + 2 + body_length, TASK_RESULT, task_id, status, flags, 0
+        )
+    pairs = _pairs(headers)
+    head = _RESULT_HEAD.pack(
+        _RESULT_OVERHEAD + len(pairs) + body_length, TASK_RESULT, task_id, status, flags
+    )
+    return head + pairs
+
+
+def encode_task_result(
+    task_id: int, status: int, flags: int, headers: Sequence[Pair], body: bytes
+) -> bytes:
+    return encode_task_result_head(task_id, status, flags, headers, len(body)) + body
+
+
+def encode_message(msg: Message) -> bytes:
+    """Encodes any message; the worker's hot path calls the specific encoders directly."""
+    t = msg.TYPE
+    if t == TASK_RESULT:
+        return encode_task_result(msg.task_id, msg.status, msg.flags, msg.headers, msg.body)
+    if t == TASK_ASSIGNMENT:
+        return encode_task_assignment(
+            msg.task_id, msg.method, msg.route, msg.path, msg.query, msg.params, msg.headers,
+            msg.body,
+        )
+    if t == WORKER_READY:
+        return encode_worker_ready(msg.worker_id, msg.pid, msg.runtime, msg.concurrency)
+    if t == DISCOVER_ROUTES:
+        return encode_discover_routes()
+    if t == ROUTE_REGISTRY:
+        return encode_route_registry(msg.routes)
+    if t == HEARTBEAT:
+        return encode_heartbeat(msg.worker_id)
+    if t == SHUTDOWN:
+        return encode_shutdown(msg.graceful)
+    if t == STARTUP_ERROR:
+        return encode_startup_error(msg.kind, msg.message, msg.traceback)
+    raise TypeError(f"not a protocol message: {msg!r}")
+
+
+# ---------------------------------------------------------------------------------- decoding
+
+
+def check_frame_length(length: int, max_frame: int) -> None:
+    """Validates a frame's length prefix, as soon as its 4 bytes are in."""
+    if length == 0:
+        raise ProtocolError("malformed", "frame length is 0 (a frame holds at least its type byte)")
+    if length > max_frame:
+        raise ProtocolError(
+            "too_large", f"frame of {length} bytes exceeds the limit of {max_frame} bytes"
+        )
+
+
+def _too_short(what: str) -> ProtocolError:
+    return ProtocolError("malformed", f"{what} payload is too short")
+
+
+def _bad_utf8(what: str) -> ProtocolError:
+    return ProtocolError("malformed", f"{what} has a string that is not valid UTF-8")
+
+
+def _read_pairs(p: memoryview, o: int, end: int, what: str) -> Tuple[List[Pair], int]:
+    (count,) = _U16.unpack_from(p, o)
+    o += 2
+    pairs = []
+    for _ in range(count):
+        (n,) = _U16.unpack_from(p, o)
+        s = o + 2
+        o = s + n
+        if o > end:
+            raise _too_short(what)
+        name = p[s:o].tobytes().decode("utf-8")
+        (n,) = _U16.unpack_from(p, o)
+        s = o + 2
+        o = s + n
+        if o > end:
+            raise _too_short(what)
+        pairs.append((name, p[s:o].tobytes().decode("utf-8")))
+    return pairs, o
+
+
+def _decode_task_assignment(p: memoryview) -> TaskAssignment:
+    # Inlined reads: this runs once per request. struct.error means a fixed field ran past the
+    # end; slices do not fail on their own, hence the explicit `o > end` checks.
+    end = len(p)
+    try:
+        task_id, n = _TASK_FIXED.unpack_from(p, 0)
+        o = 5 + n
+        if o > end:
+            raise _too_short("TaskAssignment")
+        method = p[5:o].tobytes().decode("utf-8")
+        (n,) = _U16.unpack_from(p, o)
+        s = o + 2
+        o = s + n
+        if o > end:
+            raise _too_short("TaskAssignment")
+        route = p[s:o].tobytes().decode("utf-8")
+        (n,) = _U16.unpack_from(p, o)
+        s = o + 2
+        o = s + n
+        if o > end:
+            raise _too_short("TaskAssignment")
+        path = p[s:o].tobytes().decode("utf-8")
+        (n,) = _U16.unpack_from(p, o)
+        s = o + 2
+        o = s + n
+        if o > end:
+            raise _too_short("TaskAssignment")
+        query = p[s:o].tobytes().decode("utf-8") if n else ""
+        params, o = _read_pairs(p, o, end, "TaskAssignment")
+        headers, o = _read_pairs(p, o, end, "TaskAssignment")
+    except struct.error:
+        raise _too_short("TaskAssignment") from None
+    except UnicodeDecodeError:
+        raise _bad_utf8("TaskAssignment") from None
+    return TaskAssignment(task_id, method, route, path, query, params, headers, p[o:])
+
+
+def _decode_task_result(p: memoryview) -> TaskResult:
+    try:
+        task_id, status, flags = _RESULT_FIXED.unpack_from(p, 0)
+        headers, o = _read_pairs(p, _RESULT_FIXED.size, len(p), "TaskResult")
+    except struct.error:
+        raise _too_short("TaskResult") from None
+    except UnicodeDecodeError:
+        raise _bad_utf8("TaskResult") from None
+    return TaskResult(task_id, status, flags, headers, p[o:])
+
+
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are not JSON; the TypeScript side rejects them too.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_object(p: memoryview, what: str) -> Dict[str, Any]:
+    try:
+        value = json.loads(p.tobytes().decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise _bad_utf8(what) from None
+    except (ValueError, RecursionError):
+        raise ProtocolError("malformed", f"{what} payload is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("malformed", f"{what} payload is not a JSON object")
+    return value
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_routes(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(r, dict)
+        and isinstance(r.get("path"), str)
+        and isinstance(r.get("methods"), list)
+        and all(isinstance(m, str) for m in r["methods"])
+        for r in v
+    )
+
+
+def _field(obj: Dict[str, Any], key: str, check: Callable[[Any], bool], what: str) -> Any:
+    value = obj.get(key)
+    if not check(value):
+        raise ProtocolError("malformed", f"{what}.{key} is missing or has the wrong type")
+    return value
+
+
+def _expect_empty(p: memoryview, what: str) -> None:
+    if len(p):
+        raise ProtocolError("malformed", f"{what} payload has trailing bytes")
+
+
+def _decode_worker_ready(p: memoryview) -> WorkerReady:
+    o = _json_object(p, "WorkerReady")
+    return WorkerReady(
+        _field(o, "worker_id", _is_str, "WorkerReady"),
+        _field(o, "pid", _is_int, "WorkerReady"),
+        _field(o, "runtime", _is_str, "WorkerReady"),
+        _field(o, "concurrency", _is_int, "WorkerReady"),
+    )
+
+
+def _decode_discover_routes(p: memoryview) -> DiscoverRoutes:
+    _expect_empty(p, "DiscoverRoutes")
+    return DiscoverRoutes()
+
+
+def _decode_route_registry(p: memoryview) -> RouteRegistry:
+    routes = _field(_json_object(p, "RouteRegistry"), "routes", _is_routes, "RouteRegistry")
+    return RouteRegistry([(r["path"], r["methods"]) for r in routes])
+
+
+def _decode_heartbeat(p: memoryview) -> Heartbeat:
+    return Heartbeat(_field(_json_object(p, "Heartbeat"), "worker_id", _is_str, "Heartbeat"))
+
+
+def _decode_shutdown(p: memoryview) -> Shutdown:
+    if len(p) == 0:
+        raise _too_short("Shutdown")
+    _expect_empty(p[1:], "Shutdown")
+    if p[0] > 1:
+        raise ProtocolError("malformed", "Shutdown.graceful must be 0 or 1")
+    return Shutdown(p[0] == 1)
+
+
+def _decode_startup_error(p: memoryview) -> StartupError:
+    o = _json_object(p, "StartupError")
+    return StartupError(
+        _field(o, "kind", _is_str, "StartupError"),
+        _field(o, "message", _is_str, "StartupError"),
+        _field(o, "traceback", _is_str, "StartupError"),
+    )
+
+
+_DECODERS: Dict[int, Callable[[memoryview], Message]] = {
+    TASK_ASSIGNMENT: _decode_task_assignment,
+    TASK_RESULT: _decode_task_result,
+    WORKER_READY: _decode_worker_ready,
+    DISCOVER_ROUTES: _decode_discover_routes,
+    ROUTE_REGISTRY: _decode_route_registry,
+    HEARTBEAT: _decode_heartbeat,
+    SHUTDOWN: _decode_shutdown,
+    STARTUP_ERROR: _decode_startup_error,
+}
+
+
+def decode_payload(type_: int, payload: memoryview) -> Message:
+    """Decodes one frame given its type byte and its payload (the bytes after the type byte)."""
+    decoder = _DECODERS.get(type_)
+    if decoder is None:
+        raise ProtocolError("unknown_type", f"unknown message type 0x{type_:02x}")
+    return decoder(payload)
+
+
+class FrameDecoder:
+    """Splits a byte stream into messages: ``feed`` bytes as they come, call ``end`` at EOF.
+
+    Each complete frame is copied out of the internal buffer once, so the messages returned
+    (bodies included) stay valid after later feeds.
+    """
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self._buf = bytearray()
+        self._max_frame = max_frame
+
+    def feed(self, data: bytes) -> List[Message]:
+        buf = self._buf
+        buf += data
+        out: List[Message] = []
+        offset = 0
+        size = len(buf)
+        try:
+            while size - offset >= 4:
+                (length,) = _U32.unpack_from(buf, offset)
+                check_frame_length(length, self._max_frame)
+                end = offset + 4 + length
+                if end > size:
+                    break
+                frame = memoryview(bytes(buf[offset + 4 : end]))
+                out.append(decode_payload(frame[0], frame[1:]))
+                offset = end
+        finally:
+            if offset:
+                del buf[:offset]
+        return out
+
+    def end(self) -> None:
+        """Call at end of stream: leftover bytes mean the peer stopped inside a frame."""
+        if self._buf:
+            raise ProtocolError(
+                "truncated", f"stream ended inside a frame ({len(self._buf)} bytes left over)"
+            )
+
+
+def decode_frame(frame: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> Message:
+    """Decodes exactly one whole frame (length prefix included)."""
+    decoder = FrameDecoder(max_frame)
+    messages = decoder.feed(frame)
+    decoder.end()
+    if len(messages) != 1:
+        raise ProtocolError("malformed", f"expected one frame, got {len(messages)}")
+    return messages[0]
+
+
+# ------------------------------------------------------------- the test vectors' dict form
+
+
+def message_to_dict(msg: Message) -> Dict[str, Any]:
+    """The message as protocol/vectors.json writes it: bytes as ``*_hex``, pairs as lists."""
+    out: Dict[str, Any] = {"type": type(msg).__name__}
+    for name in msg.__slots__:
+        value = getattr(msg, name)
+        if name == "body":
+            out["body_hex"] = bytes(value).hex()
+        elif name in ("params", "headers"):
+            out[name] = [[n, v] for n, v in value]
+        elif name == "routes":
+            out[name] = [{"path": path, "methods": list(methods)} for path, methods in value]
+        else:
+            out[name] = value
+    return out
+
+
+_MESSAGE_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        WorkerReady, DiscoverRoutes, RouteRegistry, Heartbeat, Shutdown, StartupError,
+        TaskAssignment, TaskResult,
+    )
+}
+
+
+def message_from_dict(data: Dict[str, Any]) -> Message:
+    """The inverse of message_to_dict."""
+    cls = _MESSAGE_CLASSES[data["type"]]
+    kwargs: Dict[str, Any] = {}
+    for name in cls.__slots__:
+        if name == "body":
+            kwargs[name] = bytes.fromhex(data["body_hex"])
+        elif name in ("params", "headers"):
+            kwargs[name] = [(n, v) for n, v in data[name]]
+        elif name == "routes":
+            kwargs[name] = [(r["path"], list(r["methods"])) for r in data[name]]
+        else:
+            kwargs[name] = data[name]
+    return cls(**kwargs)
