@@ -1,0 +1,102 @@
+"""The worker's blocking frame reader and writer, over a real socket pair."""
+
+import socket
+import threading
+import unittest
+
+from neutrino.internal.worker import connection as connection_module
+from neutrino.internal.worker.connection import Connection
+from neutrino.internal.worker.protocol import (
+    DiscoverRoutes,
+    FrameDecoder,
+    ProtocolError,
+    TaskResult,
+    encode_discover_routes,
+    encode_task_assignment,
+)
+
+
+class ConnectionTest(unittest.TestCase):
+    def setUp(self):
+        self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ours.settimeout(5)  # a read that should not block fails instead of hanging
+        self.theirs.settimeout(5)
+        self.conn = Connection(self.ours)
+
+    def tearDown(self):
+        self.ours.close()
+        self.theirs.close()
+
+    def test_frames_in_one_write_and_split(self):
+        a = encode_task_assignment(1, "GET", "/a", "/a", "x=1", [], [], b"")
+        b = encode_task_assignment(2, "POST", "/b", "/b", "", [("id", "7")], [], b"{}")
+        self.theirs.sendall(a + b[:7])
+        first = self.conn.read_message()
+        self.assertEqual((first.task_id, first.query), (1, "x=1"))
+        self.theirs.sendall(b[7:] + encode_discover_routes())
+        second = self.conn.read_message()
+        self.assertEqual((second.task_id, second.params, bytes(second.body)), (2, [("id", "7")], b"{}"))
+        self.assertEqual(self.conn.read_message(), DiscoverRoutes())
+
+    def test_frame_larger_than_the_buffer(self):
+        body = bytes(range(256)) * 4096  # 1 MiB
+        frame = encode_task_assignment(9, "POST", "/big", "/big", "", [], [], body)
+        writer = threading.Thread(target=self.theirs.sendall, args=(frame + encode_discover_routes(),))
+        writer.start()
+        message = self.conn.read_message()
+        self.assertEqual(bytes(message.body), body)
+        self.assertEqual(self.conn.read_message(), DiscoverRoutes())
+        writer.join()
+        self.assertEqual(len(self.conn._buf), connection_module._BUFFER_SIZE)  # given back
+
+    def test_many_frames_straddling_the_buffer_end(self):
+        # ~1.4 MiB of frames in one write: partial frames keep landing at the buffer's end and
+        # must be moved to its front.
+        frames = [
+            encode_task_assignment(i, "POST", "/a", "/a", "", [], [], bytes([i % 251]) * (500 + i))
+            for i in range(1000)
+        ]
+        writer = threading.Thread(target=self.theirs.sendall, args=(b"".join(frames),))
+        writer.start()
+        for i in range(1000):
+            message = self.conn.read_message()
+            self.assertEqual((message.task_id, bytes(message.body)), (i, bytes([i % 251]) * (500 + i)))
+        writer.join()
+
+    def test_clean_end_of_stream(self):
+        self.theirs.sendall(encode_discover_routes())
+        self.theirs.shutdown(socket.SHUT_WR)
+        self.assertEqual(self.conn.read_message(), DiscoverRoutes())
+        self.assertIsNone(self.conn.read_message())
+
+    def test_end_of_stream_inside_a_frame(self):
+        self.theirs.sendall(encode_discover_routes()[:3])
+        self.theirs.shutdown(socket.SHUT_WR)
+        with self.assertRaises(ProtocolError) as caught:
+            self.conn.read_message()
+        self.assertEqual(caught.exception.kind, "truncated")
+
+    def test_absurd_length_rejected_without_waiting(self):
+        self.theirs.sendall(b"\xff\xff\xff\xff")  # and nothing more: the socket stays open
+        with self.assertRaises(ProtocolError) as caught:
+            self.conn.read_message()
+        self.assertEqual(caught.exception.kind, "too_large")
+
+    def test_send_result_small_and_large(self):
+        def read_all(received, expected):
+            while len(received) < expected:
+                received.extend(self.theirs.recv(1 << 20))
+
+        for body in (b'{"result": 5}', b"x" * (3 * 1024 * 1024)):
+            received = bytearray()
+            expected = 4 + 1 + 4 + 2 + 1 + 2 + len(body)
+            reader = threading.Thread(target=read_all, args=(received, expected))
+            reader.start()
+            self.conn.send_result(5, 200, 0, [], body)
+            reader.join()
+            (message,) = FrameDecoder().feed(bytes(received))
+            self.assertEqual(message, TaskResult(5, 200, 0, [], body))
+
+
+if __name__ == "__main__":
+    unittest.main()
