@@ -1,0 +1,110 @@
+/** Worker death, idle-worker dispatch and the bounded queue, through real processes. */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { testApps } from "../support/apps.js";
+import { childPids, request, startServer, type RunningServer } from "../support/server.js";
+
+for (const { language, app } of testApps) {
+  describe(`worker death (${language})`, () => {
+    let server: RunningServer;
+    before(async () => {
+      server = await startServer(app, ["--workers", "2"]);
+    });
+    after(async () => {
+      await server.stop();
+    });
+
+    it("a handler that exits the worker gets 502 at once; the worker is replaced; others are not lost", async () => {
+      const slow = request(`${server.url}/sleep?seconds=0.5`);
+      await new Promise((r) => setTimeout(r, 100));
+      const before = childPids(server.proc.pid!);
+      const died = await request(`${server.url}/exit`);
+      assert.equal(died.status, 502);
+      assert.equal(died.json.error, "Bad Gateway");
+      assert.match(died.json.detail, /died/);
+      const s = await slow;
+      assert.equal(s.status, 200, "the request on the other worker is not lost");
+      // The pool is back to two workers, one of them new.
+      await waitFor(() => childPids(server.proc.pid!).length === 2);
+      const now = childPids(server.proc.pid!);
+      assert.equal(now.filter((p) => !before.includes(p)).length, 1);
+      assert.match(server.stdout(), /died \(exit code 3\) while handling GET \/exit/);
+    });
+
+    it("a worker SIGKILLed from outside mid-request: that request gets 502, the queue behind it is served", async () => {
+      const victimReply = request(`${server.url}/sleep?seconds=2`);
+      await new Promise((r) => setTimeout(r, 300));
+      const other = (await request(`${server.url}/pid`)).json.pid as number;
+      const victim = childPids(server.proc.pid!).find((p) => p !== other)!;
+      // Two more slow requests: one runs on the other worker, one waits in the queue.
+      const queued = [request(`${server.url}/sleep?seconds=0.3`), request(`${server.url}/sleep?seconds=0.3`)];
+      await new Promise((r) => setTimeout(r, 50));
+      process.kill(victim, "SIGKILL");
+      const r = await victimReply;
+      assert.equal(r.status, 502);
+      for (const q of await Promise.all(queued)) assert.equal(q.status, 200);
+      assert.match(server.stdout(), /killed by SIGKILL/);
+      await waitFor(() => childPids(server.proc.pid!).length === 2);
+    });
+  });
+
+  describe(`dispatch to idle workers and the queue (${language})`, () => {
+    it("a slow request does not hold back fast ones: they go to the idle worker", async () => {
+      const server = await startServer(app, ["--workers", "2"]);
+      try {
+        let slowDone = false;
+        const slow = request(`${server.url}/sleep?seconds=1.5`).then((r) => ((slowDone = true), r));
+        await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 10; i++) {
+          const r = await request(`${server.url}/add?x=${i}&y=1`);
+          assert.deepEqual(r.json, { result: i + 1 });
+        }
+        assert.equal(slowDone, false, "ten fast requests finished while the slow one still ran");
+        assert.equal((await slow).status, 200);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it("queues FIFO when all workers are busy, and answers 503 with Retry-After when the queue is full", async () => {
+      const server = await startServer(app, ["--workers", "1", "--max-queue", "2"]);
+      try {
+        const order: number[] = [];
+        const running = request(`${server.url}/sleep?seconds=0.6`);
+        await new Promise((r) => setTimeout(r, 100));
+        const queued = [1, 2].map((n) => request(`${server.url}/add?x=${n}&y=0`).then((r) => (order.push(n), r)));
+        await new Promise((r) => setTimeout(r, 100));
+        const rejected = await request(`${server.url}/add?x=9&y=9`);
+        assert.equal(rejected.status, 503);
+        assert.equal(rejected.headers.get("retry-after"), "1");
+        assert.match(rejected.json.detail, /queue is full/);
+        assert.equal((await running).status, 200);
+        for (const q of await Promise.all(queued)) assert.equal(q.status, 200);
+        assert.deepEqual(order, [1, 2]);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it("413 for a body over --max-body-size", async () => {
+      const server = await startServer(app, ["--workers", "1", "--max-body-size", "100"]);
+      try {
+        const r = await request(`${server.url}/echo`, { method: "POST", body: JSON.stringify({ value: "x".repeat(200) }) });
+        assert.equal(r.status, 413);
+        assert.equal(r.json.error, "Payload Too Large");
+        const ok = await request(`${server.url}/echo`, { method: "POST", body: '{"value": 1}' });
+        assert.equal(ok.status, 200);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Router, toRouterPath } from "../../src/http/router.js";
+
+const router = new Router([
+  { path: "/add", methods: ["GET", "POST"] },
+  { path: "/process", methods: ["POST"] },
+  { path: "/users/{user_id}", methods: ["GET", "DELETE"] },
+  { path: "/users/me", methods: ["GET"] },
+]);
+
+describe("router", () => {
+  it("finds a route for each allowed method and ignores the query string", () => {
+    for (const method of ["GET", "POST"]) {
+      const m = router.find(method, "/add?x=2&y=3");
+      assert.equal(m?.kind, "route");
+      assert.equal(m.kind === "route" && m.workerMethod, method);
+      assert.equal(m.route.path, "/add");
+    }
+  });
+
+  it("answers an unknown path with null (404)", () => {
+    assert.equal(router.find("GET", "/nope"), null);
+    assert.equal(router.find("GET", "/ad"), null);
+    assert.equal(router.find("GET", "/add/extra"), null);
+  });
+
+  it("reports a wrong method with the allowed ones (405)", () => {
+    const m = router.find("GET", "/process");
+    assert.deepEqual(m && { kind: m.kind, allow: m.kind === "method_not_allowed" && m.allow }, {
+      kind: "method_not_allowed",
+      allow: "POST",
+    });
+    const put = router.find("PUT", "/add");
+    assert.equal(put?.kind === "method_not_allowed" && put.allow, "GET, POST, HEAD");
+  });
+
+  it("runs HEAD as GET on routes that allow GET", () => {
+    const m = router.find("HEAD", "/add");
+    assert.equal(m?.kind === "route" && m.workerMethod, "GET");
+    assert.equal(router.find("HEAD", "/process")?.kind, "method_not_allowed");
+  });
+
+  it("matches path parameters, decoded, and prefers static segments", () => {
+    const m = router.find("GET", "/users/%C3%A9t%C3%A9?full=1");
+    assert.equal(m?.kind, "route");
+    assert.deepEqual(m.kind === "route" && { ...m.params }, { user_id: "été" });
+    assert.equal(router.find("GET", "/users/me")?.route.path, "/users/me");
+  });
+
+  it("translates {name} placeholders to find-my-way's syntax", () => {
+    assert.equal(toRouterPath("/a/{b}/c/{d_2}"), "/a/:b/c/:d_2");
+  });
+});
