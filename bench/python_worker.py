@@ -8,11 +8,14 @@
    never gives a Python worker more than one): the round trip seen by the client, and the
    worker's own CPU time per request (from /proc/<pid>/schedstat), which is the overhead the
    orchestrator pays per request. A bare echo process doing the same socket calls gives the
-   floor that any Python worker would have.
+   floor that any Python worker would have. The worker is started as the orchestrator starts it:
+   secret on stdin, Hello first, and NEUTRINO_HEARTBEAT_INTERVAL set (--heartbeat; 5 s is what
+   the default --worker-timeout of 30 s gives), so the idle-heartbeat machinery is in the numbers.
 """
 
 import argparse
 import os
+import secrets
 import socket
 import struct
 import subprocess
@@ -26,7 +29,9 @@ sys.path.insert(0, HERE)
 
 from neutrino.internal.worker.executor import build_route_table, execute  # noqa: E402
 from neutrino.internal.worker.protocol import (  # noqa: E402
+    HEARTBEAT,
     FrameDecoder,
+    Hello,
     TaskResult,
     decode_payload,
     encode_discover_routes,
@@ -121,18 +126,34 @@ def _read_frame(sock: socket.socket, decoder: FrameDecoder):
             return messages[0]
 
 
+_LENGTH = struct.Struct(">I")
+
+
+def _skip_heartbeats(conn: socket.socket, buf: bytearray, view: memoryview, got: int) -> None:
+    """A worker idle for a heartbeat interval sent Heartbeats before the reply: drop them and
+    receive until the reply is whole. Off the measured path but for the one request it hits."""
+    while got >= 5 and buf[4] == HEARTBEAT and got >= 4 + _LENGTH.unpack_from(buf, 0)[0]:
+        size = 4 + _LENGTH.unpack_from(buf, 0)[0]
+        view[: got - size] = view[size:got]
+        got -= size
+        while got < 5 or got < 4 + _LENGTH.unpack_from(buf, 0)[0]:
+            got += conn.recv_into(view[got:])
+
+
 def _ping_pong(conn: socket.socket, frame: bytes, n: int, pid: int):
     """(round trip, worker CPU) in us per request for n sequential requests."""
     buf = bytearray(262144)
     view = memoryview(buf)
-    length = struct.Struct(">I")
+    length = _LENGTH
     cpu0 = _cpu_seconds(pid)
     t0 = time.perf_counter()
     for _ in range(n):
         conn.sendall(frame)
         got = conn.recv_into(view)
-        while got < 4 or got < 4 + length.unpack_from(buf, 0)[0]:
+        while got < 5 or got < 4 + length.unpack_from(buf, 0)[0]:
             got += conn.recv_into(view[got:])
+        if buf[4] == HEARTBEAT:
+            _skip_heartbeats(conn, buf, view, got)
     wall = (time.perf_counter() - t0) / n * 1e6
     cpu = (_cpu_seconds(pid) - cpu0) / n * 1e6
     return wall, cpu
@@ -145,16 +166,25 @@ def _listen(path: str) -> socket.socket:
     return listener
 
 
-def _start_worker(tmp: str):
+def _start_worker(tmp: str, heartbeat: float):
     path = os.path.join(tmp, "worker.sock")
     listener = _listen(path)
+    env = dict(os.environ, PYTHONPATH=HERE)
+    env.pop("NEUTRINO_HEARTBEAT_INTERVAL", None)
+    if heartbeat > 0:
+        env["NEUTRINO_HEARTBEAT_INTERVAL"] = str(heartbeat)
     proc = subprocess.Popen(
         [sys.executable, "-m", "neutrino.internal.worker.main", path, "bench", BENCH_APP],
-        env=dict(os.environ, PYTHONPATH=HERE),
+        env=env, stdin=subprocess.PIPE,
     )
+    secret = secrets.token_hex(32)
+    proc.stdin.write(f"{secret}\n".encode())  # as the orchestrator hands it over
+    proc.stdin.close()
     conn, _ = listener.accept()
     listener.close()
     decoder = FrameDecoder()
+    hello = _read_frame(conn, decoder)
+    assert hello == Hello("bench", secret), hello
     _read_frame(conn, decoder)  # WorkerReady
     conn.sendall(encode_discover_routes())
     _read_frame(conn, decoder)  # RouteRegistry
@@ -175,13 +205,13 @@ def _start_echo(tmp: str):
     return proc, conn
 
 
-def through_socket(n: int, rounds: int) -> None:
+def through_socket(n: int, rounds: int, heartbeat: float) -> None:
     """Cases and the echo floor interleaved in rounds, so that a noisy neighbour on a shared
     machine hits them alike; each is reported as its best and its median round."""
     per_round = max(n // rounds, 1)
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o700)
-        worker, worker_conn = _start_worker(tmp)
+        worker, worker_conn = _start_worker(tmp, heartbeat)
         echo, echo_conn = _start_echo(tmp)
         runs = [
             (label, worker_conn, worker.pid,
@@ -200,8 +230,9 @@ def through_socket(n: int, rounds: int) -> None:
             conn.sendall(encode_shutdown(True))
             proc.wait(10)
             conn.close()
-    print(f"\nthrough a Unix socket, {rounds} rounds of {per_round} sequential requests per case"
-          " (best round / median round):")
+    armed = f"heartbeat every {heartbeat:g} s when idle" if heartbeat > 0 else "no heartbeat"
+    print(f"\nthrough a Unix socket ({armed}), {rounds} rounds of {per_round} sequential requests"
+          " per case (best round / median round):")
     for label, samples in results.items():
         walls = sorted(w for w, _ in samples)
         cpus = sorted(c for _, c in samples)
@@ -213,10 +244,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000, help="per case")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--heartbeat", type=float, default=5.0,
+                        help="NEUTRINO_HEARTBEAT_INTERVAL for the worker, seconds; 0: unset")
+    parser.add_argument("--socket-only", action="store_true", help="skip the in-process part")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs")
-    in_process(args.requests, args.rounds)
-    through_socket(args.requests, args.rounds)
+    if not args.socket_only:
+        in_process(args.requests, args.rounds)
+    through_socket(args.requests, args.rounds, args.heartbeat)
 
 
 if __name__ == "__main__":

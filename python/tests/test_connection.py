@@ -9,9 +9,11 @@ from neutrino.internal.worker.connection import Connection
 from neutrino.internal.worker.protocol import (
     DiscoverRoutes,
     FrameDecoder,
+    Heartbeat,
     ProtocolError,
     TaskResult,
     encode_discover_routes,
+    encode_heartbeat,
     encode_task_assignment,
 )
 
@@ -96,6 +98,59 @@ class ConnectionTest(unittest.TestCase):
             reader.join()
             (message,) = FrameDecoder().feed(bytes(received))
             self.assertEqual(message, TaskResult(5, 200, 0, [], body))
+
+
+class HeartbeatTest(unittest.TestCase):
+    """enable_heartbeat on a blocking socket, as the worker's is (SO_RCVTIMEO needs one)."""
+
+    def setUp(self):
+        self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.theirs.settimeout(5)
+        self.conn = Connection(self.ours)
+        self.conn.enable_heartbeat(0.05, encode_heartbeat("w1"))
+
+    def tearDown(self):
+        self.ours.close()
+        self.theirs.close()
+
+    def send_later(self, delay, data):
+        timer = threading.Timer(delay, self.theirs.sendall, args=(data,))
+        timer.start()
+        self.addCleanup(timer.join)
+
+    def heartbeats_sent(self):
+        self.theirs.settimeout(0.01)
+        received = bytearray()
+        try:
+            while True:
+                received += self.theirs.recv(65536)
+        except socket.timeout:
+            pass
+        messages = FrameDecoder().feed(bytes(received))
+        self.assertTrue(all(m == Heartbeat("w1") for m in messages), messages)
+        return len(messages)
+
+    def test_heartbeats_while_waiting(self):
+        self.send_later(0.4, encode_discover_routes())
+        self.assertEqual(self.conn.read_message(), DiscoverRoutes())
+        self.assertGreaterEqual(self.heartbeats_sent(), 2)  # ~8 due; slack for a busy machine
+
+    def test_heartbeats_between_the_pieces_of_a_frame(self):
+        frame = encode_discover_routes()
+        self.theirs.sendall(frame[:3])
+        self.send_later(0.3, frame[3:])
+        self.assertEqual(self.conn.read_message(), DiscoverRoutes())
+        self.assertGreaterEqual(self.heartbeats_sent(), 2)
+
+    def test_no_heartbeat_when_frames_keep_coming(self):
+        self.theirs.sendall(encode_discover_routes() * 3)
+        for _ in range(3):
+            self.assertEqual(self.conn.read_message(), DiscoverRoutes())
+        self.assertEqual(self.heartbeats_sent(), 0)
+
+    def test_any_interval_is_accepted(self):
+        for interval in (1e-9, 0.9999999, 2.5, 1e300):
+            self.conn.enable_heartbeat(interval, encode_heartbeat("w1"))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ import unittest
 
 from neutrino.internal.worker.protocol import (
     DEFAULT_MAX_FRAME,
+    CancelTask,
     FrameDecoder,
+    Hello,
     ProtocolError,
     Shutdown,
     StartupError,
     TaskAssignment,
     TaskResult,
     decode_frame,
+    encode_cancel_task,
+    encode_hello,
     encode_message,
     encode_startup_error,
     encode_task_assignment,
@@ -122,6 +126,20 @@ class InvalidVectorsTest(unittest.TestCase):
             decode_frame(frame)
         self.assertEqual(caught.exception.kind, "malformed")
 
+    def test_hello_fields_must_be_strings(self):
+        for payload in (b'{"worker_id":"w1","secret":7}', b'{"worker_id":null,"secret":"ab"}',
+                        b'{"secret":"ab"}', b'["w1","ab"]'):
+            with self.subTest(payload=payload):
+                frame = (len(payload) + 1).to_bytes(4, "big") + b"\x07" + payload
+                with self.assertRaises(ProtocolError) as caught:
+                    decode_frame(frame)
+                self.assertEqual(caught.exception.kind, "malformed")
+
+    def test_empty_cancel_task_is_malformed(self):
+        with self.assertRaises(ProtocolError) as caught:
+            decode_frame(bytes.fromhex("0000000112"))
+        self.assertEqual(caught.exception.kind, "malformed")
+
 
 class EncodingTest(unittest.TestCase):
     def test_task_result_head_plus_body_is_the_frame(self):
@@ -151,6 +169,15 @@ class EncodingTest(unittest.TestCase):
             encode_task_assignment(1, "M" * 256, "/", "/", "", [], [], b"")
         with self.assertRaises(ValueError):
             encode_task_assignment(1, "GET", "/" * 65536, "/", "", [], [], b"")
+
+    def test_hello_and_cancel_task_round_trip(self):
+        for message in (Hello("w0", ""), Hello("wé", "9f86d081"), CancelTask(0),
+                        CancelTask(0xFFFFFFFF)):
+            with self.subTest(message=message):
+                self.assertEqual(decode_frame(encode_message(message)), message)
+        payload = b'{"worker_id":"w1","secret":"ab"}'
+        self.assertEqual(encode_hello("w1", "ab"), b"\x00\x00\x00\x21\x07" + payload)
+        self.assertEqual(encode_cancel_task(77), bytes.fromhex("00000005120000004d"))
 
     def test_shutdown_round_trip(self):
         for graceful in (True, False):

@@ -97,6 +97,18 @@ export function encodeStartupError(kind: string, message: string, traceback: str
   return jsonFrame(MessageType.StartupError, { kind, message, traceback });
 }
 
+export function encodeHello(workerId: string, secret: string): Buffer {
+  return jsonFrame(MessageType.Hello, { worker_id: workerId, secret });
+}
+
+export function encodeCancelTask(taskId: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + 4);
+  out.writeUInt32BE(5, 0);
+  out[4] = MessageType.CancelTask;
+  out.writeUInt32BE(taskId, 5);
+  return out;
+}
+
 export function encodeTaskAssignment(
   taskId: number,
   method: string,
@@ -159,6 +171,10 @@ export function encodeMessage(m: Message): Buffer {
       return encodeShutdown(m.graceful);
     case "StartupError":
       return encodeStartupError(m.kind, m.message, m.traceback);
+    case "Hello":
+      return encodeHello(m.workerId, m.secret);
+    case "CancelTask":
+      return encodeCancelTask(m.taskId);
     case "TaskAssignment":
       return encodeTaskAssignment(m.taskId, m.method, m.route, m.path, m.query, m.params, m.headers, m.body);
     case "TaskResult":
@@ -309,6 +325,20 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
         message: field(o, "message", isString, "StartupError"),
         traceback: field(o, "traceback", isString, "StartupError"),
       };
+    }
+    case MessageType.Hello: {
+      const o = decodeJson(buf, p, end, "Hello");
+      return {
+        type: "Hello",
+        workerId: field(o, "worker_id", isString, "Hello"),
+        secret: field(o, "secret", isString, "Hello"),
+      };
+    }
+    case MessageType.CancelTask: {
+      const r = new Reader(buf, p, end, "CancelTask");
+      const taskId = r.u32();
+      r.done();
+      return { type: "CancelTask", taskId };
     }
     default:
       throw new ProtocolError("unknown_type", `unknown message type 0x${type.toString(16).padStart(2, "0")}`);

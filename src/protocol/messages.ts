@@ -7,8 +7,10 @@ export const MessageType = {
   Heartbeat: 0x04,
   Shutdown: 0x05,
   StartupError: 0x06,
+  Hello: 0x07,
   TaskAssignment: 0x10,
   TaskResult: 0x11,
+  CancelTask: 0x12,
 } as const;
 
 export type Pair = [name: string, value: string];
@@ -59,6 +61,18 @@ export interface StartupError {
   traceback: string;
 }
 
+/** The first frame on every connection: proves the worker was started by this orchestrator. */
+export interface Hello {
+  type: "Hello";
+  workerId: string;
+  secret: string;
+}
+
+export interface CancelTask {
+  type: "CancelTask";
+  taskId: number;
+}
+
 export interface TaskAssignment {
   type: "TaskAssignment";
   taskId: number;
@@ -90,5 +104,7 @@ export type Message =
   | Heartbeat
   | Shutdown
   | StartupError
+  | Hello
   | TaskAssignment
-  | TaskResult;
+  | TaskResult
+  | CancelTask;

@@ -3,6 +3,11 @@
 A synchronous worker has nothing to do while it waits for the next task, so a blocking socket
 is both the simplest and the fastest choice. Frames are received into one reusable buffer and
 decoded in place: a TaskAssignment's body is a view into that buffer, valid until the next read.
+
+Idle heartbeats ride on the same blocking receive: a kernel receive timeout (SO_RCVTIMEO) ends a
+wait that lasted a heartbeat interval, the worker sends its Heartbeat and waits again. Unlike
+socket.settimeout, which makes CPython poll() before every recv and send, this costs the hot path
+no extra system call, and it never fires while a handler runs, because only a receive can time out.
 """
 
 import socket
@@ -21,6 +26,10 @@ from .protocol import (
 _BUFFER_SIZE = 256 * 1024  # holds a typical request whole, so one recv_into is enough
 _COPY_LIMIT = 64 * 1024  # smaller bodies are joined to their head: one cheap copy, one syscall
 _LENGTH = struct.Struct(">I")
+# struct timeval as two native longs: exact on 64-bit Linux; on macOS (long, int32 + padding)
+# the little-endian layout puts tv_usec in the right place.
+_TIMEVAL = struct.Struct("@ll")
+_MAX_TIMEOUT = 2**31 - 1  # seconds; keeps any interval's tv_sec inside a 32-bit long
 
 
 class Connection:
@@ -31,6 +40,18 @@ class Connection:
         self._view = memoryview(self._buf)
         self._start = 0  # first unread byte
         self._end = 0  # end of the received bytes
+        self._idle_frame = b""  # sent whenever a receive times out; see enable_heartbeat
+
+    def enable_heartbeat(self, interval: float, frame: bytes) -> None:
+        """From now on, sends `frame` each time `interval` seconds pass with nothing received."""
+        interval = min(interval, _MAX_TIMEOUT)
+        seconds = int(interval)
+        # At least 1 us: a zero timeval would mean "no timeout" to the kernel.
+        micros = max(int(round((interval - seconds) * 1e6)), 0 if seconds else 1)
+        if micros >= 1_000_000:
+            seconds, micros = seconds + 1, 0
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(seconds, micros))
+        self._idle_frame = frame
 
     def read_message(self) -> Optional[Message]:
         """The next message; None at end of stream between frames. Raises ProtocolError."""
@@ -84,7 +105,15 @@ class Connection:
         recv_into = self._sock.recv_into
         view = self._view
         while self._end - self._start < size:
-            received = recv_into(view[self._end :])
+            try:
+                received = recv_into(view[self._end :])
+            except BlockingIOError:
+                # SO_RCVTIMEO expired (EAGAIN on a blocking socket): a whole interval idle.
+                # Even between the pieces of a frame: no task is in flight until it is whole.
+                if not self._idle_frame:
+                    raise
+                self._sock.sendall(self._idle_frame)
+                continue
             if received == 0:
                 if self._end == self._start:
                     return False

@@ -2,11 +2,15 @@
 
     python -m neutrino.internal.worker.main <socket_path> <worker_id> <app_path>
 
+The per-run secret arrives on standard input; NEUTRINO_HEARTBEAT_INTERVAL (seconds), when set,
+asks for a Heartbeat at least that often while the worker waits for work.
+
 Exit status: 0 after Shutdown or when the orchestrator goes away, 1 when the app cannot be
 loaded (after sending StartupError) or the socket cannot be reached, 2 on a protocol error.
 """
 
 import gc
+import math
 import os
 import signal
 import socket
@@ -17,10 +21,13 @@ from .app_loader import StartupFailure, load_app
 from .connection import Connection
 from .executor import RouteEntry, build_route_table, execute
 from .protocol import (
+    CancelTask,
     DiscoverRoutes,
     ProtocolError,
     Shutdown,
     TaskAssignment,
+    encode_heartbeat,
+    encode_hello,
     encode_route_registry,
     encode_startup_error,
     encode_worker_ready,
@@ -40,6 +47,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # workers and then sends Shutdown, so the worker must not die on SIGINT first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    secret = _read_secret()
+    interval = _heartbeat_interval(worker_id)
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -49,20 +58,27 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     conn = Connection(sock)
     try:
-        app = load_app(app_path)
-    except StartupFailure as failure:
+        # Hello before the app is imported, which may take seconds: the orchestrator can then
+        # authenticate this connection, and close its socket file to everyone else, at once.
+        conn.send(encode_hello(worker_id, secret))
         try:
-            conn.send(encode_startup_error(failure.kind, failure.message, failure.traceback))
-        except OSError:  # nobody to tell: the operator has to read it here
-            sys.stderr.write(f"neutrino worker {worker_id}: {failure.message}\n{failure.traceback}")
-        return 1
-    table = build_route_table(app)
-    registry = encode_route_registry([(path, app.get_route(path).methods) for path in table])
-    try:
+            app = load_app(app_path)
+        except StartupFailure as failure:
+            try:
+                conn.send(encode_startup_error(failure.kind, failure.message, failure.traceback))
+            except OSError:  # nobody to tell: the operator has to read it here
+                sys.stderr.write(
+                    f"neutrino worker {worker_id}: {failure.message}\n{failure.traceback}"
+                )
+            return 1
+        table = build_route_table(app)
+        registry = encode_route_registry([(path, app.get_route(path).methods) for path in table])
         conn.send(encode_worker_ready(worker_id, os.getpid(), "python", 1))
         # Objects alive now (the app, its imports) live as long as the process: keep the
         # collector from walking them again and again while requests are served.
         gc.freeze()
+        if interval is not None:  # after WorkerReady: a Heartbeat before it would be out of turn
+            conn.enable_heartbeat(interval, encode_heartbeat(worker_id))
         return _serve(conn, table, registry)
     except ProtocolError as exc:
         sys.stderr.write(f"neutrino worker {worker_id}: protocol error ({exc.kind}): {exc}\n")
@@ -84,6 +100,10 @@ def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: bytes) -> i
             send_result(msg.task_id, status, flags, headers, body)
         elif kind is DiscoverRoutes:
             conn.send(registry)
+        elif kind is CancelTask:
+            # This worker runs its one task to the end before it reads again, so a CancelTask
+            # it reads is for a task it has already answered (the two crossed on the wire).
+            pass
         elif kind is Shutdown:
             # Graceful or not, the same: a synchronous worker has nothing in flight between tasks.
             return 0
@@ -91,6 +111,44 @@ def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: bytes) -> i
             return 0  # end of stream: the orchestrator closed the socket or died
         else:
             raise ProtocolError("malformed", f"unexpected {kind.__name__} from the orchestrator")
+
+
+def _read_secret() -> str:
+    """The per-run secret the orchestrator writes to standard input, then closes.
+
+    Without one (a terminal, an empty or closed stdin) the secret is "": the orchestrator
+    refuses that Hello, which is the right end for a worker started by hand.
+    """
+    try:
+        stdin = sys.stdin
+        if stdin is None or stdin.isatty():  # a terminal would block until Ctrl-D
+            return ""
+        data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
+    except (OSError, ValueError):  # fd 0 closed or unreadable
+        return ""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")  # hex text; anything else will fail the check
+    return data.strip()
+
+
+def _heartbeat_interval(worker_id: str) -> Optional[float]:
+    """NEUTRINO_HEARTBEAT_INTERVAL in seconds, or None: no heartbeats."""
+    raw = os.environ.get("NEUTRINO_HEARTBEAT_INTERVAL")
+    if raw is None or not raw.strip():
+        return None
+    try:
+        interval = float(raw)
+    except ValueError:
+        interval = math.nan
+    if not (0 < interval < math.inf):
+        # Say so rather than exit: the worker still serves, and the orchestrator's worker
+        # timeout, if any, makes the missing heartbeats visible.
+        sys.stderr.write(
+            f"neutrino worker {worker_id}: ignoring NEUTRINO_HEARTBEAT_INTERVAL={raw!r}"
+            " (not a positive number of seconds)\n"
+        )
+        return None
+    return interval
 
 
 def _die_with_parent() -> None:

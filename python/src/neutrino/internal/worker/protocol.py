@@ -17,8 +17,10 @@ ROUTE_REGISTRY = 0x03
 HEARTBEAT = 0x04
 SHUTDOWN = 0x05
 STARTUP_ERROR = 0x06
+HELLO = 0x07
 TASK_ASSIGNMENT = 0x10
 TASK_RESULT = 0x11
+CANCEL_TASK = 0x12
 
 #: TaskResult.flags bit 0: the handler failed (the seed plan's ``success: false``).
 HANDLER_FAILED = 0x01
@@ -125,6 +127,18 @@ class StartupError(Message):
         self.traceback = traceback
 
 
+class Hello(Message):
+    """The first frame on every connection: proves the worker is the one the orchestrator
+    started, by echoing the per-run secret it was given on standard input."""
+
+    __slots__ = ("worker_id", "secret")
+    TYPE = HELLO
+
+    def __init__(self, worker_id: str, secret: str) -> None:
+        self.worker_id = worker_id
+        self.secret = secret
+
+
 class TaskAssignment(Message):
     """A request for the worker. ``body`` is a memoryview: when decoded from the worker's receive
     buffer it is only valid until the next frame is read."""
@@ -153,6 +167,14 @@ class TaskResult(Message):
         self.flags = flags
         self.headers = headers
         self.body = body
+
+
+class CancelTask(Message):
+    __slots__ = ("task_id",)
+    TYPE = CANCEL_TASK
+
+    def __init__(self, task_id: int) -> None:
+        self.task_id = task_id
 
 
 # ---------------------------------------------------------------------------------- encoding
@@ -230,6 +252,14 @@ def encode_startup_error(kind: str, message: str, traceback: str) -> bytes:
     )
 
 
+def encode_hello(worker_id: str, secret: str) -> bytes:
+    return _frame(HELLO, _compact_json({"worker_id": worker_id, "secret": secret}))
+
+
+def encode_cancel_task(task_id: int) -> bytes:
+    return _frame(CANCEL_TASK, _U32.pack(task_id))
+
+
 def encode_task_assignment(
     task_id: int,
     method: str,
@@ -298,6 +328,10 @@ def encode_message(msg: Message) -> bytes:
         return encode_shutdown(msg.graceful)
     if t == STARTUP_ERROR:
         return encode_startup_error(msg.kind, msg.message, msg.traceback)
+    if t == HELLO:
+        return encode_hello(msg.worker_id, msg.secret)
+    if t == CANCEL_TASK:
+        return encode_cancel_task(msg.task_id)
     raise TypeError(f"not a protocol message: {msg!r}")
 
 
@@ -479,6 +513,18 @@ def _decode_startup_error(p: memoryview) -> StartupError:
     )
 
 
+def _decode_hello(p: memoryview) -> Hello:
+    o = _json_object(p, "Hello")
+    return Hello(_field(o, "worker_id", _is_str, "Hello"), _field(o, "secret", _is_str, "Hello"))
+
+
+def _decode_cancel_task(p: memoryview) -> CancelTask:
+    if len(p) < 4:
+        raise _too_short("CancelTask")
+    _expect_empty(p[4:], "CancelTask")
+    return CancelTask(_U32.unpack_from(p, 0)[0])
+
+
 _DECODERS: Dict[int, Callable[[memoryview], Message]] = {
     TASK_ASSIGNMENT: _decode_task_assignment,
     TASK_RESULT: _decode_task_result,
@@ -488,6 +534,8 @@ _DECODERS: Dict[int, Callable[[memoryview], Message]] = {
     HEARTBEAT: _decode_heartbeat,
     SHUTDOWN: _decode_shutdown,
     STARTUP_ERROR: _decode_startup_error,
+    HELLO: _decode_hello,
+    CANCEL_TASK: _decode_cancel_task,
 }
 
 
@@ -571,8 +619,8 @@ def message_to_dict(msg: Message) -> Dict[str, Any]:
 _MESSAGE_CLASSES = {
     cls.__name__: cls
     for cls in (
-        WorkerReady, DiscoverRoutes, RouteRegistry, Heartbeat, Shutdown, StartupError,
-        TaskAssignment, TaskResult,
+        WorkerReady, DiscoverRoutes, RouteRegistry, Heartbeat, Shutdown, StartupError, Hello,
+        TaskAssignment, TaskResult, CancelTask,
     )
 }
 
