@@ -62,6 +62,19 @@ program
     new Option("--graceful-timeout <seconds>", "on SIGTERM/SIGINT, time to finish in-flight and queued requests").argParser(seconds).default(30),
   )
   .addOption(startTimeoutOption())
+  .addOption(
+    new Option("--worker-timeout <seconds>", "kill and replace a worker silent this long (hung, or a handler running too long); 0: off")
+      .argParser(seconds)
+      .default(30),
+  )
+  .addOption(new Option("--timeout <seconds>", "answer 504 to a request not done in this time, and free its worker; 0: off").argParser(seconds).default(0))
+  .addOption(new Option("--queue-timeout <seconds>", "answer 503 to a request that waited this long for a worker; 0: off").argParser(seconds).default(0))
+  .addOption(new Option("--max-requests <n>", "recycle a worker after this many requests; 0: never").argParser(integer(0)).default(0))
+  .addOption(new Option("--max-requests-jitter <n>", "add up to this many to --max-requests, per worker, so they do not all recycle at once").argParser(integer(0)).default(0))
+  .addOption(new Option("--max-worker-memory <MB>", "recycle a worker whose RSS exceeds this (killed at twice it); 0: no limit").argParser(integer(0)).default(0))
+  .addOption(new Option("--header-timeout <seconds>", "time a client has to send the request headers (408)").argParser(seconds).default(10))
+  .addOption(new Option("--body-timeout <seconds>", "time a client has to send the whole request, body included (408)").argParser(seconds).default(60))
+  .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
   .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
   .action(async (app: AppSpec, opts) => {
     const code = await serve({
@@ -74,6 +87,17 @@ program
       maxBodySize: opts.maxBodySize,
       gracefulTimeoutMs: opts.gracefulTimeout * 1000,
       startTimeoutMs: opts.startTimeout * 1000,
+      workerTimeoutMs: opts.workerTimeout * 1000,
+      requestTimeoutMs: opts.timeout * 1000,
+      queueTimeoutMs: opts.queueTimeout * 1000,
+      maxRequests: opts.maxRequests,
+      maxRequestsJitter: opts.maxRequestsJitter,
+      maxWorkerMemoryMb: opts.maxWorkerMemory,
+      clientTimeouts: {
+        headersMs: opts.headerTimeout * 1000,
+        requestMs: opts.bodyTimeout * 1000,
+        keepAliveMs: opts.keepAliveTimeout * 1000,
+      },
       log: createLogger(opts.logLevel),
     });
     process.exit(code);

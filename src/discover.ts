@@ -2,6 +2,7 @@
 import type { AppSpec } from "./app-spec.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
+import { createRunSecret } from "./workers/secret.js";
 import { SocketDir } from "./workers/socket-dir.js";
 import { Worker } from "./workers/worker.js";
 
@@ -13,6 +14,8 @@ export async function discoverRoutes(app: AppSpec, runtime: WorkerRuntime, start
     app,
     socketDir,
     startTimeoutMs,
+    secret: createRunSecret(),
+    heartbeatIntervalMs: 0,
     listener: {
       taskDone() {},
       exited() {},

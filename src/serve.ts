@@ -1,17 +1,20 @@
 /**
  * `neutrino serve`: the start-up flow of the seed plan (discovery worker → RouteRegistry → router
- * → pool started in parallel → listen) and the graceful shutdown on SIGINT/SIGTERM.
+ * → pool started in parallel → listen) and the signals: SIGTERM/SIGINT drain and exit, SIGHUP
+ * reloads the app, SIGTTIN/SIGTTOU add and remove a worker.
  */
 import type { AppSpec } from "./app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { Router } from "./http/router.js";
-import { HttpServer } from "./http/server.js";
+import { HttpServer, type ClientTimeouts } from "./http/server.js";
 import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
-import { WorkerPool } from "./workers/pool.js";
-import { SocketDir } from "./workers/socket-dir.js";
 import { version } from "./version.js";
+import { WorkerPool } from "./workers/pool.js";
+import { createRunSecret } from "./workers/secret.js";
+import { SocketDir } from "./workers/socket-dir.js";
+import { Watchdog } from "./workers/watchdog.js";
 
 export interface ServeOptions {
   readonly app: AppSpec;
@@ -23,17 +26,29 @@ export interface ServeOptions {
   readonly maxBodySize: number;
   readonly gracefulTimeoutMs: number;
   readonly startTimeoutMs: number;
+  /** 0 turns each of these off. */
+  readonly workerTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly queueTimeoutMs: number;
+  readonly maxRequests: number;
+  readonly maxRequestsJitter: number;
+  readonly maxWorkerMemoryMb: number;
+  readonly clientTimeouts: ClientTimeouts;
   readonly log: Logger;
 }
 
-/** Time a worker gets to exit after Shutdown before it is killed. */
-const WORKER_STOP_TIMEOUT_MS = 5_000;
+/** Time a worker gets to exit after Shutdown once nothing is left for it to do. */
+const WORKER_EXIT_TIMEOUT_MS = 5_000;
+/** Idle workers say they are alive this often: well inside the worker timeout. */
+const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
 
 /** Runs the server until a signal stops it; resolves with the process exit code. */
 export async function serve(options: ServeOptions): Promise<number> {
   const { app, runtime, log } = options;
   const socketDir = new SocketDir();
   const dispatcher = new Dispatcher(options.maxQueue);
+  let http: HttpServer | null = null;
+  let fatal: (err: Error) => void = () => {};
   const pool = new WorkerPool({
     size: options.workers,
     runtime,
@@ -42,8 +57,27 @@ export async function serve(options: ServeOptions): Promise<number> {
     dispatcher,
     log,
     startTimeoutMs: options.startTimeoutMs,
+    secret: createRunSecret(),
+    heartbeatIntervalMs: options.workerTimeoutMs > 0 ? Math.min(MAX_HEARTBEAT_INTERVAL_MS, options.workerTimeoutMs / 3) : 0,
+    maxRequests: options.maxRequests,
+    maxRequestsJitter: options.maxRequestsJitter,
+    drainTimeoutMs: options.gracefulTimeoutMs,
+    onFatal: (err) => fatal(err),
+    onRoutes: (routes) => {
+      if (!http) return;
+      http.router = new Router(routes);
+      logRoutes(log, routes);
+    },
   });
-  let http: HttpServer | null = null;
+  const watchdog = new Watchdog({
+    pool,
+    dispatcher,
+    log,
+    requestTimeoutMs: options.requestTimeoutMs,
+    queueTimeoutMs: options.queueTimeoutMs,
+    workerTimeoutMs: options.workerTimeoutMs,
+    maxWorkerMemoryBytes: options.maxWorkerMemoryMb * 1024 * 1024,
+  });
 
   // Last resort: whatever way the process leaves, no worker and no socket directory stay behind.
   process.once("exit", () => {
@@ -54,24 +88,41 @@ export async function serve(options: ServeOptions): Promise<number> {
   return new Promise<number>((resolveExit) => {
     let stopping = false;
     const finish = (code: number): void => {
+      watchdog.stop();
       socketDir.remove();
       resolveExit(code);
     };
+    const killAll = (code: number): void => {
+      stopping = true;
+      pool.kill();
+      http?.drain();
+      http?.closeAll();
+      void Promise.all(pool.workers.map((w) => w.exited)).then(() => finish(code));
+    };
+    fatal = (err) => {
+      if (stopping) return;
+      process.stderr.write(`neutrino: stopping: ${err.message}\n`);
+      killAll(1);
+    };
 
-    const onSignal = (signal: NodeJS.Signals): void => {
+    const onStopSignal = (signal: NodeJS.Signals): void => {
       if (stopping || !http) {
         // A second signal, or one during start-up: stop at once.
-        log.warn({ signal }, `received ${signal} again, stopping now`);
-        pool.kill();
-        void Promise.all(pool.workers.map((w) => w.exited)).then(() => finish(stopping ? 1 : 0));
-        stopping = true;
+        log.warn({ signal }, `received ${signal}${stopping ? " again" : " during start-up"}, stopping now`);
+        killAll(stopping ? 1 : 0);
         return;
       }
       stopping = true;
       void shutdown(signal, http);
     };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const signals: [NodeJS.Signals, () => void][] = [
+      ["SIGINT", () => onStopSignal("SIGINT")],
+      ["SIGTERM", () => onStopSignal("SIGTERM")],
+      ["SIGHUP", () => http && !stopping && void pool.reload()],
+      ["SIGTTIN", () => http && !stopping && pool.grow()],
+      ["SIGTTOU", () => http && !stopping && pool.shrink()],
+    ];
+    for (const [signal, handler] of signals) process.on(signal, handler);
 
     const shutdown = async (signal: string, server: HttpServer): Promise<void> => {
       log.info(
@@ -86,10 +137,12 @@ export async function serve(options: ServeOptions): Promise<number> {
       ]);
       clearTimeout(timer);
       if (timedOut) {
-        log.warn({ queued: dispatcher.queued, inflight: dispatcher.busy }, "graceful timeout reached");
+        log.warn({ queued: dispatcher.queued, inflight: dispatcher.busy }, "graceful timeout reached: answering the rest with 503");
         dispatcher.rejectQueued(503, "the server is shutting down");
+        pool.failInflight(503, "the server is shutting down");
+        pool.kill();
       }
-      await pool.stop(WORKER_STOP_TIMEOUT_MS);
+      await pool.stop(WORKER_EXIT_TIMEOUT_MS);
       server.closeAll();
       log.info("stopped");
       finish(0);
@@ -98,11 +151,11 @@ export async function serve(options: ServeOptions): Promise<number> {
     start().then(
       (server) => {
         http = server;
+        watchdog.start();
       },
       (err: Error) => {
-        pool.kill();
         if (!stopping) reportStartupFailure(err);
-        void Promise.all(pool.workers.map((w) => w.exited)).then(() => finish(stopping ? 0 : 1));
+        killAll(stopping ? 0 : 1);
       },
     );
   });
@@ -112,13 +165,16 @@ export async function serve(options: ServeOptions): Promise<number> {
       { app: app.text, workers: options.workers, runtime: runtime.name, version },
       `Neutrino ${version}: loading ${app.text} with ${runtime.description}`,
     );
-    // Discovery: one worker loads the app and lists its routes. It then joins the pool as w0.
-    const first = pool.createWorker(0);
-    await first.start();
-    const routes = await first.discoverRoutes();
+    // Discovery: one worker loads the app and lists its routes, then joins the pool.
+    const { routes } = await pool.discover();
     const router = new Router(routes);
-    await pool.start([first]);
-    const server = new HttpServer({ router, dispatcher, maxBodySize: options.maxBodySize });
+    await pool.start();
+    const server = new HttpServer({
+      router,
+      dispatcher,
+      maxBodySize: options.maxBodySize,
+      timeouts: options.clientTimeouts,
+    });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
         err.code === "EADDRINUSE"
@@ -126,10 +182,13 @@ export async function serve(options: ServeOptions): Promise<number> {
           : `cannot listen on ${options.host}:${options.port}: ${err.message}`,
       );
     });
-    logBanner(log, routes);
+    logRoutes(log, routes);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    log.info({ url, port: address.port, workers: options.workers, socketDir: socketDir.path }, `listening on ${url} with ${options.workers} workers`);
+    log.info(
+      { url, port: address.port, workers: options.workers, socketDir: socketDir.path },
+      `listening on ${url} with ${options.workers} workers`,
+    );
     return server;
   }
 
@@ -139,7 +198,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   }
 }
 
-function logBanner(log: Logger, routes: readonly RouteInfo[]): void {
+function logRoutes(log: Logger, routes: readonly RouteInfo[]): void {
   if (routes.length === 0) log.warn("the app has no routes: every request will get 404");
   const width = Math.max(0, ...routes.map((r) => r.methods.join(", ").length));
   for (const r of routes) {

@@ -66,6 +66,30 @@ export class Dispatcher {
     this.checkIdle();
   }
 
+  /**
+   * Answers the jobs that waited too long in the queue: 503 past `queueTimeoutMs`, 504 past
+   * `requestTimeoutMs` (0 turns either off). The queue is FIFO, so only its head needs looking at.
+   */
+  expireQueued(now: number, queueTimeoutMs: number, requestTimeoutMs: number): void {
+    for (let job = this.queue.peek(); job; job = this.queue.peek()) {
+      const waited = now - job.submittedAt;
+      if (job.abandoned || job.answered) {
+        this.queue.shift();
+      } else if (queueTimeoutMs > 0 && waited > queueTimeoutMs) {
+        this.queue.shift();
+        job.fail(503, `no worker became free within the queue timeout (${queueTimeoutMs / 1000} s)`, {
+          "retry-after": RETRY_AFTER_SECONDS,
+        });
+      } else if (requestTimeoutMs > 0 && waited > requestTimeoutMs) {
+        this.queue.shift();
+        job.fail(504, `the request did not complete within the timeout (${requestTimeoutMs / 1000} s)`);
+      } else {
+        break;
+      }
+    }
+    this.checkIdle();
+  }
+
   /** Answers every queued job with `status` (used when shutdown time runs out). */
   rejectQueued(status: number, detail: string): void {
     for (const job of this.queue.drain()) job.fail(status, detail);
@@ -97,7 +121,7 @@ export class Dispatcher {
     while (worker.inflightCount < worker.concurrency) {
       const job = this.queue.shift();
       if (!job) return;
-      if (job.abandoned) continue;
+      if (job.abandoned || job.answered) continue;
       this.run(worker, job);
     }
   }

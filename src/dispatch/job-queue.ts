@@ -26,6 +26,11 @@ export class JobQueue {
     return true;
   }
 
+  /** The oldest job, left in place. */
+  peek(): Job | undefined {
+    return this.count === 0 ? undefined : this.slots[this.head];
+  }
+
   shift(): Job | undefined {
     if (this.count === 0) return undefined;
     const job = this.slots[this.head];

@@ -13,8 +13,11 @@ export interface Job {
   readonly submittedAt: number;
   /** True when nobody waits for the answer any more (the client went away while it was queued). */
   readonly abandoned: boolean;
+  /** The client has its answer (the result, or an error such as a timeout). */
+  readonly answered: boolean;
+  /** Sends the worker's result to the client; ignored once answered. */
   complete(result: TaskResult): void;
-  /** Answers with a JSON error body `{"error": reason phrase, "detail": detail}`. */
+  /** Answers with a JSON error body `{"error": reason phrase, "detail": detail}`; ignored once answered. */
   fail(status: number, detail: string, headers?: Record<string, string>): void;
 }
 

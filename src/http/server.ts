@@ -13,10 +13,20 @@ import type { Pair, TaskResult } from "../protocol/messages.js";
 import { sendError, sendRawError } from "./errors.js";
 import type { Router } from "./router.js";
 
+/** How long a client may take to send its request, and to send the next one on a kept-alive connection. */
+export interface ClientTimeouts {
+  /** Time to receive the request headers (slowloris): 408. */
+  readonly headersMs: number;
+  /** Time to receive the whole request, body included: 408. */
+  readonly requestMs: number;
+  readonly keepAliveMs: number;
+}
+
 export interface HttpServerOptions {
   readonly router: Router;
   readonly dispatcher: Dispatcher;
   readonly maxBodySize: number;
+  readonly timeouts: ClientTimeouts;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -27,6 +37,8 @@ const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding"
 /** One request in flight: the Job the dispatcher and workers see, bound to its HTTP response. */
 class HttpJob implements Job {
   readonly submittedAt = performance.now();
+  /** Answered already: a late result (after a timeout, say) is dropped. */
+  private settled = false;
 
   constructor(
     readonly taskId: number,
@@ -46,7 +58,13 @@ class HttpJob implements Job {
     return socket === null || socket.destroyed;
   }
 
+  get answered(): boolean {
+    return this.settled;
+  }
+
   complete(result: TaskResult): void {
+    if (this.settled) return;
+    this.settled = true;
     const headers: string[] = [];
     let hasType = false;
     for (const [name, value] of result.headers) {
@@ -68,6 +86,8 @@ class HttpJob implements Job {
   }
 
   fail(status: number, detail: string, headers?: Record<string, string>): void {
+    if (this.settled) return;
+    this.settled = true;
     sendError(this.res, status, detail, this.server.draining ? { ...headers, connection: "close" } : headers);
   }
 }
@@ -76,9 +96,22 @@ export class HttpServer {
   readonly server: Server;
   /** Set once shutdown begins: every response then closes its connection. */
   draining = false;
+  /** Replaced as a whole when a reload brings new routes. */
+  router: Router;
 
   constructor(private readonly options: HttpServerOptions) {
-    this.server = createServer((req, res) => this.handle(req, res));
+    this.router = options.router;
+    const { headersMs, requestMs, keepAliveMs } = options.timeouts;
+    this.server = createServer(
+      {
+        headersTimeout: headersMs,
+        requestTimeout: Math.max(requestMs, headersMs),
+        keepAliveTimeout: keepAliveMs,
+        // Node checks those timeouts every 30 s by default: far too coarse for a 10 s limit.
+        connectionsCheckingInterval: 1_000,
+      },
+      (req, res) => this.handle(req, res),
+    );
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();
@@ -115,7 +148,7 @@ export class HttpServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? "/";
     const method = req.method ?? "GET";
-    const match = this.options.router.find(method, url);
+    const match = this.router.find(method, url);
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     if (match === null) {

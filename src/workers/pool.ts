@@ -1,14 +1,18 @@
 /**
- * Keeps N workers running: starts them in parallel, answers the jobs of a worker that died with a
- * 502 at once, and replaces it. Start-up failures of replacements are retried with backoff.
+ * Keeps the pool at its size: starts workers in parallel, answers the jobs of a worker that died
+ * with a 502 at once and replaces it, recycles workers (max requests, memory) with the replacement
+ * ready before the old one leaves, resizes on demand, reloads the app with a rolling restart, and
+ * stops the server when workers keep failing to start (a broken deploy) instead of spinning.
  */
-import type { Logger } from "pino";
+import { randomInt } from "node:crypto";
 import type { AppSpec } from "../app-spec.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { Job } from "../dispatch/job.js";
+import type { Logger } from "../log.js";
+import type { RouteInfo } from "../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import type { SocketDir } from "./socket-dir.js";
-import { Worker, type WorkerListener } from "./worker.js";
+import { StartupFailure, Worker, type WorkerListener } from "./worker.js";
 
 export interface PoolOptions {
   readonly size: number;
@@ -18,121 +22,310 @@ export interface PoolOptions {
   readonly dispatcher: Dispatcher;
   readonly log: Logger;
   readonly startTimeoutMs: number;
+  readonly secret: string;
+  readonly heartbeatIntervalMs: number;
+  /** Recycle a worker after this many requests (0: never), plus up to `maxRequestsJitter` more. */
+  readonly maxRequests: number;
+  readonly maxRequestsJitter: number;
+  /** Time a retired worker gets to finish its in-flight requests. */
+  readonly drainTimeoutMs: number;
+  /** Workers keep failing to start: the server cannot go on. */
+  readonly onFatal: (err: Error) => void;
+  /** A reload brought a new route table. */
+  readonly onRoutes: (routes: RouteInfo[]) => void;
 }
 
+/** Consecutive start-up failures after which the pool gives up (gunicorn stops at the first). */
+const CRASH_LOOP_LIMIT = 5;
 const RESPAWN_DELAY_MIN_MS = 100;
 const RESPAWN_DELAY_MAX_MS = 5_000;
 
 export class WorkerPool implements WorkerListener {
-  /** Slot i holds worker `w<i>` (or its replacement); ids stay stable across restarts. */
-  private readonly slots: (Worker | null)[];
+  /** The workers that count toward the pool's size: serving, or starting to take a dead one's place. */
+  private readonly active = new Set<Worker>();
+  /** Removed from the dispatcher, finishing their in-flight requests before they exit. */
+  private readonly retiring = new Set<Worker>();
+  /** Started for a reload or a recycle, not yet swapped in. */
+  private readonly incoming = new Set<Worker>();
+  private readonly recycling = new Set<Worker>();
+  private readonly servedLimit = new WeakMap<Worker, number>();
+  private nextId = 0;
+  private targetSize: number;
   private stopping = false;
-  private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  private startFailures = 0;
+  private respawnTimer: NodeJS.Timeout | null = null;
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
 
   constructor(private readonly options: PoolOptions) {
-    this.slots = new Array<Worker | null>(options.size).fill(null);
+    this.targetSize = options.size;
   }
 
+  get size(): number {
+    return this.targetSize;
+  }
+
+  /** Every worker process the pool owns, whatever its state. */
   get workers(): Worker[] {
-    return this.slots.filter((w): w is Worker => w !== null);
+    return [...this.active, ...this.retiring, ...this.incoming];
   }
 
-  /** Creates the worker for slot `index` without starting it (the discovery step starts slot 0 itself). */
-  createWorker(index: number): Worker {
+  /** The workers that serve requests now (or will, once started). */
+  get serving(): Worker[] {
+    return [...this.active];
+  }
+
+  /** A new worker with a fresh id, not yet started and not yet in the pool. */
+  private newWorker(): Worker {
     const worker = new Worker({
-      id: `w${index}`,
+      id: `w${this.nextId++}`,
       runtime: this.options.runtime,
       app: this.options.app,
       socketDir: this.options.socketDir,
       listener: this,
       startTimeoutMs: this.options.startTimeoutMs,
+      secret: this.options.secret,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
     });
-    this.slots[index] = worker;
+    const { maxRequests, maxRequestsJitter } = this.options;
+    if (maxRequests > 0) this.servedLimit.set(worker, maxRequests + (maxRequestsJitter > 0 ? randomInt(maxRequestsJitter + 1) : 0));
     return worker;
   }
 
-  /**
-   * Starts every empty slot in parallel and adds all workers to the dispatcher. `ready` workers
-   * (the discovery worker) join as they are. Rejects with the first StartupFailure.
-   */
-  async start(ready: Worker[] = []): Promise<void> {
-    const starting: Promise<void>[] = [];
-    for (let i = 0; i < this.slots.length; i++) {
-      if (!this.slots[i]) starting.push(this.createWorker(i).start());
+  /** The discovery step: one worker that loads the app and reports its routes, then joins the pool. */
+  async discover(): Promise<{ worker: Worker; routes: RouteInfo[] }> {
+    const worker = this.newWorker();
+    this.active.add(worker);
+    await worker.start();
+    return { worker, routes: await worker.discoverRoutes() };
+  }
+
+  /** Starts the rest of the pool in parallel; all workers join the dispatcher once all are ready. */
+  async start(): Promise<void> {
+    const starting: Worker[] = [];
+    while (this.active.size < this.targetSize) {
+      const w = this.newWorker();
+      this.active.add(w);
+      starting.push(w);
     }
-    await Promise.all(starting);
-    for (const w of ready) this.options.dispatcher.addWorker(w);
-    for (const w of this.workers) if (!ready.includes(w)) this.options.dispatcher.addWorker(w);
+    await Promise.all(starting.map((w) => w.start()));
+    for (const w of this.active) this.options.dispatcher.addWorker(w);
   }
 
   // ---- WorkerListener
 
   taskDone(worker: Worker): void {
     this.options.dispatcher.taskDone(worker);
+    const limit = this.servedLimit.get(worker);
+    if (limit !== undefined && worker.served >= limit) this.recycle(worker, `served ${worker.served} requests`);
   }
 
   exited(worker: Worker, lostJobs: Job[], cause: string): void {
     const { dispatcher, log } = this.options;
     dispatcher.removeWorker(worker);
     for (const job of lostJobs) {
-      log.error(
-        { worker: worker.id, pid: worker.pid, cause, route: job.route, method: job.method, requestId: job.requestId },
-        `worker ${worker.id} (pid ${worker.pid}) died (${cause}) while handling ${job.method} ${job.route} [request ${job.requestId}]`,
-      );
+      if (!job.answered) {
+        log.error(
+          { worker: worker.id, workerPid: worker.pid, cause, route: job.route, method: job.method, requestId: job.requestId },
+          `worker ${worker.id} (pid ${worker.pid}) died (${cause}) while handling ${job.method} ${job.route} [request ${job.requestId}]`,
+        );
+      }
       job.fail(502, `the worker handling this request died (${cause})`);
     }
     dispatcher.jobsLost(lostJobs.length);
+    const wasServing = this.active.delete(worker);
+    this.retiring.delete(worker);
+    this.incoming.delete(worker);
+    this.recycling.delete(worker);
+    if (!wasServing || this.stopping) return;
     if (lostJobs.length === 0) {
-      log.error({ worker: worker.id, pid: worker.pid, cause }, `worker ${worker.id} (pid ${worker.pid}) died (${cause}) while idle`);
+      log.error({ worker: worker.id, workerPid: worker.pid, cause }, `worker ${worker.id} (pid ${worker.pid}) died (${cause}) while idle`);
     }
-    if (!this.stopping) this.respawn(this.slots.indexOf(worker), RESPAWN_DELAY_MIN_MS, true);
+    // A worker that crashed while serving is always replaced, at once.
+    this.fill(0);
   }
 
   output(worker: Worker, stream: "stdout" | "stderr", line: string): void {
     (stream === "stderr" ? process.stderr : process.stdout).write(`[${worker.id}] ${line}\n`);
   }
 
-  // ---- replacing and stopping
+  // ---- keeping the size
 
-  private respawn(index: number, delayMs: number, immediately: boolean): void {
-    if (index < 0 || this.stopping) return;
+  /** Starts workers until the pool is at its size again, after `delayMs`. */
+  private fill(delayMs: number): void {
+    if (this.stopping || this.respawnTimer) return;
     const run = (): void => {
-      if (this.stopping) return;
-      const worker = this.createWorker(index);
-      worker.start().then(
-        () => {
-          if (this.stopping) {
-            void worker.stop(1000);
-            return;
-          }
-          this.options.log.info({ worker: worker.id, pid: worker.pid }, `worker ${worker.id} replaced (pid ${worker.pid})`);
-          this.options.dispatcher.addWorker(worker);
-        },
-        (err: Error) => {
-          if (this.stopping) return;
-          const next = Math.min(delayMs * 2, RESPAWN_DELAY_MAX_MS);
-          this.options.log.error({ worker: worker.id, err: err.message }, `worker ${worker.id} failed to start; retrying in ${next} ms: ${err.message}`);
-          this.slots[index] = null;
-          this.respawn(index, next, false);
-        },
-      );
+      this.respawnTimer = null;
+      while (!this.stopping && this.active.size < this.targetSize) this.startReplacement();
     };
-    if (immediately) {
-      run();
+    if (delayMs === 0) run();
+    else this.respawnTimer = setTimeout(run, delayMs);
+  }
+
+  private startReplacement(): void {
+    const worker = this.newWorker();
+    this.active.add(worker);
+    worker.start().then(
+      () => {
+        this.startFailures = 0;
+        if (this.stopping || !this.active.has(worker)) return;
+        this.options.log.info({ worker: worker.id, workerPid: worker.pid }, `worker ${worker.id} started (pid ${worker.pid})`);
+        this.options.dispatcher.addWorker(worker);
+      },
+      (err: Error) => {
+        this.active.delete(worker);
+        if (this.stopping) return;
+        const delay = this.startFailed(worker, err);
+        if (delay !== null) this.fill(delay);
+      },
+    );
+  }
+
+  /** Counts a failed start; returns the delay before the next try, or null once the pool gave up. */
+  private startFailed(worker: Worker, err: Error): number | null {
+    this.startFailures++;
+    const traceback = err instanceof StartupFailure && err.traceback ? `\n${err.traceback}` : "";
+    if (this.startFailures >= CRASH_LOOP_LIMIT) {
+      this.options.log.fatal(
+        { worker: worker.id, failures: this.startFailures, err: err.message },
+        `workers failed to start ${this.startFailures} times in a row; stopping: ${err.message}${traceback}`,
+      );
+      this.options.onFatal(err);
+      return null;
+    }
+    const delay = Math.min(RESPAWN_DELAY_MIN_MS * 2 ** (this.startFailures - 1), RESPAWN_DELAY_MAX_MS);
+    this.options.log.error(
+      { worker: worker.id, failures: this.startFailures, err: err.message },
+      `worker ${worker.id} failed to start (${this.startFailures} in a row); retrying in ${delay} ms: ${err.message}${traceback}`,
+    );
+    return delay;
+  }
+
+  /** Drains a worker: no new tasks, in-flight ones finish (up to the drain timeout), then it exits. */
+  private retire(worker: Worker): void {
+    this.active.delete(worker);
+    this.recycling.delete(worker);
+    this.retiring.add(worker);
+    this.options.dispatcher.removeWorker(worker);
+    void worker.stop(this.options.drainTimeoutMs).then(() => this.retiring.delete(worker));
+  }
+
+  /**
+   * Replaces a worker that served its share or grew too big. The old one keeps serving until its
+   * replacement is ready, so capacity never dips.
+   */
+  recycle(worker: Worker, cause: string): void {
+    if (this.stopping || !this.active.has(worker) || this.recycling.has(worker)) return;
+    this.recycling.add(worker);
+    const fresh = this.newWorker();
+    this.incoming.add(fresh);
+    this.options.log.info({ worker: worker.id, workerPid: worker.pid, cause }, `recycling worker ${worker.id} (pid ${worker.pid}): ${cause}`);
+    fresh.start().then(
+      () => {
+        this.startFailures = 0;
+        this.incoming.delete(fresh);
+        if (this.stopping) {
+          void fresh.stop(this.options.drainTimeoutMs);
+          return;
+        }
+        this.active.add(fresh);
+        this.options.dispatcher.addWorker(fresh);
+        if (this.active.has(worker)) this.retire(worker);
+        else if (this.active.size > this.targetSize) this.retire(fresh); // the old one died meanwhile and was replaced
+      },
+      (err: Error) => {
+        this.incoming.delete(fresh);
+        this.recycling.delete(worker); // it keeps serving; the next request tries again
+        if (!this.stopping) this.startFailed(fresh, err);
+      },
+    );
+  }
+
+  /** SIGTTIN: one more worker. */
+  grow(): void {
+    this.targetSize++;
+    this.options.log.info({ size: this.targetSize }, `adding a worker: pool size ${this.targetSize}`);
+    this.fill(0);
+  }
+
+  /** SIGTTOU: one worker fewer (never below one); the least busy one is drained. */
+  shrink(): void {
+    if (this.targetSize <= 1) {
+      this.options.log.warn("the pool already has a single worker");
       return;
     }
-    const timer = setTimeout(() => {
-      this.respawnTimers.delete(timer);
-      run();
-    }, delayMs);
-    this.respawnTimers.add(timer);
+    this.targetSize--;
+    this.options.log.info({ size: this.targetSize }, `removing a worker: pool size ${this.targetSize}`);
+    const victim = [...this.active].sort((a, b) => Number(b.ready) - Number(a.ready) || a.inflightCount - b.inflightCount)[0];
+    if (victim) this.retire(victim);
+  }
+
+  /**
+   * SIGHUP: re-imports the app in a fresh set of workers, all ready before any old one goes. If the
+   * new code fails to load, the old workers keep serving and the error is logged.
+   */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = this.rollingRestart().finally(() => {
+      this.reloading = null;
+      if (this.reloadAgain && !this.stopping) {
+        this.reloadAgain = false;
+        void this.reload();
+      }
+    });
+    return this.reloading;
+  }
+
+  private async rollingRestart(): Promise<void> {
+    const { log, dispatcher } = this.options;
+    log.info(`reloading ${this.options.app.text}`);
+    const fresh: Worker[] = [];
+    const start = (): Worker => {
+      const w = this.newWorker();
+      this.incoming.add(w);
+      fresh.push(w);
+      return w;
+    };
+    try {
+      const first = start();
+      await first.start();
+      const routes = await first.discoverRoutes();
+      await Promise.all(Array.from({ length: this.targetSize - 1 }, () => start().start()));
+      if (this.stopping) throw new Error("the server is stopping");
+      this.options.onRoutes(routes);
+      const old = [...this.active];
+      for (const w of fresh) {
+        this.incoming.delete(w);
+        this.active.add(w);
+        dispatcher.addWorker(w);
+      }
+      for (const w of old) this.retire(w);
+      this.startFailures = 0;
+      log.info({ workers: fresh.map((w) => w.id) }, `reloaded: ${fresh.length} new workers serving`);
+    } catch (err) {
+      for (const w of fresh) {
+        this.incoming.delete(w);
+        w.kill();
+      }
+      const traceback = err instanceof StartupFailure && err.traceback ? `\n${err.traceback}` : "";
+      log.error({ err: (err as Error).message }, `reload failed; the old workers keep serving: ${(err as Error).message}${traceback}`);
+    }
+  }
+
+  // ---- stopping
+
+  /** Answers every in-flight request with `status` (shutdown time ran out). */
+  failInflight(status: number, detail: string): void {
+    for (const w of this.workers) for (const job of w.inflightJobs()) job.fail(status, detail);
   }
 
   /** Shuts every worker down (Shutdown frame, SIGKILL after `timeoutMs`) and waits for the processes to exit. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
-    for (const t of this.respawnTimers) clearTimeout(t);
-    this.respawnTimers.clear();
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
     await Promise.all(
       this.workers.map((w) => {
         this.options.dispatcher.removeWorker(w);
@@ -141,9 +334,10 @@ export class WorkerPool implements WorkerListener {
     );
   }
 
-  /** Kills every worker at once (a second Ctrl-C, or a failed start-up). */
+  /** Kills every worker at once (a second Ctrl-C, a failed start-up, a crash loop). */
   kill(): void {
     this.stopping = true;
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
     for (const w of this.workers) w.kill();
   }
 }

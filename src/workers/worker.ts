@@ -4,11 +4,14 @@
  * only reports it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import type { AppSpec } from "../app-spec.js";
 import type { Job } from "../dispatch/job.js";
-import { encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../protocol/codec.js";
+import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../protocol/codec.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
 import type { Message, RouteInfo, StartupError } from "../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
@@ -47,9 +50,25 @@ export interface WorkerOptions {
   readonly listener: WorkerListener;
   /** How long the process may take to load the app and send WorkerReady. */
   readonly startTimeoutMs: number;
+  /** The per-run secret the worker must present in its Hello. */
+  readonly secret: string;
+  /** How often an idle worker must send a Heartbeat (0: never). */
+  readonly heartbeatIntervalMs: number;
 }
 
 type State = "starting" | "ready" | "stopping" | "exited";
+
+/** Time between SIGTERM and SIGKILL when a worker is terminated. */
+const TERMINATE_GRACE_MS = 2_000;
+
+/** A Hello is tiny: anything bigger on an unauthenticated connection is refused. */
+const HELLO_MAX_FRAME = 4096;
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 /** Kept while starting, so a worker that dies before its handshake can say why. */
 const STARTUP_OUTPUT_LINES = 30;
@@ -60,6 +79,10 @@ export class Worker {
   concurrency = 1;
   /** Whether the dispatcher may give this worker new tasks. */
   accepting = false;
+  /** performance.now() of the last byte received: a hung worker is one that stays silent. */
+  lastHeard = 0;
+  /** Tasks completed, for --max-requests. */
+  served = 0;
   private state: State = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
@@ -70,10 +93,17 @@ export class Worker {
   private readonly exitedPromise: Promise<void>;
   private markExited!: () => void;
   private exitCause = "";
+  /** Killed or terminated on purpose, waiting for the exit. */
+  private dying = false;
 
   constructor(private readonly options: WorkerOptions) {
     this.id = options.id;
     this.exitedPromise = new Promise((resolve) => (this.markExited = resolve));
+  }
+
+  /** Serving: started, not told to stop, not being killed. */
+  get ready(): boolean {
+    return this.state === "ready" && !this.dying;
   }
 
   get inflightCount(): number {
@@ -112,17 +142,18 @@ export class Worker {
       this.onStartupError = fail;
 
       const server: Server = createServer();
-      server.maxConnections = 1;
-      server.once("connection", (socket) => {
-        // One connection per socket: closing the listener removes the socket file, so nobody else can connect.
-        server.close();
-        this.attach(socket);
-      });
+      server.on("connection", (socket) => this.authenticate(socket, server));
       server.once("error", (err) => fail(new StartupFailure("socket", `cannot listen on ${socketPath}: ${err.message}`)));
       server.listen(socketPath, () => {
         const cmd = runtime.command(socketPath, this.id, app);
-        const child = spawn(cmd.file, cmd.args, { env: cmd.env, stdio: ["ignore", "pipe", "pipe"] });
+        const { heartbeatIntervalMs } = this.options;
+        const env =
+          heartbeatIntervalMs > 0 ? { ...cmd.env, NEUTRINO_HEARTBEAT_INTERVAL: String(heartbeatIntervalMs / 1000) } : cmd.env;
+        const child = spawn(cmd.file, cmd.args, { env, stdio: ["pipe", "pipe", "pipe"] });
         this.child = child;
+        // The secret travels on stdin: unlike argv and the environment, other processes cannot read it.
+        child.stdin!.on("error", () => {}); // a worker that dies at once closes the pipe; its exit is reported
+        child.stdin!.end(`${this.options.secret}\n`);
         child.once("error", (err: NodeJS.ErrnoException) => {
           const why = err.code === "ENOENT" ? "not found" : err.message;
           fail(new StartupFailure("spawn", `cannot start ${runtime.name} worker with "${cmd.file}": ${why}`));
@@ -131,7 +162,8 @@ export class Worker {
         this.pipeOutput(child, "stdout");
         this.pipeOutput(child, "stderr");
         child.once("exit", (code, signal) => {
-          this.exitCause = signal ? `killed by ${signal}` : `exit code ${code}`;
+          const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+          this.exitCause = this.exitCause ? `${this.exitCause}; ${how}` : how;
           // stdout/stderr may still hold the last lines; let them drain before reporting.
           setImmediate(() => {
             if (!settled) {
@@ -178,9 +210,44 @@ export class Worker {
     return this.exitedPromise.finally(() => clearTimeout(timer));
   }
 
-  /** Kills the process at once (SIGKILL). Its exit is reported as usual. */
-  kill(): void {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+  /** Asks an async worker to abandon a task; its slot frees when the worker answers. */
+  cancel(taskId: number): void {
+    if (this.inflight.has(taskId) && this.socket && !this.socket.destroyed) this.socket.write(encodeCancelTask(taskId));
+  }
+
+  /**
+   * Kills the process at once (SIGKILL); `cause` says why in the log line of its exit.
+   * Its exit is reported as usual.
+   */
+  kill(cause?: string): void {
+    this.dying = true;
+    if (cause && !this.exitCause) this.exitCause = cause;
+    if (this.alive) this.child!.kill("SIGKILL");
+  }
+
+  /** SIGTERM, then SIGKILL if the process is still there after a grace period. */
+  terminate(cause: string): void {
+    this.dying = true;
+    if (!this.exitCause) this.exitCause = cause;
+    if (!this.alive) return;
+    this.child!.kill("SIGTERM");
+    const timer = setTimeout(() => this.kill(), TERMINATE_GRACE_MS);
+    void this.exitedPromise.then(() => clearTimeout(timer));
+  }
+
+  private get alive(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resident memory in bytes, from /proc (0 if unknown). */
+  rss(): number {
+    if (!this.pid) return 0;
+    try {
+      const match = /VmRSS:\s*(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, "latin1"));
+      return match ? Number(match[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
   }
 
   get exited(): Promise<void> {
@@ -190,10 +257,49 @@ export class Worker {
   private onReady: () => void = () => {};
   private onStartupError: (f: StartupFailure) => void = () => {};
 
+  /**
+   * The first frame on a connection must be a Hello with this run's secret; anything else is
+   * dropped and the socket keeps waiting for the real worker.
+   */
+  private authenticate(socket: Socket, server: Server): void {
+    const decoder = new FrameDecoder(HELLO_MAX_FRAME);
+    const refuse = (): void => {
+      socket.destroy();
+    };
+    const timer = setTimeout(refuse, this.options.startTimeoutMs);
+    socket.on("error", refuse);
+    const onData = (chunk: Buffer): void => {
+      let messages: Message[];
+      try {
+        messages = decoder.push(chunk);
+      } catch {
+        refuse();
+        return;
+      }
+      if (messages.length === 0) return;
+      const hello = messages[0]!;
+      if (hello.type !== "Hello" || hello.workerId !== this.id || !sameSecret(hello.secret, this.options.secret) || this.socket) {
+        refuse();
+        return;
+      }
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("error", refuse);
+      // The worker is in: stop listening, which removes the socket file, so nobody else can connect.
+      server.close();
+      this.attach(socket);
+      for (const m of messages.slice(1)) this.handle(m);
+    };
+    socket.on("data", onData);
+    socket.once("close", () => clearTimeout(timer));
+  }
+
   private attach(socket: Socket): void {
     this.socket = socket;
+    this.lastHeard = performance.now();
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
+      this.lastHeard = performance.now();
       let messages: Message[];
       try {
         messages = this.decoder.push(chunk);
@@ -220,6 +326,7 @@ export class Worker {
           return;
         }
         this.inflight.delete(m.taskId);
+        this.served++;
         job.complete(m);
         this.options.listener.taskDone(this);
         return;
@@ -240,14 +347,14 @@ export class Worker {
         this.pendingRoutes = null;
         return;
       case "Heartbeat":
-        return;
+        return; // lastHeard is updated for every byte received
       default:
         this.protocolViolation(`unexpected ${m.type} from a worker`);
     }
   }
 
   private protocolViolation(why: string): void {
-    this.exitCause = `protocol error: ${why}`;
+    this.exitCause ||= `protocol error: ${why}`;
     this.options.listener.output(this, "stderr", `neutrino: killing worker ${this.id}: protocol error: ${why}`);
     this.kill();
   }

@@ -1,0 +1,117 @@
+/**
+ * The periodic checks that need a clock: requests past --timeout (504), requests past
+ * --queue-timeout (503), workers silent past --worker-timeout (hung: killed), and workers over
+ * --max-worker-memory (recycled; killed at twice the limit).
+ */
+import { performance } from "node:perf_hooks";
+import type { Dispatcher } from "../dispatch/dispatcher.js";
+import type { Logger } from "../log.js";
+import type { WorkerPool } from "./pool.js";
+import type { Worker } from "./worker.js";
+
+export interface WatchdogOptions {
+  readonly pool: WorkerPool;
+  readonly dispatcher: Dispatcher;
+  readonly log: Logger;
+  /** 0 turns a check off. */
+  readonly requestTimeoutMs: number;
+  readonly queueTimeoutMs: number;
+  readonly workerTimeoutMs: number;
+  readonly maxWorkerMemoryBytes: number;
+}
+
+/** Timeouts are enforced to within this much. */
+const TICK_MS = 100;
+/** Reading /proc for every worker is cheap, but there is no need to do it ten times a second. */
+const MEMORY_CHECK_MS = 1_000;
+
+const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+
+export class Watchdog {
+  private timer: NodeJS.Timeout | null = null;
+  private lastMemoryCheck = 0;
+
+  constructor(private readonly options: WatchdogOptions) {}
+
+  start(): void {
+    const { requestTimeoutMs, queueTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
+    if (requestTimeoutMs + queueTimeoutMs + workerTimeoutMs + maxWorkerMemoryBytes === 0) return;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private tick(): void {
+    const { dispatcher, pool, requestTimeoutMs, queueTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
+    const now = performance.now();
+    dispatcher.expireQueued(now, queueTimeoutMs, requestTimeoutMs);
+    const checkMemory = maxWorkerMemoryBytes > 0 && now - this.lastMemoryCheck >= MEMORY_CHECK_MS;
+    if (checkMemory) this.lastMemoryCheck = now;
+    for (const worker of pool.serving) {
+      if (!worker.ready) continue;
+      if (workerTimeoutMs > 0 && now - worker.lastHeard > workerTimeoutMs) this.killHung(worker, now);
+      else if (requestTimeoutMs > 0) this.expireRequests(worker, now);
+      if (checkMemory && worker.ready) this.checkMemory(worker);
+    }
+  }
+
+  private expireRequests(worker: Worker, now: number): void {
+    const { requestTimeoutMs, log, dispatcher } = this.options;
+    for (const job of worker.inflightJobs()) {
+      if (job.answered || now - job.submittedAt <= requestTimeoutMs) continue;
+      job.fail(504, `the request did not complete within the timeout (${seconds(requestTimeoutMs)} s)`);
+      if (worker.concurrency > 1) {
+        // An async worker abandons the task and answers; its other requests go on.
+        log.warn(
+          { worker: worker.id, workerPid: worker.pid, route: job.route, requestId: job.requestId },
+          `request ${job.requestId} (${job.method} ${job.route}) timed out on worker ${worker.id}: cancelled`,
+        );
+        worker.cancel(job.taskId);
+      } else {
+        // A synchronous handler cannot be interrupted: the worker goes, a fresh one takes its place.
+        log.warn(
+          { worker: worker.id, workerPid: worker.pid, route: job.route, requestId: job.requestId },
+          `request ${job.requestId} (${job.method} ${job.route}) timed out on worker ${worker.id} (pid ${worker.pid}): replacing the worker`,
+        );
+        dispatcher.removeWorker(worker);
+        worker.terminate(`its request ${job.requestId} timed out`);
+        return;
+      }
+    }
+  }
+
+  private killHung(worker: Worker, now: number): void {
+    const { log, dispatcher, workerTimeoutMs } = this.options;
+    const silent = seconds(now - worker.lastHeard);
+    const jobs = worker.inflightJobs();
+    const running = jobs.map((j) => `${j.method} ${j.route} [request ${j.requestId}, running ${seconds(now - j.submittedAt)} s]`);
+    log.error(
+      { worker: worker.id, workerPid: worker.pid, silentMs: Math.round(now - worker.lastHeard), requests: running },
+      `worker ${worker.id} (pid ${worker.pid}) silent for ${silent} s (worker timeout ${seconds(workerTimeoutMs)} s)` +
+        (running.length ? ` while handling ${running.join(", ")}` : " while idle") +
+        ": killing it",
+    );
+    for (const job of jobs) job.fail(504, `the worker handling this request stopped responding for ${silent} s and was replaced`);
+    dispatcher.removeWorker(worker);
+    worker.terminate(`hung: silent for ${silent} s`);
+  }
+
+  private checkMemory(worker: Worker): void {
+    const { maxWorkerMemoryBytes, pool, log, dispatcher } = this.options;
+    const rss = worker.rss();
+    if (rss <= maxWorkerMemoryBytes) return;
+    const mb = (rss / 1048576).toFixed(0);
+    if (rss > 2 * maxWorkerMemoryBytes) {
+      // Far over the limit, it may be growing without bound: do not wait for its request to end.
+      log.error({ worker: worker.id, workerPid: worker.pid, rssMb: Number(mb) }, `worker ${worker.id} (pid ${worker.pid}) uses ${mb} MB, twice the limit: killing it`);
+      dispatcher.removeWorker(worker);
+      worker.kill(`memory ${mb} MB over twice the limit`);
+      return;
+    }
+    pool.recycle(worker, `memory ${mb} MB over the limit of ${(maxWorkerMemoryBytes / 1048576).toFixed(0)} MB`);
+  }
+}
