@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { testApps } from "../support/apps.js";
 import { childPids, request, startServer, type RunningServer } from "../support/server.js";
+import { waitFor } from "../support/wait.js";
 
 for (const { language, app } of testApps) {
   describe(`worker death (${language})`, () => {
@@ -99,12 +100,4 @@ for (const { language, app } of testApps) {
       }
     });
   });
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
