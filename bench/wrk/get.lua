@@ -1,0 +1,2 @@
+-- GET the URL given to wrk, as fast as the connections allow.
+done = require("report").done
