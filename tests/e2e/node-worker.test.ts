@@ -92,7 +92,7 @@ class WorkerUnderTest {
 
 const json = (r: TaskResult): any => JSON.parse(r.body.toString());
 
-describe("Node worker: the protocol", () => {
+describe("Node worker: the protocol", { concurrency: true }, () => {
   it("announces itself with its runtime and concurrency, then lists its routes", async () => {
     const w = await WorkerUnderTest.start(APP, { env: { NEUTRINO_WORKER_CONCURRENCY: "8" } });
     assert.deepEqual(await w.next(), { type: "WorkerReady", workerId: "w0", pid: w.proc.pid, runtime: "node", concurrency: 8 });
@@ -194,7 +194,7 @@ describe("Node worker: the protocol", () => {
   });
 });
 
-describe("Node worker: loading the app", () => {
+describe("Node worker: loading the app", { concurrency: true }, () => {
   const failures: { app: string; kind: string; message: RegExp; tsx?: boolean }[] = [
     { app: "worker_app.mjs", kind: "bad_app_path", message: /module:export/ },
     { app: "tests/fixtures/nosuch.mjs:app", kind: "module_not_found", message: /nosuch\.mjs/ },
