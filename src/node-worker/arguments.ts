@@ -82,12 +82,13 @@ export function collectArguments(query: string, params: readonly Pair[], body: B
 
 /** Runs the schema over the arguments; resolves with its output or rejects with InvalidArguments. */
 export async function validateArguments(schema: StandardSchemaV1, raw: RawArguments): Promise<unknown> {
-  const validate = schema["~standard"].validate;
-  const first = await validate(raw.values);
+  // Called as a method: the spec does not promise that validate works without its object.
+  const props = schema["~standard"];
+  const first = await props.validate(raw.values);
   if (!first.issues) return first.value;
   const converted = convertRejectedText(raw, first.issues);
   if (!converted) throw new InvalidArguments(first.issues.map((i) => toError(i, raw)));
-  const second = await validate(converted);
+  const second = await props.validate(converted);
   if (!second.issues) return second.value;
   throw new InvalidArguments(second.issues.map((i) => toError(i, raw)));
 }
