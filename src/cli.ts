@@ -41,8 +41,9 @@ function runtime(app: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
   try {
     return runtimeFor(app, settings);
   } catch (err) {
-    if (err instanceof RuntimeSettingError) program.error(`error: ${err.message}`);
-    throw err;
+    if (!(err instanceof RuntimeSettingError)) throw err;
+    process.stderr.write(`neutrino: ${err.message}\n`);
+    process.exit(2); // a usage error
   }
 }
 
