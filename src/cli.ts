@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /** The `neutrino` command line (commander). */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { AppSpecError, parseAppSpec, type AppSpec } from "./app-spec.js";
+import { AppSpecError, parseAppSpec } from "./app-spec.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { createLogger } from "./log.js";
-import { defaultPython, PythonRuntime } from "./runtimes/python.js";
+import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
+import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
+import { runtimeFor, RuntimeSettingError, type RuntimeSettings } from "./runtimes/select.js";
+import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { serve } from "./serve.js";
 import { version } from "./version.js";
 
@@ -24,12 +27,23 @@ function seconds(value: string): number {
   return n;
 }
 
-function appSpec(text: string): AppSpec {
+/** Parses APP and decides its language (src/runtimes/resolve.ts). */
+function appSpec(text: string): ResolvedApp {
   try {
-    return parseAppSpec(text);
+    return resolveApp(parseAppSpec(text));
   } catch (err) {
     if (err instanceof AppSpecError) throw new InvalidArgumentError(err.message);
     throw err;
+  }
+}
+
+function runtime(app: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
+  try {
+    return runtimeFor(app, settings);
+  } catch (err) {
+    if (!(err instanceof RuntimeSettingError)) throw err;
+    process.stderr.write(`neutrino: ${err.message}\n`);
+    process.exit(2); // a usage error
   }
 }
 
@@ -47,11 +61,16 @@ const program = new Command("neutrino")
 program
   .command("serve")
   .description("start the orchestrator and a pool of workers serving APP")
-  .argument("<APP>", 'the app to serve, "module:attribute" (e.g. myapp:app, pkg.mod:app, examples/myapp:app)', appSpec)
+  .argument("<APP>", 'the app to serve, "module:attribute" (e.g. myapp:app, pkg.mod:app, examples/myapp.ts:app)', appSpec)
   .addOption(new Option("-w, --workers <n>", "number of worker processes").argParser(integer(1, 1024)).default(4))
   .addOption(new Option("-p, --port <port>", "port to listen on (0 picks a free one)").argParser(integer(0, 65535)).default(8000))
   .addOption(new Option("--host <host>", "address to bind").default("127.0.0.1"))
   .addOption(pythonOption())
+  .addOption(
+    new Option("--worker-concurrency <n>", `requests one Node worker holds at once (default: ${DEFAULT_CONCURRENCY}; Python workers take 1)`).argParser(
+      integer(1, 65535),
+    ),
+  )
   .addOption(
     new Option("--max-queue <n>", "requests that may wait for a worker before new ones get 503").argParser(integer(0)).default(1024),
   )
@@ -76,10 +95,10 @@ program
   .addOption(new Option("--body-timeout <seconds>", "time a client has to send the whole request, body included (408)").argParser(seconds).default(60))
   .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
   .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
-  .action(async (app: AppSpec, opts) => {
+  .action(async (resolved: ResolvedApp, opts) => {
     const code = await serve({
-      app,
-      runtime: new PythonRuntime(opts.python ?? defaultPython()),
+      app: resolved.app,
+      runtime: runtime(resolved, opts),
       workers: opts.workers,
       host: opts.host,
       port: opts.port,
@@ -109,9 +128,10 @@ program
   .argument("<APP>", 'the app, "module:attribute"', appSpec)
   .addOption(pythonOption())
   .addOption(startTimeoutOption())
-  .action(async (app: AppSpec, opts) => {
+  .action(async (resolved: ResolvedApp, opts) => {
+    const { app } = resolved;
     try {
-      const routes = await discoverRoutes(app, new PythonRuntime(opts.python ?? defaultPython()), opts.startTimeout * 1000);
+      const routes = await discoverRoutes(app, runtime(resolved, opts), opts.startTimeout * 1000);
       process.stdout.write(formatRouteTable(routes));
     } catch (err) {
       const traceback = (err as { traceback?: string }).traceback;

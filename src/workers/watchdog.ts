@@ -55,8 +55,9 @@ export class Watchdog {
       if (!worker.ready) continue;
       if (workerTimeoutMs > 0 && now - worker.lastHeard > workerTimeoutMs) this.killHung(worker, now);
       else if (requestTimeoutMs > 0) this.expireRequests(worker, now);
-      if (checkMemory && worker.ready) this.checkMemory(worker);
     }
+    // Every worker, draining ones included: a retiring worker can still be growing without bound.
+    if (checkMemory) for (const worker of pool.workers) this.checkMemory(worker);
   }
 
   private expireRequests(worker: Worker, now: number): void {
@@ -102,6 +103,7 @@ export class Watchdog {
 
   private checkMemory(worker: Worker): void {
     const { maxWorkerMemoryBytes, pool, log, dispatcher } = this.options;
+    if (!worker.ready && !worker.draining) return;
     const rss = worker.rss();
     if (rss <= maxWorkerMemoryBytes) return;
     const mb = (rss / 1048576).toFixed(0);

@@ -106,6 +106,11 @@ export class Worker {
     return this.state === "ready" && !this.dying;
   }
 
+  /** Told to stop, finishing its in-flight tasks. */
+  get draining(): boolean {
+    return this.state === "stopping" && !this.dying;
+  }
+
   get inflightCount(): number {
     return this.inflight.size;
   }

@@ -3,11 +3,14 @@ import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { describe, it } from "node:test";
+import { testApps } from "../support/apps.js";
 import { childPids, isAlive, request, runCli, startServer } from "../support/server.js";
 
 const PY_APP = "tests/fixtures/pyapp:app";
+const EXAMPLES = ["examples/myapp.py:app", "examples/myapp.ts:app"];
 
-describe("command line", () => {
+// Each of these runs its own processes: they run at once, which keeps the suite fast on two cores.
+describe("command line", { concurrency: true }, () => {
   it("--version prints the package version", async () => {
     const run = runCli(["--version"]);
     assert.equal(await run.exited, 0);
@@ -17,16 +20,33 @@ describe("command line", () => {
   it("serve --help lists the options with their defaults", async () => {
     const run = runCli(["serve", "--help"]);
     assert.equal(await run.exited, 0);
-    for (const flag of ["--workers", "--port", "--host", "--python", "--max-queue"]) assert.match(run.out(), new RegExp(flag));
+    for (const flag of ["--workers", "--port", "--host", "--python", "--worker-concurrency", "--max-queue"]) {
+      assert.match(run.out(), new RegExp(flag));
+    }
     assert.match(run.out(), /default: 4/);
+    assert.match(run.out(), /default: 64; Python workers take 1/);
     assert.match(run.out(), /default: 8000/);
     assert.match(run.out(), /default: "127\.0\.0\.1"/);
   });
 
-  it("routes prints the route table without serving", async () => {
+  for (const example of EXAMPLES) {
+    it(`routes prints the route table without serving (${example})`, async () => {
+      const run = runCli(["routes", example]);
+      assert.equal(await run.exited, 0, run.err());
+      assert.equal(run.out(), "METHODS    PATH\nGET, POST  /add\nPOST       /process\n");
+    });
+  }
+
+  it("asks to name the file when APP matches both a Python and a TypeScript app", async () => {
     const run = runCli(["routes", "examples/myapp:app"]);
-    assert.equal(await run.exited, 0, run.err());
-    assert.equal(run.out(), "METHODS    PATH\nGET, POST  /add\nPOST       /process\n");
+    assert.notEqual(await run.exited, 0);
+    assert.match(run.err(), /examples\/myapp matches both examples\/myapp\.py and examples\/myapp\.ts: name the file/);
+  });
+
+  it("refuses --worker-concurrency above 1 for a Python app", async () => {
+    const run = runCli(["serve", PY_APP, "--worker-concurrency", "4", "--port", "0"]);
+    assert.notEqual(await run.exited, 0);
+    assert.match(run.err(), /a Python worker runs one request at a time/);
   });
 
   it("imports dotted packages from the current directory", async () => {
@@ -36,9 +56,10 @@ describe("command line", () => {
   });
 });
 
-describe("start-up failures: a clear message, a non-zero exit, the port never bound", () => {
+describe("start-up failures: a clear message, a non-zero exit, the port never bound", { concurrency: true }, () => {
   const cases: { name: string; app: string; message: RegExp; traceback?: RegExp }[] = [
     { name: "a bad APP string", app: "myapp", message: /module:attribute/ },
+    // Python
     { name: "a missing module", app: "tests.fixtures.nosuchmodule:app", message: /nosuchmodule/ },
     { name: "a missing attribute", app: "tests.fixtures.pyapp:nope", message: /nope/ },
     { name: "an attribute that is not an App", app: "tests.fixtures.not_an_app:helper", message: /not a neutrino App/i },
@@ -47,6 +68,15 @@ describe("start-up failures: a clear message, a non-zero exit, the port never bo
       app: "tests.fixtures.raises_on_import:app",
       message: /ZeroDivisionError/,
       traceback: /Traceback[\s\S]*raises_on_import\.py/,
+    },
+    // TypeScript
+    { name: "a missing export", app: "tests/fixtures/tsapp.ts:nope", message: /no export "nope"/ },
+    { name: "an export that is not an App", app: "tests/fixtures/not_an_app.ts:helper", message: /not a neutrino App/i },
+    {
+      name: "a TypeScript app that throws while importing",
+      app: "tests/fixtures/raises_on_import.ts:app",
+      message: /RangeError: the app refuses to load/,
+      traceback: /raises_on_import\.ts:4/,
     },
   ];
   for (const c of cases) {
@@ -76,9 +106,9 @@ describe("start-up failures: a clear message, a non-zero exit, the port never bo
 });
 
 describe("graceful shutdown", () => {
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    it(`${signal}: in-flight requests finish, workers and the socket directory go, exit 0`, async () => {
-      const server = await startServer(PY_APP, ["--workers", "2"]);
+  for (const [{ language, app }, signal] of testApps.flatMap((a) => [[a, "SIGTERM"], [a, "SIGINT"]] as const)) {
+    it(`${signal} (${language}): in-flight requests finish, workers and the socket directory go, exit 0`, async () => {
+      const server = await startServer(app, ["--workers", "2"]);
       const listening = server.logs().find((r) => r.url)!;
       const socketDir = listening.socketDir as string;
       assert.equal(statSync(socketDir).mode & 0o777, 0o700, "the socket directory is private");
@@ -97,7 +127,7 @@ describe("graceful shutdown", () => {
   }
 
   it("the pool starts in parallel and the banner lists every route and the address", async () => {
-    const server = await startServer("examples/myapp:app", ["--workers", "3"]);
+    const server = await startServer("examples/myapp.py:app", ["--workers", "3"]);
     try {
       const out = server.stdout();
       assert.match(out, /route GET, POST\s+\/add/);

@@ -1,7 +1,7 @@
 /** Worker death, idle-worker dispatch and the bounded queue, through real processes. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { testApps } from "../support/apps.js";
+import { ONE_REQUEST_PER_WORKER, testApps } from "../support/apps.js";
 import { childPids, request, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 
@@ -9,7 +9,7 @@ for (const { language, app } of testApps) {
   describe(`worker death (${language})`, () => {
     let server: RunningServer;
     before(async () => {
-      server = await startServer(app, ["--workers", "2"]);
+      server = await startServer(app, ["--workers", "2", ...ONE_REQUEST_PER_WORKER]);
     });
     after(async () => {
       await server.stop();
@@ -49,55 +49,79 @@ for (const { language, app } of testApps) {
     });
   });
 
-  describe(`dispatch to idle workers and the queue (${language})`, () => {
+  describe(`dispatch to the least busy worker (${language})`, () => {
+    let server: RunningServer;
+    before(async () => {
+      server = await startServer(app, ["--workers", "2"]);
+    });
+    after(async () => {
+      await server.stop();
+    });
+
     it("a slow request does not hold back fast ones: they go to the idle worker", async () => {
-      const server = await startServer(app, ["--workers", "2"]);
-      try {
-        let slowDone = false;
-        const slow = request(`${server.url}/sleep?seconds=1.5`).then((r) => ((slowDone = true), r));
-        await new Promise((r) => setTimeout(r, 100));
-        for (let i = 0; i < 10; i++) {
-          const r = await request(`${server.url}/add?x=${i}&y=1`);
-          assert.deepEqual(r.json, { result: i + 1 });
-        }
-        assert.equal(slowDone, false, "ten fast requests finished while the slow one still ran");
-        assert.equal((await slow).status, 200);
-      } finally {
-        await server.stop();
+      let slowDone = false;
+      const slow = request(`${server.url}/sleep?seconds=1.5`).then((r) => ((slowDone = true), r));
+      await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 10; i++) {
+        const r = await request(`${server.url}/add?x=${i}&y=1`);
+        assert.deepEqual(r.json, { result: i + 1 });
       }
+      assert.equal(slowDone, false, "ten fast requests finished while the slow one still ran");
+      assert.equal((await slow).status, 200);
+    });
+
+    it("spreads requests that block their worker over the pool: two at once run on two workers", async () => {
+      const replies = await Promise.all([1, 2].map(() => request(`${server.url}/sleep?seconds=0.5`)));
+      for (const r of replies) assert.equal(r.status, 200);
+      assert.equal(new Set(replies.map((r) => r.json.pid)).size, 2);
+    });
+  });
+
+  describe(`the bounded queue and the body limit (${language})`, () => {
+    let server: RunningServer;
+    before(async () => {
+      server = await startServer(app, ["--workers", "1", "--max-queue", "2", "--max-body-size", "100", ...ONE_REQUEST_PER_WORKER]);
+    });
+    after(async () => {
+      await server.stop();
     });
 
     it("queues FIFO when all workers are busy, and answers 503 with Retry-After when the queue is full", async () => {
-      const server = await startServer(app, ["--workers", "1", "--max-queue", "2"]);
-      try {
-        const order: number[] = [];
-        const running = request(`${server.url}/sleep?seconds=0.6`);
-        await new Promise((r) => setTimeout(r, 100));
-        const queued = [1, 2].map((n) => request(`${server.url}/add?x=${n}&y=0`).then((r) => (order.push(n), r)));
-        await new Promise((r) => setTimeout(r, 100));
-        const rejected = await request(`${server.url}/add?x=9&y=9`);
-        assert.equal(rejected.status, 503);
-        assert.equal(rejected.headers.get("retry-after"), "1");
-        assert.match(rejected.json.detail, /queue is full/);
-        assert.equal((await running).status, 200);
-        for (const q of await Promise.all(queued)) assert.equal(q.status, 200);
-        assert.deepEqual(order, [1, 2]);
-      } finally {
-        await server.stop();
-      }
+      const order: number[] = [];
+      const running = request(`${server.url}/sleep?seconds=0.6`);
+      await new Promise((r) => setTimeout(r, 100));
+      const queued = [1, 2].map((n) => request(`${server.url}/add?x=${n}&y=0`).then((r) => (order.push(n), r)));
+      await new Promise((r) => setTimeout(r, 100));
+      const rejected = await request(`${server.url}/add?x=9&y=9`);
+      assert.equal(rejected.status, 503);
+      assert.equal(rejected.headers.get("retry-after"), "1");
+      assert.match(rejected.json.detail, /queue is full/);
+      assert.equal((await running).status, 200);
+      for (const q of await Promise.all(queued)) assert.equal(q.status, 200);
+      assert.deepEqual(order, [1, 2]);
     });
 
     it("413 for a body over --max-body-size", async () => {
-      const server = await startServer(app, ["--workers", "1", "--max-body-size", "100"]);
-      try {
-        const r = await request(`${server.url}/echo`, { method: "POST", body: JSON.stringify({ value: "x".repeat(200) }) });
-        assert.equal(r.status, 413);
-        assert.equal(r.json.error, "Payload Too Large");
-        const ok = await request(`${server.url}/echo`, { method: "POST", body: '{"value": 1}' });
-        assert.equal(ok.status, 200);
-      } finally {
-        await server.stop();
-      }
+      const r = await request(`${server.url}/echo`, { method: "POST", body: JSON.stringify({ value: "x".repeat(200) }) });
+      assert.equal(r.status, 413);
+      assert.equal(r.json.error, "Payload Too Large");
+      const ok = await request(`${server.url}/echo`, { method: "POST", body: '{"value": 1}' });
+      assert.equal(ok.status, 200);
     });
   });
 }
+
+describe("one Node worker holds many requests at once", () => {
+  it("20 requests that each wait for all 20 to arrive are answered together by a single worker", async () => {
+    const server = await startServer("tests/fixtures/tsapp.ts:app", ["--workers", "1"]);
+    try {
+      const replies = await Promise.all(
+        Array.from({ length: 20 }, () => request(`${server.url}/gather?group=twenty&n=20`)),
+      );
+      for (const r of replies) assert.deepEqual([r.status, r.json.together], [200, true]);
+      assert.equal(new Set(replies.map((r) => r.json.pid)).size, 1);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
-import { testApps } from "../support/apps.js";
+import { ONE_REQUEST_PER_WORKER, testApps } from "../support/apps.js";
 import { count2xx, countStatus, emptyTally, formatTally, runLoad, type Tally, type Target } from "../support/load.js";
-import { childPids, isAlive, startServer, type RunningServer } from "../support/server.js";
+import { childPids, isAlive, request, startServer, type RunningServer } from "../support/server.js";
 import { sleep, waitFor } from "../support/wait.js";
 
 const ADD: Target = { path: "/add?x=2&y=3" };
@@ -22,7 +22,9 @@ async function scenario(
   body: (server: RunningServer, seen: Set<number>) => Promise<Tally>,
   stopSignal: NodeJS.Signals = "SIGTERM",
 ): Promise<{ tally: Tally; server: RunningServer }> {
-  const server = await startServer(app, flags);
+  // Each worker holds one request, as a Python worker always does, so the counts mean the same
+  // in both languages (a Node worker that dies holding 64 requests loses 64).
+  const server = await startServer(app, [...flags, ...ONE_REQUEST_PER_WORKER]);
   const seen = new Set<number>();
   const sample = () => childPids(server.proc.pid!).forEach((p) => seen.add(p));
   sample();
@@ -113,22 +115,23 @@ for (const { language, app } of testApps) {
     });
 
     it("a leaking worker is recycled past --max-worker-memory without failing a request", async () => {
-      const { tally, server } = await scenario("leak, --max-worker-memory", app, ["--workers", "2", "--max-worker-memory", "80"], async (server) => {
+      const { tally, server } = await scenario("leak, --max-worker-memory", app, ["--workers", "2", "--max-worker-memory", "250"], async (server) => {
         const tally = emptyTally();
-        // 15 MB kept per /leak request: a worker passes 80 MB after a few of them.
+        // 40 MB kept per /leak request: a worker passes 250 MB after a few of them (an idle Node
+        // worker with tsx and zod loaded takes about 130 MB, a Python one about 15 MB).
         for (let round = 0; round < 5; round++) {
-          await runLoad({ baseUrl: server.url, clients: 2, requests: 6, durationMs: 10_000, target: () => ({ path: "/leak?mb=15" }), tally });
+          await runLoad({ baseUrl: server.url, clients: 2, requests: 6, durationMs: 10_000, target: () => ({ path: "/leak?mb=40" }), tally });
           await runLoad({ baseUrl: server.url, clients: 2, requests: 40, durationMs: 10_000, target: () => ADD, tally });
           await sleep(300);
         }
         return tally;
       });
       assert.equal(count2xx(tally), tally.sent, "a recycle fails no request");
-      assert.match(server.stdout(), /recycling worker w\d+ \(pid \d+\): memory \d+ MB over the limit of 80 MB/);
+      assert.match(server.stdout(), /recycling worker w\d+ \(pid \d+\): memory \d+ MB over the limit of 250 MB/);
     });
 
     it("a handler allocating without bound is killed at twice --max-worker-memory: 502 for it, the rest 2xx", async () => {
-      const { tally, server } = await scenario("unbounded allocation", app, ["--workers", "2", "--max-worker-memory", "100"], (server) =>
+      const { tally, server } = await scenario("unbounded allocation", app, ["--workers", "2", "--max-worker-memory", "250"], (server) =>
         runLoad({ baseUrl: server.url, clients: 2, requests: 200, durationMs: 20_000, target: (i) => (i === 5 ? { path: "/hog" } : ADD) }),
       );
       assert.equal(countStatus(tally, 502), 1);
@@ -239,6 +242,24 @@ for (const { language, app } of testApps) {
     });
   });
 }
+
+describe("faults in an async worker (typescript)", () => {
+  it("--timeout cancels the late request only: 504 for it, the worker and its other requests go on", async () => {
+    const server = await startServer("tests/fixtures/tsapp.ts:app", ["--workers", "1", "--timeout", "0.5"]);
+    try {
+      const pid = (await request(`${server.url}/pid`)).json.pid;
+      const late = request(`${server.url}/wait?seconds=3`);
+      const onTime = request(`${server.url}/wait?seconds=0.2`);
+      assert.equal((await onTime).status, 200);
+      const r = await late;
+      assert.equal(r.status, 504);
+      assert.equal((await request(`${server.url}/pid`)).json.pid, pid, "the worker was not replaced");
+      assert.match(server.stdout(), /timed out on worker w0: cancelled/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
 
 /** Sends raw bytes (optionally one byte every 100 ms); resolves with the response status or null. */
 function rawRequest(port: number, payload: string, drip: boolean): Promise<number | null> {

@@ -1,0 +1,97 @@
+/**
+ * Imports the user's app from an APP string `path/to/module:export`, relative to the current
+ * directory. The module part names a file, with its extension or without (then `.ts`, `.mts`,
+ * `.js` and `.mjs` are tried, as the orchestrator's resolver does). `.ts` files need the tsx
+ * loader, which the orchestrator passes with `--import` for them.
+ * Failures raise StartupFailure with the kinds of docs/protocol.md, sent as StartupError.
+ */
+import { statSync } from "node:fs";
+import { extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { StartupErrorKind } from "../protocol/messages.js";
+import { App } from "../sdk/app.js";
+import { userStack } from "./stack.js";
+
+export class StartupFailure extends Error {
+  override name = "StartupFailure";
+  constructor(
+    readonly kind: StartupErrorKind,
+    message: string,
+    readonly traceback = "",
+  ) {
+    super(message);
+  }
+}
+
+const SEARCH_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"];
+const MODULE_EXTENSIONS = new Set([...SEARCH_EXTENSIONS, ".cts", ".cjs"]);
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+export async function loadApp(appPath: string, cwd: string = process.cwd()): Promise<App> {
+  const colon = appPath.lastIndexOf(":");
+  const module = colon < 0 ? "" : appPath.slice(0, colon);
+  const attribute = colon < 0 ? "" : appPath.slice(colon + 1);
+  if (module === "" || attribute === "") {
+    throw new StartupFailure("bad_app_path", `APP must be "module:export" (for example "myapp.ts:app"), got "${appPath}"`);
+  }
+  if (!IDENTIFIER.test(attribute)) {
+    throw new StartupFailure("bad_app_path", `"${attribute}" in "${appPath}" is not a valid export name`);
+  }
+  const file = findModuleFile(module, cwd);
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw importError(module, err);
+  }
+  const value = exported(namespace, attribute);
+  if (value === undefined && !(attribute in namespace)) {
+    throw new StartupFailure("attribute_not_found", `module "${module}" has no export "${attribute}"`);
+  }
+  if (App.isApp(value)) return value;
+  if (value === App) {
+    throw new StartupFailure("not_an_app", `"${appPath}" is the App class, not an App instance (create one: export const app = new App())`);
+  }
+  throw new StartupFailure("not_an_app", `"${appPath}" is ${kindOf(value)}, not a neutrino App`);
+}
+
+function findModuleFile(module: string, cwd: string): string {
+  const base = resolve(cwd, module);
+  const candidates = MODULE_EXTENSIONS.has(extname(module)) ? [base] : SEARCH_EXTENSIONS.map((ext) => base + ext);
+  const found = candidates.find(isFile);
+  if (!found) {
+    const looked = candidates.length === 1 ? candidates[0] : `${base}{${SEARCH_EXTENSIONS.join(",")}}`;
+    throw new StartupFailure("module_not_found", `module "${module}" not found (looked for ${looked})`);
+  }
+  return found;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** A named export; for CommonJS, also a property of module.exports that Node's lexer did not list. */
+function exported(namespace: Record<string, unknown>, name: string): unknown {
+  if (name in namespace) return namespace[name];
+  const fallback = namespace.default;
+  return typeof fallback === "object" && fallback !== null ? (fallback as Record<string, unknown>)[name] : undefined;
+}
+
+function importError(module: string, err: unknown): StartupFailure {
+  const name = err instanceof Error ? err.name : "Error";
+  const message = err instanceof Error ? err.message : String(err);
+  const stack = err instanceof Error && err.stack ? `${userStack(err.stack)}\n` : "";
+  return new StartupFailure("import_error", `importing "${module}" failed: ${message ? `${name}: ${message}` : name}`, stack);
+}
+
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "function") return /^class\b/.test(Function.prototype.toString.call(value)) ? "a class" : "a function";
+  if (typeof value !== "object") return `a ${typeof value}`;
+  const name = (value as object).constructor?.name;
+  return name && name !== "Object" ? `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}` : "an object";
+}

@@ -1,0 +1,54 @@
+/**
+ * Which language serves an APP. The module part names a file or a module:
+ * - with an extension, the extension decides: `.py` is Python; `.ts`, `.mts`, `.cts`, `.js`,
+ *   `.mjs`, `.cjs` are Node;
+ * - a dotted name without "/" (`pkg.mod`) is Python's import syntax: Python;
+ * - otherwise (`myapp`, `examples/myapp`) the files beside it decide: `<module>.ts`, `.mts`, `.js`
+ *   or `.mjs` (first found, in that order) is Node, `<module>.py` or `<module>/__init__.py` is
+ *   Python; both is an error asking the user to name the file; neither is Python, whose loader
+ *   says clearly that the module is not found.
+ * Paths are relative to the current directory, as the workers import them.
+ */
+import { statSync } from "node:fs";
+import { extname, join, resolve } from "node:path";
+import { AppSpecError, type AppSpec } from "../app-spec.js";
+
+export type Language = "python" | "node";
+
+export interface ResolvedApp {
+  readonly language: Language;
+  /** For Node, names the file found (`examples/myapp.ts:app`); for Python, as the user gave it. */
+  readonly app: AppSpec;
+}
+
+/** Looked for, in this order, when the module part has no extension. */
+export const NODE_SEARCH_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
+const NODE_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
+/** Files that need tsx to load. */
+export const TYPESCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
+
+export function resolveApp(app: AppSpec, cwd: string = process.cwd()): ResolvedApp {
+  const { module, attribute } = app;
+  const extension = extname(module);
+  if (extension === ".py") return { language: "python", app };
+  if (NODE_EXTENSIONS.has(extension)) return { language: "node", app };
+  if (!module.includes("/") && module.includes(".")) return { language: "python", app };
+
+  const nodeFile = NODE_SEARCH_EXTENSIONS.map((ext) => module + ext).find((f) => isFile(resolve(cwd, f)));
+  const pythonFile = [`${module}.py`, join(module, "__init__.py")].find((f) => isFile(resolve(cwd, f)));
+  if (nodeFile && pythonFile) {
+    throw new AppSpecError(
+      `${module} matches both ${pythonFile} and ${nodeFile}: name the file, e.g. ${nodeFile}:${attribute} or ${module}.py:${attribute}`,
+    );
+  }
+  if (nodeFile) return { language: "node", app: { text: `${nodeFile}:${attribute}`, module: nodeFile, attribute } };
+  return { language: "python", app };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}

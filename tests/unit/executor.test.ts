@@ -1,0 +1,97 @@
+/** The Node worker's executor: statuses, flags and error bodies, as the Python worker writes them. */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { z } from "zod";
+import { Executor, type Outcome } from "../../src/node-worker/executor.js";
+import { HANDLER_FAILED, type TaskAssignment } from "../../src/protocol/messages.js";
+import { App } from "../../src/sdk/index.js";
+
+const circular: Record<string, unknown> = {};
+circular.self = circular;
+
+const app = new App()
+  .route("/add", ({ x, y }) => ({ result: x + y }), { schema: z.object({ x: z.number(), y: z.number() }) })
+  .route("/nothing", () => undefined)
+  .route("/later", async () => ({ later: true }))
+  .route("/circular", function circularValue() {
+    return circular;
+  })
+  .route("/function", () => () => 1)
+  .route("/throws", () => {
+    throw new TypeError("bad input");
+  })
+  .route("/rejects", async () => Promise.reject(new Error("")))
+  .route("/post", () => 1, { methods: ["POST"] });
+const executor = new Executor(app);
+
+function run(method: string, route: string, query = "", body = ""): Promise<Outcome> {
+  const task: TaskAssignment = { type: "TaskAssignment", taskId: 1, method, route, path: route, query, params: [], headers: [], body: Buffer.from(body) };
+  return executor.run(task);
+}
+const text = (o: Outcome): string => o.body.toString();
+
+describe("Node worker executor", () => {
+  // Failing handlers print their stack for the operator; keep the test output clean.
+  const write = process.stderr.write;
+  let printed = "";
+  before(() => {
+    process.stderr.write = ((chunk: string) => ((printed += chunk), true)) as typeof process.stderr.write;
+  });
+  after(() => {
+    process.stderr.write = write;
+  });
+
+  it("lists its routes for RouteRegistry", () => {
+    assert.deepEqual(executor.routes[0], { path: "/add", methods: ["GET", "POST"] });
+    assert.equal(executor.routes.length, 8);
+  });
+
+  it("answers 200 with the value serialized once by JSON.stringify", async () => {
+    assert.deepEqual(await run("POST", "/add", "", '{"x": 2, "y": 3}'), { status: 200, flags: 0, headers: [], body: Buffer.from('{"result":5}') });
+    assert.equal(text(await run("GET", "/later")), '{"later":true}');
+  });
+
+  it("sends undefined as null", async () => {
+    assert.equal(text(await run("GET", "/nothing")), "null");
+  });
+
+  it("422 with the schema's issues; 400 for a body that is not JSON", async () => {
+    const invalid = await run("GET", "/add", "x=2");
+    assert.equal(invalid.status, 422);
+    assert.deepEqual(JSON.parse(text(invalid)), {
+      error: "Unprocessable Entity",
+      detail: "y: Invalid input: expected number, received undefined",
+      errors: [{ loc: ["query", "y"], msg: "Invalid input: expected number, received undefined", type: "invalid_type" }],
+    });
+    const bad = await run("POST", "/add", "", "{");
+    assert.equal(bad.status, 400);
+    assert.equal(JSON.parse(text(bad)).error, "Bad Request");
+  });
+
+  it("500 with the failure flag, naming the error, for a handler that throws or rejects", async () => {
+    const thrown = await run("GET", "/throws");
+    assert.equal(thrown.status, 500);
+    assert.equal(thrown.flags, HANDLER_FAILED);
+    assert.deepEqual(JSON.parse(text(thrown)), { error: "Internal Server Error", detail: "TypeError: bad input", exception: "TypeError" });
+    assert.deepEqual(JSON.parse(text(await run("GET", "/rejects"))).detail, "Error", "no message: the name alone");
+    assert.match(printed, /handler "\/throws" failed on GET \/throws\nTypeError: bad input\n\s+at /);
+  });
+
+  it("500 saying so for a value JSON cannot carry", async () => {
+    for (const [route, why] of [["/circular", /circular structure/], ["/function", /a function is not a JSON value/]] as const) {
+      const o = await run("GET", route);
+      assert.equal(o.status, 500);
+      assert.equal(o.flags, HANDLER_FAILED);
+      assert.match(JSON.parse(text(o)).detail, /^return value of handler "[^"]+" is not JSON-serializable: /);
+      assert.match(JSON.parse(text(o)).detail, why);
+    }
+    assert.match(JSON.parse(text(await run("GET", "/circular"))).detail, /handler "circularValue"/);
+  });
+
+  it("404 and 405 for what the orchestrator should not have sent", async () => {
+    assert.equal((await run("GET", "/nope")).status, 404);
+    const o = await run("GET", "/post");
+    assert.equal(o.status, 405);
+    assert.deepEqual(o.headers, [["allow", "POST"]]);
+  });
+});
