@@ -8,20 +8,11 @@
 import { statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { StartupErrorKind } from "../protocol/messages.js";
 import { App } from "../sdk/app.js";
+import { StartupFailure } from "../startup-failure.js";
 import { userStack } from "./stack.js";
 
-export class StartupFailure extends Error {
-  override name = "StartupFailure";
-  constructor(
-    readonly kind: StartupErrorKind,
-    message: string,
-    readonly traceback = "",
-  ) {
-    super(message);
-  }
-}
+export { StartupFailure };
 
 const SEARCH_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"];
 const MODULE_EXTENSIONS = new Set([...SEARCH_EXTENSIONS, ".cts", ".cjs"]);

@@ -13,25 +13,13 @@ import type { AppSpec } from "../app-spec.js";
 import type { Job } from "../dispatch/job.js";
 import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../protocol/codec.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
-import type { Message, RouteInfo, StartupError } from "../protocol/messages.js";
+import type { Message, RouteInfo } from "../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
+import { StartupFailure } from "../startup-failure.js";
 import type { SocketDir } from "./socket-dir.js";
 
-/** The app could not be loaded, or the worker could not start: the server cannot run. */
-export class StartupFailure extends Error {
-  override name = "StartupFailure";
-  constructor(
-    readonly kind: string,
-    message: string,
-    readonly traceback = "",
-  ) {
-    super(message);
-  }
+export { StartupFailure };
 
-  static fromMessage(m: StartupError): StartupFailure {
-    return new StartupFailure(m.kind, m.message, m.traceback);
-  }
-}
 
 export interface WorkerListener {
   /** A task finished, so the worker has a free slot. */
