@@ -213,12 +213,13 @@ def request(port, method, path, body=None, timeout=5.0):
 
 
 class Server:
-    def __init__(self, name, describe, command, per_w=True, workers=None):
+    def __init__(self, name, describe, command, per_w=True, workers=None, default=True):
         self.name = name
         self.describe = describe
         self.command = command  # (w, port) -> argv
         self.per_w = per_w  # False: one process whatever W (the row says W = 1)
         self.workers = workers or (lambda w: w)  # worker processes to wait for
+        self.default = default  # False: a variant, measured only when --only names it
 
 
 def node():
@@ -230,6 +231,18 @@ SERVERS = [
         "neutrino", "Neutrino: node orchestrator + W Python workers (`bench/apps/neutrino_app.py`)",
         lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app:app",
                          "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
+    ),
+    Server(
+        "neutrino-ts", "Neutrino: node orchestrator + W Node workers, each holding up to 64 requests (`bench/apps/neutrino_app.ts`)",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.ts:app",
+                         "--workers", w, "--port", port],
+    ),
+    Server(
+        "neutrino-ts-c1", "variant of `neutrino-ts` with `--worker-concurrency 1`: one request at a time per worker, "
+        "the others wait in the orchestrator's queue (only with `--only neutrino-ts-c1`)",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.ts:app",
+                         "--workers", w, "--port", port, "--worker-concurrency", "1"],
+        default=False,
     ),
     Server(
         "gunicorn-sync", "gunicorn, sync workers, Flask (`flask_app.py`)",
@@ -249,6 +262,11 @@ SERVERS = [
         "granian", "Granian, ASGI interface, FastAPI (`fastapi_app.py`)",
         lambda w, port: [VENV_BIN / "granian", "--interface", "asgi", "--workers", w, "--host", "127.0.0.1",
                          "--port", port, "--no-ws", "fastapi_app:app"],
+    ),
+    Server(
+        "fastify", "Fastify, one process, JSON schemas on every route (`fastify_server.mjs`)",
+        lambda w, port: [node(), "bench/apps/fastify_server.mjs", "--port", port],
+        per_w=False, workers=lambda w: 0,
     ),
     Server(
         "node-http", "ceiling: one node:http process answering inline in JS (`node_server.mjs`)",
@@ -493,7 +511,8 @@ def render_context(ctx):
         f"- **Software**: {ctx['versions']}",
         f"- **CPU work**: /cpu = {ctx['iters']['py_cpu']:,} and /slow = {ctx['iters']['py_slow']:,} iterations of the "
         f"Python loop in `bench/apps/work.py` ({ctx['iters']['py_cpu_ms']:.2f} ms of CPU per /cpu when the run started); "
-        f"the Node ceilings {ctx['iters']['js_cpu']:,} and {ctx['iters']['js_slow']:,} of the same loop in JS "
+        f"the JS servers (Neutrino's TypeScript app, Fastify, the Node ceilings) {ctx['iters']['js_cpu']:,} and "
+        f"{ctx['iters']['js_slow']:,} of the same loop in JS, `bench/apps/work.mjs` "
         f"({ctx['iters']['js_cpu_ms']:.2f} ms)",
         "- **Servers**: " + "; ".join(f"`{s.name}` = {s.describe}" for s in SERVERS if s.name in ctx["servers"]),
     ]
@@ -544,6 +563,10 @@ def versions():
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].split(" [")[0]
     node_v = subprocess.run([node(), "--version"], capture_output=True, text=True).stdout.strip()
     pkgs = ", ".join(line for line in out[1:] if line)
+    try:
+        pkgs += ", fastify " + json.loads((TMP / "node_modules" / "fastify" / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        pass
     return f"Neutrino {neutrino_revision()}; Node {node_v}, Python {out[0]}, {wrk}; {pkgs}"
 
 
@@ -604,7 +627,8 @@ def parse_args(argv):
     unknown = [x for x in only if x not in SERVER_NAMES + WORKLOAD_NAMES + ["codec"]]
     if unknown:
         ap.error(f"--only: unknown name(s) {', '.join(unknown)}")
-    opts.servers = [s for s in SERVER_NAMES if s in only] or (SERVER_NAMES if not only or set(only) & set(WORKLOAD_NAMES) else [])
+    defaults = [s.name for s in SERVERS if s.default]
+    opts.servers = [s for s in SERVER_NAMES if s in only] or (defaults if not only or set(only) & set(WORKLOAD_NAMES) else [])
     opts.workloads = [w for w in WORKLOAD_NAMES if w in only] or (WORKLOAD_NAMES if opts.servers else [])
     opts.codec = not only or "codec" in only
     opts.ws = [int(x) for x in (opts.workers or ("2" if opts.quick else "2,4")).split(",")]

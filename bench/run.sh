@@ -32,6 +32,17 @@ if ! cmp -s bench/requirements.txt "$venv/.bench-requirements" 2>/dev/null; then
   cp bench/requirements.txt "$venv/.bench-requirements"
 fi
 
+# Fastify, the Node peer: pinned here, into the ignored bench/.tmp/node_modules (not a dependency
+# of Neutrino; bench/apps/fastify_server.mjs loads it from there).
+fastify_version=5.12.8
+fastify_pkg=bench/.tmp/node_modules/fastify/package.json
+if ! grep -qs "\"version\": \"$fastify_version\"" "$fastify_pkg"; then
+  echo "bench: installing fastify@$fastify_version into bench/.tmp/node_modules" >&2
+  mkdir -p bench/.tmp
+  npm install --prefix bench/.tmp --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+    "fastify@$fastify_version" >/dev/null
+fi
+
 # Neutrino itself, built from the working tree.
 if [ "$build" = 1 ]; then
   [ -x node_modules/.bin/tsc ] || npm install --no-audit --no-fund

@@ -3,10 +3,11 @@
 //   node bench/apps/node_server.mjs --port P --workers W   node:cluster, W workers share the port
 //   node bench/apps/node_server.mjs --calibrate SECONDS    prints burn() iterations for SECONDS of CPU
 //   node bench/apps/node_server.mjs --time N               prints the CPU ms of N iterations
-// /cpu and /slow run burn() BENCH_JS_CPU_ITERS / BENCH_JS_SLOW_ITERS times (about 2 ms and 50 ms).
+// /cpu and /slow run burn() of work.mjs BENCH_JS_CPU_ITERS / BENCH_JS_SLOW_ITERS times (about 2 ms and 50 ms).
 import cluster from "node:cluster";
 import http from "node:http";
 import { parseArgs } from "node:util";
+import { burn, CPU_ITERS, SLOW_ITERS } from "./work.mjs";
 
 const { values: opts } = parseArgs({
   options: {
@@ -17,12 +18,6 @@ const { values: opts } = parseArgs({
     time: { type: "string" },
   },
 });
-
-function burn(n) {
-  let acc = 0;
-  for (let i = 0; i < n; i++) acc = (acc * 31 + i) % 1000003;
-  return acc;
-}
 
 /** Median CPU seconds of burn(n) over 15 runs, after the JIT has settled. */
 function cpuSeconds(n) {
@@ -46,8 +41,6 @@ if (opts.time !== undefined) {
   process.exit(0);
 }
 
-const CPU_ITERS = Number(process.env.BENCH_JS_CPU_ITERS ?? 450_000);
-const SLOW_ITERS = Number(process.env.BENCH_JS_SLOW_ITERS ?? 11_250_000);
 const workers = Number(opts.workers);
 
 function send(res, status, value) {
