@@ -229,7 +229,7 @@ def node():
 SERVERS = [
     Server(
         "neutrino", "Neutrino: node orchestrator + W Python workers (`bench/apps/neutrino_app.py`)",
-        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app:app",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.py:app",
                          "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
     ),
     Server(
