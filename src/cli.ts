@@ -93,6 +93,8 @@ program
   .addOption(new Option("--max-worker-memory <MB>", "recycle a worker whose RSS exceeds this (killed at twice it); 0: no limit").argParser(integer(0)).default(0))
   .addOption(new Option("--header-timeout <seconds>", "time a client has to send the request headers (408)").argParser(seconds).default(10))
   .addOption(new Option("--body-timeout <seconds>", "time a client has to send the whole request, body included (408)").argParser(seconds).default(60))
+  .addOption(new Option("--health-path <path>", "liveness probe, answered by the orchestrator (an app route on the path wins)").default("/health"))
+  .addOption(new Option("--ready-path <path>", "readiness probe: 200 while serving, 503 while draining").default("/ready"))
   .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
   .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
   .action(async (resolved: ResolvedApp, opts) => {
@@ -112,6 +114,7 @@ program
       maxRequests: opts.maxRequests,
       maxRequestsJitter: opts.maxRequestsJitter,
       maxWorkerMemoryMb: opts.maxWorkerMemory,
+      probes: { health: opts.healthPath, ready: opts.readyPath },
       clientTimeouts: {
         headersMs: opts.headerTimeout * 1000,
         requestMs: opts.bodyTimeout * 1000,

@@ -6,6 +6,7 @@
 import type { AppSpec } from "./app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { Router } from "./http/router.js";
+import type { ProbePaths } from "./http/probes.js";
 import { HttpServer, type ClientTimeouts } from "./http/server.js";
 import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
@@ -34,6 +35,7 @@ export interface ServeOptions {
   readonly maxRequestsJitter: number;
   readonly maxWorkerMemoryMb: number;
   readonly clientTimeouts: ClientTimeouts;
+  readonly probes: ProbePaths;
   readonly log: Logger;
 }
 
@@ -174,6 +176,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       dispatcher,
       maxBodySize: options.maxBodySize,
       timeouts: options.clientTimeouts,
+      probes: options.probes,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
@@ -183,6 +186,9 @@ export async function serve(options: ServeOptions): Promise<number> {
       );
     });
     logRoutes(log, routes);
+    for (const path of [options.probes.health, options.probes.ready]) {
+      if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in probe on that path`);
+    }
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
     log.info(

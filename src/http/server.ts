@@ -11,6 +11,7 @@ import { nextTaskId, type Job } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../protocol/codec.js";
 import type { Pair, TaskResult } from "../protocol/messages.js";
 import { sendError, sendRawError } from "./errors.js";
+import { answerProbe, type ProbePaths } from "./probes.js";
 import type { Router } from "./router.js";
 
 /** How long a client may take to send its request, and to send the next one on a kept-alive connection. */
@@ -27,6 +28,7 @@ export interface HttpServerOptions {
   readonly dispatcher: Dispatcher;
   readonly maxBodySize: number;
   readonly timeouts: ClientTimeouts;
+  readonly probes: ProbePaths;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -152,6 +154,8 @@ export class HttpServer {
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     if (match === null) {
+      // Probes are looked up only when no app route matched: an app route on the same path wins.
+      if (answerProbe(this.options.probes, path, this.draining, res)) return;
       sendError(res, 404, `no route for ${method} ${path}`);
       return;
     }
