@@ -7,7 +7,10 @@ import type { AppSpec } from "./app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { Router } from "./http/router.js";
 import type { ProbePaths } from "./http/probes.js";
-import { HttpServer, type ClientTimeouts } from "./http/server.js";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
+import { Metrics } from "./metrics.js";
 import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
@@ -36,6 +39,8 @@ export interface ServeOptions {
   readonly maxWorkerMemoryMb: number;
   readonly clientTimeouts: ClientTimeouts;
   readonly probes: ProbePaths;
+  /** Serve /metrics on this port instead of the main one (null: on the main port). */
+  readonly metricsPort: number | null;
   readonly log: Logger;
 }
 
@@ -48,7 +53,8 @@ const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
 export async function serve(options: ServeOptions): Promise<number> {
   const { app, runtime, log } = options;
   const socketDir = new SocketDir();
-  const dispatcher = new Dispatcher(options.maxQueue);
+  const metrics = new Metrics();
+  const dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000));
   let http: HttpServer | null = null;
   let fatal: (err: Error) => void = () => {};
   const pool = new WorkerPool({
@@ -65,12 +71,15 @@ export async function serve(options: ServeOptions): Promise<number> {
     maxRequestsJitter: options.maxRequestsJitter,
     drainTimeoutMs: options.gracefulTimeoutMs,
     onFatal: (err) => fatal(err),
+    onRestart: (cause) => metrics.workerRestarted(cause),
     onRoutes: (routes) => {
       if (!http) return;
       http.router = new Router(routes);
       logRoutes(log, routes);
     },
   });
+  metrics.watch(dispatcher, () => pool);
+  let metricsServer: Server | null = null;
   const watchdog = new Watchdog({
     pool,
     dispatcher,
@@ -91,6 +100,8 @@ export async function serve(options: ServeOptions): Promise<number> {
     let stopping = false;
     const finish = (code: number): void => {
       watchdog.stop();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       socketDir.remove();
       resolveExit(code);
     };
@@ -177,6 +188,8 @@ export async function serve(options: ServeOptions): Promise<number> {
       maxBodySize: options.maxBodySize,
       timeouts: options.clientTimeouts,
       probes: options.probes,
+      metrics,
+      metricsPath: options.metricsPort === null ? "/metrics" : null,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
@@ -186,8 +199,16 @@ export async function serve(options: ServeOptions): Promise<number> {
       );
     });
     logRoutes(log, routes);
-    for (const path of [options.probes.health, options.probes.ready]) {
-      if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in probe on that path`);
+    if (options.metricsPort !== null) {
+      metricsServer = createServer((_req, res) => void serveMetrics(metrics, res));
+      await new Promise<void>((resolve, reject) => {
+        metricsServer!.once("error", reject).listen(options.metricsPort!, options.host, () => resolve());
+      });
+      const port = (metricsServer.address() as AddressInfo).port;
+      log.info({ metricsPort: port }, `metrics on http://${options.host}:${port}/metrics`);
+    }
+    for (const path of [options.probes.health, options.probes.ready, "/metrics"]) {
+      if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
     }
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;

@@ -3,6 +3,7 @@
  * waits in a bounded FIFO, and when that is full too the client gets a fast 503.
  * Never queues a job behind a particular worker: a queued job goes to whichever worker frees up first.
  */
+import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
 import type { Job } from "./job.js";
 import { JobQueue } from "./job-queue.js";
@@ -16,7 +17,11 @@ export class Dispatcher {
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(maxQueue: number) {
+  /** `onDequeued` hears how long each queued job waited (milliseconds), for the metrics. */
+  constructor(
+    maxQueue: number,
+    private readonly onDequeued: (waitedMs: number) => void = () => {},
+  ) {
     this.queue = new JobQueue(maxQueue);
   }
 
@@ -122,6 +127,7 @@ export class Dispatcher {
       const job = this.queue.shift();
       if (!job) return;
       if (job.abandoned || job.answered) continue;
+      this.onDequeued(performance.now() - job.submittedAt);
       this.run(worker, job);
     }
   }

@@ -11,6 +11,7 @@ import { nextTaskId, type Job } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../protocol/codec.js";
 import type { Pair, TaskResult } from "../protocol/messages.js";
 import { sendError, sendRawError } from "./errors.js";
+import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
 import type { Router } from "./router.js";
 
@@ -29,6 +30,9 @@ export interface HttpServerOptions {
   readonly maxBodySize: number;
   readonly timeouts: ClientTimeouts;
   readonly probes: ProbePaths;
+  readonly metrics: Metrics;
+  /** Where the main port serves /metrics; null when --metrics-port serves it on its own port. */
+  readonly metricsPath: string | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -49,7 +53,12 @@ class HttpJob implements Job {
     readonly route: string,
     private readonly res: ServerResponse,
     private readonly server: HttpServer,
+    private readonly metrics: Metrics,
   ) {}
+
+  private record(status: number): void {
+    this.metrics.requestDone(this.route, this.method, status, (performance.now() - this.submittedAt) / 1000);
+  }
 
   get requestId(): string {
     return String(this.taskId);
@@ -85,11 +94,13 @@ class HttpJob implements Job {
       return;
     }
     this.res.end(result.body);
+    this.record(result.status);
   }
 
   fail(status: number, detail: string, headers?: Record<string, string>): void {
     if (this.settled) return;
     this.settled = true;
+    this.record(status);
     sendError(this.res, status, detail, this.server.draining ? { ...headers, connection: "close" } : headers);
   }
 }
@@ -156,10 +167,16 @@ export class HttpServer {
     if (match === null) {
       // Probes are looked up only when no app route matched: an app route on the same path wins.
       if (answerProbe(this.options.probes, path, this.draining, res)) return;
+      if (path === this.options.metricsPath) {
+        void serveMetrics(this.options.metrics, res);
+        return;
+      }
+      this.options.metrics.requestDone(NO_ROUTE, method, 404, 0);
       sendError(res, 404, `no route for ${method} ${path}`);
       return;
     }
     if (match.kind === "method_not_allowed") {
+      this.options.metrics.requestDone(match.route.path, method, 405, 0);
       sendError(res, 405, `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`, { allow: match.allow });
       return;
     }
@@ -187,7 +204,7 @@ export class HttpServer {
       const taskId = nextTaskId();
       const query = q < 0 ? "" : url.slice(q + 1);
       const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, body);
-      this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, res, this));
+      this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, res, this, this.options.metrics));
     });
   }
 
@@ -196,6 +213,17 @@ export class HttpServer {
     sendError(res, 413, `request body is larger than the limit of ${this.options.maxBodySize} bytes`, {
       connection: "close",
     });
+  }
+}
+
+/** Answers a scrape (also used by the separate --metrics-port server). */
+export async function serveMetrics(metrics: Metrics, res: ServerResponse): Promise<void> {
+  try {
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { "content-type": metrics.registry.contentType, "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  } catch (err) {
+    sendError(res, 500, `cannot collect metrics: ${(err as Error).message}`);
   }
 }
 

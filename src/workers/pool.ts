@@ -33,12 +33,23 @@ export interface PoolOptions {
   readonly onFatal: (err: Error) => void;
   /** A reload brought a new route table. */
   readonly onRoutes: (routes: RouteInfo[]) => void;
+  /** A worker is being replaced: crashed, hung, timeout, memory, max_requests, reload, protocol_error. */
+  readonly onRestart: (cause: string) => void;
 }
 
 /** Consecutive start-up failures after which the pool gives up (gunicorn stops at the first). */
 const CRASH_LOOP_LIMIT = 5;
 const RESPAWN_DELAY_MIN_MS = 100;
 const RESPAWN_DELAY_MAX_MS = 5_000;
+
+/** A small fixed set of causes for the restart metric, from the free-text exit cause. */
+function restartCause(cause: string): string {
+  if (cause.startsWith("hung")) return "hung";
+  if (cause.includes("timed out")) return "timeout";
+  if (cause.startsWith("memory")) return "memory";
+  if (cause.startsWith("protocol error")) return "protocol_error";
+  return "crashed";
+}
 
 export class WorkerPool implements WorkerListener {
   /** The workers that count toward the pool's size: serving, or starting to take a dead one's place. */
@@ -138,6 +149,7 @@ export class WorkerPool implements WorkerListener {
     this.incoming.delete(worker);
     this.recycling.delete(worker);
     if (!wasServing || this.stopping) return;
+    this.options.onRestart(restartCause(cause));
     if (lostJobs.length === 0) {
       log.error({ worker: worker.id, workerPid: worker.pid, cause }, `worker ${worker.id} (pid ${worker.pid}) died (${cause}) while idle`);
     }
@@ -217,6 +229,7 @@ export class WorkerPool implements WorkerListener {
   recycle(worker: Worker, cause: string): void {
     if (this.stopping || !this.active.has(worker) || this.recycling.has(worker)) return;
     this.recycling.add(worker);
+    this.options.onRestart(cause.startsWith("memory") ? "memory" : "max_requests");
     const fresh = this.newWorker();
     this.incoming.add(fresh);
     this.options.log.info({ worker: worker.id, workerPid: worker.pid, cause }, `recycling worker ${worker.id} (pid ${worker.pid}): ${cause}`);
@@ -302,7 +315,10 @@ export class WorkerPool implements WorkerListener {
         this.active.add(w);
         dispatcher.addWorker(w);
       }
-      for (const w of old) this.retire(w);
+      for (const w of old) {
+        this.retire(w);
+        this.options.onRestart("reload");
+      }
       this.startFailures = 0;
       log.info({ workers: fresh.map((w) => w.id) }, `reloaded: ${fresh.length} new workers serving`);
     } catch (err) {

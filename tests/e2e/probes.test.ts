@@ -31,7 +31,7 @@ describe("health and readiness probes", () => {
       assert.deepEqual((await request(`${server.url}/add?x=1&y=2`)).json, { result: 3 });
       assert.equal((await request(`${server.url}/_ready`)).status, 200);
       assert.equal((await request(`${server.url}/ready`)).status, 404);
-      assert.match(server.stdout(), /the app's own route \/add hides the built-in probe/);
+      assert.match(server.stdout(), /the app's own route \/add hides the built-in endpoint/);
     } finally {
       await server.stop();
     }

@@ -1,0 +1,92 @@
+/**
+ * Prometheus metrics, aggregated in the orchestrator (prom-client): one scrape sees the whole
+ * server, not one random worker. Counters and histograms are updated per request; the gauges
+ * (queue depth, busy/idle workers, worker RSS) are read only when scraped.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Dispatcher } from "./dispatch/dispatcher.js";
+import type { WorkerPool } from "./workers/pool.js";
+
+/** Label for requests that matched no route, so unknown paths cannot blow up the label set. */
+export const NO_ROUTE = "(none)";
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: "neutrino_requests_total",
+    help: "HTTP requests answered, by route, method and status",
+    labelNames: ["route", "method", "status"] as const,
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: "neutrino_request_duration_seconds",
+    help: "Time from the request's arrival to its answer, by route",
+    labelNames: ["route"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly queueWait = new Histogram({
+    name: "neutrino_queue_wait_seconds",
+    help: "Time requests waited in the queue for a free worker (only those that waited)",
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly restarts = new Counter({
+    name: "neutrino_worker_restarts_total",
+    help: "Workers replaced, by cause",
+    labelNames: ["cause"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "neutrino_orchestrator_" });
+  }
+
+  /** Registers the gauges read at scrape time. */
+  watch(dispatcher: Dispatcher, pool: () => WorkerPool): void {
+    new Gauge({
+      name: "neutrino_queue_depth",
+      help: "Requests waiting for a free worker",
+      registers: [this.registry],
+      collect() {
+        this.set(dispatcher.queued);
+      },
+    });
+    new Gauge({
+      name: "neutrino_workers",
+      help: "Serving workers, by state (busy: at least one request in flight)",
+      labelNames: ["state"] as const,
+      registers: [this.registry],
+      collect() {
+        let busy = 0;
+        let idle = 0;
+        for (const w of pool().serving) if (w.ready) w.inflightCount > 0 ? busy++ : idle++;
+        this.set({ state: "busy" }, busy);
+        this.set({ state: "idle" }, idle);
+      },
+    });
+    new Gauge({
+      name: "neutrino_worker_rss_bytes",
+      help: "Resident memory of each worker process",
+      labelNames: ["worker"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const w of pool().workers) if (w.pid) this.set({ worker: w.id }, w.rss());
+      },
+    });
+  }
+
+  requestDone(route: string, method: string, status: number, seconds: number): void {
+    this.requests.inc({ route, method, status });
+    this.duration.observe({ route }, seconds);
+  }
+
+  waited(seconds: number): void {
+    this.queueWait.observe(seconds);
+  }
+
+  workerRestarted(cause: string): void {
+    this.restarts.inc({ cause });
+  }
+}
