@@ -10,7 +10,9 @@ import type { ProbePaths } from "./http/probes.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
+import type { FSWatcher } from "chokidar";
 import { Metrics } from "./metrics.js";
+import { watchForReload } from "./reload.js";
 import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
@@ -41,6 +43,8 @@ export interface ServeOptions {
   readonly probes: ProbePaths;
   /** Serve /metrics on this port instead of the main one (null: on the main port). */
   readonly metricsPort: number | null;
+  /** Watch this directory and reload the app when a source file changes (null: off). */
+  readonly reloadDir: string | null;
   readonly log: Logger;
 }
 
@@ -80,6 +84,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   });
   metrics.watch(dispatcher, () => pool);
   let metricsServer: Server | null = null;
+  let watcher: FSWatcher | null = null;
   const watchdog = new Watchdog({
     pool,
     dispatcher,
@@ -100,6 +105,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     let stopping = false;
     const finish = (code: number): void => {
       watchdog.stop();
+      void watcher?.close();
       metricsServer?.close();
       metricsServer?.closeAllConnections();
       socketDir.remove();
@@ -165,6 +171,10 @@ export async function serve(options: ServeOptions): Promise<number> {
       (server) => {
         http = server;
         watchdog.start();
+        if (options.reloadDir !== null) {
+          watcher = watchForReload(options.reloadDir, log, () => !stopping && void pool.reload());
+          log.info({ dir: options.reloadDir }, `watching ${options.reloadDir} for changes`);
+        }
       },
       (err: Error) => {
         if (!stopping) reportStartupFailure(err);
