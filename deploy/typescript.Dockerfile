@@ -6,7 +6,8 @@
 
 # Stage 1: compile the orchestrator and SDK (TypeScript -> dist/). The runtime keeps tsx (a
 # dependency: it loads the .ts app) but not typescript; the example also imports zod, a
-# devDependency of this repository, so it is installed back explicitly at the locked version.
+# devDependency of this repository (with no dependencies of its own), so the locked copy is kept
+# aside across the prune. Your own app's dependencies belong in this stage too.
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -15,9 +16,9 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json \
- && ZOD_VERSION="$(node -p 'require("./node_modules/zod/package.json").version')" \
+ && mv node_modules/zod /tmp/zod \
  && npm prune --omit=dev \
- && npm install --no-save --ignore-scripts "zod@${ZOD_VERSION}"
+ && mv /tmp/zod node_modules/zod
 
 FROM node:20-slim
 WORKDIR /app
