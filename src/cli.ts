@@ -2,6 +2,7 @@
 /** The `neutrino` command line (commander). */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { AppSpecError, parseAppSpec } from "./app-spec.js";
+import { applyConfig, ConfigError, envName, readConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { createLogger } from "./log.js";
 import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
@@ -47,6 +48,31 @@ function runtime(app: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
   }
 }
 
+/** Options from NEUTRINO_* and the config file (src/config.ts); returns APP from wherever it came. */
+function configure(command: Command, cliApp: ResolvedApp | undefined): ResolvedApp {
+  try {
+    const file = readConfigFile(command.getOptionValue("config") ?? (process.env[envName("config")] || undefined));
+    applyConfig(command, { file, skip: ["config"], extraKeys: ["app"] });
+    if (cliApp) return cliApp;
+    const fromEnv = process.env[envName("app")];
+    const [where, text] = fromEnv ? [envName("app"), fromEnv] : file?.values.app !== undefined ? [`${file.label}: app`, file.values.app] : [];
+    if (where === undefined) {
+      throw new ConfigError("missing APP: give it on the command line, as NEUTRINO_APP, or as app in neutrino.toml");
+    }
+    if (typeof text !== "string") throw new ConfigError(`${where}: must be a string`);
+    try {
+      return appSpec(text);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new ConfigError(`${where}: ${err.message}`);
+      throw err;
+    }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`neutrino: ${err.message}\n`);
+    process.exit(2); // a usage error
+  }
+}
+
 const pythonOption = () =>
   new Option("--python <path>", "Python interpreter for the workers (default: the active virtualenv's, else python3)");
 const startTimeoutOption = () =>
@@ -61,7 +87,12 @@ const program = new Command("neutrino")
 program
   .command("serve")
   .description("start the orchestrator and a pool of workers serving APP")
-  .argument("<APP>", 'the app to serve, "module:attribute" (e.g. myapp:app, pkg.mod:app, examples/myapp.ts:app)', appSpec)
+  .argument(
+    "[APP]",
+    'the app to serve, "module:attribute" (e.g. myapp:app, pkg.mod:app, examples/myapp.ts:app); else NEUTRINO_APP, else app in the config file',
+    appSpec,
+  )
+  .addOption(new Option("--config <path>", "config file (default: ./neutrino.toml, else [tool.neutrino] in ./pyproject.toml); also NEUTRINO_CONFIG"))
   .addOption(new Option("-w, --workers <n>", "number of worker processes").argParser(integer(1, 1024)).default(4))
   .addOption(new Option("-p, --port <port>", "port to listen on (0 picks a free one)").argParser(integer(0, 65535)).default(8000))
   .addOption(new Option("--host <host>", "address to bind").default("127.0.0.1"))
@@ -99,7 +130,10 @@ program
   .addOption(new Option("--metrics-port <port>", "serve /metrics on this port instead of the main one").argParser(integer(0, 65535)))
   .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
   .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
-  .action(async (resolved: ResolvedApp, opts) => {
+  .addHelpText("after", "\nEvery option can also be set as NEUTRINO_<OPTION> (e.g. NEUTRINO_MAX_QUEUE) or as a key of the config file\n(e.g. max-queue = 512); a flag wins over the environment, which wins over the file.")
+  .action(async (cliApp: ResolvedApp | undefined, _opts, command: Command) => {
+    const resolved = configure(command, cliApp);
+    const opts = command.opts();
     const code = await serve({
       app: resolved.app,
       runtime: runtime(resolved, opts),
