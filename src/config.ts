@@ -92,7 +92,7 @@ function parseValue(option: Option, text: string, where: string): unknown {
   if (option.isBoolean()) {
     const value = SWITCH_VALUES[text.trim().toLowerCase()];
     if (value === undefined) throw new ConfigError(`${where}: must be true or false`);
-    return value;
+    return option.negate ? !value : value;
   }
   if (!option.parseArg) return text;
   try {

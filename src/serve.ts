@@ -45,6 +45,7 @@ export interface ServeOptions {
   readonly metricsPort: number | null;
   /** Watch this directory and reload the app when a source file changes (null: off). */
   readonly reloadDir: string | null;
+  readonly accessLog: boolean;
   readonly log: Logger;
 }
 
@@ -200,6 +201,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       probes: options.probes,
       metrics,
       metricsPath: options.metricsPort === null ? "/metrics" : null,
+      accessLog: options.accessLog ? log.child({ log: "access" }) : null,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(

@@ -134,6 +134,7 @@ export class Dispatcher {
 
   private run(worker: Worker, job: Job): void {
     this.inflight++;
+    job.assignedAt = performance.now();
     worker.assign(job);
   }
 

@@ -11,6 +11,8 @@ export interface Job {
   readonly requestId: string;
   /** performance.now() when the request was submitted. */
   readonly submittedAt: number;
+  /** performance.now() when a worker got it (0 while queued): splits queue wait from worker time. */
+  assignedAt: number;
   /** True when nobody waits for the answer any more (the client went away while it was queued). */
   readonly abandoned: boolean;
   /** The client has its answer (the result, or an error such as a timeout). */

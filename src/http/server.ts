@@ -11,6 +11,7 @@ import { nextTaskId, type Job } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../protocol/codec.js";
 import type { Pair, TaskResult } from "../protocol/messages.js";
 import { sendError, sendRawError } from "./errors.js";
+import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
 import type { Router } from "./router.js";
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   readonly metrics: Metrics;
   /** Where the main port serves /metrics; null when --metrics-port serves it on its own port. */
   readonly metricsPath: string | null;
+  /** One log line per request answered by a worker (or its failure), or null for none. */
+  readonly accessLog: Logger | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -43,6 +46,7 @@ const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding"
 /** One request in flight: the Job the dispatcher and workers see, bound to its HTTP response. */
 class HttpJob implements Job {
   readonly submittedAt = performance.now();
+  assignedAt = 0;
   /** Answered already: a late result (after a timeout, say) is dropped. */
   private settled = false;
 
@@ -51,13 +55,32 @@ class HttpJob implements Job {
     readonly frame: Buffer,
     readonly method: string,
     readonly route: string,
+    private readonly path: string,
     private readonly res: ServerResponse,
     private readonly server: HttpServer,
     private readonly metrics: Metrics,
   ) {}
 
   private record(status: number): void {
-    this.metrics.requestDone(this.route, this.method, status, (performance.now() - this.submittedAt) / 1000);
+    const now = performance.now();
+    this.metrics.requestDone(this.route, this.method, status, (now - this.submittedAt) / 1000);
+    const log = this.server.accessLog;
+    if (!log) return;
+    const ms = (t: number): number => Math.round(t * 1000) / 1000;
+    const started = this.assignedAt || now;
+    log.info(
+      {
+        requestId: this.requestId,
+        method: this.method,
+        path: this.path,
+        route: this.route,
+        status,
+        durationMs: ms(now - this.submittedAt),
+        queueMs: ms(started - this.submittedAt),
+        workerMs: this.assignedAt ? ms(now - this.assignedAt) : 0,
+      },
+      `${this.method} ${this.path} ${status} ${ms(now - this.submittedAt)} ms`,
+    );
   }
 
   get requestId(): string {
@@ -111,9 +134,11 @@ export class HttpServer {
   draining = false;
   /** Replaced as a whole when a reload brings new routes. */
   router: Router;
+  readonly accessLog: Logger | null;
 
   constructor(private readonly options: HttpServerOptions) {
     this.router = options.router;
+    this.accessLog = options.accessLog;
     const { headersMs, requestMs, keepAliveMs } = options.timeouts;
     this.server = createServer(
       {
@@ -204,7 +229,7 @@ export class HttpServer {
       const taskId = nextTaskId();
       const query = q < 0 ? "" : url.slice(q + 1);
       const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, body);
-      this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, res, this, this.options.metrics));
+      this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, path, res, this, this.options.metrics));
     });
   }
 
