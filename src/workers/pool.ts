@@ -72,10 +72,6 @@ export class WorkerPool implements WorkerListener {
     this.targetSize = options.size;
   }
 
-  get size(): number {
-    return this.targetSize;
-  }
-
   /** Every worker process the pool owns, whatever its state. */
   get workers(): Worker[] {
     return [...this.active, ...this.retiring, ...this.incoming];
