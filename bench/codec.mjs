@@ -17,7 +17,7 @@ const body = Buffer.from('{"x":2,"y":3}');
 const result = Buffer.from('{"result": 5}');
 const frames = {
   TaskAssignment: {
-    encode: (i) => encodeTaskAssignment(i, "POST", "/add", "/add", "", [], [], body),
+    encode: (i) => encodeTaskAssignment(i, "POST", "/add", "/add", "", [], [], "0a1b2c3d4e5f6071", "", 0, body),
     check: (m) => m.type === "TaskAssignment" && m.method === "POST" && m.path === "/add" && m.body.equals(body),
   },
   TaskResult: {

@@ -29,7 +29,7 @@ RESULT = b'{"result": 5}'
 FRAMES = {
     # What the orchestrator sends for `POST /add {"x":2,"y":3}` and what the worker answers.
     "TaskAssignment": (
-        lambda i: p.encode_task_assignment(i, "POST", "/add", "/add", "", [], [], BODY),
+        lambda i: p.encode_task_assignment(i, "POST", "/add", "/add", "", [], [], "0a1b2c3d4e5f6071", "", 0, BODY),
         lambda m: isinstance(m, p.TaskAssignment) and m.method == "POST" and bytes(m.body) == BODY,
     ),
     "TaskResult": (

@@ -96,7 +96,7 @@ def in_process(n: int, rounds: int) -> None:
     print(f"in process, best of {rounds} rounds of {per_round} requests"
           " (decode + bind + call + encode):")
     for label, method, route, query, body in CASES:
-        frame = encode_task_assignment(1, method, route, route, query, [], [], body)
+        frame = encode_task_assignment(1, method, route, route, query, [], [], "r-7", "", 0, body)
         args, kwargs = table[route].binder.bind(query, [], body)
         total = _best_of(rounds, per_round, partial(_one_request, table, memoryview(frame)[5:]))
         own = _best_of(rounds, per_round, partial(table[route].handler, *args, **kwargs))
@@ -189,7 +189,7 @@ def _start_worker(tmp: str, heartbeat: float):
     conn.sendall(encode_discover_routes())
     _read_frame(conn, decoder)  # RouteRegistry
     for _, method, route, query, body in CASES:
-        conn.sendall(encode_task_assignment(7, method, route, route, query, [], [], body))
+        conn.sendall(encode_task_assignment(7, method, route, route, query, [], [], "r-7", "", 0, body))
         reply = _read_frame(conn, decoder)
         assert isinstance(reply, TaskResult) and reply.status == 200, reply
     return proc, conn
@@ -215,11 +215,11 @@ def through_socket(n: int, rounds: int, heartbeat: float) -> None:
         echo, echo_conn = _start_echo(tmp)
         runs = [
             (label, worker_conn, worker.pid,
-             encode_task_assignment(7, method, route, route, query, [], [], body))
+             encode_task_assignment(7, method, route, route, query, [], [], "r-7", "", 0, body))
             for label, method, route, query, body in CASES
         ]
         runs.append(("bare echo (floor)", echo_conn, echo.pid,
-                     encode_task_assignment(7, "GET", "/add", "/add", "x=2&y=3", [], [], b"")))
+                     encode_task_assignment(7, "GET", "/add", "/add", "x=2&y=3", [], [], "r-7", "", 0, b"")))
         results = {label: [] for label, _, _, _ in runs}
         for _, conn, pid, frame in runs:
             _ping_pong(conn, frame, per_round // 5 + 1, pid)  # warm up

@@ -30,8 +30,8 @@ class ConnectionTest(unittest.TestCase):
         self.theirs.close()
 
     def test_frames_in_one_write_and_split(self):
-        a = encode_task_assignment(1, "GET", "/a", "/a", "x=1", [], [], b"")
-        b = encode_task_assignment(2, "POST", "/b", "/b", "", [("id", "7")], [], b"{}")
+        a = encode_task_assignment(1, "GET", "/a", "/a", "x=1", [], [], "r", "", 0, b"")
+        b = encode_task_assignment(2, "POST", "/b", "/b", "", [("id", "7")], [], "r", "", 0, b"{}")
         self.theirs.sendall(a + b[:7])
         first = self.conn.read_message()
         self.assertEqual((first.task_id, first.query), (1, "x=1"))
@@ -42,7 +42,7 @@ class ConnectionTest(unittest.TestCase):
 
     def test_frame_larger_than_the_buffer(self):
         body = bytes(range(256)) * 4096  # 1 MiB
-        frame = encode_task_assignment(9, "POST", "/big", "/big", "", [], [], body)
+        frame = encode_task_assignment(9, "POST", "/big", "/big", "", [], [], "r", "", 0, body)
         writer = threading.Thread(target=self.theirs.sendall, args=(frame + encode_discover_routes(),))
         writer.start()
         message = self.conn.read_message()
@@ -55,7 +55,7 @@ class ConnectionTest(unittest.TestCase):
         # ~1.4 MiB of frames in one write: partial frames keep landing at the buffer's end and
         # must be moved to its front.
         frames = [
-            encode_task_assignment(i, "POST", "/a", "/a", "", [], [], bytes([i % 251]) * (500 + i))
+            encode_task_assignment(i, "POST", "/a", "/a", "", [], [], "r", "", 0, bytes([i % 251]) * (500 + i))
             for i in range(1000)
         ]
         writer = threading.Thread(target=self.theirs.sendall, args=(b"".join(frames),))

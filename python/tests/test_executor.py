@@ -56,7 +56,7 @@ TABLE = build_route_table(make_app())
 
 
 def run(method, route, query="", body=b"", headers=(), params=()):
-    task = TaskAssignment(1, method, route, route, query, list(params), list(headers), body)
+    task = TaskAssignment(1, method, route, route, query, list(params), list(headers), "r-1", "", 0, body)
     return execute(TABLE, task)
 
 

@@ -74,7 +74,7 @@ class ValidVectorsTest(unittest.TestCase):
         decoded = decode_frame(bytes.fromhex(vector["hex"]))
         self.assertEqual(
             decoded,
-            TaskAssignment(4294967295, "GET", "/add", "/add", "x=2&y=3", [], [], b""),
+            TaskAssignment(4294967295, "GET", "/add", "/add", "x=2&y=3", [], [], "r-1", "", 0, b""),
         )
 
 
@@ -166,9 +166,9 @@ class EncodingTest(unittest.TestCase):
 
     def test_string_too_long_for_its_field(self):
         with self.assertRaises(ValueError):
-            encode_task_assignment(1, "M" * 256, "/", "/", "", [], [], b"")
+            encode_task_assignment(1, "M" * 256, "/", "/", "", [], [], "r", "", 0, b"")
         with self.assertRaises(ValueError):
-            encode_task_assignment(1, "GET", "/" * 65536, "/", "", [], [], b"")
+            encode_task_assignment(1, "GET", "/" * 65536, "/", "", [], [], "r", "", 0, b"")
 
     def test_hello_and_cancel_task_round_trip(self):
         for message in (Hello("w0", ""), Hello("wé", "9f86d081"), CancelTask(0),
@@ -185,8 +185,8 @@ class EncodingTest(unittest.TestCase):
 
     def test_body_survives_later_feeds(self):
         decoder = FrameDecoder()
-        first = encode_task_assignment(1, "POST", "/a", "/a", "", [], [], b"first")
-        second = encode_task_assignment(2, "POST", "/a", "/a", "", [], [], b"second")
+        first = encode_task_assignment(1, "POST", "/a", "/a", "", [], [], "r", "", 0, b"first")
+        second = encode_task_assignment(2, "POST", "/a", "/a", "", [], [], "r", "", 0, b"second")
         (message,) = decoder.feed(first + second[:3])
         decoder.feed(second[3:])
         self.assertEqual(bytes(message.body), b"first")

@@ -91,7 +91,7 @@ class Worker:
                 return message
 
     def task(self, task_id, method, route, query="", body=b"", skip_heartbeats=False):
-        self.send(encode_task_assignment(task_id, method, route, route, query, [], [], body))
+        self.send(encode_task_assignment(task_id, method, route, route, query, [], [], "r", "", 0, body))
         result = self.receive(skip_heartbeats)
         assert isinstance(result, TaskResult), result
         return result
@@ -289,7 +289,7 @@ class HeartbeatTest(unittest.TestCase):
         w = self.start("tests.fixtures.slow_app:app")
         self.assertEqual(w.receive(), Heartbeat("w0"))  # idle: heartbeats
         # A 1 s handler would allow ~10 heartbeats; at most one may have crossed the request.
-        w.send(encode_task_assignment(1, "GET", "/sleep", "/sleep", "seconds=1", [], [], b""))
+        w.send(encode_task_assignment(1, "GET", "/sleep", "/sleep", "seconds=1", [], [], "r", "", 0, b""))
         crossed = 0
         while True:
             message = w.receive()

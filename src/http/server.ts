@@ -228,7 +228,7 @@ export class HttpServer {
       const params = paramPairs(match.params);
       const taskId = nextTaskId();
       const query = q < 0 ? "" : url.slice(q + 1);
-      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, body);
+      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, String(taskId), "", 0, body);
       this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, path, res, this, this.options.metrics));
     });
   }

@@ -117,12 +117,15 @@ export function encodeTaskAssignment(
   query: string,
   params: readonly Pair[],
   headers: readonly Pair[],
+  requestId: string,
+  clientHost: string,
+  clientPort: number,
   body: Buffer,
 ): Buffer {
   // Byte lengths are upper-bounded by 3 × UTF-16 length; write() reports the exact size.
   const max =
     HEADER_SIZE + 4 + 1 + method.length + 2 + route.length * 3 + 2 + path.length * 3 + 2 + query.length * 3 +
-    pairsSize(params) + pairsSize(headers) + body.length;
+    pairsSize(params) + pairsSize(headers) + 1 + requestId.length * 3 + 1 + clientHost.length * 3 + 2 + body.length;
   const out = Buffer.allocUnsafe(max);
   out[4] = MessageType.TaskAssignment;
   out.writeUInt32BE(taskId, 5);
@@ -132,6 +135,10 @@ export function encodeTaskAssignment(
   offset = writeStr(out, offset, query, 2);
   offset = writePairs(out, offset, params);
   offset = writePairs(out, offset, headers);
+  offset = writeStr(out, offset, requestId, 1);
+  offset = writeStr(out, offset, clientHost, 1);
+  out.writeUInt16BE(clientPort, offset);
+  offset += 2;
   offset += body.copy(out, offset);
   out.writeUInt32BE(offset - 4, 0);
   return offset === max ? out : out.subarray(0, offset);
@@ -176,7 +183,9 @@ export function encodeMessage(m: Message): Buffer {
     case "CancelTask":
       return encodeCancelTask(m.taskId);
     case "TaskAssignment":
-      return encodeTaskAssignment(m.taskId, m.method, m.route, m.path, m.query, m.params, m.headers, m.body);
+      return encodeTaskAssignment(
+        m.taskId, m.method, m.route, m.path, m.query, m.params, m.headers, m.requestId, m.clientHost, m.clientPort, m.body,
+      );
     case "TaskResult":
       return encodeTaskResult(m.taskId, m.status, m.flags, m.headers, m.body);
   }
@@ -354,7 +363,13 @@ function decodeTaskAssignment(buf: Buffer, p: number, end: number): TaskAssignme
   const query = r.str(r.u16());
   const params = r.pairs();
   const headers = r.pairs();
-  return { type: "TaskAssignment", taskId, method, route, path, query, params, headers, body: r.rest() };
+  const requestId = r.str(r.u8());
+  const clientHost = r.str(r.u8());
+  const clientPort = r.u16();
+  return {
+    type: "TaskAssignment", taskId, method, route, path, query, params, headers, requestId, clientHost, clientPort,
+    body: r.rest(),
+  };
 }
 
 function decodeTaskResult(buf: Buffer, p: number, end: number): TaskResult {

@@ -82,6 +82,11 @@ export interface TaskAssignment {
   query: string;
   params: Pair[];
   headers: Pair[];
+  /** The request's id (X-Request-Id), for logs and the handler's Request. */
+  requestId: string;
+  /** The client's address and port; empty and 0 unless the route reads the request. */
+  clientHost: string;
+  clientPort: number;
   body: Buffer;
 }
 

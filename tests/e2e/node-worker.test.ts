@@ -76,7 +76,7 @@ class WorkerUnderTest {
   }
 
   task(taskId: number, method: string, route: string, query = "", body = ""): void {
-    this.send(encodeTaskAssignment(taskId, method, route, route, query, [], [], Buffer.from(body)));
+    this.send(encodeTaskAssignment(taskId, method, route, route, query, [], [], String(taskId), "", 0, Buffer.from(body)));
   }
 
   async result(): Promise<TaskResult> {
@@ -194,8 +194,8 @@ describe("Node worker: the protocol", { concurrency: true }, () => {
       Buffer.from("00000001ee", "hex"),
       encodeWorkerReady("w0", 1, "node", 1),
       Buffer.concat([
-        encodeTaskAssignment(1, "GET", "/gate", "/gate", "", [], [], Buffer.alloc(0)),
-        encodeTaskAssignment(1, "GET", "/gate", "/gate", "", [], [], Buffer.alloc(0)),
+        encodeTaskAssignment(1, "GET", "/gate", "/gate", "", [], [], "1", "", 0, Buffer.alloc(0)),
+        encodeTaskAssignment(1, "GET", "/gate", "/gate", "", [], [], "1", "", 0, Buffer.alloc(0)),
       ]),
     ];
     for (const frame of wrong) {

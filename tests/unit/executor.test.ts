@@ -25,7 +25,7 @@ const app = new App()
 const executor = new Executor(app);
 
 function run(method: string, route: string, query = "", body = ""): Promise<Outcome> {
-  const task: TaskAssignment = { type: "TaskAssignment", taskId: 1, method, route, path: route, query, params: [], headers: [], body: Buffer.from(body) };
+  const task: TaskAssignment = { type: "TaskAssignment", taskId: 1, method, route, path: route, query, params: [], headers: [], requestId: "r-1", clientHost: "", clientPort: 0, body: Buffer.from(body) };
   return executor.run(task);
 }
 const text = (o: Outcome): string => o.body.toString();

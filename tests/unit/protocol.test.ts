@@ -87,15 +87,15 @@ describe("protocol vectors: invalid input", () => {
 
 describe("protocol encoder", () => {
   it("refuses a string too long for its length prefix instead of writing a corrupt frame", () => {
-    assert.throws(() => encodeTaskAssignment(1, "X".repeat(300), "/", "/", "", [], [], Buffer.alloc(0)), RangeError);
+    assert.throws(() => encodeTaskAssignment(1, "X".repeat(300), "/", "/", "", [], [], "", "", 0, Buffer.alloc(0)), RangeError);
   });
 
   it("encodes multi-byte UTF-8 paths with exact lengths", () => {
-    const frame = encodeTaskAssignment(5, "GET", "/é", "/é", "q=ü", [["id", "日本"]], [], Buffer.from("x"));
+    const frame = encodeTaskAssignment(5, "GET", "/é", "/é", "q=ü", [["id", "日本"]], [], "ü-1", "", 0, Buffer.from("x"));
     const [m] = new FrameDecoder().push(frame);
     assert.deepEqual(toVectorForm(m!), {
       type: "TaskAssignment", task_id: 5, method: "GET", route: "/é", path: "/é", query: "q=ü",
-      params: [["id", "日本"]], headers: [], body_hex: "78",
+      params: [["id", "日本"]], headers: [], request_id: "ü-1", client_host: "", client_port: 0, body_hex: "78",
     });
   });
 });

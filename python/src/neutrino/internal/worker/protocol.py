@@ -143,10 +143,16 @@ class TaskAssignment(Message):
     """A request for the worker. ``body`` is a memoryview: when decoded from the worker's receive
     buffer it is only valid until the next frame is read."""
 
-    __slots__ = ("task_id", "method", "route", "path", "query", "params", "headers", "body")
+    __slots__ = (
+        "task_id", "method", "route", "path", "query", "params", "headers", "request_id",
+        "client_host", "client_port", "body",
+    )
     TYPE = TASK_ASSIGNMENT
 
-    def __init__(self, task_id, method, route, path, query, params, headers, body) -> None:
+    def __init__(
+        self, task_id, method, route, path, query, params, headers, request_id, client_host,
+        client_port, body,
+    ) -> None:
         self.task_id = task_id
         self.method = method
         self.route = route
@@ -154,6 +160,10 @@ class TaskAssignment(Message):
         self.query = query
         self.params = params
         self.headers = headers
+        self.request_id = request_id
+        # Empty and 0 unless the route reads the request (RouteRegistry "headers": true).
+        self.client_host = client_host
+        self.client_port = client_port
         self.body = body
 
 
@@ -268,6 +278,9 @@ def encode_task_assignment(
     query: str,
     params: Sequence[Pair],
     headers: Sequence[Pair],
+    request_id: str,
+    client_host: str,
+    client_port: int,
     body: bytes,
 ) -> bytes:
     payload = b"".join(
@@ -279,6 +292,9 @@ def encode_task_assignment(
             _str16(query),
             _pairs(params),
             _pairs(headers),
+            _str8(request_id),
+            _str8(client_host),
+            _U16.pack(client_port),
             body,
         )
     )
@@ -314,7 +330,7 @@ def encode_message(msg: Message) -> bytes:
     if t == TASK_ASSIGNMENT:
         return encode_task_assignment(
             msg.task_id, msg.method, msg.route, msg.path, msg.query, msg.params, msg.headers,
-            msg.body,
+            msg.request_id, msg.client_host, msg.client_port, msg.body,
         )
     if t == WORKER_READY:
         return encode_worker_ready(msg.worker_id, msg.pid, msg.runtime, msg.concurrency)
@@ -406,11 +422,28 @@ def _decode_task_assignment(p: memoryview) -> TaskAssignment:
         query = p[s:o].tobytes().decode("utf-8") if n else ""
         params, o = _read_pairs(p, o, end, "TaskAssignment")
         headers, o = _read_pairs(p, o, end, "TaskAssignment")
-    except struct.error:
+        n = p[o]
+        s = o + 1
+        o = s + n
+        if o > end:
+            raise _too_short("TaskAssignment")
+        request_id = p[s:o].tobytes().decode("utf-8")
+        n = p[o]
+        s = o + 1
+        o = s + n
+        if o > end:
+            raise _too_short("TaskAssignment")
+        client_host = p[s:o].tobytes().decode("utf-8") if n else ""
+        (client_port,) = _U16.unpack_from(p, o)
+        o += 2
+    except (struct.error, IndexError):
         raise _too_short("TaskAssignment") from None
     except UnicodeDecodeError:
         raise _bad_utf8("TaskAssignment") from None
-    return TaskAssignment(task_id, method, route, path, query, params, headers, p[o:])
+    return TaskAssignment(
+        task_id, method, route, path, query, params, headers, request_id, client_host, client_port,
+        p[o:],
+    )
 
 
 def _decode_task_result(p: memoryview) -> TaskResult:
