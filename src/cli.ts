@@ -126,6 +126,8 @@ program
   .addOption(new Option("--body-timeout <seconds>", "time a client has to send the whole request, body included (408)").argParser(seconds).default(60))
   .addOption(new Option("--health-path <path>", "liveness probe, answered by the orchestrator (an app route on the path wins)").default("/health"))
   .addOption(new Option("--ready-path <path>", "readiness probe: 200 while serving, 503 while draining").default("/ready"))
+  .addOption(new Option("--prefetch", "let a busy Python worker hold one more request while it runs a quick one (the default)"))
+  .addOption(new Option("--no-prefetch", "a request waits in the orchestrator until a worker is free"))
   .addOption(new Option("--access-log", "log one line per request: request id, route, status, queue wait and worker time"))
   .addOption(new Option("--no-access-log", "no access log (the default)"))
   .addOption(new Option("--reload", "development: reload the app when a source file in the current directory changes"))
@@ -156,6 +158,7 @@ program
       metricsPort: opts.metricsPort ?? null,
       reloadDir: opts.reload ? process.cwd() : null,
       accessLog: opts.accessLog === true,
+      prefetch: opts.prefetch !== false,
       clientTimeouts: {
         headersMs: opts.headerTimeout * 1000,
         requestMs: opts.bodyTimeout * 1000,

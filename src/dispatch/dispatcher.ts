@@ -1,7 +1,13 @@
 /**
  * Sends each job to the least busy worker that has a free slot; when every worker is full the job
- * waits in a bounded FIFO, and when that is full too the client gets a fast 503.
- * Never queues a job behind a particular worker: a queued job goes to whichever worker frees up first.
+ * waits in a bounded FIFO, and when that is full too the client gets a fast 503. A queued job goes
+ * to whichever worker frees up first.
+ *
+ * Prefetch: a worker that runs one task at a time may be given ONE more while it runs a task of
+ * a route known to be quick (its recent service time is under PREFETCH_MAX_MS). The worker reads
+ * that task as soon as it writes its result, so it never sits idle for the round trip through
+ * the orchestrator; and the task waits at most about one quick request, never behind a slow one.
+ * It only happens when every worker is busy, that is, when the job would have queued anyway.
  */
 import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
@@ -10,17 +16,24 @@ import { JobQueue } from "./job-queue.js";
 
 /** Seconds a client should wait before retrying after a 503 for a full queue. */
 const RETRY_AFTER_SECONDS = "1";
+/** A route whose average service time is under this is "quick": a task may wait behind it. */
+const PREFETCH_MAX_MS = 5;
+/** Weight of the newest sample in a route's moving average of service time. */
+const SERVICE_TIME_WEIGHT = 0.2;
 
 export class Dispatcher {
   private readonly workers: Worker[] = [];
   private readonly queue: JobQueue;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Moving average of each route's service time (milliseconds), for prefetch. */
+  private readonly serviceMs = new Map<string, number>();
 
   /** `onDequeued` hears how long each queued job waited (milliseconds), for the metrics. */
   constructor(
     maxQueue: number,
     private readonly onDequeued: (waitedMs: number) => void = () => {},
+    private readonly prefetch = true,
   ) {
     this.queue = new JobQueue(maxQueue);
   }
@@ -48,7 +61,8 @@ export class Dispatcher {
   }
 
   submit(job: Job): void {
-    const worker = this.leastBusy();
+    // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order.
+    const worker = this.leastBusy() ?? (this.queue.length === 0 ? this.prefetchTarget() : undefined);
     if (worker) {
       this.run(worker, job);
     } else if (!this.queue.push(job)) {
@@ -58,8 +72,10 @@ export class Dispatcher {
     }
   }
 
-  /** A worker finished a task: give it the next queued job. */
-  taskDone(worker: Worker): void {
+  /** A worker finished a task that took it `serviceMs`: give it the next queued job. */
+  taskDone(worker: Worker, route: string, serviceMs: number): void {
+    const average = this.serviceMs.get(route);
+    this.serviceMs.set(route, average === undefined ? serviceMs : average + SERVICE_TIME_WEIGHT * (serviceMs - average));
     this.inflight--;
     if (worker.accepting) this.fill(worker);
     this.checkIdle();
@@ -69,6 +85,21 @@ export class Dispatcher {
   jobsLost(count: number): void {
     this.inflight -= count;
     this.checkIdle();
+  }
+
+  /**
+   * Takes back a job that a dead worker never started: it runs on another worker, or waits at
+   * the head of the queue (it has waited longest). Returns false when the queue is full.
+   */
+  retry(job: Job): boolean {
+    this.inflight--;
+    if (job.answered || job.abandoned) return true;
+    const worker = this.leastBusy();
+    if (worker) {
+      this.run(worker, job);
+      return true;
+    }
+    return this.queue.unshift(job);
   }
 
   /**
@@ -122,8 +153,23 @@ export class Dispatcher {
     return best;
   }
 
+  /** A busy one-at-a-time worker that may take one more task now (see the class comment). */
+  private prefetchTarget(): Worker | undefined {
+    if (!this.prefetch) return undefined;
+    for (const w of this.workers) if (this.canPrefetch(w)) return w;
+    return undefined;
+  }
+
+  private canPrefetch(w: Worker): boolean {
+    if (w.inflightCount !== 1) return false;
+    const running = w.running;
+    if (running === undefined) return false;
+    const average = this.serviceMs.get(running.route);
+    return average !== undefined && average < PREFETCH_MAX_MS;
+  }
+
   private fill(worker: Worker): void {
-    while (worker.inflightCount < worker.concurrency) {
+    while (worker.inflightCount < worker.concurrency || (this.prefetch && this.canPrefetch(worker))) {
       const job = this.queue.shift();
       if (!job) return;
       if (job.abandoned || job.answered) continue;

@@ -26,6 +26,15 @@ export class JobQueue {
     return true;
   }
 
+  /** Puts a job back at the head (it is the oldest); false when the queue is full. */
+  unshift(job: Job): boolean {
+    if (this.count === this.capacity) return false;
+    this.head = (this.head + this.capacity - 1) % this.capacity;
+    this.slots[this.head] = job;
+    this.count++;
+    return true;
+  }
+
   /** The oldest job, left in place. */
   peek(): Job | undefined {
     return this.count === 0 ? undefined : this.slots[this.head];

@@ -121,15 +121,18 @@ export class WorkerPool implements WorkerListener {
 
   // ---- WorkerListener
 
-  taskDone(worker: Worker): void {
-    this.options.dispatcher.taskDone(worker);
+  taskDone(worker: Worker, job: Job, serviceMs: number): void {
+    this.options.dispatcher.taskDone(worker, job.route, serviceMs);
     const limit = this.servedLimit.get(worker);
     if (limit !== undefined && worker.served >= limit) this.recycle(worker, `served ${worker.served} requests`);
   }
 
-  exited(worker: Worker, lostJobs: Job[], cause: string): void {
+  exited(worker: Worker, lostJobs: Job[], cause: string, unstartedJobs: Job[]): void {
     const { dispatcher, log } = this.options;
     dispatcher.removeWorker(worker);
+    for (const job of unstartedJobs) {
+      if (!dispatcher.retry(job)) job.fail(503, "the worker holding this request died and the queue is full", { "retry-after": "1" });
+    }
     for (const job of lostJobs) {
       if (!job.answered) {
         log.error(

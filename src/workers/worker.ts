@@ -22,10 +22,14 @@ export { StartupFailure };
 
 
 export interface WorkerListener {
-  /** A task finished, so the worker has a free slot. */
-  taskDone(worker: Worker): void;
-  /** The worker process is gone after having been ready; `lostJobs` were in flight on it. */
-  exited(worker: Worker, lostJobs: Job[], cause: string): void;
+  /** A task finished, so the worker has a free slot; `serviceMs` is how long the worker ran it. */
+  taskDone(worker: Worker, job: Job, serviceMs: number): void;
+  /**
+   * The worker process is gone after having been ready. `lostJobs` were running on it;
+   * `unstartedJobs` were waiting in it behind a running task (see Worker.running) and can be
+   * given to another worker.
+   */
+  exited(worker: Worker, lostJobs: Job[], cause: string, unstartedJobs: Job[]): void;
   /** A line the worker printed on stdout or stderr. */
   output(worker: Worker, stream: "stdout" | "stderr", line: string): void;
 }
@@ -74,7 +78,17 @@ export class Worker {
   private state: State = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
+  // In assignment order (a Map keeps insertion order): a worker with concurrency 1 runs them in
+  // that order, so the first is running and any other waits behind it.
   private readonly inflight = new Map<number, Job>();
+  /**
+   * Runs its tasks one after another in the order received, reading the next only once it has
+   * answered the last: a Python worker with concurrency 1. (A Node worker starts each task as it
+   * arrives, whatever its concurrency.) Such a worker may be sent a task while busy: it waits.
+   */
+  private sequential = false;
+  /** performance.now() when the running task of a sequential worker started. */
+  private runningSince = 0;
   private readonly decoder = new FrameDecoder();
   private readonly startupOutput: string[] = [];
   private pendingRoutes: { resolve(r: RouteInfo[]): void; reject(e: Error): void } | null = null;
@@ -101,6 +115,14 @@ export class Worker {
 
   get inflightCount(): number {
     return this.inflight.size;
+  }
+
+  /**
+   * The task a sequential worker is running now (the others in flight wait behind it), or
+   * undefined when it has none or is not sequential.
+   */
+  get running(): Job | undefined {
+    return this.sequential ? this.inflight.values().next().value : undefined;
   }
 
   /** The jobs this worker is running now (for logs and status). */
@@ -185,6 +207,7 @@ export class Worker {
 
   /** Hands a job to this worker; the dispatcher checked that it has a free slot. */
   assign(job: Job): void {
+    if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
     this.socket!.write(job.frame);
   }
@@ -320,14 +343,24 @@ export class Worker {
         }
         this.inflight.delete(m.taskId);
         this.served++;
+        const now = performance.now();
+        let serviceMs: number;
+        if (this.sequential) {
+          // The next task in flight, if any, starts now: its wait behind this one is not service.
+          serviceMs = now - this.runningSince;
+          this.runningSince = now;
+        } else {
+          serviceMs = now - job.assignedAt;
+        }
         job.complete(m);
-        this.options.listener.taskDone(this);
+        this.options.listener.taskDone(this, job, serviceMs);
         return;
       }
       case "WorkerReady":
         if (this.state !== "starting") return this.protocolViolation("WorkerReady sent twice");
         this.pid = m.pid;
         this.concurrency = Math.max(1, m.concurrency);
+        this.sequential = m.runtime === "python" && this.concurrency === 1;
         this.state = "ready";
         this.onReady();
         return;
@@ -362,8 +395,12 @@ export class Worker {
     this.pendingRoutes = null;
     const lost = [...this.inflight.values()];
     this.inflight.clear();
+    // A sequential worker never started the tasks waiting behind its running one.
+    const unstarted = this.sequential ? lost.splice(1) : [];
     this.markExited();
-    if (wasReady && !(stopping && lost.length === 0)) this.options.listener.exited(this, lost, this.exitCause);
+    if (wasReady && !(stopping && lost.length === 0 && unstarted.length === 0)) {
+      this.options.listener.exited(this, lost, this.exitCause, unstarted);
+    }
   }
 
   private pipeOutput(child: ChildProcess, stream: "stdout" | "stderr"): void {

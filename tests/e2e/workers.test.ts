@@ -125,3 +125,30 @@ describe("one Node worker holds many requests at once", () => {
     }
   });
 });
+
+describe("prefetch: a request waiting inside a worker that dies (python)", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "1"]);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it("is given to the replacement worker, not answered 502", async () => {
+    // Timed quick, /sleep may have one request wait behind it inside the worker.
+    for (let i = 0; i < 30; i++) assert.equal((await request(`${server.url}/sleep?seconds=0`)).status, 200);
+    const [victim] = childPids(server.proc.pid!);
+    const running = request(`${server.url}/sleep?seconds=2`);
+    await new Promise((r) => setTimeout(r, 200));
+    const waiting = request(`${server.url}/sleep?seconds=0`);
+    const queued = request(`${server.url}/pid`);
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(victim!, "SIGKILL");
+    assert.equal((await running).status, 502);
+    const w = await waiting;
+    assert.equal(w.status, 200);
+    assert.notEqual(w.json.pid, victim, "served by the new worker");
+    assert.equal((await queued).status, 200);
+  });
+});

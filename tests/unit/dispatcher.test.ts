@@ -1,0 +1,138 @@
+/** The dispatcher's choices, with stand-in workers: least busy first, the queue, and prefetch. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Dispatcher } from "../../src/dispatch/dispatcher.js";
+import type { Job } from "../../src/dispatch/job.js";
+import type { Worker } from "../../src/workers/worker.js";
+
+let nextId = 1;
+
+function job(route: string): Job & { failedWith?: number } {
+  const j = {
+    taskId: nextId++,
+    frame: Buffer.alloc(0),
+    method: "GET",
+    route,
+    requestId: "r",
+    submittedAt: 0,
+    assignedAt: 0,
+    abandoned: false,
+    answered: false,
+    failedWith: undefined as number | undefined,
+    complete() {},
+    fail(status: number) {
+      j.failedWith = status;
+    },
+  };
+  return j;
+}
+
+/** A stand-in for Worker: `sequential` as a Python worker of concurrency 1 is. */
+class FakeWorker {
+  accepting = false;
+  readonly jobs: Job[] = [];
+  constructor(
+    readonly concurrency = 1,
+    private readonly sequential = true,
+  ) {}
+  get inflightCount(): number {
+    return this.jobs.length;
+  }
+  get running(): Job | undefined {
+    return this.sequential ? this.jobs[0] : undefined;
+  }
+  assign(j: Job): void {
+    this.jobs.push(j);
+  }
+  /** The worker answers its oldest task after `ms`. */
+  finish(d: Dispatcher, ms: number): void {
+    const done = this.jobs.shift()!;
+    d.taskDone(this as unknown as Worker, done.route, ms);
+  }
+}
+
+const asWorker = (w: FakeWorker): Worker => w as unknown as Worker;
+
+/** A dispatcher whose routes /quick and /slow have a known service time. */
+function warmed(prefetch = true): { d: Dispatcher; w: FakeWorker } {
+  const d = new Dispatcher(10, () => {}, prefetch);
+  const w = new FakeWorker();
+  d.addWorker(asWorker(w));
+  for (const [route, ms] of [["/quick", 0.2], ["/slow", 50]] as const) {
+    d.submit(job(route));
+    w.finish(d, ms);
+  }
+  return { d, w };
+}
+
+describe("dispatcher", () => {
+  it("gives a job to the least busy worker", () => {
+    const d = new Dispatcher(10);
+    const a = new FakeWorker(4, false);
+    const b = new FakeWorker(4, false);
+    d.addWorker(asWorker(a));
+    d.addWorker(asWorker(b));
+    for (let i = 0; i < 4; i++) d.submit(job("/x"));
+    assert.deepEqual([a.inflightCount, b.inflightCount], [2, 2]);
+  });
+
+  it("prefetch: a busy sequential worker running a quick route takes one more job, not two", () => {
+    const { d, w } = warmed();
+    d.submit(job("/quick"));
+    d.submit(job("/quick"));
+    d.submit(job("/quick"));
+    assert.equal(w.inflightCount, 2, "one running, one waiting in the worker");
+    assert.equal(d.queued, 1);
+    w.finish(d, 0.2);
+    assert.equal(w.inflightCount, 2, "the queued job moves into the free prefetch slot");
+    assert.equal(d.queued, 0);
+  });
+
+  it("prefetch: never behind a slow route, nor behind a route not yet timed", () => {
+    const { d, w } = warmed();
+    d.submit(job("/slow"));
+    d.submit(job("/quick"));
+    assert.equal(w.inflightCount, 1);
+    assert.equal(d.queued, 1);
+    w.finish(d, 50);
+    d.submit(job("/new"));
+    d.submit(job("/quick"));
+    assert.equal(w.inflightCount, 2, "the queued /quick runs, /new waits behind it");
+    assert.equal(d.queued, 1, "nothing may wait behind /new");
+  });
+
+  it("prefetch: not for workers that start every task at once (Node), and not when turned off", () => {
+    const node = new Dispatcher(10);
+    const nw = new FakeWorker(1, false);
+    node.addWorker(asWorker(nw));
+    node.submit(job("/quick"));
+    nw.finish(node, 0.1);
+    node.submit(job("/quick"));
+    node.submit(job("/quick"));
+    assert.equal(nw.inflightCount, 1);
+    const { d, w } = warmed(false);
+    d.submit(job("/quick"));
+    d.submit(job("/quick"));
+    assert.equal(w.inflightCount, 1);
+    assert.equal(d.queued, 1);
+  });
+
+  it("retry: a job a dead worker never started goes to another worker, else to the head of the queue", () => {
+    const { d, w } = warmed();
+    const running = job("/quick");
+    const waiting = job("/quick");
+    d.submit(running);
+    d.submit(waiting);
+    const third = job("/quick");
+    d.submit(third);
+    assert.equal(d.queued, 1);
+    // w dies: `waiting` never started.
+    d.removeWorker(asWorker(w));
+    d.jobsLost(1);
+    assert.equal(d.retry(waiting), true);
+    assert.equal(d.queued, 2);
+    const fresh = new FakeWorker();
+    d.addWorker(asWorker(fresh));
+    assert.deepEqual(fresh.jobs.map((j) => j.taskId), [waiting.taskId, third.taskId], "the retried job runs first");
+  });
+});
