@@ -233,6 +233,13 @@ SERVERS = [
                          "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
     ),
     Server(
+        "neutrino-noprefetch", "variant of `neutrino` with `--no-prefetch`: a request waits in the orchestrator until a "
+        "worker is free (only with `--only neutrino-noprefetch`)",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python", "--no-prefetch"],
+        default=False,
+    ),
+    Server(
         "neutrino-ts", "Neutrino: node orchestrator + W Node workers, each holding up to 64 requests (`bench/apps/neutrino_app.ts`)",
         lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.ts:app",
                          "--workers", w, "--port", port],
