@@ -17,8 +17,12 @@ describe("metrics", () => {
       await request(`${server.url}/boom`);
       await request(`${server.url}/nope`);
       await request(`${server.url}/exit`);
-      await new Promise((r) => setTimeout(r, 300));
-      const scrape = await request(`${server.url}/metrics`);
+      // The worker that died on /exit is replaced: scrape once the pool is whole again.
+      let scrape = await request(`${server.url}/metrics`);
+      for (let tries = 0; sample(scrape.text, 'neutrino_workers{state="idle"}') !== 2 && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 50));
+        scrape = await request(`${server.url}/metrics`);
+      }
       assert.equal(scrape.status, 200);
       assert.match(scrape.headers.get("content-type") ?? "", /text\/plain/);
       const text = scrape.text;
