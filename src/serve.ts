@@ -7,6 +7,7 @@ import type { AppSpec } from "./app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { Router } from "./http/router.js";
 import type { ProbePaths } from "./http/probes.js";
+import { StaticFiles, warnStaticClashes, type StaticMount } from "./http/static-files.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
@@ -46,6 +47,8 @@ export interface ServeOptions {
   /** Watch this directory and reload the app when a source file changes (null: off). */
   readonly reloadDir: string | null;
   readonly accessLog: boolean;
+  /** `--static PREFIX=DIR` mounts. */
+  readonly staticMounts: readonly StaticMount[];
   readonly log: Logger;
 }
 
@@ -62,6 +65,8 @@ export async function serve(options: ServeOptions): Promise<number> {
   const dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000));
   let http: HttpServer | null = null;
   let fatal: (err: Error) => void = () => {};
+  const staticFiles = options.staticMounts.length > 0 ? new StaticFiles(options.staticMounts) : null;
+  const builtIns = [options.probes.health, options.probes.ready, "/metrics"];
   const pool = new WorkerPool({
     size: options.workers,
     runtime,
@@ -81,6 +86,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       if (!http) return;
       http.router = new Router(routes);
       logRoutes(log, routes);
+      warnStaticClashes(log, options.staticMounts, routes);
     },
   });
   metrics.watch(dispatcher, () => pool);
@@ -202,6 +208,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       metrics,
       metricsPath: options.metricsPort === null ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
+      staticFiles,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
@@ -219,9 +226,11 @@ export async function serve(options: ServeOptions): Promise<number> {
       const port = (metricsServer.address() as AddressInfo).port;
       log.info({ metricsPort: port }, `metrics on http://${options.host}:${port}/metrics`);
     }
-    for (const path of [options.probes.health, options.probes.ready, "/metrics"]) {
+    for (const path of builtIns) {
       if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
     }
+    for (const m of options.staticMounts) log.info({ prefix: m.prefix, dir: m.root }, `static files: ${m.prefix}/ from ${m.root}`);
+    warnStaticClashes(log, options.staticMounts, routes, builtIns);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
     log.info(

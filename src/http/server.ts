@@ -15,6 +15,7 @@ import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
 import type { Router } from "./router.js";
+import type { StaticFiles } from "./static-files.js";
 
 /** How long a client may take to send its request, and to send the next one on a kept-alive connection. */
 export interface ClientTimeouts {
@@ -36,6 +37,8 @@ export interface HttpServerOptions {
   readonly metricsPath: string | null;
   /** One log line per request answered by a worker (or its failure), or null for none. */
   readonly accessLog: Logger | null;
+  /** `--static` mounts: each owns its URL prefix (null: none). */
+  readonly staticFiles: StaticFiles | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -186,9 +189,11 @@ export class HttpServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? "/";
     const method = req.method ?? "GET";
-    const match = this.router.find(method, url);
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
+    // A static prefix is explicit configuration: it wins over app routes under it.
+    if (this.options.staticFiles?.answer(req, res, method, path, url)) return;
+    const match = this.router.find(method, url);
     if (match === null) {
       // Probes are looked up only when no app route matched: an app route on the same path wins.
       if (answerProbe(this.options.probes, path, this.draining, res)) return;
