@@ -145,6 +145,8 @@ program
       .argParser(staticMount)
       .default([], "none"),
   )
+  .addOption(new Option("--docs", "serve the OpenAPI document at /openapi.json and the docs page at /docs (the default)"))
+  .addOption(new Option("--no-docs", "no /openapi.json and /docs"))
   .addOption(new Option("--metrics-port <port>", "serve /metrics on this port instead of the main one").argParser(integer(0, 65535)))
   .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
   .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
@@ -173,6 +175,7 @@ program
       reloadDir: opts.reload ? process.cwd() : null,
       accessLog: opts.accessLog === true,
       staticMounts: opts.static,
+      docs: opts.docs !== false,
       clientTimeouts: {
         headersMs: opts.headerTimeout * 1000,
         requestMs: opts.bodyTimeout * 1000,

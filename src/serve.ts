@@ -8,6 +8,7 @@ import { Dispatcher } from "./dispatch/dispatcher.js";
 import { Router } from "./http/router.js";
 import type { ProbePaths } from "./http/probes.js";
 import { StaticFiles, warnStaticClashes, type StaticMount } from "./http/static-files.js";
+import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
@@ -49,6 +50,8 @@ export interface ServeOptions {
   readonly accessLog: boolean;
   /** `--static PREFIX=DIR` mounts. */
   readonly staticMounts: readonly StaticMount[];
+  /** Serve /openapi.json and /docs. */
+  readonly docs: boolean;
   readonly log: Logger;
 }
 
@@ -66,7 +69,8 @@ export async function serve(options: ServeOptions): Promise<number> {
   let http: HttpServer | null = null;
   let fatal: (err: Error) => void = () => {};
   const staticFiles = options.staticMounts.length > 0 ? new StaticFiles(options.staticMounts) : null;
-  const builtIns = [options.probes.health, options.probes.ready, "/metrics"];
+  const apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
+  const builtIns = [options.probes.health, options.probes.ready, "/metrics", ...(apiDocs ? [OPENAPI_PATH, DOCS_PATH] : [])];
   const pool = new WorkerPool({
     size: options.workers,
     runtime,
@@ -85,6 +89,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     onRoutes: (routes) => {
       if (!http) return;
       http.router = new Router(routes);
+      apiDocs?.update(routes);
       logRoutes(log, routes);
       warnStaticClashes(log, options.staticMounts, routes);
     },
@@ -198,6 +203,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     // Discovery: one worker loads the app and lists its routes, then joins the pool.
     const { routes } = await pool.discover();
     const router = new Router(routes);
+    apiDocs?.update(routes);
     await pool.start();
     const server = new HttpServer({
       router,
@@ -209,6 +215,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       metricsPath: options.metricsPort === null ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
       staticFiles,
+      apiDocs,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(

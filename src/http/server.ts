@@ -16,6 +16,7 @@ import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
 import type { Router } from "./router.js";
 import type { StaticFiles } from "./static-files.js";
+import type { ApiDocs } from "../openapi/docs-page.js";
 
 /** How long a client may take to send its request, and to send the next one on a kept-alive connection. */
 export interface ClientTimeouts {
@@ -39,6 +40,8 @@ export interface HttpServerOptions {
   readonly accessLog: Logger | null;
   /** `--static` mounts: each owns its URL prefix (null: none). */
   readonly staticFiles: StaticFiles | null;
+  /** /openapi.json and /docs (null: --no-docs). */
+  readonly apiDocs: ApiDocs | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -201,6 +204,7 @@ export class HttpServer {
         void serveMetrics(this.options.metrics, res);
         return;
       }
+      if (this.options.apiDocs?.answer(req, res, method, path)) return;
       this.options.metrics.requestDone(NO_ROUTE, method, 404, 0);
       sendError(res, 404, `no route for ${method} ${path}`);
       return;
