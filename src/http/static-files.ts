@@ -9,7 +9,7 @@
  * slashes and backslashes and NUL bytes are refused with 400, and a file whose real path (symlinks
  * resolved) lies outside the folder is a 404, as are hidden files (names starting with a dot).
  */
-import { realpathSync, statSync, type Stats } from "node:fs";
+import { constants, realpathSync, statSync, type Stats } from "node:fs";
 import { open, realpath, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, join, resolve, sep } from "node:path";
@@ -189,7 +189,8 @@ async function openInside(root: string, candidate: string): Promise<{ handle: Fi
   if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) return null;
   let handle: FileHandle;
   try {
-    handle = await open(real, "r");
+    // The real path has no symlink in it; O_NOFOLLOW refuses one swapped in meanwhile.
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return null;
   }

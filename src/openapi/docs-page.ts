@@ -110,11 +110,6 @@ export class ApiDocs {
     this.document = payload(Buffer.from(JSON.stringify(buildOpenApiDocument(routes, this.info, this.warn))));
   }
 
-  /** The current document, parsed. */
-  get json(): unknown {
-    return JSON.parse(this.document.body.toString());
-  }
-
   /** Answers `/openapi.json`, `/docs` and the page's assets and returns true; false for any other path. */
   answer(req: IncomingMessage, res: ServerResponse, method: string, path: string): boolean {
     if (path !== OPENAPI_PATH && path !== DOCS_PATH && !path.startsWith(`${DOCS_PATH}/`)) return false;

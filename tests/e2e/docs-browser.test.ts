@@ -75,9 +75,13 @@ describe("the /docs page in headless Chromium", () => {
         }
         assert.ok(listed >= 3, `${listed} operations listed`);
 
-        const shown = await tryAdd(page);
+        let shown: string;
+        try {
+          shown = await tryAdd(page);
+        } finally {
+          await page.screenshot({ path: artifactPath(c.screenshot), fullPage: true });
+        }
         assert.deepEqual(JSON.parse(shown), { result: 5 }, `the response body shown: ${shown}`);
-        await page.screenshot({ path: artifactPath(c.screenshot), fullPage: true });
         assert.deepEqual(elsewhere, [], "every request stays on the server's origin");
         assert.deepEqual(errors, []);
       } finally {
