@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { AppSpecError, parseAppSpec } from "./app-spec.js";
 import { applyConfig, ConfigError, envName, readConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
+import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { createLogger } from "./log.js";
 import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
@@ -26,6 +27,16 @@ function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number of seconds, 0 or more");
   return n;
+}
+
+/** One more `--static PREFIX=DIR` (repeatable). */
+function staticMount(value: string, previous: StaticMount[] | undefined): StaticMount[] {
+  try {
+    return addStaticMount(value, previous);
+  } catch (err) {
+    if (err instanceof StaticMountError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
 }
 
 /** Parses APP and decides its language (src/runtimes/resolve.ts). */
@@ -131,6 +142,13 @@ program
   .addOption(new Option("--access-log", "log one line per request: request id, route, status, queue wait and worker time"))
   .addOption(new Option("--no-access-log", "no access log (the default)"))
   .addOption(new Option("--reload", "development: reload the app when a source file in the current directory changes"))
+  .addOption(
+    new Option("--static <prefix=dir>", "serve the files of DIR (relative to the current directory) under the URL PREFIX, e.g. /assets=./public; repeatable")
+      .argParser(staticMount)
+      .default([], "none"),
+  )
+  .addOption(new Option("--docs", "serve the OpenAPI document at /openapi.json and the docs page at /docs (the default)"))
+  .addOption(new Option("--no-docs", "no /openapi.json and /docs"))
   .addOption(new Option("--metrics-port <port>", "serve /metrics on this port instead of the main one").argParser(integer(0, 65535)))
   .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
   .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
@@ -159,6 +177,8 @@ program
       reloadDir: opts.reload ? process.cwd() : null,
       accessLog: opts.accessLog === true,
       prefetch: opts.prefetch !== false,
+      staticMounts: opts.static,
+      docs: opts.docs !== false,
       clientTimeouts: {
         headersMs: opts.headerTimeout * 1000,
         requestMs: opts.bodyTimeout * 1000,

@@ -5,7 +5,8 @@
  * key `max-queue` (or `max_queue`) of `neutrino.toml`, else of `[tool.neutrino]` in `pyproject.toml`.
  * A flag wins over the environment, which wins over the file, which wins over the default. Values
  * go through the option's own parser, so they are checked exactly as the flag is; errors name the
- * variable or the key.
+ * variable or the key. A repeatable option (one whose default is a list, like `--static`) takes a
+ * comma-separated list from the environment, and a list (or a comma-separated string) from the file.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -103,6 +104,32 @@ function parseValue(option: Option, text: string, where: string): unknown {
   }
 }
 
+/** A repeatable option: its default is a list, and its parser adds one value to the list so far. */
+function isList(option: Option): boolean {
+  return Array.isArray(option.defaultValue);
+}
+
+/** The items of a list option's value: a comma-separated string, or (from the file) a list. */
+function listItems(value: unknown, where: string): string[] {
+  const items = Array.isArray(value) ? value.map((v, i) => asText(v, `${where}[${i}]`)) : asText(value, where).split(",");
+  return items.map((item) => item.trim()).filter((item) => item !== "");
+}
+
+function parseList(option: Option, value: unknown, where: string): unknown {
+  const items = listItems(value, where);
+  if (!option.parseArg) return items;
+  let result: unknown = undefined;
+  for (const item of items) {
+    try {
+      result = option.parseArg(item, result);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new ConfigError(`${where}: ${err.message}`);
+      throw err;
+    }
+  }
+  return result ?? [];
+}
+
 export interface ApplyOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly file?: ConfigFile;
@@ -129,11 +156,13 @@ export function applyConfig(command: Command, { env = process.env, file, skip = 
     const variable = envName(key);
     const fromEnv = env[variable];
     if (fromEnv !== undefined && fromEnv !== "") {
-      command.setOptionValueWithSource(name, parseValue(option, fromEnv, variable), "env");
+      const value = isList(option) ? parseList(option, fromEnv, variable) : parseValue(option, fromEnv, variable);
+      command.setOptionValueWithSource(name, value, "env");
     } else if (fromFile.has(key)) {
       const [written, value] = fromFile.get(key)!;
       const where = `${file!.label}: ${written}`;
-      command.setOptionValueWithSource(name, parseValue(option, asText(value, where), where), "config");
+      const parsed = isList(option) ? parseList(option, value, where) : parseValue(option, asText(value, where), where);
+      command.setOptionValueWithSource(name, parsed, "config");
     }
   }
   for (const [key, [written]] of fromFile) {

@@ -7,6 +7,8 @@ import type { AppSpec } from "./app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { Router } from "./http/router.js";
 import type { ProbePaths } from "./http/probes.js";
+import { StaticFiles, warnStaticClashes, type StaticMount } from "./http/static-files.js";
+import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
@@ -48,6 +50,10 @@ export interface ServeOptions {
   readonly accessLog: boolean;
   /** Hand a busy one-at-a-time worker one more task while it runs a quick route (Dispatcher). */
   readonly prefetch: boolean;
+  /** `--static PREFIX=DIR` mounts. */
+  readonly staticMounts: readonly StaticMount[];
+  /** Serve /openapi.json and /docs. */
+  readonly docs: boolean;
   readonly log: Logger;
 }
 
@@ -64,6 +70,9 @@ export async function serve(options: ServeOptions): Promise<number> {
   const dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch);
   let http: HttpServer | null = null;
   let fatal: (err: Error) => void = () => {};
+  const staticFiles = options.staticMounts.length > 0 ? new StaticFiles(options.staticMounts) : null;
+  const apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
+  const builtIns = [options.probes.health, options.probes.ready, "/metrics", ...(apiDocs ? [OPENAPI_PATH, DOCS_PATH] : [])];
   const pool = new WorkerPool({
     size: options.workers,
     runtime,
@@ -82,7 +91,9 @@ export async function serve(options: ServeOptions): Promise<number> {
     onRoutes: (routes) => {
       if (!http) return;
       http.router = new Router(routes);
+      apiDocs?.update(routes);
       logRoutes(log, routes);
+      warnStaticClashes(log, options.staticMounts, routes);
     },
   });
   metrics.watch(dispatcher, () => pool);
@@ -194,6 +205,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     // Discovery: one worker loads the app and lists its routes, then joins the pool.
     const { routes } = await pool.discover();
     const router = new Router(routes);
+    apiDocs?.update(routes);
     await pool.start();
     const server = new HttpServer({
       router,
@@ -204,6 +216,8 @@ export async function serve(options: ServeOptions): Promise<number> {
       metrics,
       metricsPath: options.metricsPort === null ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
+      staticFiles,
+      apiDocs,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
@@ -221,9 +235,11 @@ export async function serve(options: ServeOptions): Promise<number> {
       const port = (metricsServer.address() as AddressInfo).port;
       log.info({ metricsPort: port }, `metrics on http://${options.host}:${port}/metrics`);
     }
-    for (const path of [options.probes.health, options.probes.ready, "/metrics"]) {
+    for (const path of builtIns) {
       if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
     }
+    for (const m of options.staticMounts) log.info({ prefix: m.prefix, dir: m.root }, `static files: ${m.prefix}/ from ${m.root}`);
+    warnStaticClashes(log, options.staticMounts, routes, builtIns);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
     log.info(

@@ -15,6 +15,8 @@ import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
 import type { Router } from "./router.js";
+import type { StaticFiles } from "./static-files.js";
+import type { ApiDocs } from "../openapi/docs-page.js";
 
 /** How long a client may take to send its request, and to send the next one on a kept-alive connection. */
 export interface ClientTimeouts {
@@ -36,6 +38,10 @@ export interface HttpServerOptions {
   readonly metricsPath: string | null;
   /** One log line per request answered by a worker (or its failure), or null for none. */
   readonly accessLog: Logger | null;
+  /** `--static` mounts: each owns its URL prefix (null: none). */
+  readonly staticFiles: StaticFiles | null;
+  /** /openapi.json and /docs (null: --no-docs). */
+  readonly apiDocs: ApiDocs | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -186,9 +192,11 @@ export class HttpServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? "/";
     const method = req.method ?? "GET";
-    const match = this.router.find(method, url);
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
+    // A static prefix is explicit configuration: it wins over app routes under it.
+    if (this.options.staticFiles?.answer(req, res, method, path, url)) return;
+    const match = this.router.find(method, url);
     if (match === null) {
       // Probes are looked up only when no app route matched: an app route on the same path wins.
       if (answerProbe(this.options.probes, path, this.draining, res)) return;
@@ -196,6 +204,7 @@ export class HttpServer {
         void serveMetrics(this.options.metrics, res);
         return;
       }
+      if (this.options.apiDocs?.answer(req, res, method, path)) return;
       this.options.metrics.requestDone(NO_ROUTE, method, 404, 0);
       sendError(res, 404, `no route for ${method} ${path}`);
       return;

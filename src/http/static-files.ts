@@ -1,0 +1,281 @@
+/**
+ * Static files (`--static /assets=./public`), served by the orchestrator without touching a
+ * worker: content type from the file name (mime-types), ETag and Last-Modified with 304 answers to
+ * If-None-Match and If-Modified-Since, GET and HEAD only, files streamed from disk.
+ *
+ * A request under a mount's prefix is the mount's, whether or not the file exists: an app route
+ * under the prefix is hidden (warned at start-up). The folder's real path is fixed at start-up, and
+ * no request reaches outside it: `.` and `..` segments (as written or percent-encoded), encoded
+ * slashes and backslashes and NUL bytes are refused with 400, and a file whose real path (symlinks
+ * resolved) lies outside the folder is a 404, as are hidden files (names starting with a dot).
+ */
+import { constants, realpathSync, statSync, type Stats } from "node:fs";
+import { open, realpath, type FileHandle } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { basename, join, resolve, sep } from "node:path";
+import { pipeline } from "node:stream";
+import { contentType } from "mime-types";
+import type { Logger } from "../log.js";
+import type { RouteInfo } from "../protocol/messages.js";
+import { sendError } from "./errors.js";
+
+/** One `--static PREFIX=DIR`. */
+export interface StaticMount {
+  /** The URL prefix, without a trailing slash: `/assets`. */
+  readonly prefix: string;
+  /** The folder as given. */
+  readonly dir: string;
+  /** The folder's real path (symlinks resolved), checked at start-up. */
+  readonly root: string;
+}
+
+/** A `--static` value that cannot be used. */
+export class StaticMountError extends Error {
+  override name = "StaticMountError";
+}
+
+const PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
+
+/** Parses `PREFIX=DIR` (DIR relative to `cwd`); the folder must exist. */
+export function parseStaticMount(text: string, cwd = process.cwd()): StaticMount {
+  const eq = text.indexOf("=");
+  if (eq < 0) throw new StaticMountError(`"${text}" must be PREFIX=DIR, for example /assets=./public`);
+  const prefix = text.slice(0, eq).trim().replace(/\/+$/, "");
+  const dir = text.slice(eq + 1).trim();
+  if (!PREFIX.test(prefix) || prefix.split("/").some((s) => s === "." || s === "..")) {
+    throw new StaticMountError(
+      `"${text.slice(0, eq)}" is not a usable URL prefix: it must start with / and name a path below it (letters, digits, . _ ~ -), for example /assets`,
+    );
+  }
+  if (dir === "") throw new StaticMountError(`"${text}" names no directory`);
+  const absolute = resolve(cwd, dir);
+  let stats: Stats;
+  try {
+    stats = statSync(absolute);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new StaticMountError(
+      code === "ENOENT" ? `directory ${dir} does not exist (${absolute})` : `cannot use directory ${dir}: ${(err as Error).message}`,
+    );
+  }
+  if (!stats.isDirectory()) throw new StaticMountError(`${dir} is not a directory (${absolute})`);
+  return { prefix, dir, root: realpathSync(absolute) };
+}
+
+/** Adds one mount to those given before, refusing a prefix given twice. */
+export function addStaticMount(text: string, previous: readonly StaticMount[] = [], cwd = process.cwd()): StaticMount[] {
+  const mount = parseStaticMount(text, cwd);
+  if (previous.some((m) => m.prefix === mount.prefix)) throw new StaticMountError(`the prefix ${mount.prefix} is given twice`);
+  return [...previous, mount];
+}
+
+/** Whether `path` (a URL path or route path) is under `prefix`. */
+function under(prefix: string, path: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/** Start-up (and reload) warning: app routes under a static prefix are never reached. */
+export function warnStaticClashes(log: Logger, mounts: readonly StaticMount[], routes: readonly RouteInfo[], builtIns: readonly string[] = []): void {
+  for (const mount of mounts) {
+    for (const path of [...routes.map((r) => r.path), ...builtIns]) {
+      if (under(mount.prefix, path)) {
+        log.warn({ path, prefix: mount.prefix }, `static files at ${mount.prefix} hide ${path}, which is under that prefix`);
+      }
+    }
+  }
+}
+
+const ALLOW = "GET, HEAD";
+
+/** Where a request path leads inside a mount, or why it may not be served. */
+type Lookup = { kind: "file"; segments: string[]; directory: boolean } | { kind: "bad"; detail: string } | { kind: "missing" };
+
+/** Splits and percent-decodes the part of `path` after the prefix, refusing anything that could step outside. */
+export function lookupPath(rest: string): Lookup {
+  // rest is "" (the prefix itself) or starts with "/".
+  const raw = rest === "" ? [] : rest.slice(1).split("/");
+  const directory = rest.endsWith("/");
+  if (directory) raw.pop();
+  const segments: string[] = [];
+  for (const segment of raw) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return { kind: "bad", detail: "malformed percent-encoding" };
+    }
+    if (decoded === "") return { kind: "bad", detail: "empty path segment" };
+    if (decoded === "." || decoded === "..") return { kind: "bad", detail: "dot segments are not allowed" };
+    if (/[/\\\0]/.test(decoded)) return { kind: "bad", detail: "slashes, backslashes and NUL bytes are not allowed in a file name" };
+    if (decoded.startsWith(".")) return { kind: "missing" }; // hidden files are never served
+    segments.push(decoded);
+  }
+  return { kind: "file", segments, directory };
+}
+
+/** Serves the files of the `--static` mounts. */
+export class StaticFiles {
+  /** Longest prefix first, so /a/b wins over /a. */
+  readonly mounts: readonly StaticMount[];
+
+  constructor(mounts: readonly StaticMount[]) {
+    this.mounts = [...mounts].sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /** Returns false when `path` is under no mount; otherwise answers the request (asynchronously) and returns true. */
+  answer(req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): boolean {
+    const mount = this.mounts.find((m) => under(m.prefix, path));
+    if (!mount) return false;
+    this.serve(mount, req, res, method, path, url).catch((err: Error) => sendError(res, 500, `cannot serve ${path}: ${err.message}`));
+    return true;
+  }
+
+  private async serve(mount: StaticMount, req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): Promise<void> {
+    if (method !== "GET" && method !== "HEAD") {
+      sendError(res, 405, `${method} is not allowed on static files (allowed: ${ALLOW})`, { allow: ALLOW });
+      return;
+    }
+    const lookup = lookupPath(path.slice(mount.prefix.length));
+    if (lookup.kind === "bad") {
+      sendError(res, 400, `${path}: ${lookup.detail}`);
+      return;
+    }
+    const notFound = (): void => sendError(res, 404, `no file for ${path}`);
+    if (lookup.kind === "missing") return notFound();
+    const target = await openInside(mount.root, join(mount.root, ...lookup.segments));
+    if (!target) return notFound();
+    let { handle, stats } = target;
+    let name = lookup.segments.at(-1) ?? "";
+    if (stats.isDirectory()) {
+      await handle.close();
+      if (!lookup.directory) {
+        // /assets/docs → /assets/docs/, so that the index page's relative links work.
+        const q = url.indexOf("?");
+        const location = `${path}/${q < 0 ? "" : url.slice(q)}`;
+        sendError(res, 301, `${path} is a directory: ${path}/`, { location });
+        return;
+      }
+      const index = await openInside(mount.root, join(target.real, "index.html"));
+      if (!index || !index.stats.isFile()) {
+        await index?.handle.close();
+        return notFound();
+      }
+      ({ handle, stats } = index);
+      name = "index.html";
+    } else if (!stats.isFile() || lookup.directory) {
+      await handle.close();
+      return notFound();
+    }
+    sendFile(req, res, method, handle, stats, contentTypeFor(name));
+  }
+}
+
+/** The Content-Type for a file name (with a charset for text types); unknown: application/octet-stream. */
+export function contentTypeFor(name: string): string {
+  return contentType(basename(name)) || "application/octet-stream";
+}
+
+/**
+ * Opens `candidate` if its real path is `root` or inside it; null when it does not exist, cannot be
+ * opened, or leads outside (a symlink pointing out of the folder).
+ */
+async function openInside(root: string, candidate: string): Promise<{ handle: FileHandle; stats: Stats; real: string } | null> {
+  let real: string;
+  try {
+    real = await realpath(candidate);
+  } catch {
+    return null;
+  }
+  if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) return null;
+  let handle: FileHandle;
+  try {
+    // The real path has no symlink in it; O_NOFOLLOW refuses one swapped in meanwhile.
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  try {
+    return { handle, stats: await handle.stat(), real };
+  } catch {
+    await handle.close();
+    return null;
+  }
+}
+
+/** A weak validator from the file's size and modification time, as `send` and nginx make it. */
+export function etagFor(stats: Stats): string {
+  return `W/"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}"`;
+}
+
+const opaque = (tag: string): string => tag.trim().replace(/^W\//, "");
+
+/** Whether the client's cached copy is current (RFC 9110 §13.1: If-None-Match, if present, decides). */
+export function notModified(req: IncomingMessage, etag: string, mtimeMs: number): boolean {
+  const ifNoneMatch = req.headers["if-none-match"];
+  if (ifNoneMatch !== undefined) {
+    return ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((tag) => opaque(tag) === opaque(etag));
+  }
+  const ifModifiedSince = req.headers["if-modified-since"];
+  if (ifModifiedSince === undefined) return false;
+  const since = Date.parse(ifModifiedSince);
+  // Last-Modified has whole seconds.
+  return !Number.isNaN(since) && Math.floor(mtimeMs / 1000) * 1000 <= since;
+}
+
+/**
+ * Answers with an open file: 304 when the client's copy is current, the headers alone for HEAD,
+ * else the file streamed from disk. Closes the handle in every case.
+ */
+export function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  handle: FileHandle,
+  stats: Stats,
+  type: string,
+  cacheControl = "public, max-age=0",
+): void {
+  const etag = etagFor(stats);
+  const validators = { etag, "last-modified": stats.mtime.toUTCString(), "cache-control": cacheControl };
+  if (notModified(req, etag, stats.mtimeMs)) {
+    void handle.close();
+    res.writeHead(304, validators);
+    res.end();
+    return;
+  }
+  res.writeHead(200, {
+    ...validators,
+    "content-type": type,
+    "content-length": stats.size,
+    "x-content-type-options": "nosniff",
+  });
+  if (method === "HEAD" || stats.size === 0) {
+    void handle.close();
+    res.end();
+    return;
+  }
+  // Exactly the bytes announced, even if the file grows meanwhile; the stream closes the handle.
+  const stream = handle.createReadStream({ start: 0, end: stats.size - 1 });
+  pipeline(stream, res, (err) => {
+    if (err) res.destroy();
+  });
+}
+
+/** Opens a file by absolute path and serves it with sendFile, or answers 404. */
+export async function sendPath(req: IncomingMessage, res: ServerResponse, method: string, file: string, type: string, cacheControl?: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, "r");
+  } catch {
+    sendError(res, 404, `no file for ${req.url ?? ""}`);
+    return;
+  }
+  let stats: Stats;
+  try {
+    stats = await handle.stat();
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  sendFile(req, res, method, handle, stats, type, cacheControl);
+}
