@@ -12,6 +12,7 @@ import type { App, Middleware, Route } from "../sdk/app.js";
 import { Request } from "../sdk/request.js";
 import { HTTPException, JSON_BODY, Response } from "../sdk/response.js";
 import { collectArguments, InvalidArguments, InvalidBody, validateArguments } from "./arguments.js";
+import { operationFor } from "./openapi.js";
 import { userStack } from "./stack.js";
 
 export interface Outcome {
@@ -62,6 +63,7 @@ export class Executor {
       path: route.path,
       methods: [...route.methods],
       ...(needsRequest ? { headers: true } : {}),
+      openapi: safeOperation(route),
     }));
     return this.registry;
   }
@@ -222,6 +224,16 @@ function responseOutcome(response: Response, route: Route, task: TaskAssignment,
   }
   if (!hasType && mediaType) headers.push(["content-type", mediaType]);
   return { status, flags, headers, body: bytes };
+}
+
+/** The operation, or a minimal one if generating it failed: OpenAPI must never stop a worker. */
+function safeOperation(route: Route): Record<string, unknown> {
+  try {
+    return operationFor(route);
+  } catch (err) {
+    process.stderr.write(`neutrino: OpenAPI for route "${route.path}" could not be generated: ${errorText(err)}\n`);
+    return { responses: { "200": { description: "Successful Response" } } };
+  }
 }
 
 export function errorOutcome(

@@ -176,14 +176,14 @@ describe("Request", () => {
     assert.equal(app.getRoute("/plain").readsRequest, false);
   });
 
-  it("sends the flag over the wire in the documented key order", () => {
+  it("sends the flag and the operation over the wire in the documented key order", () => {
     const frame = encodeRouteRegistry(new Executor(app).routes);
     const text = frame.subarray(5).toString();
-    assert.match(text, /^\{"routes":\[\{"path":"\/items\/\{item_id\}","methods":\["POST"\],"headers":true\}/);
+    assert.match(text, /^\{"routes":\[\{"path":"\/items\/\{item_id\}","methods":\["POST"\],"headers":true,"openapi":\{/);
     const decoded = decodeFrame(frame, 4, frame.length);
     assert.ok(decoded.type === "RouteRegistry");
     assert.equal(decoded.routes[2]!.headers, undefined);
-    assert.deepEqual(Object.keys(decoded.routes[2]!), ["path", "methods"]);
+    assert.deepEqual(Object.keys(decoded.routes[2]!), ["path", "methods", "openapi"]);
   });
 });
 
