@@ -2,8 +2,9 @@
  * Builds a handler's arguments object from one TaskAssignment, with the Python worker's rules
  * (python/src/neutrino/internal/worker/arguments.py), adapted to a handler that takes ONE object:
  *
- * - sources, later ones winning: the query string, the JSON body, the path parameters (they chose
- *   the route, so a body cannot override them);
+ * - the one rule both SDKs document: a path parameter comes from the path; any other name from
+ *   the query string if it is there (on any method), else from the JSON body. An earlier source is
+ *   never overridden by a later one: a body cannot change the path parameters that chose the route;
  * - query values are strings; a repeated key gives an array of strings;
  * - the body is read as JSON whatever the Content-Type (curl -d sends a form type); an empty body
  *   gives nothing; a JSON object gives its members; any other JSON value (array, string, number,
@@ -51,13 +52,21 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export function collectArguments(query: string, params: readonly Pair[], body: Buffer): RawArguments {
   const values: Record<string, unknown> = {};
   const sources = new Map<string, Source>();
+  for (const [name, text] of params) {
+    setOwn(values, name, text);
+    sources.set(name, "path");
+  }
   if (query !== "") {
     for (const [name, text] of new URLSearchParams(query)) {
-      const previous = sources.has(name) ? values[name] : undefined;
-      if (previous === undefined) setOwn(values, name, text);
-      else if (Array.isArray(previous)) previous.push(text);
-      else setOwn(values, name, [previous, text]);
-      sources.set(name, "query");
+      const source = sources.get(name);
+      if (source === undefined) {
+        setOwn(values, name, text);
+        sources.set(name, "query");
+      } else if (source === "query") {
+        const previous = values[name];
+        if (Array.isArray(previous)) previous.push(text);
+        else setOwn(values, name, [previous, text]);
+      }
     }
   }
   const hasBody = body.length > 0;
@@ -65,17 +74,14 @@ export function collectArguments(query: string, params: readonly Pair[], body: B
     const data = parseJson(body);
     if (typeof data === "object" && data !== null && !Array.isArray(data)) {
       for (const [name, value] of Object.entries(data)) {
+        if (sources.has(name)) continue;
         setOwn(values, name, value);
         sources.set(name, "body");
       }
-    } else {
+    } else if (!sources.has("body")) {
       setOwn(values, "body", data);
       sources.set("body", "body");
     }
-  }
-  for (const [name, text] of params) {
-    setOwn(values, name, text);
-    sources.set(name, "path");
   }
   return { values, sources, hasBody };
 }

@@ -2,12 +2,17 @@
  * Runs one TaskAssignment against the app and returns what its TaskResult carries, with the
  * Python worker's statuses and error bodies (python/src/neutrino/internal/worker/executor.py):
  * `{"error": <reason phrase>, "detail": <what was wrong>, ...}`. A failing handler becomes a 500
- * with its stack on stderr; the worker goes on.
+ * with its stack on stderr; the worker goes on. A handler returns a JSON value or a Response, or
+ * throws an HTTPException; the app's middleware (app.use) wraps every call and sees each outcome,
+ * errors included, as a Response.
  */
 import { STATUS_CODES } from "node:http";
 import { HANDLER_FAILED, type Pair, type RouteInfo, type TaskAssignment } from "../protocol/messages.js";
-import type { App, Route } from "../sdk/app.js";
+import type { App, Middleware, Route } from "../sdk/app.js";
+import { Request } from "../sdk/request.js";
+import { HTTPException, JSON_BODY, Response } from "../sdk/response.js";
 import { collectArguments, InvalidArguments, InvalidBody, validateArguments } from "./arguments.js";
+import { operationFor } from "./openapi.js";
 import { userStack } from "./stack.js";
 
 export interface Outcome {
@@ -23,23 +28,44 @@ interface Entry {
   readonly route: Route;
   readonly methods: ReadonlySet<string>;
   readonly allow: string;
+  /** Build a Request for this route: its handler reads it, or the app has middleware. */
+  readonly needsRequest: boolean;
+}
+
+/** One call's state that outlives the handler: whether it failed (TaskResult flag bit 0). */
+interface CallState {
+  failed: boolean;
 }
 
 const NO_HEADERS: readonly Pair[] = [];
+const EMPTY = Buffer.alloc(0);
 
 export class Executor {
   private readonly entries = new Map<string, Entry>();
+  private readonly middleware: readonly Middleware[];
+  private registry: RouteInfo[] | undefined;
 
   constructor(app: App) {
+    this.middleware = app.listMiddleware();
     for (const path of app.listRoutes()) {
       const route = app.getRoute(path);
-      this.entries.set(path, { route, methods: new Set(route.methods), allow: route.methods.join(", ") });
+      const needsRequest = route.readsRequest || this.middleware.length > 0;
+      this.entries.set(path, { route, methods: new Set(route.methods), allow: route.methods.join(", "), needsRequest });
     }
   }
 
-  /** The RouteRegistry: keyed by the paths the orchestrator sends back in TaskAssignment.route. */
+  /**
+   * The RouteRegistry: keyed by the paths the orchestrator sends back in TaskAssignment.route.
+   * A route that reads the request (or any route of an app with middleware) asks for headers.
+   */
   get routes(): RouteInfo[] {
-    return [...this.entries.values()].map(({ route }) => ({ path: route.path, methods: [...route.methods] }));
+    this.registry ??= [...this.entries.values()].map(({ route, needsRequest }) => ({
+      path: route.path,
+      methods: [...route.methods],
+      ...(needsRequest ? { headers: true } : {}),
+      openapi: safeOperation(route),
+    }));
+    return this.registry;
   }
 
   /** Never rejects: every failure is an error response. */
@@ -51,28 +77,162 @@ export class Executor {
       return errorOutcome(405, detail, 0, [["allow", entry.allow]]);
     }
     const { route } = entry;
-    let result: unknown;
+    const state: CallState = { failed: false };
+    const request = entry.needsRequest ? requestOf(task) : undefined;
+    const result =
+      this.middleware.length === 0
+        ? await this.call(route, task, request, state)
+        : await this.callThrough(0, route, task, request!, state);
+    const flags = state.failed ? HANDLER_FAILED : 0;
+    if (Response.isResponse(result)) return responseOutcome(result, route, task, flags);
+    // Bytes are sent as they are (a Buffer as JSON would be {"type":"Buffer","data":[...]}).
+    if (result instanceof Uint8Array || result instanceof ArrayBuffer) return responseOutcome(new Response(result), route, task, flags);
+    return jsonOutcome(result, route, task, flags);
+  }
+
+  /**
+   * The handler's return value (a Promise's, awaited), or an error Response: the handler's own
+   * HTTPException, a 400 or 422 for the arguments, a 500 for anything else it threw.
+   */
+  private async call(route: Route, task: TaskAssignment, request: Request | undefined, state: CallState): Promise<unknown> {
     try {
       const raw = collectArguments(task.query, task.params, task.body);
       const args = route.schema ? await validateArguments(route.schema, raw) : raw.values;
-      result = await route.handler(args as never);
+      return await route.handler(args as never, request as never);
     } catch (err) {
-      if (err instanceof InvalidBody) return errorOutcome(400, err.message);
-      if (err instanceof InvalidArguments) return errorOutcome(422, err.message, 0, NO_HEADERS, { errors: err.errors });
-      return handlerFailed(route, task, err); // the handler, or a schema that threw
+      if (err instanceof InvalidBody) return errorResponse(400, err.message);
+      if (err instanceof InvalidArguments) return errorResponse(422, err.message, { errors: err.errors });
+      if (HTTPException.isHTTPException(err)) return exceptionResponse(err);
+      state.failed = true;
+      return handlerFailed(`handler "${route.name}"`, task, err); // the handler, or a schema that threw
     }
-    let json: string | undefined;
+  }
+
+  /**
+   * Middleware `index` onwards, then the handler. Always resolves with a Response, so each
+   * middleware's `next()` never rejects: errors below it arrive as error responses.
+   */
+  private async callThrough(index: number, route: Route, task: TaskAssignment, request: Request, state: CallState): Promise<Response> {
+    if (index === this.middleware.length) return toResponse(await this.call(route, task, request, state));
+    const middleware = this.middleware[index]!;
+    let downstream: Promise<Response> | undefined;
+    // Calling next() twice runs the rest of the chain once.
+    const next = (): Promise<Response> => (downstream ??= this.callThrough(index + 1, route, task, request, state));
+    const name = `middleware "${middleware.name || `#${index + 1}`}"`;
     try {
-      json = JSON.stringify(result);
+      const result = await middleware(request, next);
+      if (result === undefined) {
+        throw new TypeError(`${name} returned nothing: it must return a Response (the one next() resolves with, or its own)`);
+      }
+      return toResponse(result);
     } catch (err) {
-      return notSerializable(route, task, errorText(err)); // BigInt, a circular structure, a throwing toJSON
+      if (HTTPException.isHTTPException(err)) return exceptionResponse(err);
+      state.failed = true;
+      return handlerFailed(name, task, err);
     }
-    if (json === undefined) {
-      // JSON.stringify gives undefined for undefined (sent as null), functions and symbols.
-      if (result !== undefined) return notSerializable(route, task, `a ${typeof result} is not a JSON value`);
-      json = "null";
-    }
-    return { status: 200, flags: 0, headers: NO_HEADERS, body: Buffer.from(json) };
+  }
+}
+
+function requestOf(task: TaskAssignment): Request {
+  return new Request({
+    method: task.method,
+    path: task.path,
+    query: task.query,
+    headers: task.headers,
+    client: { host: task.clientHost, port: task.clientPort },
+    body: task.body,
+    requestId: task.requestId,
+    pathParams: task.params,
+  });
+}
+
+/**
+ * A handler's or middleware's return value as a Response: bytes as they are, anything else as
+ * JSON (a string too, as without middleware); undefined is sent as JSON null.
+ */
+function toResponse(value: unknown): Response {
+  if (Response.isResponse(value)) return value;
+  if (value instanceof Uint8Array || value instanceof ArrayBuffer) return new Response(value);
+  return Response.json(value === undefined ? null : value);
+}
+
+function errorBody(status: number, detail: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { error: STATUS_CODES[status] ?? "Error", detail, ...extra };
+}
+
+function errorResponse(status: number, detail: unknown, extra: Record<string, unknown> = {}): Response {
+  return new Response(errorBody(status, detail, extra), { status });
+}
+
+function exceptionResponse(err: HTTPException): Response {
+  return new Response(errorBody(err.status, err.detail), { status: err.status, headers: err.headers });
+}
+
+/** A plain return value: JSON, serialized once. */
+function jsonOutcome(result: unknown, route: Route, task: TaskAssignment, flags: number): Outcome {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(result);
+  } catch (err) {
+    return notSerializable(route, task, errorText(err)); // BigInt, a circular structure, a throwing toJSON
+  }
+  if (json === undefined) {
+    // JSON.stringify gives undefined for undefined (sent as null), functions and symbols.
+    if (result !== undefined) return notSerializable(route, task, `a ${typeof result} is not a JSON value`);
+    json = "null";
+  }
+  return { status: 200, flags, headers: NO_HEADERS, body: Buffer.from(json) };
+}
+
+/**
+ * A Response: a string body as UTF-8 (text/plain by default), bytes as they are
+ * (application/octet-stream by default), anything else as JSON (application/json).
+ */
+function responseOutcome(response: Response, route: Route, task: TaskAssignment, flags: number): Outcome {
+  const { status, body } = response;
+  if (!Number.isInteger(status) || status < 100 || status > 599) {
+    const detail = `the response status must be a whole number from 100 to 599, got ${String(status)}`;
+    process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail}\n`);
+    return errorOutcome(500, detail, HANDLER_FAILED);
+  }
+  let bytes: Buffer;
+  let mediaType: string | undefined;
+  if ((response as unknown as Record<symbol, unknown>)[JSON_BODY] === true) {
+    const json = jsonOutcome(body, route, task, flags);
+    if (json.status !== 200) return json; // not serializable
+    bytes = json.body;
+  } else if (body === undefined) bytes = EMPTY;
+  else if (typeof body === "string") {
+    bytes = Buffer.from(body, "utf8");
+    mediaType = "text/plain; charset=utf-8";
+  } else if (body instanceof Uint8Array) {
+    bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    mediaType = "application/octet-stream";
+  } else if (body instanceof ArrayBuffer) {
+    bytes = Buffer.from(body);
+    mediaType = "application/octet-stream";
+  } else {
+    const json = jsonOutcome(body, route, task, flags);
+    if (json.status !== 200) return json; // not serializable
+    bytes = json.body;
+  }
+  const headers: Pair[] = [];
+  let hasType = false;
+  for (const [name, value] of response.headers) {
+    if (name === "content-type") hasType = true;
+    headers.push([name, value]);
+  }
+  if (!hasType && mediaType) headers.push(["content-type", mediaType]);
+  return { status, flags, headers, body: bytes };
+}
+
+/** The operation, or a minimal one if generating it failed: OpenAPI must never stop a worker. */
+function safeOperation(route: Route): Record<string, unknown> {
+  try {
+    return operationFor(route);
+  } catch (err) {
+    process.stderr.write(`neutrino: OpenAPI for route "${route.path}" could not be generated: ${errorText(err)}\n`);
+    return { responses: { "200": { description: "Successful Response" } } };
   }
 }
 
@@ -87,11 +247,11 @@ export function errorOutcome(
   return { status, flags, headers, body: Buffer.from(body) };
 }
 
-function handlerFailed(route: Route, task: TaskAssignment, thrown: unknown): Outcome {
+function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Response {
   const { name, message, stack } = describeThrown(thrown);
   // The client gets the name and message; the operator needs where it happened.
-  process.stderr.write(`neutrino: handler "${route.name}" failed on ${task.method} ${task.path}\n${stack}\n`);
-  return errorOutcome(500, message ? `${name}: ${message}` : name, HANDLER_FAILED, NO_HEADERS, { exception: name });
+  process.stderr.write(`neutrino: ${who} failed on ${task.method} ${task.path}\n${stack}\n`);
+  return errorResponse(500, message ? `${name}: ${message}` : name, { exception: name });
 }
 
 function notSerializable(route: Route, task: TaskAssignment, why: string): Outcome {

@@ -81,7 +81,14 @@ export function encodeDiscoverRoutes(): Buffer {
 
 export function encodeRouteRegistry(routes: readonly RouteInfo[]): Buffer {
   return jsonFrame(MessageType.RouteRegistry, {
-    routes: routes.map((r) => ({ path: r.path, methods: r.methods })),
+    // Keys in the documented order; the optional ones only when set.
+    routes: routes.map((r) => ({
+      path: r.path,
+      methods: r.methods,
+      ...(r.headers ? { headers: true } : {}),
+      ...(r.sync ? { sync: true } : {}),
+      ...(r.openapi ? { openapi: r.openapi } : {}),
+    })),
   });
 }
 

@@ -1,7 +1,11 @@
 /**
  * The user-facing App for TypeScript and JavaScript: a registry of routes that the Node worker
- * reports to the orchestrator. It mirrors the Python SDK's App (same default methods, same errors).
+ * reports to the orchestrator, and the app's middleware. It mirrors the Python SDK's App (same
+ * default methods, same errors, same argument rule).
  */
+import { objectSchemaKeys } from "./introspect.js";
+import type { Request } from "./request.js";
+import type { Response } from "./response.js";
 import type { StandardSchemaV1 } from "./standard-schema.js";
 
 /** A route declared without `methods` takes these, as in the Python SDK (HEAD comes with GET). */
@@ -9,17 +13,34 @@ export const DEFAULT_METHODS: readonly string[] = Object.freeze(["GET", "POST"])
 
 /**
  * What a handler gets without a schema: path parameters, query-string values (strings, or arrays
- * of strings for a repeated key) and the members of a JSON object body. A body that is not a JSON
- * object arrives whole as `body`.
+ * of strings for a repeated key) and the members of a JSON object body, in that order of
+ * precedence. A body that is not a JSON object arrives whole as `body`.
  */
 export type Arguments = Record<string, unknown>;
 
-/** Takes the arguments, returns the JSON response value (or a Promise of it). */
-export type Handler<A = Arguments, R = unknown> = (args: A) => R | Promise<R>;
+/**
+ * Takes the arguments (and, when it declares a second parameter, the Request) and returns the
+ * response: a JSON value, a Response, or a Promise of either.
+ */
+export type Handler<A = Arguments, R = unknown> = (args: A, request: Request) => R | Promise<R>;
+
+/**
+ * App-level middleware: wraps every call, in registration order (the first registered is the
+ * outermost). `next()` runs the rest of the chain and resolves with its Response, which the
+ * middleware may change or replace; a middleware may also answer without calling `next()`.
+ */
+export type Middleware = (request: Request, next: () => Promise<Response>) => unknown;
 
 export interface RouteOptions {
   /** HTTP methods, e.g. `["POST"]` or `"PUT"`; default GET and POST. */
   readonly methods?: string | readonly string[];
+  /**
+   * The handler reads the Request (its second argument), so the orchestrator sends it the request
+   * headers and the client's address. Implied when the handler declares two parameters or more.
+   */
+  readonly request?: boolean;
+  /** A one-line summary for the OpenAPI document. */
+  readonly summary?: string;
 }
 
 export interface SchemaRouteOptions<S extends StandardSchemaV1> extends RouteOptions {
@@ -31,14 +52,23 @@ export interface SchemaRouteOptions<S extends StandardSchemaV1> extends RouteOpt
 export class Route {
   /** The handler's name, or the path for an anonymous function: used in error messages. */
   readonly name: string;
+  /** The names of the path's `{parameters}`, in order. */
+  readonly pathParams: readonly string[];
+  /** Whether the handler reads the Request (its second argument). */
+  readonly readsRequest: boolean;
+  readonly summary: string | undefined;
 
   constructor(
     readonly path: string,
     readonly methods: readonly string[],
     readonly handler: Handler<never>,
     readonly schema: StandardSchemaV1 | undefined,
+    options: { readonly request?: boolean; readonly summary?: string } = {},
   ) {
     this.name = handler.name || path;
+    this.pathParams = pathParameters(path);
+    this.readsRequest = options.request ?? handler.length >= 2;
+    this.summary = options.summary;
   }
 }
 
@@ -52,6 +82,7 @@ const APP_BRAND = Symbol.for("neutrino.App");
 export class App {
   // A Map keeps insertion order: listRoutes() reports routes in registration order.
   private readonly routes = new Map<string, Route>();
+  private readonly middlewares: Middleware[] = [];
 
   /** Whether `value` is an App, from this copy of the package or another one. */
   static isApp(value: unknown): value is App {
@@ -76,12 +107,38 @@ export class App {
     const existing = this.routes.get(path);
     if (existing) throw new Error(`route "${path}" is already registered (handler "${existing.name}")`);
     if (typeof handler !== "function") throw new TypeError(`route "${path}": the handler must be a function, got ${typeof handler}`);
-    const { schema } = options;
+    const { schema, request, summary } = options;
     if (schema !== undefined && !isStandardSchema(schema)) {
       throw new TypeError(`route "${path}": schema must implement Standard Schema (zod, valibot, ...): it has no "~standard".validate`);
     }
-    this.routes.set(path, new Route(path, normalizeMethods(path, options.methods), handler, schema));
+    if (request !== undefined && typeof request !== "boolean") throw new TypeError(`route "${path}": request must be true or false`);
+    if (summary !== undefined && typeof summary !== "string") throw new TypeError(`route "${path}": summary must be a string`);
+    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary });
+    if (schema) checkPathParamsInSchema(route, schema);
+    this.routes.set(path, route);
     return this;
+  }
+
+  /**
+   * Adds middleware that wraps every call to every route, in registration order:
+   *
+   *     app.use(async (request, next) => {
+   *       const response = await next();
+   *       response.headers.set("x-served-by", "neutrino");
+   *       return response;
+   *     });
+   *
+   * An app with middleware has every route read the request (the orchestrator sends headers).
+   */
+  use(middleware: Middleware): this {
+    if (typeof middleware !== "function") throw new TypeError(`app.use: middleware must be a function, got ${typeof middleware}`);
+    this.middlewares.push(middleware);
+    return this;
+  }
+
+  /** The middleware, in registration order (the first one is the outermost). */
+  listMiddleware(): Middleware[] {
+    return [...this.middlewares];
   }
 
   /** The registered paths, in registration order. */
@@ -103,6 +160,39 @@ function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   if ((typeof value !== "object" && typeof value !== "function") || value === null) return false;
   const props = (value as Partial<StandardSchemaV1>)["~standard"];
   return typeof props === "object" && props !== null && typeof props.validate === "function";
+}
+
+const PLACEHOLDER = /\{([^{}]*)\}/g;
+const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The `{name}` parameters of a route path; a malformed or repeated one throws. */
+function pathParameters(path: string): string[] {
+  const names: string[] = [];
+  for (const [, name] of path.matchAll(PLACEHOLDER)) {
+    if (!PARAM_NAME.test(name!)) {
+      throw new Error(`route "${path}": path parameter "{${name}}" must be a name (letters, digits and _, not starting with a digit)`);
+    }
+    if (names.includes(name!)) throw new Error(`route "${path}": path parameter "${name}" appears twice`);
+    names.push(name!);
+  }
+  if (/[{}]/.test(path.replace(PLACEHOLDER, ""))) throw new Error(`route "${path}": unmatched "{" or "}" in the path`);
+  return names;
+}
+
+/**
+ * Path parameters are always passed to the handler, so an object schema that does not list one
+ * would reject every request (or drop the value): report it when the app loads.
+ */
+function checkPathParamsInSchema(route: Route, schema: StandardSchemaV1): void {
+  if (route.pathParams.length === 0) return;
+  const keys = objectSchemaKeys(schema);
+  if (!keys) return;
+  const missing = route.pathParams.filter((name) => !keys.includes(name));
+  if (missing.length === 0) return;
+  const list = missing.map((n) => `"${n}"`).join(", ");
+  throw new Error(
+    `route "${route.path}": path parameter${missing.length > 1 ? "s" : ""} ${list} not in the route's schema (its keys: ${keys.join(", ") || "none"})`,
+  );
 }
 
 function normalizeMethods(path: string, methods: string | readonly string[] | undefined): string[] {

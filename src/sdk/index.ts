@@ -1,4 +1,8 @@
-/** The TypeScript/JavaScript SDK: `import { App } from "neutrino"`. */
+/** The TypeScript/JavaScript SDK: `import { App, Request, Response, HTTPException } from "neutrino"`. */
 export { App, DEFAULT_METHODS, Route } from "./app.js";
-export type { Arguments, Handler, RouteOptions, SchemaRouteOptions } from "./app.js";
+export type { Arguments, Handler, Middleware, RouteOptions, SchemaRouteOptions } from "./app.js";
+export { Request } from "./request.js";
+export type { RequestInit } from "./request.js";
+export { HTTPException, Response } from "./response.js";
+export type { HeadersInit, ResponseInit } from "./response.js";
 export type { StandardSchemaV1 } from "./standard-schema.js";

@@ -24,10 +24,18 @@ describe("arguments: sources", () => {
     assert.deepEqual(collect("x=2&tag=a&tag=b+c&s=%C3%A9&empty=").values, { x: "2", tag: ["a", "b c"], s: "é", empty: "" });
   });
 
-  it("merges a JSON object body over the query string, and path parameters over both", () => {
-    const raw = collect("x=1&q=9", '{"x": 2, "id": "from-body"}', [["id", "7"]]);
-    assert.deepEqual(raw.values, { x: 2, q: "9", id: "7" });
-    assert.deepEqual([...raw.sources], [["x", "body"], ["q", "query"], ["id", "path"]]);
+  it("takes each name from the path, else the query string, else the body: an earlier source is never overridden", () => {
+    const raw = collect("x=1&q=9&id=from-query", '{"x": 2, "id": "from-body", "b": true}', [["id", "7"]]);
+    assert.deepEqual(raw.values, { id: "7", x: "1", q: "9", b: true });
+    assert.deepEqual([...raw.sources], [["id", "path"], ["x", "query"], ["q", "query"], ["b", "body"]]);
+  });
+
+  it("never turns a path parameter into a list, whatever the query string repeats", () => {
+    assert.deepEqual(collect("id=1&id=2&t=a&t=b", "", [["id", "7"]]).values, { id: "7", t: ["a", "b"] });
+  });
+
+  it("keeps a query value `body` over a body that is not a JSON object", () => {
+    assert.deepEqual(collect("body=q", "[1]").values, { body: "q" });
   });
 
   it("passes a JSON body that is not an object as `body`", () => {

@@ -41,8 +41,10 @@ describe("Node worker executor", () => {
     process.stderr.write = write;
   });
 
-  it("lists its routes for RouteRegistry", () => {
-    assert.deepEqual(executor.routes[0], { path: "/add", methods: ["GET", "POST"] });
+  it("lists its routes for RouteRegistry, each with its OpenAPI operation", () => {
+    const { openapi, ...first } = executor.routes[0]!;
+    assert.deepEqual(first, { path: "/add", methods: ["GET", "POST"] });
+    assert.deepEqual(Object.keys(openapi!), ["parameters", "responses"]);
     assert.equal(executor.routes.length, 8);
   });
 

@@ -1,0 +1,118 @@
+/** OpenAPI operations generated from TypeScript routes and their Standard Schemas (zod, valibot). */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { toStandardJsonSchema } from "@valibot/to-json-schema";
+import * as v from "valibot";
+import { z } from "zod";
+import { inlineRefs, operationFor, type Operation } from "../../src/node-worker/openapi.js";
+import { App, type StandardSchemaV1 } from "../../src/sdk/index.js";
+
+const noop = (): null => null;
+
+interface Options {
+  readonly methods?: string | string[];
+  readonly schema?: StandardSchemaV1;
+  readonly summary?: string;
+}
+
+function op(path: string, options: Options = {}, handler: (...args: never[]) => unknown = noop): Operation {
+  const app = new App().route(path, handler as never, options as never);
+  return operationFor(app.getRoute(path));
+}
+
+describe("OpenAPI operations", () => {
+  it("makes GET-able arguments query parameters, so Swagger UI's try it on /add sends ?x=2&y=3", () => {
+    const o = op("/add", { schema: z.object({ x: z.number(), y: z.number() }), summary: "Add two numbers" });
+    assert.deepEqual(Object.keys(o), ["summary", "parameters", "responses"]);
+    assert.equal(o.summary, "Add two numbers");
+    assert.deepEqual(o.parameters, [
+      { name: "x", in: "query", required: true, schema: { type: "number" } },
+      { name: "y", in: "query", required: true, schema: { type: "number" } },
+    ]);
+  });
+
+  it("describes path parameters from the schema, defaults as optional query parameters", () => {
+    const o = op("/users/{user_id}", { methods: "GET", schema: z.object({ user_id: z.int(), verbose: z.boolean().default(false) }) });
+    const [path, verbose] = o.parameters as Record<string, unknown>[];
+    assert.deepEqual({ ...path, schema: undefined }, { name: "user_id", in: "path", required: true, schema: undefined });
+    assert.equal((path!.schema as { type: string }).type, "integer");
+    assert.deepEqual(verbose, { name: "verbose", in: "query", required: false, schema: { default: false, type: "boolean" } });
+  });
+
+  it("puts every argument of a POST-only route in a JSON body", () => {
+    const schema = z.object({ name: z.string(), price: z.number(), tags: z.array(z.string()).default([]) });
+    const o = op("/items", { methods: ["POST"], schema });
+    assert.equal(o.parameters, undefined);
+    assert.deepEqual(o.requestBody, {
+      required: true,
+      content: {
+        "application/json": {
+          schema: {
+            type: "object",
+            properties: { name: { type: "string" }, price: { type: "number" }, tags: { default: [], type: "array", items: { type: "string" } } },
+            required: ["name", "price"],
+          },
+        },
+      },
+    });
+  });
+
+  it("sends what a query string cannot carry in the body, even on a GET route", () => {
+    const schema = z.object({ tags: z.array(z.string()), where: z.object({ a: z.number() }), kind: z.enum(["a", "b"]).optional() });
+    const o = op("/search", { schema });
+    assert.deepEqual((o.parameters as { name: string }[]).map((p) => p.name), ["tags", "kind"]);
+    const body = (o.requestBody as { content: Record<string, { schema: { properties: object; required: string[] } }> }).content["application/json"]!.schema;
+    assert.deepEqual(Object.keys(body.properties), ["where"]);
+    assert.deepEqual(body.required, ["where"]);
+  });
+
+  it("has responses 200 and 422 (the error shape) on every route, with a schema or without", () => {
+    const o = op("/plain/{id}");
+    assert.deepEqual(o.parameters, [{ name: "id", in: "path", required: true, schema: { type: "string" } }]);
+    const responses = o.responses as Record<string, { content: Record<string, { schema: { required?: string[] } }> }>;
+    assert.deepEqual(Object.keys(responses), ["200", "422"]);
+    assert.deepEqual(responses["422"]!.content["application/json"]!.schema.required, ["error", "detail", "errors"]);
+  });
+
+  it("converts valibot through toStandardJsonSchema; a bare valibot schema gives its argument names", () => {
+    const wrapped = op("/v/{id}", { schema: toStandardJsonSchema(v.object({ id: v.string(), n: v.optional(v.number(), 3) })) });
+    assert.deepEqual(wrapped.parameters, [
+      { name: "id", in: "path", required: true, schema: { type: "string" } },
+      { name: "n", in: "query", required: false, schema: { type: "number", default: 3 } },
+    ]);
+    const bare = op("/b/{id}", { schema: v.object({ id: v.string(), n: v.number() }) });
+    assert.deepEqual(bare.parameters, [
+      { name: "id", in: "path", required: true, schema: { type: "string" } },
+      { name: "n", in: "query", required: false, schema: {} },
+    ]);
+  });
+
+  it("falls back to the names for a schema its library cannot convert (zod dates), and to nothing for an opaque one", () => {
+    const dates = op("/d", { methods: "POST", schema: z.object({ when: z.date() }) });
+    assert.deepEqual(dates.requestBody, { required: false, content: { "application/json": { schema: { type: "object", properties: { when: {} } } } } });
+    const opaque: StandardSchemaV1 = { "~standard": { version: 1, vendor: "x", validate: (value) => ({ value }) } };
+    assert.deepEqual(Object.keys(op("/o", { schema: opaque })), ["responses"]);
+  });
+
+  it("takes a non-object schema as the whole body of a route that takes one", () => {
+    const o = op("/r", { methods: ["PUT"], schema: z.record(z.string(), z.number()) });
+    const schema = (o.requestBody as { content: Record<string, { schema: Record<string, unknown> }> }).content["application/json"]!.schema;
+    assert.equal(schema.type, "object");
+    assert.equal(schema.$schema, undefined);
+  });
+
+  it("inlines local references and cuts recursion", () => {
+    assert.deepEqual(
+      inlineRefs({
+        $schema: "https://json-schema.org/draft/2020-12/schema",
+        type: "object",
+        properties: { a: { $ref: "#/$defs/A" }, self: { $ref: "#" } },
+        $defs: { A: { type: "object", properties: { next: { $ref: "#/$defs/A" }, n: { type: "integer" } } } },
+      }),
+      { type: "object", properties: { a: { type: "object", properties: { next: {}, n: { type: "integer" } } }, self: {} } },
+    );
+    const Node: z.ZodType = z.lazy(() => z.object({ children: z.array(Node) }));
+    const o = op("/tree", { methods: "POST", schema: z.object({ root: Node }) });
+    assert.doesNotMatch(JSON.stringify(o), /\$ref|\$defs/);
+  });
+});
