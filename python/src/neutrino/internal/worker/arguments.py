@@ -417,7 +417,7 @@ def _hints_of(cls: Any) -> Dict[str, Any]:
 
 
 class _ModelConv(Conv):
-    """dataclasses and TypedDicts: filled in after it is registered, so recursive types work."""
+    """dataclasses and TypedDicts."""
 
     __slots__ = ()
 
@@ -443,17 +443,8 @@ def _fields_from_json(cls: Any, fields: Dict[str, Conv], required: List[str],
 
 
 def _dataclass_conv(cls: Any, seen: Dict[Any, Conv]) -> Conv:
-    conv = _ModelConv(_reject, None, "model_type", cls.__name__, textual=False, model=True)
-    seen[cls] = conv
-    hints = _hints_of(cls)
     fields: Dict[str, Conv] = {}
     required: List[str] = []
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        fields[f.name] = _compile(hints.get(f.name, Any), seen)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
 
     def from_json(value: Any) -> Any:
         kwargs = _fields_from_json(cls, fields, required, value)
@@ -462,7 +453,17 @@ def _dataclass_conv(cls: Any, seen: Dict[Any, Conv]) -> Conv:
         except (ValueError, TypeError) as exc:  # raised by __post_init__: the value is wrong
             raise Invalid([((), "value_error", str(exc) or type(exc).__name__)]) from None
 
-    conv.json = from_json
+    # Registered, converter included, before its fields are compiled: a field of this very
+    # type (a tree) gets this Conv, whose fields are filled in below.
+    conv = _ModelConv(_reject, from_json, "model_type", cls.__name__, textual=False, model=True)
+    seen[cls] = conv
+    hints = _hints_of(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        fields[f.name] = _compile(hints.get(f.name, Any), seen)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
     return conv
 
 
@@ -472,16 +473,18 @@ def _is_typeddict(hint: Any) -> bool:
 
 
 def _typeddict_conv(cls: Any, seen: Dict[Any, Conv]) -> Conv:
-    conv = _ModelConv(_reject, None, "dict_type", cls.__name__, textual=False, model=True)
-    seen[cls] = conv
-    hints = _hints_of(cls)
-    fields = {name: _compile(hint, seen) for name, hint in hints.items()}
-    required = [k for k in fields if k in cls.__required_keys__]
+    fields: Dict[str, Conv] = {}
+    required: List[str] = []
 
     def from_json(value: Any) -> Any:
         return _fields_from_json(cls, fields, required, value)
 
-    conv.json = from_json
+    conv = _ModelConv(_reject, from_json, "dict_type", cls.__name__, textual=False, model=True)
+    seen[cls] = conv  # before the fields, as for dataclasses
+    for name, hint in _hints_of(cls).items():
+        fields[name] = _compile(hint, seen)
+        if name in cls.__required_keys__:
+            required.append(name)
     return conv
 
 
