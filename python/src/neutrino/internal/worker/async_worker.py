@@ -145,7 +145,8 @@ class AsyncWorker(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, table: Dict[str, RouteEntry],
                  registry: Callable[[], bytes], runner: SyncThread,
-                 heartbeat: Optional[bytes], interval: Optional[float]) -> None:
+                 heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "") -> None:
+        self._worker_id = worker_id
         self._loop = loop
         self._table = table
         self._registry = registry
@@ -172,7 +173,8 @@ class AsyncWorker(asyncio.Protocol):
             for message in self._decoder.feed(data):
                 self._handle(message)
         except ProtocolError as exc:
-            sys.stderr.write(f"neutrino worker: protocol error ({exc.kind}): {exc}\n")
+            sys.stderr.write(
+                f"neutrino worker {self._worker_id}: protocol error ({exc.kind}): {exc}\n")
             self._finish(2)
 
     def eof_received(self) -> bool:
@@ -286,14 +288,14 @@ class AsyncWorker(asyncio.Protocol):
 
 def serve_async(loop: asyncio.AbstractEventLoop, sock: socket.socket,
                 table: Dict[str, RouteEntry], registry: Callable[[], bytes], runner: SyncThread,
-                heartbeat: Optional[bytes], interval: Optional[float]) -> int:
+                heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "") -> int:
     """Serves until Shutdown, end of stream or a protocol error; returns the exit status.
 
     The caller must exit without waiting when ``worker.busy`` is still true (a Shutdown that is
     not graceful): see main.
     """
     asyncio.set_event_loop(loop)
-    worker = AsyncWorker(loop, table, registry, runner, heartbeat, interval)
+    worker = AsyncWorker(loop, table, registry, runner, heartbeat, interval, worker_id)
 
     async def run() -> int:
         await loop.create_unix_connection(lambda: worker, sock=sock)

@@ -96,7 +96,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if loop is not None:
             from .async_worker import serve_async
 
-            return serve_async(loop, sock, table, registry, runner, heartbeat, interval)
+            return serve_async(loop, sock, table, registry, runner, heartbeat, interval,
+                               worker_id)
         if interval is not None:  # after WorkerReady: a Heartbeat before it would be out of turn
             conn.enable_heartbeat(interval, heartbeat)
         return _serve(conn, table, registry)
