@@ -710,7 +710,8 @@ class ArgumentBinder:
         # A handler that takes the Request reads what it likes from it: names it does not
         # declare are not unexpected, and a body is parsed only for parameters it can fill.
         self._lenient = self.wants_request
-        self._reads_body = self.accepts_extra or any(not p.in_path for p in params)
+        self._parse_body = (not self._lenient or self.accepts_extra
+                            or any(not p.in_path for p in params))
         self._params: Dict[str, Param] = by_name
         self._required = [p for p in params if p.required]
         self._multi = frozenset(p.name for p in params if p.multi)
@@ -730,21 +731,22 @@ class ArgumentBinder:
         """``body`` is bytes-like (empty for none). Raises InvalidBody or InvalidArguments."""
         supplied: Dict[str, Tuple[str, Any]] = {}
         errors: List[Dict[str, Any]] = []
-        for name, text in path_params:
-            supplied[name] = (PATH, text)
+        if path_params:
+            for name, text in path_params:
+                supplied[name] = (PATH, text)
         if query:
             multi = self._multi
             for name, text in parse_query(query):
-                previous = supplied.get(name)
-                if previous is None:
-                    supplied[name] = (QUERY, [text] if name in multi else text)
-                elif previous[0] is QUERY:
-                    if name in multi:
+                if name in multi:
+                    previous = supplied.get(name)
+                    if previous is None:
+                        supplied[name] = (QUERY, [text])
+                    elif previous[0] is QUERY:
                         previous[1].append(text)
-                    else:
-                        supplied[name] = (QUERY, text)  # repeated scalar: the last one wins
+                elif name not in supplied or supplied[name][0] is QUERY:
+                    supplied[name] = (QUERY, text)  # a repeated scalar: the last one wins
                 # else: a path parameter; the query cannot override it
-        if body and (self._reads_body or not self._lenient):
+        if body and self._parse_body:
             try:
                 data = _decode_json(str(body, "utf-8"))
             except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -753,6 +755,9 @@ class ArgumentBinder:
                 model = self._model
                 if model is not None and model not in data and model not in supplied:
                     supplied[model] = (BODY, data)
+                elif not supplied:  # nothing from the path or the query: the common case
+                    for name, value in data.items():
+                        supplied[name] = (BODY, value)
                 else:
                     for name, value in data.items():
                         if name not in supplied:

@@ -257,8 +257,13 @@ def execute(table: Dict[str, RouteEntry], task: TaskAssignment) -> Result:
         except Exception as exc:
             return _failed(entry.name, task.method, task.path, exc)
         try:
+            cls = type(result)
+            if cls is dict or cls is list:  # render()'s common case, without its call
+                return 200, 0, [], encode_json(result).encode()
             return render(result)
         except NotSerializable as exc:
+            return _not_serializable(entry.name, task.method, task.path, exc)
+        except Exception as exc:  # TypeError, circular reference, NaN, too deep...
             return _not_serializable(entry.name, task.method, task.path, exc)
     return _finish(entry.chain(_make_request(entry, task)), entry.name, task)
 
