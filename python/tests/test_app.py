@@ -1,9 +1,11 @@
 """The user-facing App and Route."""
 
 import unittest
+from dataclasses import dataclass
+from typing import List
 
 import neutrino
-from neutrino import App, Route
+from neutrino import App, Request, Route, RouteError
 
 
 class AppTest(unittest.TestCase):
@@ -89,6 +91,91 @@ class AppTest(unittest.TestCase):
         a, b = App(), App()
         a.route("/x")(lambda: None)
         self.assertEqual(b.list_routes(), [])
+
+
+class RouteClashTest(unittest.TestCase):
+    """Routes that can never work are refused as they are declared, naming the route."""
+
+    def refused(self, path, handler):
+        with self.assertRaises(RouteError) as caught:
+            App().route(path)(handler)
+        self.assertIn(repr(path), str(caught.exception))
+        return str(caught.exception)
+
+    def test_path_parameter_without_a_handler_parameter(self):
+        def get_user(id: int):  # noqa: A002
+            return id
+
+        message = self.refused("/users/{user_id}", get_user)
+        self.assertIn("{user_id}", message)
+        self.assertIn("'get_user'", message)
+
+    def test_duplicate_path_parameter(self):
+        self.assertIn("twice", self.refused("/a/{x}/b/{x}", lambda x: x))
+
+    def test_path_parameter_that_cannot_come_from_text(self):
+        def handler(ids: List[int]):
+            return ids
+
+        self.assertIn("List[int]", self.refused("/a/{ids}", handler))
+        App().route("/ok/{d}")(lambda d: d)
+
+        @dataclass
+        class Point:
+            x: int
+
+        def point(p: Point):
+            return p
+
+        self.refused("/p/{p}", point)
+
+    def test_request_cannot_be_a_path_parameter(self):
+        def handler(request: Request):
+            return 1
+
+        self.refused("/r/{request}", handler)
+
+    def test_bad_parameter_name(self):
+        with self.assertRaises(RouteError):
+            App().route("/a/{not-a-name}")
+
+    def test_kwargs_take_path_parameters(self):
+        app = App()
+        app.route("/k/{anything}")(lambda **kw: kw)
+        self.assertEqual(app.get_route("/k/{anything}").path_params, ["anything"])
+
+    def test_route_error_is_a_value_error(self):
+        self.assertTrue(issubclass(RouteError, ValueError))
+
+
+class AsyncAppTest(unittest.TestCase):
+    def test_is_async(self):
+        app = App()
+        app.route("/s")(lambda: 1)
+        self.assertFalse(app.is_async)
+
+        @app.route("/a")
+        async def a():
+            return 1
+
+        self.assertTrue(app.is_async)
+        self.assertTrue(app.get_route("/a").is_async)
+        self.assertFalse(app.get_route("/s").is_async)
+
+    def test_async_middleware_makes_the_app_async(self):
+        app = App()
+        app.route("/s")(lambda: 1)
+
+        @app.middleware
+        async def mw(request, call_next):
+            return await call_next(request)
+
+        self.assertTrue(app.is_async)
+        self.assertEqual(app.middlewares, [mw])
+
+    def test_exports(self):
+        for name in ("Request", "Response", "HTTPException", "Headers", "RouteError"):
+            self.assertIn(name, neutrino.__all__)
 
 
 if __name__ == "__main__":

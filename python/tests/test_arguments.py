@@ -51,7 +51,7 @@ class QueryConversionTest(unittest.TestCase):
         self.assertEqual(bind(echo_int, "x=%2B7"), 7)
         for bad in ("abc", "2.5", "", "1_000", "%202", "%D9%A3"):
             with self.subTest(bad=bad):
-                self.assertEqual(errors(echo_int, "x=" + bad).errors[0]["type"], "type_error")
+                self.assertEqual(errors(echo_int, "x=" + bad).errors[0]["type"], "int_parsing")
 
     def test_float(self):
         self.assertEqual(bind(echo_float, "x=2.5"), 2.5)
@@ -91,14 +91,16 @@ class QueryConversionTest(unittest.TestCase):
         self.assertEqual(bind(tags, "tag=a&tag=b&tag=c"), ["a", "b", "c"])
         self.assertEqual(bind(tags, "tag=a"), ["a"])
         self.assertEqual(bind(ids, "id=1&id=2"), [1, 2])
-        self.assertEqual(errors(ids, "id=1&id=x").errors[0]["type"], "type_error")
+        error = errors(ids, "id=1&id=x").errors[0]
+        self.assertEqual((error["loc"], error["type"]), (["query", "id", 1], "int_parsing"))
+        self.assertEqual(error["msg"], "field 'id[1]' must be int, got 'x'")
 
     def test_dict_cannot_come_from_a_query(self):
         def handler(data: dict):
             return data
 
         error = errors(handler, "data=x").errors[0]
-        self.assertEqual((error["loc"], error["type"]), (["query", "data"], "type_error"))
+        self.assertEqual((error["loc"], error["type"]), (["query", "data"], "dict_type"))
 
     def test_any_and_unknown_classes_pass_through(self):
         def handler(a: Any, b: Custom):
@@ -151,7 +153,7 @@ class JsonConversionTest(unittest.TestCase):
                 body = b"{" + b",".join(b'"%s": %s' % (k.encode(), v) for k, v in parts.items())
                 body += b"}"
                 error = errors(handler, body=body).errors[0]
-                self.assertEqual(error["loc"], ["body", name])
+                self.assertEqual(error["loc"][:2], ["body", name])
 
     def test_bare_typing_generics(self):
         def handler(d: typing.Dict, ls: typing.List):
@@ -177,11 +179,10 @@ class JsonConversionTest(unittest.TestCase):
         self.assertEqual(bind(namespace["handler"], "x=5"), 5)
 
     def test_any_and_unknown_pass_through(self):
-        def handler(a: Any, b: Custom, c: typing.Union[int, str]):
-            return a, b, c
+        def handler(a: Any, b: Custom):
+            return a, b
 
-        self.assertEqual(bind(handler, body=b'{"a": [1], "b": {"k": 1}, "c": true}'),
-                         ([1], {"k": 1}, True))
+        self.assertEqual(bind(handler, body=b'{"a": [1], "b": {"k": 1}}'), ([1], {"k": 1}))
 
     def test_unhashable_annotation_passes_through(self):
         def handler(x: [int]):  # type: ignore[valid-type]
@@ -210,10 +211,11 @@ class SourcesTest(unittest.TestCase):
         self.assertEqual(bind(add, body=b'{"x": 2, "y": 3}'), 5)
         self.assertEqual(bind(add, "x=2", body=b'{"y": 3}'), 5)
 
-    def test_body_wins_over_query(self):
-        self.assertEqual(bind(echo_int, "x=1", body=b'{"x": 2}'), 2)
-        # The query's value is not even converted once the body has replaced it.
-        self.assertEqual(bind(echo_int, "x=abc", body=b'{"x": 2}'), 2)
+    def test_query_wins_over_body(self):
+        # Path, then query, then body: a later source never overrides an earlier one.
+        self.assertEqual(bind(echo_int, "x=1", body=b'{"x": 2}'), 1)
+        # The body's value is not even converted once the query has supplied the name.
+        self.assertEqual(bind(echo_int, "x=3", body=b'{"x": "abc"}'), 3)
 
     def test_non_object_body_goes_to_the_first_parameter(self):
         def first(items: list, limit: int = 10):
@@ -329,7 +331,7 @@ class ErrorsTest(unittest.TestCase):
     def test_type_error_message(self):
         exc = errors(echo_int, "x=abc")
         self.assertEqual(exc.errors, [{
-            "loc": ["query", "x"], "msg": "argument 'x' must be int, got 'abc'", "type": "type_error",
+            "loc": ["query", "x"], "msg": "argument 'x' must be int, got 'abc'", "type": "int_parsing",
         }])
         exc = errors(echo_int, body=b'{"x": "abc"}')
         self.assertEqual(exc.errors[0]["msg"], "argument 'x' must be int, got \"abc\"")
@@ -341,7 +343,7 @@ class ErrorsTest(unittest.TestCase):
             return a
 
         exc = errors(handler, "a=x&d=1", body=b'{"c": 1}')
-        self.assertEqual([e["type"] for e in exc.errors], ["type_error", "unexpected", "missing"])
+        self.assertEqual([e["type"] for e in exc.errors], ["int_parsing", "unexpected", "missing"])
         self.assertEqual(
             exc.detail,
             "argument 'a' must be int, got 'x'; unexpected argument 'd'; missing argument 'b'",

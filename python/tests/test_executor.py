@@ -104,7 +104,7 @@ class ClientErrorTest(unittest.TestCase):
         status, _, _, body = run("POST", "/add", body=b'{"x": "a", "y": 1, "z": 0}')
         self.assertEqual(status, 422)
         decoded = json.loads(body)
-        self.assertEqual([e["type"] for e in decoded["errors"]], ["type_error", "unexpected"])
+        self.assertEqual([e["type"] for e in decoded["errors"]], ["int_parsing", "unexpected"])
         self.assertEqual(decoded["detail"],
                          "argument 'x' must be int, got \"a\"; unexpected argument 'z'")
 

@@ -18,6 +18,7 @@ from neutrino.internal.worker.protocol import (
     encode_cancel_task,
     encode_hello,
     encode_message,
+    encode_route_registry,
     encode_startup_error,
     encode_task_assignment,
     encode_task_result,
@@ -178,6 +179,25 @@ class EncodingTest(unittest.TestCase):
         payload = b'{"worker_id":"w1","secret":"ab"}'
         self.assertEqual(encode_hello("w1", "ab"), b"\x00\x00\x00\x21\x07" + payload)
         self.assertEqual(encode_cancel_task(77), bytes.fromhex("00000005120000004d"))
+
+    def test_route_registry_flags(self):
+        """Keys in the contract's order, flags only when true, openapi passed through."""
+        frame = encode_route_registry([
+            {"openapi": {"summary": "S"}, "sync": True, "methods": ["GET"], "path": "/a",
+             "headers": True},
+            {"path": "/b", "methods": ["POST"], "headers": False, "sync": None},
+            ("/c", ["GET", "POST"]),
+        ])
+        self.assertEqual(
+            frame[5:],
+            b'{"routes":[{"path":"/a","methods":["GET"],"headers":true,"sync":true,'
+            b'"openapi":{"summary":"S"}},{"path":"/b","methods":["POST"]},'
+            b'{"path":"/c","methods":["GET","POST"]}]}',
+        )
+        decoded = decode_frame(frame)
+        self.assertEqual(decoded.routes[0], {"path": "/a", "methods": ["GET"], "headers": True,
+                                             "sync": True, "openapi": {"summary": "S"}})
+        self.assertEqual(encode_message(decoded), frame)
 
     def test_shutdown_round_trip(self):
         for graceful in (True, False):

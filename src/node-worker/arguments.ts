@@ -49,7 +49,11 @@ export interface RawArguments {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-export function collectArguments(query: string, params: readonly Pair[], body: Buffer): RawArguments {
+/**
+ * `rawBodyOk`: the handler reads the Request, so a body that is not JSON is its business
+ * (`request.body`), not a 400; it then supplies no arguments.
+ */
+export function collectArguments(query: string, params: readonly Pair[], body: Buffer, rawBodyOk = false): RawArguments {
   const values: Record<string, unknown> = {};
   const sources = new Map<string, Source>();
   for (const [name, text] of params) {
@@ -71,7 +75,13 @@ export function collectArguments(query: string, params: readonly Pair[], body: B
   }
   const hasBody = body.length > 0;
   if (hasBody) {
-    const data = parseJson(body);
+    let data: unknown;
+    try {
+      data = parseJson(body);
+    } catch (err) {
+      if (rawBodyOk) return { values, sources, hasBody };
+      throw err;
+    }
     if (typeof data === "object" && data !== null && !Array.isArray(data)) {
       for (const [name, value] of Object.entries(data)) {
         if (sources.has(name)) continue;

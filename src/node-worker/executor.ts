@@ -96,7 +96,7 @@ export class Executor {
    */
   private async call(route: Route, task: TaskAssignment, request: Request | undefined, state: CallState): Promise<unknown> {
     try {
-      const raw = collectArguments(task.query, task.params, task.body);
+      const raw = collectArguments(task.query, task.params, task.body, route.readsRequest);
       const args = route.schema ? await validateArguments(route.schema, raw) : raw.values;
       return await route.handler(args as never, request as never);
     } catch (err) {

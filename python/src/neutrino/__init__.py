@@ -1,6 +1,9 @@
 """Neutrino: write handlers in Python, let the Neutrino orchestrator serve them over HTTP."""
 
 from .app import App, Route
+from .errors import RouteError
+from .request import Headers, Request
+from .response import HTTPException, Response
 
-__all__ = ["App", "Route"]
+__all__ = ["App", "Route", "Request", "Response", "HTTPException", "Headers", "RouteError"]
 __version__ = "0.1.0"

@@ -1,20 +1,70 @@
-"""The user-facing App: a registry of routes that the worker reports to the orchestrator."""
+"""The user-facing App: a registry of routes and middleware that the worker serves."""
 
-from typing import Callable, Dict, Iterable, List, Optional, Union
+import inspect
+import re
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
+from .errors import RouteError
 
 DEFAULT_METHODS = ("GET", "POST")
 
+_PATH_PARAM = re.compile(r"\{([^{}]*)\}")
+
+
+def path_parameters(path: str) -> List[str]:
+    """The ``{name}`` parts of a route path, in order; RouteError for a bad or repeated name."""
+    names: List[str] = []
+    for name in _PATH_PARAM.findall(path):
+        if not name.isidentifier() or not name.isascii():
+            raise RouteError(
+                f"route {path!r}: path parameter {{{name}}} must be a Python identifier "
+                "(letters, digits and _)"
+            )
+        if name in names:
+            raise RouteError(f"route {path!r}: path parameter {{{name}}} appears twice")
+        names.append(name)
+    return names
+
+
+def is_async_callable(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)
+    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call)
+
 
 class Route:
-    """One registered handler. Calling the route calls the handler."""
+    """One registered handler. Calling the route calls the handler.
 
-    __slots__ = ("path", "methods", "handler", "name")
+    ``binder`` is the handler's ArgumentBinder, built when the route is declared (which refuses
+    routes that cannot work) or, if its type hints name a class defined further down the
+    module, when the worker starts.
+    """
+
+    __slots__ = ("path", "methods", "handler", "name", "path_params", "is_async", "binder")
 
     def __init__(self, path: str, methods: List[str], handler: Callable) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
-        self.name = getattr(handler, "__name__", repr(handler))
+        self.name = getattr(handler, "__name__", None) or type(handler).__name__
+        self.path_params = path_parameters(path)
+        self.is_async = is_async_callable(handler)
+        self.binder: Any = None
+        self._bind(strict_hints=True)
+
+    def _bind(self, strict_hints: bool) -> None:
+        from .internal.worker.arguments import ArgumentBinder, UnresolvedHints
+
+        try:
+            self.binder = ArgumentBinder(self.handler, self.path_params, self.path, strict_hints)
+        except UnresolvedHints:
+            self.binder = None  # a class defined below the route: prepare() tries again
+
+    def prepare(self) -> None:
+        """Builds the binder if declaring the route could not (RouteError if it cannot work)."""
+        if self.binder is None:
+            self._bind(strict_hints=False)
 
     def __call__(self, *args, **kwargs):
         return self.handler(*args, **kwargs)
@@ -24,17 +74,20 @@ class Route:
 
 
 class App:
-    """Collects routes with ``@app.route(path, methods=None)``."""
+    """Collects routes with ``@app.route(path, methods=None)`` and middleware with
+    ``@app.middleware``."""
 
     def __init__(self) -> None:
         # Dicts keep insertion order: list_routes() reports routes in registration order.
         self._routes: Dict[str, Route] = {}
+        self._middleware: List[Callable] = []
 
     def route(
         self, path: str, methods: Optional[Union[str, Iterable[str]]] = None
     ) -> Callable[[Callable], Callable]:
         """Registers the decorated function for ``path``; returns the function unchanged.
 
+        ``path`` may hold parameters, ``/users/{user_id}``, each of which the handler must take.
         Errors raise at import time, so a broken app fails when the worker loads it rather than
         on the first request.
         """
@@ -45,6 +98,7 @@ class App:
                 f"route {path!r} is already registered (handler {self._routes[path].name!r})"
             )
         normalized = _normalize_methods(path, methods)
+        path_parameters(path)  # a bad path fails here, before the decorated function is read
 
         def register(handler: Callable) -> Callable:
             if not callable(handler):
@@ -57,6 +111,25 @@ class App:
 
         return register
 
+    def middleware(self, fn: Any = None) -> Any:
+        """Registers ``fn(request, call_next)``, run around every handler; returns it unchanged.
+
+        ``call_next(request)`` runs the rest of the chain and returns a Response; the middleware
+        returns that Response (changed or not) or one of its own. Sync middleware (``def``)
+        wraps sync handlers; ``async def`` middleware awaits ``call_next`` and wraps both kinds.
+        The first registered runs outermost. Also usable as ``@app.middleware("http")``.
+        """
+        if isinstance(fn, str):  # @app.middleware("http"), as in FastAPI
+            return self.middleware
+        if not callable(fn):
+            raise TypeError(f"@app.middleware must decorate a callable, got {fn!r}")
+        self._middleware.append(fn)
+        return fn
+
+    @property
+    def middlewares(self) -> List[Callable]:
+        return list(self._middleware)
+
     def list_routes(self) -> List[str]:
         """The registered paths, in registration order."""
         return list(self._routes)
@@ -67,6 +140,14 @@ class App:
             return self._routes[path]
         except KeyError:
             raise KeyError(f"no route registered for {path!r}") from None
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the app has an ``async def`` route or middleware: its workers run an
+        asyncio loop with many requests in flight."""
+        return any(r.is_async for r in self._routes.values()) or any(
+            is_async_callable(m) for m in self._middleware
+        )
 
     def __repr__(self) -> str:
         return f"App(routes={self.list_routes()!r})"

@@ -14,10 +14,12 @@ import traceback
 from typing import Tuple
 
 from ...app import App
+from ...errors import RouteError
 
 
 class StartupFailure(Exception):
-    """``kind``: bad_app_path, module_not_found, import_error, attribute_not_found or not_an_app."""
+    """``kind``: bad_app_path, module_not_found, import_error, attribute_not_found, not_an_app
+    or invalid_route (a route that cannot work: its message names it)."""
 
     def __init__(self, kind: str, message: str, traceback: str = "") -> None:
         super().__init__(message)
@@ -89,6 +91,8 @@ def _import(module_name: str, search_dir: str):
                 "module_not_found", f"module {module_name!r} not found (looked in {search_dir})"
             ) from None
         raise _import_error(module_name, exc) from None
+    except RouteError as exc:  # a route that can never work, refused as it was declared
+        raise StartupFailure("invalid_route", str(exc), _user_traceback(exc)) from None
     except (Exception, SystemExit) as exc:  # SyntaxError, anything the module raised, sys.exit()
         raise _import_error(module_name, exc) from None
 

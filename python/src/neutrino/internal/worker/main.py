@@ -5,6 +5,10 @@
 The per-run secret arrives on standard input; NEUTRINO_HEARTBEAT_INTERVAL (seconds), when set,
 asks for a Heartbeat at least that often while the worker waits for work.
 
+An app without ``async def`` routes or middleware is served by a blocking loop, one task at a
+time (concurrency 1 in WorkerReady): the fast path. Otherwise async_worker serves it with an
+asyncio loop and NEUTRINO_WORKER_CONCURRENCY tasks in flight (default 64).
+
 Exit status: 0 after Shutdown or when the orchestrator goes away, 1 when the app cannot be
 loaded (after sending StartupError) or the socket cannot be reached, 2 on a protocol error.
 """
@@ -15,8 +19,9 @@ import os
 import signal
 import socket
 import sys
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+from ...errors import RouteError
 from .app_loader import StartupFailure, load_app
 from .connection import Connection
 from .executor import RouteEntry, build_route_table, execute
@@ -64,21 +69,37 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             app = load_app(app_path)
         except StartupFailure as failure:
-            try:
-                conn.send(encode_startup_error(failure.kind, failure.message, failure.traceback))
-            except OSError:  # nobody to tell: the operator has to read it here
-                sys.stderr.write(
-                    f"neutrino worker {worker_id}: {failure.message}\n{failure.traceback}"
-                )
+            _send_startup_error(conn, worker_id, failure)
             return 1
-        table = build_route_table(app)
-        registry = encode_route_registry([(path, app.get_route(path).methods) for path in table])
-        conn.send(encode_worker_ready(worker_id, os.getpid(), "python", 1))
+        loop = runner = None
+        concurrency = 1
+        if app.is_async:
+            # Imported only here: an app without async routes never pays for asyncio.
+            import asyncio
+
+            from .async_worker import SyncThread, concurrency_from_env
+
+            loop = asyncio.new_event_loop()
+            runner = SyncThread(loop)
+            concurrency = concurrency_from_env(worker_id)
+        try:
+            table = build_route_table(app, runner.offload if runner else None)
+        except RouteError as exc:
+            _send_startup_error(conn, worker_id, StartupFailure("invalid_route", str(exc)))
+            return 1
+        registry = _Registry(app, table, concurrency > 1)
+        conn.send(encode_worker_ready(worker_id, os.getpid(), "python", concurrency))
         # Objects alive now (the app, its imports) live as long as the process: keep the
         # collector from walking them again and again while requests are served.
         gc.freeze()
+        heartbeat = encode_heartbeat(worker_id)
+        if loop is not None:
+            from .async_worker import serve_async
+
+            return serve_async(loop, sock, table, registry, runner, heartbeat, interval,
+                               worker_id)
         if interval is not None:  # after WorkerReady: a Heartbeat before it would be out of turn
-            conn.enable_heartbeat(interval, encode_heartbeat(worker_id))
+            conn.enable_heartbeat(interval, heartbeat)
         return _serve(conn, table, registry)
     except ProtocolError as exc:
         sys.stderr.write(f"neutrino worker {worker_id}: protocol error ({exc.kind}): {exc}\n")
@@ -89,7 +110,54 @@ def main(argv: Optional[List[str]] = None) -> int:
         sock.close()
 
 
-def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: bytes) -> int:
+def _send_startup_error(conn: Connection, worker_id: str, failure: StartupFailure) -> None:
+    try:
+        conn.send(encode_startup_error(failure.kind, failure.message, failure.traceback))
+    except OSError:  # nobody to tell: the operator has to read it here
+        sys.stderr.write(f"neutrino worker {worker_id}: {failure.message}\n{failure.traceback}")
+
+
+class _Registry:
+    """The RouteRegistry frame, built on the first DiscoverRoutes: only the worker the
+    orchestrator asks pays for the OpenAPI operations."""
+
+    def __init__(self, app: Any, table: Dict[str, RouteEntry], concurrent: bool) -> None:
+        self._app = app
+        self._table = table
+        self._concurrent = concurrent
+        self._frame: Optional[bytes] = None
+
+    def __call__(self) -> bytes:
+        if self._frame is None:
+            self._frame = encode_route_registry(
+                route_registry(self._table, self._concurrent, sys.stderr))
+        return self._frame
+
+
+def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = None
+                   ) -> List[Dict[str, Any]]:
+    """RouteRegistry entries: path, methods, "headers" for routes that read the request,
+    "sync" for sync handlers of a worker taking more than one task, "openapi"."""
+    from ..openapi import operation
+
+    entries = []
+    for entry in table.values():
+        item: Dict[str, Any] = {"path": entry.path, "methods": list(entry.route.methods)}
+        if entry.headers:
+            item["headers"] = True
+        if concurrent and entry.sync:
+            item["sync"] = True
+        try:
+            item["openapi"] = operation(entry.handler, entry.route.path_params, entry.binder,
+                                        entry.name)
+        except Exception as exc:  # never a reason not to serve: the route gets a minimal one
+            if log is not None:
+                log.write(f"neutrino: no OpenAPI operation for route {entry.path!r}: {exc!r}\n")
+        entries.append(item)
+    return entries
+
+
+def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: Callable[[], bytes]) -> int:
     read_message = conn.read_message
     send_result = conn.send_result
     while True:
@@ -99,7 +167,7 @@ def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: bytes) -> i
             status, flags, headers, body = execute(table, msg)
             send_result(msg.task_id, status, flags, headers, body)
         elif kind is DiscoverRoutes:
-            conn.send(registry)
+            conn.send(registry())
         elif kind is CancelTask:
             # This worker runs its one task to the end before it reads again, so a CancelTask
             # it reads is for a task it has already answered (the two crossed on the wire).

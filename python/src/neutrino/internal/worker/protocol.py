@@ -92,13 +92,32 @@ class DiscoverRoutes(Message):
 
 
 class RouteRegistry(Message):
-    """``routes``: (path, methods) pairs, in the order the app registered them."""
+    """``routes``: dicts in the order the app registered them: ``path``, ``methods`` and the
+    optional ``headers`` (true), ``sync`` (true) and ``openapi`` (an Operation object). Given
+    (path, methods) pairs instead, the constructor turns them into dicts."""
 
     __slots__ = ("routes",)
     TYPE = ROUTE_REGISTRY
 
-    def __init__(self, routes: List[Tuple[str, List[str]]]) -> None:
-        self.routes = routes
+    def __init__(self, routes: Sequence[Any]) -> None:
+        self.routes = [_route_entry(r) for r in routes]
+
+
+#: RouteRegistry keys in the order both codecs write them; receivers ignore others.
+_ROUTE_FLAGS = ("headers", "sync")
+
+
+def _route_entry(route: Any) -> Dict[str, Any]:
+    if isinstance(route, dict):
+        entry: Dict[str, Any] = {"path": route["path"], "methods": list(route["methods"])}
+        for flag in _ROUTE_FLAGS:
+            if route.get(flag):
+                entry[flag] = True
+        if route.get("openapi") is not None:
+            entry["openapi"] = route["openapi"]
+        return entry
+    path, methods = route
+    return {"path": path, "methods": list(methods)}
 
 
 class Heartbeat(Message):
@@ -243,8 +262,9 @@ def encode_discover_routes() -> bytes:
     return _frame(DISCOVER_ROUTES)
 
 
-def encode_route_registry(routes: Sequence[Tuple[str, Sequence[str]]]) -> bytes:
-    entries = [{"path": path, "methods": list(methods)} for path, methods in routes]
+def encode_route_registry(routes: Sequence[Any]) -> bytes:
+    """``routes``: dicts (path, methods, and headers/sync/openapi when set) or (path, methods)."""
+    entries = [_route_entry(r) for r in routes]
     return _frame(ROUTE_REGISTRY, _compact_json({"routes": entries}))
 
 
@@ -521,7 +541,7 @@ def _decode_discover_routes(p: memoryview) -> DiscoverRoutes:
 
 def _decode_route_registry(p: memoryview) -> RouteRegistry:
     routes = _field(_json_object(p, "RouteRegistry"), "routes", _is_routes, "RouteRegistry")
-    return RouteRegistry([(r["path"], r["methods"]) for r in routes])
+    return RouteRegistry(routes)
 
 
 def _decode_heartbeat(p: memoryview) -> Heartbeat:
@@ -643,7 +663,7 @@ def message_to_dict(msg: Message) -> Dict[str, Any]:
         elif name in ("params", "headers"):
             out[name] = [[n, v] for n, v in value]
         elif name == "routes":
-            out[name] = [{"path": path, "methods": list(methods)} for path, methods in value]
+            out[name] = [dict(r) for r in value]
         else:
             out[name] = value
     return out
@@ -668,7 +688,7 @@ def message_from_dict(data: Dict[str, Any]) -> Message:
         elif name in ("params", "headers"):
             kwargs[name] = [(n, v) for n, v in data[name]]
         elif name == "routes":
-            kwargs[name] = [(r["path"], list(r["methods"])) for r in data[name]]
+            kwargs[name] = [dict(r) for r in data[name]]
         else:
             kwargs[name] = data[name]
     return cls(**kwargs)
