@@ -8,8 +8,7 @@ import { addStaticMount, StaticMountError, type StaticMount } from "./http/stati
 import { createLogger } from "./log.js";
 import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
-import { runtimeFor, RuntimeSettingError, type RuntimeSettings } from "./runtimes/select.js";
-import type { WorkerRuntime } from "./runtimes/runtime.js";
+import { runtimeFor } from "./runtimes/select.js";
 import { serve } from "./serve.js";
 import { version } from "./version.js";
 
@@ -46,16 +45,6 @@ function appSpec(text: string): ResolvedApp {
   } catch (err) {
     if (err instanceof AppSpecError) throw new InvalidArgumentError(err.message);
     throw err;
-  }
-}
-
-function runtime(app: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
-  try {
-    return runtimeFor(app, settings);
-  } catch (err) {
-    if (!(err instanceof RuntimeSettingError)) throw err;
-    process.stderr.write(`neutrino: ${err.message}\n`);
-    process.exit(2); // a usage error
   }
 }
 
@@ -109,7 +98,7 @@ program
   .addOption(new Option("--host <host>", "address to bind").default("127.0.0.1"))
   .addOption(pythonOption())
   .addOption(
-    new Option("--worker-concurrency <n>", `requests one Node worker holds at once (default: ${DEFAULT_CONCURRENCY}; Python workers take 1)`).argParser(
+    new Option("--worker-concurrency <n>", `requests one worker holds at once: a Node worker, or a Python worker with async routes (default: ${DEFAULT_CONCURRENCY}; sync Python apps take 1)`).argParser(
       integer(1, 65535),
     ),
   )
@@ -158,7 +147,7 @@ program
     const opts = command.opts();
     const code = await serve({
       app: resolved.app,
-      runtime: runtime(resolved, opts),
+      runtime: runtimeFor(resolved, opts),
       workers: opts.workers,
       host: opts.host,
       port: opts.port,
@@ -198,7 +187,7 @@ program
   .action(async (resolved: ResolvedApp, opts) => {
     const { app } = resolved;
     try {
-      const routes = await discoverRoutes(app, runtime(resolved, opts), opts.startTimeout * 1000);
+      const routes = await discoverRoutes(app, runtimeFor(resolved, opts), opts.startTimeout * 1000);
       process.stdout.write(formatRouteTable(routes));
     } catch (err) {
       const traceback = (err as { traceback?: string }).traceback;

@@ -76,6 +76,8 @@ function importError(module: string, err: unknown): StartupFailure {
   const name = err instanceof Error ? err.name : "Error";
   const message = err instanceof Error ? err.message : String(err);
   const stack = err instanceof Error && err.stack ? `${userStack(err.stack)}\n` : "";
+  // A route that can never work is the app's mistake, not a failed import: say which route.
+  if (name === "RouteError") return new StartupFailure("invalid_route", message, stack);
   return new StartupFailure("import_error", `importing "${module}" failed: ${message ? `${name}: ${message}` : name}`, stack);
 }
 

@@ -58,7 +58,8 @@ export type StartupErrorKind =
   | "module_not_found"
   | "import_error"
   | "attribute_not_found"
-  | "not_an_app";
+  | "not_an_app"
+  | "invalid_route";
 
 export interface StartupError {
   type: "StartupError";

@@ -1,6 +1,7 @@
 /** Starts Python workers: `python -m neutrino.internal.worker.main <socket> <id> <app>`. */
 import { delimiter, join } from "node:path";
 import type { AppSpec } from "../app-spec.js";
+import { CONCURRENCY_ENV } from "../node-worker/concurrency.js";
 import { packageRoot } from "../package-root.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
@@ -17,7 +18,10 @@ export class PythonRuntime implements WorkerRuntime {
   readonly description: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(private readonly python: string) {
+  constructor(
+    private readonly python: string,
+    concurrency: number,
+  ) {
     this.description = python;
     const inherited = process.env.PYTHONPATH;
     this.env = {
@@ -26,6 +30,8 @@ export class PythonRuntime implements WorkerRuntime {
       PYTHONPATH: inherited ? `${pythonSdkDir}${delimiter}${inherited}` : pythonSdkDir,
       // Handler output reaches the log line by line, not when a 4 KiB buffer fills.
       PYTHONUNBUFFERED: "1",
+      // Used only by apps with async routes; the others run one request at a time.
+      [CONCURRENCY_ENV]: String(concurrency),
     };
   }
 

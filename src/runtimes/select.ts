@@ -8,21 +8,13 @@ import type { WorkerRuntime } from "./runtime.js";
 export interface RuntimeSettings {
   /** Interpreter for Python workers. */
   readonly python?: string | undefined;
-  /** Requests one Node worker holds at once; Python workers always take 1. */
+  /** Requests one worker holds at once: a Node worker, or a Python worker of an app with async routes. */
   readonly workerConcurrency?: number | undefined;
-}
-
-export class RuntimeSettingError extends Error {
-  override name = "RuntimeSettingError";
 }
 
 export function runtimeFor({ language }: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
   const { workerConcurrency } = settings;
   if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY);
-  if (workerConcurrency !== undefined && workerConcurrency !== 1) {
-    throw new RuntimeSettingError(
-      "--worker-concurrency applies to Node apps: a Python worker runs one request at a time (use --workers for more of them)",
-    );
-  }
-  return new PythonRuntime(settings.python ?? defaultPython());
+  // A Python app without async routes runs one request at a time whatever this says.
+  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY);
 }

@@ -105,7 +105,7 @@ export class App {
       throw typeof path === "string" ? new Error(message) : new TypeError(message);
     }
     const existing = this.routes.get(path);
-    if (existing) throw new Error(`route "${path}" is already registered (handler "${existing.name}")`);
+    if (existing) throw new RouteError(`route "${path}" is already registered (handler "${existing.name}")`);
     if (typeof handler !== "function") throw new TypeError(`route "${path}": the handler must be a function, got ${typeof handler}`);
     const { schema, request, summary } = options;
     if (schema !== undefined && !isStandardSchema(schema)) {
@@ -162,6 +162,14 @@ function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   return typeof props === "object" && props !== null && typeof props.validate === "function";
 }
 
+/**
+ * A route that can never work (a bad or repeated path parameter, one the schema lacks, a path
+ * registered twice): thrown by `app.route()`, so the worker reports `invalid_route` at start-up.
+ */
+export class RouteError extends Error {
+  override name = "RouteError";
+}
+
 const PLACEHOLDER = /\{([^{}]*)\}/g;
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -170,12 +178,12 @@ function pathParameters(path: string): string[] {
   const names: string[] = [];
   for (const [, name] of path.matchAll(PLACEHOLDER)) {
     if (!PARAM_NAME.test(name!)) {
-      throw new Error(`route "${path}": path parameter "{${name}}" must be a name (letters, digits and _, not starting with a digit)`);
+      throw new RouteError(`route "${path}": path parameter "{${name}}" must be a name (letters, digits and _, not starting with a digit)`);
     }
-    if (names.includes(name!)) throw new Error(`route "${path}": path parameter "${name}" appears twice`);
+    if (names.includes(name!)) throw new RouteError(`route "${path}": path parameter "${name}" appears twice`);
     names.push(name!);
   }
-  if (/[{}]/.test(path.replace(PLACEHOLDER, ""))) throw new Error(`route "${path}": unmatched "{" or "}" in the path`);
+  if (/[{}]/.test(path.replace(PLACEHOLDER, ""))) throw new RouteError(`route "${path}": unmatched "{" or "}" in the path`);
   return names;
 }
 
@@ -190,7 +198,7 @@ function checkPathParamsInSchema(route: Route, schema: StandardSchemaV1): void {
   const missing = route.pathParams.filter((name) => !keys.includes(name));
   if (missing.length === 0) return;
   const list = missing.map((n) => `"${n}"`).join(", ");
-  throw new Error(
+  throw new RouteError(
     `route "${route.path}": path parameter${missing.length > 1 ? "s" : ""} ${list} not in the route's schema (its keys: ${keys.join(", ") || "none"})`,
   );
 }

@@ -43,12 +43,6 @@ describe("command line", { concurrency: true }, () => {
     assert.match(run.err(), /examples\/myapp matches both examples\/myapp\.py and examples\/myapp\.ts: name the file/);
   });
 
-  it("refuses --worker-concurrency above 1 for a Python app", async () => {
-    const run = runCli(["serve", PY_APP, "--worker-concurrency", "4", "--port", "0"]);
-    assert.notEqual(await run.exited, 0);
-    assert.match(run.err(), /a Python worker runs one request at a time/);
-  });
-
   it("imports dotted packages from the current directory", async () => {
     const run = runCli(["routes", "tests.fixtures.pyapp:app"]);
     assert.equal(await run.exited, 0, run.err());

@@ -192,6 +192,24 @@ for (const { runtime, app } of apps) {
   });
 }
 
+for (const { runtime, app } of apps) {
+  describe(`--worker-concurrency (${runtime})`, () => {
+    it("caps the async requests one worker runs at once", async () => {
+      const server = await startServer(app, ["--workers", "1", "--worker-concurrency", "2"]);
+      try {
+        const started = performance.now();
+        const replies = await Promise.all(Array.from({ length: 4 }, () => request(`${server.url}/async-sleep?seconds=0.4`)));
+        const elapsed = performance.now() - started;
+        for (const r of replies) assert.equal(r.status, 200, r.text);
+        // Two at a time: two rounds of 0.4 s, where four at once would take one and one at a time four.
+        assert.ok(elapsed >= 780 && elapsed < 1500, `took ${elapsed.toFixed(0)} ms`);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}
+
 for (const { runtime, app } of clashApps) {
   describe(`route clashes are reported at start-up (${runtime})`, () => {
     it("a path parameter the handler does not take stops the server, naming the route", async () => {

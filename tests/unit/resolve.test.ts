@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { AppSpecError, parseAppSpec } from "../../src/app-spec.js";
 import { CONCURRENCY_ENV, concurrencyFrom } from "../../src/node-worker/concurrency.js";
 import { resolveApp } from "../../src/runtimes/resolve.js";
-import { runtimeFor, RuntimeSettingError } from "../../src/runtimes/select.js";
+import { runtimeFor } from "../../src/runtimes/select.js";
 
 describe("APP resolution", () => {
   let cwd: string;
@@ -85,8 +85,8 @@ describe("worker runtimes", () => {
     assert.throws(() => concurrencyFrom({ [CONCURRENCY_ENV]: "0" }), RangeError);
   });
 
-  it("refuses a concurrency above 1 for Python, whose workers are synchronous", () => {
-    assert.equal(runtimeFor(py, { python: "/usr/bin/python3", workerConcurrency: 1 }).name, "python");
-    assert.throws(() => runtimeFor(py, { workerConcurrency: 4 }), RuntimeSettingError);
+  it("passes the concurrency to Python workers too (used by apps with async routes)", () => {
+    assert.equal(runtimeFor(py, { python: "/usr/bin/python3" }).command("/s", "w0", py.app).env[CONCURRENCY_ENV], "64");
+    assert.equal(runtimeFor(py, { workerConcurrency: 4 }).command("/s", "w0", py.app).env[CONCURRENCY_ENV], "4");
   });
 });
