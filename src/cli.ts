@@ -128,6 +128,8 @@ program
   .addOption(new Option("--ready-path <path>", "readiness probe: 200 while serving, 503 while draining").default("/ready"))
   .addOption(new Option("--access-log", "log one line per request: request id, route, status, queue wait and worker time"))
   .addOption(new Option("--no-access-log", "no access log (the default)"))
+  .addOption(new Option("--status-page", "serve a live status page at /_neutrino/: workers, queue, request rate and latency"))
+  .addOption(new Option("--no-status-page", "no status page (the default)"))
   .addOption(new Option("--reload", "development: reload the app when a source file in the current directory changes"))
   .addOption(new Option("--metrics-port <port>", "serve /metrics on this port instead of the main one").argParser(integer(0, 65535)))
   .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
@@ -156,6 +158,7 @@ program
       metricsPort: opts.metricsPort ?? null,
       reloadDir: opts.reload ? process.cwd() : null,
       accessLog: opts.accessLog === true,
+      statusPage: opts.statusPage === true,
       clientTimeouts: {
         headersMs: opts.headerTimeout * 1000,
         requestMs: opts.bodyTimeout * 1000,

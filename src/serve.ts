@@ -16,6 +16,7 @@ import { watchForReload } from "./reload.js";
 import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
+import { StatusPage } from "./status/status-page.js";
 import { version } from "./version.js";
 import { WorkerPool } from "./workers/pool.js";
 import { createRunSecret } from "./workers/secret.js";
@@ -46,6 +47,8 @@ export interface ServeOptions {
   /** Watch this directory and reload the app when a source file changes (null: off). */
   readonly reloadDir: string | null;
   readonly accessLog: boolean;
+  /** Serve the live status page at /_neutrino/. */
+  readonly statusPage: boolean;
   readonly log: Logger;
 }
 
@@ -84,6 +87,9 @@ export async function serve(options: ServeOptions): Promise<number> {
     },
   });
   metrics.watch(dispatcher, () => pool);
+  const statusPage = options.statusPage
+    ? new StatusPage({ workers: () => pool.workers, dispatcher, maxQueue: options.maxQueue, app: app.text, runtime: runtime.name, version })
+    : null;
   let metricsServer: Server | null = null;
   let watcher: FSWatcher | null = null;
   const watchdog = new Watchdog({
@@ -202,6 +208,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       metrics,
       metricsPath: options.metricsPort === null ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
+      statusPage,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
@@ -219,11 +226,12 @@ export async function serve(options: ServeOptions): Promise<number> {
       const port = (metricsServer.address() as AddressInfo).port;
       log.info({ metricsPort: port }, `metrics on http://${options.host}:${port}/metrics`);
     }
-    for (const path of [options.probes.health, options.probes.ready, "/metrics"]) {
+    for (const path of [options.probes.health, options.probes.ready, "/metrics", ...(statusPage?.paths ?? [])]) {
       if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
     }
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
+    if (statusPage) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
     log.info(
       { url, port: address.port, workers: options.workers, socketDir: socketDir.path },
       `listening on ${url} with ${options.workers} workers`,
