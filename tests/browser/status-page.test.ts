@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { artifactPath, launchBrowser, type Page } from "../support/browser.js";
 import { count2xx, formatTally, runLoad } from "../support/load.js";
-import { childPids, startServer } from "../support/server.js";
+import { childPids, startServer, type RunningServer } from "../support/server.js";
 
 interface Shown {
   updates: number;
@@ -58,9 +58,10 @@ async function nextUpdate(page: Page, shown: Shown): Promise<Shown> {
 
 describe("status page in a browser", () => {
   it("shows live numbers that move under load, each real worker, and the charts", async (t) => {
-    const server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "2", "--status-page"]);
     const browser = await launchBrowser();
+    let server: RunningServer | undefined;
     try {
+      server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "2", "--status-page"]);
       const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
       const problems: string[] = [];
       page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
@@ -111,7 +112,7 @@ describe("status page in a browser", () => {
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();
-      await server.stop();
+      await server?.stop();
     }
   });
 });
