@@ -130,6 +130,8 @@ program
   .addOption(new Option("--no-prefetch", "a request waits in the orchestrator until a worker is free"))
   .addOption(new Option("--access-log", "log one line per request: request id, route, status, queue wait and worker time"))
   .addOption(new Option("--no-access-log", "no access log (the default)"))
+  .addOption(new Option("--status-page", "serve a live status page at /_neutrino/: workers, queue, request rate and latency"))
+  .addOption(new Option("--no-status-page", "no status page (the default)"))
   .addOption(new Option("--reload", "development: reload the app when a source file in the current directory changes"))
   .addOption(
     new Option("--static <prefix=dir>", "serve the files of DIR (relative to the current directory) under the URL PREFIX, e.g. /assets=./public; repeatable")
@@ -168,6 +170,7 @@ program
       prefetch: opts.prefetch !== false,
       staticMounts: opts.static,
       docs: opts.docs !== false,
+      statusPage: opts.statusPage === true,
       clientTimeouts: {
         headersMs: opts.headerTimeout * 1000,
         requestMs: opts.bodyTimeout * 1000,

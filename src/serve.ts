@@ -18,6 +18,7 @@ import { watchForReload } from "./reload.js";
 import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
+import { StatusPage } from "./status/status-page.js";
 import { version } from "./version.js";
 import { WorkerPool } from "./workers/pool.js";
 import { createRunSecret } from "./workers/secret.js";
@@ -54,6 +55,8 @@ export interface ServeOptions {
   readonly staticMounts: readonly StaticMount[];
   /** Serve /openapi.json and /docs. */
   readonly docs: boolean;
+  /** Serve the live status page at /_neutrino/. */
+  readonly statusPage: boolean;
   readonly log: Logger;
 }
 
@@ -97,6 +100,10 @@ export async function serve(options: ServeOptions): Promise<number> {
     },
   });
   metrics.watch(dispatcher, () => pool);
+  const statusPage = options.statusPage
+    ? new StatusPage({ workers: () => pool.workers, dispatcher, maxQueue: options.maxQueue, app: app.text, runtime: runtime.name, version })
+    : null;
+  if (statusPage) builtIns.push(...statusPage.paths);
   let metricsServer: Server | null = null;
   let watcher: FSWatcher | null = null;
   const watchdog = new Watchdog({
@@ -218,6 +225,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
       staticFiles,
       apiDocs,
+      statusPage,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
@@ -242,6 +250,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     warnStaticClashes(log, options.staticMounts, routes, builtIns);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
+    if (statusPage) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
     log.info(
       { url, port: address.port, workers: options.workers, socketDir: socketDir.path },
       `listening on ${url} with ${options.workers} workers`,

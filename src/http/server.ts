@@ -14,6 +14,8 @@ import { sendError, sendRawError } from "./errors.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
+import type { RequestStats } from "../status/request-stats.js";
+import type { StatusPage } from "../status/status-page.js";
 import type { Router } from "./router.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
@@ -42,6 +44,8 @@ export interface HttpServerOptions {
   readonly staticFiles: StaticFiles | null;
   /** /openapi.json and /docs (null: --no-docs). */
   readonly apiDocs: ApiDocs | null;
+  /** The /_neutrino/ status page (--status-page), or null when it is off. */
+  readonly statusPage?: StatusPage | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -70,6 +74,7 @@ class HttpJob implements Job {
   private record(status: number): void {
     const now = performance.now();
     this.metrics.requestDone(this.route, this.method, status, (now - this.submittedAt) / 1000);
+    this.server.requestStats?.record(status, (now - this.submittedAt) / 1000);
     const log = this.server.accessLog;
     if (!log) return;
     const ms = (t: number): number => Math.round(t * 1000) / 1000;
@@ -141,10 +146,13 @@ export class HttpServer {
   /** Replaced as a whole when a reload brings new routes. */
   router: Router;
   readonly accessLog: Logger | null;
+  /** Fed with every request a worker was asked to answer, when the status page is on. */
+  readonly requestStats: RequestStats | null;
 
   constructor(private readonly options: HttpServerOptions) {
     this.router = options.router;
     this.accessLog = options.accessLog;
+    this.requestStats = options.statusPage?.stats ?? null;
     const { headersMs, requestMs, keepAliveMs } = options.timeouts;
     this.server = createServer(
       {
@@ -205,6 +213,7 @@ export class HttpServer {
         return;
       }
       if (this.options.apiDocs?.answer(req, res, method, path)) return;
+      if (this.options.statusPage?.answer(method, path, this.draining, res)) return;
       this.options.metrics.requestDone(NO_ROUTE, method, 404, 0);
       sendError(res, 404, `no route for ${method} ${path}`);
       return;

@@ -48,7 +48,7 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs: number;
 }
 
-type State = "starting" | "ready" | "stopping" | "exited";
+export type WorkerLifecycle = "starting" | "ready" | "stopping" | "exited";
 
 /** Time between SIGTERM and SIGKILL when a worker is terminated. */
 const TERMINATE_GRACE_MS = 2_000;
@@ -75,7 +75,7 @@ export class Worker {
   lastHeard = 0;
   /** Tasks completed, for --max-requests. */
   served = 0;
-  private state: State = "starting";
+  private state: WorkerLifecycle = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
   // In assignment order (a Map keeps insertion order): a worker with concurrency 1 runs them in
@@ -111,6 +111,11 @@ export class Worker {
   /** Told to stop, finishing its in-flight tasks. */
   get draining(): boolean {
     return this.state === "stopping" && !this.dying;
+  }
+
+  /** Where the process is in its life (the status page shows it). */
+  get lifecycle(): WorkerLifecycle {
+    return this.state;
   }
 
   get inflightCount(): number {

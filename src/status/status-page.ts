@@ -1,0 +1,167 @@
+/**
+ * The live status page (`--status-page`): `GET /_neutrino/` is a self-contained HTML page that
+ * polls `GET /_neutrino/status.json` every second. Both are answered by the orchestrator without
+ * touching a worker, and only when no app route matched (an app route on the same path wins).
+ */
+import type { ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Dispatcher } from "../dispatch/dispatcher.js";
+import { sendError } from "../http/errors.js";
+import type { Worker } from "../workers/worker.js";
+import { PAGE_CSP, PAGE_HTML } from "./page.js";
+import { HISTORY_SECONDS, RequestStats, type SecondPoint, type StatsWindow } from "./request-stats.js";
+
+export const STATUS_PREFIX = "/_neutrino";
+export const STATUS_PAGE_PATH = `${STATUS_PREFIX}/`;
+export const STATUS_JSON_PATH = `${STATUS_PREFIX}/status.json`;
+
+/** What the status page shows for a worker: its process state and whether it takes requests. */
+export type WorkerState = "starting" | "idle" | "busy" | "retiring" | "stopping" | "exited";
+
+export interface WorkerStatus {
+  id: string;
+  pid: number;
+  state: WorkerState;
+  rss_bytes: number;
+  /** Requests it has answered since it started. */
+  served: number;
+  inflight: number;
+  concurrency: number;
+  /** The requests it is running now, oldest first. */
+  current: { method: string; route: string; running_ms: number }[];
+}
+
+export interface StatusSnapshot {
+  neutrino: { version: string; app: string; runtime: string; pid: number; rss_bytes: number; uptime_s: number; draining: boolean };
+  /** Unix time of the snapshot, in milliseconds. */
+  time: number;
+  queue: { depth: number; capacity: number };
+  inflight: number;
+  /** Requests answered since start-up (by a worker, or with a 5xx on its behalf), and the 5xx among them. */
+  totals: { requests: number; errors: number };
+  last_10s: StatsWindow;
+  last_60s: StatsWindow;
+  workers: WorkerStatus[];
+  /** One point per second, oldest first, over the last five minutes. */
+  series: { step_s: number; points: SecondPoint[] };
+}
+
+export interface StatusPageOptions {
+  /** The pool's workers, whatever their state (`WorkerPool.workers`). */
+  readonly workers: () => readonly Worker[];
+  readonly dispatcher: Dispatcher;
+  readonly maxQueue: number;
+  readonly app: string;
+  readonly runtime: string;
+  readonly version: string;
+}
+
+const PAGE = Buffer.from(PAGE_HTML);
+const ALLOW = "GET, HEAD";
+
+export function workerState(w: Worker): WorkerState {
+  switch (w.lifecycle) {
+    case "starting":
+      return "starting";
+    case "ready":
+      if (!w.ready) return "stopping"; // being killed
+      if (!w.accepting) return "starting"; // started for a reload or a recycle, not swapped in yet
+      return w.inflightCount > 0 ? "busy" : "idle";
+    case "stopping":
+      return w.draining ? "retiring" : "stopping";
+    case "exited":
+      return "exited";
+  }
+}
+
+function workerId(w: Worker): number {
+  return Number(w.id.slice(1)) || 0;
+}
+
+export class StatusPage {
+  /** Fed by the HTTP server, one call per answered request. */
+  readonly stats = new RequestStats();
+  private readonly startedAt = performance.now();
+
+  constructor(private readonly options: StatusPageOptions) {}
+
+  /** The paths it answers, for the start-up warning about app routes that hide them. */
+  get paths(): string[] {
+    return [STATUS_PAGE_PATH, STATUS_JSON_PATH];
+  }
+
+  /** Answers a status-page request and returns true, or returns false when `path` is not one. */
+  answer(method: string, path: string, draining: boolean, res: ServerResponse): boolean {
+    if (path !== STATUS_PREFIX && path !== STATUS_PAGE_PATH && path !== STATUS_JSON_PATH) return false;
+    if (method !== "GET" && method !== "HEAD") {
+      sendError(res, 405, `${method} is not allowed on ${path} (allowed: ${ALLOW})`, { allow: ALLOW });
+    } else if (path === STATUS_PREFIX) {
+      // The page fetches status.json relative to its own URL, which must end with a slash.
+      res.writeHead(308, { location: STATUS_PAGE_PATH, "content-length": 0 });
+      res.end();
+    } else if (path === STATUS_PAGE_PATH) {
+      res.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "content-length": PAGE.length,
+        "cache-control": "no-store",
+        "content-security-policy": PAGE_CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+      });
+      res.end(PAGE);
+    } else {
+      const body = Buffer.from(JSON.stringify(this.snapshot(draining)));
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-length": body.length,
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+      });
+      res.end(body);
+    }
+    return true;
+  }
+
+  snapshot(draining: boolean): StatusSnapshot {
+    const { dispatcher, maxQueue } = this.options;
+    const time = Date.now();
+    const now = performance.now();
+    const workers = [...this.options.workers()].sort((a, b) => workerId(a) - workerId(b)).map((w) => this.describe(w, now));
+    return {
+      neutrino: {
+        version: this.options.version,
+        app: this.options.app,
+        runtime: this.options.runtime,
+        pid: process.pid,
+        rss_bytes: process.memoryUsage.rss(),
+        uptime_s: Math.round(now - this.startedAt) / 1000,
+        draining,
+      },
+      time,
+      queue: { depth: dispatcher.queued, capacity: maxQueue },
+      inflight: dispatcher.busy,
+      totals: { requests: this.stats.totalRequests, errors: this.stats.totalErrors },
+      last_10s: this.stats.window(10, time),
+      last_60s: this.stats.window(60, time),
+      workers,
+      series: { step_s: 1, points: this.stats.series(HISTORY_SECONDS, time) },
+    };
+  }
+
+  private describe(w: Worker, now: number): WorkerStatus {
+    const current = w
+      .inflightJobs()
+      .map((job) => ({ method: job.method, route: job.route, running_ms: Math.round(now - (job.assignedAt || now)) }))
+      .sort((a, b) => b.running_ms - a.running_ms);
+    return {
+      id: w.id,
+      pid: w.pid,
+      state: workerState(w),
+      rss_bytes: w.rss(),
+      served: w.served,
+      inflight: w.inflightCount,
+      concurrency: w.concurrency,
+      current,
+    };
+  }
+}
