@@ -16,6 +16,8 @@ import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
 import type { RequestStats } from "../status/request-stats.js";
 import type { StatusPage } from "../status/status-page.js";
+import { clientAddress, requestHeaderPairs } from "./request-headers.js";
+import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import type { Router } from "./router.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
@@ -50,8 +52,11 @@ export interface HttpServerOptions {
 
 const EMPTY = Buffer.alloc(0);
 const NO_PAIRS: Pair[] = [];
-/** Hop-by-hop and framing headers are the orchestrator's to set, never a worker's. */
-const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+/**
+ * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
+ * X-Request-Id, which the client sent or the orchestrator made.
+ */
+const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", REQUEST_ID_HEADER]);
 
 /** One request in flight: the Job the dispatcher and workers see, bound to its HTTP response. */
 class HttpJob implements Job {
@@ -62,7 +67,9 @@ class HttpJob implements Job {
 
   constructor(
     readonly taskId: number,
+    readonly requestId: string,
     readonly frame: Buffer,
+    readonly sync: boolean,
     readonly method: string,
     readonly route: string,
     private readonly path: string,
@@ -94,10 +101,6 @@ class HttpJob implements Job {
     );
   }
 
-  get requestId(): string {
-    return String(this.taskId);
-  }
-
   get abandoned(): boolean {
     const socket = this.res.socket;
     return socket === null || socket.destroyed;
@@ -119,12 +122,14 @@ class HttpJob implements Job {
       headers.push(name, value);
     }
     if (!hasType) headers.push("content-type", "application/json");
-    headers.push("content-length", String(result.body.length));
+    headers.push(REQUEST_ID_HEADER, this.requestId, "content-length", String(result.body.length));
     if (this.server.draining) headers.push("connection", "close");
     try {
       this.res.writeHead(result.status, headers);
     } catch (err) {
-      sendError(this.res, 502, `the worker sent an invalid response: ${(err as Error).message}`);
+      sendError(this.res, 502, `the worker sent an invalid response: ${(err as Error).message}`, {
+        [REQUEST_ID_HEADER]: this.requestId,
+      });
       return;
     }
     this.res.end(result.body);
@@ -135,7 +140,9 @@ class HttpJob implements Job {
     if (this.settled) return;
     this.settled = true;
     this.record(status);
-    sendError(this.res, status, detail, this.server.draining ? { ...headers, connection: "close" } : headers);
+    const all: Record<string, string> = { ...headers, [REQUEST_ID_HEADER]: this.requestId };
+    if (this.server.draining) all.connection = "close";
+    sendError(this.res, status, detail, all);
   }
 }
 
@@ -202,10 +209,18 @@ export class HttpServer {
     const method = req.method ?? "GET";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
+    const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
     // A static prefix is explicit configuration: it wins over app routes under it.
-    if (this.options.staticFiles?.answer(req, res, method, path, url)) return;
+    const staticFiles = this.options.staticFiles;
+    if (staticFiles && staticFiles.covers(path)) {
+      res.setHeader(REQUEST_ID_HEADER, requestId);
+      staticFiles.answer(req, res, method, path, url);
+      return;
+    }
     const match = this.router.find(method, url);
     if (match === null) {
+      // Everything answered here (probes, metrics, 404…) carries the id too.
+      res.setHeader(REQUEST_ID_HEADER, requestId);
       // Probes are looked up only when no app route matched: an app route on the same path wins.
       if (answerProbe(this.options.probes, path, this.draining, res)) return;
       if (path === this.options.metricsPath) {
@@ -220,14 +235,17 @@ export class HttpServer {
     }
     if (match.kind === "method_not_allowed") {
       this.options.metrics.requestDone(match.route.path, method, 405, 0);
-      sendError(res, 405, `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`, { allow: match.allow });
+      sendError(res, 405, `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`, {
+        allow: match.allow,
+        [REQUEST_ID_HEADER]: requestId,
+      });
       return;
     }
 
     const { maxBodySize } = this.options;
     const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > maxBodySize) {
-      this.tooLarge(res);
+      this.tooLarge(res, requestId);
       return;
     }
     const chunks: Buffer[] = [];
@@ -236,7 +254,7 @@ export class HttpServer {
       size += chunk.length;
       if (size > maxBodySize) {
         req.removeAllListeners("data").removeAllListeners("end");
-        this.tooLarge(res);
+        this.tooLarge(res, requestId);
         return;
       }
       chunks.push(chunk);
@@ -246,15 +264,26 @@ export class HttpServer {
       const params = paramPairs(match.params);
       const taskId = nextTaskId();
       const query = q < 0 ? "" : url.slice(q + 1);
-      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, String(taskId), "", 0, body);
-      this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, path, res, this, this.options.metrics));
+      let frame: Buffer;
+      if (match.headers) {
+        const [host, port] = clientAddress(req);
+        frame = encodeTaskAssignment(
+          taskId, match.workerMethod, match.route.path, path, query, params, requestHeaderPairs(req.rawHeaders), requestId, host, port, body,
+        );
+      } else {
+        frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, requestId, "", 0, body);
+      }
+      this.options.dispatcher.submit(
+        new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, res, this, this.options.metrics),
+      );
     });
   }
 
-  private tooLarge(res: ServerResponse): void {
+  private tooLarge(res: ServerResponse, requestId: string): void {
     // The rest of the body is not read: close the connection rather than parse it as a next request.
     sendError(res, 413, `request body is larger than the limit of ${this.options.maxBodySize} bytes`, {
       connection: "close",
+      [REQUEST_ID_HEADER]: requestId,
     });
   }
 }
