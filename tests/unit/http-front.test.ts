@@ -6,6 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { isCompressible, negotiate } from "../../src/http/compression.js";
+import { Cors, normalizeOrigin } from "../../src/http/cors.js";
 import type { Dispatcher } from "../../src/dispatch/dispatcher.js";
 import type { Job } from "../../src/dispatch/job.js";
 import { Router } from "../../src/http/router.js";
@@ -171,5 +174,229 @@ describe("HTTP front (in process)", () => {
     const [sync, plain] = front.dispatcher.jobs.slice(-2);
     assert.equal(sync!.sync, true);
     assert.equal(plain!.sync, false);
+  });
+});
+
+describe("CORS (in process)", () => {
+  it("normalizes origins as browsers send them and refuses what is not one", () => {
+    assert.equal(normalizeOrigin("https://App.Example.com:443/"), "https://app.example.com");
+    assert.equal(normalizeOrigin("http://localhost:3000"), "http://localhost:3000");
+    assert.equal(normalizeOrigin("*"), "*");
+    for (const bad of ["app.example.com", "https://a.example/path", "ftp://a.example", "https://a.example?q", ""]) {
+      assert.throws(() => normalizeOrigin(bad), /origin/, bad);
+    }
+    assert.throws(() => new Cors({ origins: ["*"], credentials: true }), /credentials/);
+  });
+
+  describe("listed origins, with credentials", () => {
+    let front: Awaited<ReturnType<typeof startFront>>;
+    before(async () => {
+      front = await startFront({ cors: { origins: ["https://app.example", "http://localhost:3000"], credentials: true } });
+    });
+    after(() => stopFront(front.http));
+
+    it("answers a preflight for a known route itself, with the route's methods", async () => {
+      const before = front.dispatcher.tasks.length;
+      const res = await fetch(`${front.url}/plain?x=1`, {
+        method: "OPTIONS",
+        headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type, x-token" },
+      });
+      assert.equal(res.status, 204);
+      assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example");
+      assert.equal(res.headers.get("access-control-allow-methods"), "GET, POST, HEAD");
+      assert.equal(res.headers.get("access-control-allow-headers"), "content-type, x-token");
+      assert.equal(res.headers.get("access-control-allow-credentials"), "true");
+      assert.equal(res.headers.get("access-control-max-age"), "600");
+      assert.match(res.headers.get("vary")!, /Origin/);
+      assert.ok(res.headers.get("x-request-id"));
+      assert.equal(await res.text(), "");
+      assert.equal(front.dispatcher.tasks.length, before, "no worker saw the preflight");
+    });
+
+    it("no preflight answer for a disallowed origin, an unknown path, or a plain OPTIONS", async () => {
+      const bad = await fetch(`${front.url}/plain`, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+      assert.equal(bad.status, 405);
+      assert.equal(bad.headers.get("access-control-allow-origin"), null);
+      const unknown = await fetch(`${front.url}/nope`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "GET" } });
+      assert.equal(unknown.status, 404);
+      const plain = await fetch(`${front.url}/plain`, { method: "OPTIONS", headers: { origin: "https://app.example" } });
+      assert.equal(plain.status, 405);
+      for (const r of [bad, unknown, plain]) await r.arrayBuffer();
+    });
+
+    it("adds Allow-Origin, Vary and Expose-Headers to answers for an allowed origin", async () => {
+      const res = await fetch(`${front.url}/plain`, { headers: { origin: "http://localhost:3000" } });
+      await res.arrayBuffer();
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("access-control-allow-origin"), "http://localhost:3000");
+      assert.equal(res.headers.get("access-control-allow-credentials"), "true");
+      assert.equal(res.headers.get("access-control-expose-headers"), "x-request-id");
+      assert.equal(res.headers.get("vary"), "Origin");
+      // The orchestrator's own answers too.
+      const missing = await fetch(`${front.url}/nope`, { headers: { origin: "http://localhost:3000" } });
+      await missing.arrayBuffer();
+      assert.equal(missing.headers.get("access-control-allow-origin"), "http://localhost:3000");
+    });
+
+    it("adds no Access-Control-* header for another origin, only Vary: Origin", async () => {
+      for (const headers of [{ origin: "https://evil.example" }, {}] as Record<string, string>[]) {
+        const res = await fetch(`${front.url}/plain`, { headers });
+        await res.arrayBuffer();
+        assert.equal(res.status, 200);
+        assert.deepEqual([...res.headers.keys()].filter((k) => k.startsWith("access-control-")), []);
+        assert.equal(res.headers.get("vary"), "Origin");
+      }
+    });
+
+    it("leaves CORS to a worker that answered it itself", async () => {
+      answer = { headers: [["Access-Control-Allow-Origin", "https://mine.example"]] };
+      const res = await fetch(`${front.url}/answer`, { headers: { origin: "https://app.example" } });
+      await res.arrayBuffer();
+      assert.equal(res.headers.get("access-control-allow-origin"), "https://mine.example");
+    });
+  });
+
+  describe("any origin (*)", () => {
+    let front: Awaited<ReturnType<typeof startFront>>;
+    before(async () => {
+      front = await startFront({ cors: { origins: ["*"], credentials: false } });
+    });
+    after(() => stopFront(front.http));
+
+    it("answers * to every origin, without Vary: Origin", async () => {
+      const pre = await fetch(`${front.url}/answer`, { method: "OPTIONS", headers: { origin: "https://any.example", "access-control-request-method": "DELETE" } });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get("access-control-allow-origin"), "*");
+      assert.equal(pre.headers.get("access-control-allow-methods"), "GET, DELETE, HEAD");
+      assert.equal(pre.headers.get("access-control-allow-credentials"), null);
+      answer = {};
+      const res = await fetch(`${front.url}/answer`, { headers: { origin: "https://any.example" } });
+      await res.arrayBuffer();
+      assert.equal(res.headers.get("access-control-allow-origin"), "*");
+      assert.equal(res.headers.get("vary"), null);
+    });
+  });
+
+  it("is off by default: no preflight answer, no Access-Control-* header", async () => {
+    const front = await startFront();
+    try {
+      const pre = await fetch(`${front.url}/plain`, { method: "OPTIONS", headers: { origin: "https://a.example", "access-control-request-method": "POST" } });
+      await pre.arrayBuffer();
+      assert.equal(pre.status, 405);
+      const res = await fetch(`${front.url}/plain`, { headers: { origin: "https://a.example" } });
+      await res.arrayBuffer();
+      assert.deepEqual([...res.headers.keys()].filter((k) => k.startsWith("access-control-") || k === "vary"), []);
+    } finally {
+      stopFront(front.http);
+    }
+  });
+});
+
+describe("compression (in process)", () => {
+  it("negotiates by Accept-Encoding q-values, brotli on a tie", () => {
+    const cases: [string | undefined, string | null][] = [
+      [undefined, null],
+      ["", null],
+      ["identity", null],
+      ["gzip", "gzip"],
+      ["br", "br"],
+      ["gzip, deflate, br", "br"],
+      ["gzip;q=1.0, br;q=0.5", "gzip"],
+      ["br;q=0, gzip", "gzip"],
+      ["gzip;q=0, br;q=0", null],
+      ["*", "br"],
+      ["*;q=0.5, gzip", "gzip"],
+      ["br;q=0, *", "gzip"],
+      ["GZIP ; Q=0.8", "gzip"],
+      ["x-gzip", "gzip"],
+      ["deflate", null],
+    ];
+    for (const [header, expected] of cases) assert.equal(negotiate(header), expected, String(header));
+  });
+
+  it("compresses JSON, text, JavaScript, XML and SVG only", () => {
+    for (const t of ["application/json", "application/json; charset=utf-8", "text/plain", "text/html;charset=utf-8", "text/csv", "application/javascript", "application/problem+json", "application/xml", "image/svg+xml", "application/ld+json"]) {
+      assert.ok(isCompressible(t), t);
+    }
+    for (const t of ["image/png", "application/octet-stream", "application/zip", "font/woff2", "video/mp4", "application/pdf"]) {
+      assert.ok(!isCompressible(t), t);
+    }
+  });
+
+  describe("--compress 1024", () => {
+    let front: Awaited<ReturnType<typeof startFront>>;
+    before(async () => {
+      front = await startFront({ compression: { minBytes: 1024 } });
+    });
+    after(() => stopFront(front.http));
+
+    const json = (n: number): Buffer => Buffer.from(JSON.stringify(Array.from({ length: n }, (_, i) => ({ id: i, name: `item ${i}` }))));
+    /** node:http leaves the body encoded, so the test sees exactly what was sent. */
+    async function get(headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+      const { request } = await import("node:http");
+      return new Promise((resolve, reject) => {
+        const req = request(`${front.url}/answer`, { headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    }
+
+    for (const [size, label] of [[60, "small (sync)"], [4000, "large (thread pool)"]] as const) {
+      it(`gzip and br round trip, ${label}`, async () => {
+        const body = json(size);
+        answer = { body, headers: [["ETag", '"v1"']] };
+        const gz = await get({ "accept-encoding": "gzip" });
+        assert.equal(gz.headers["content-encoding"], "gzip");
+        assert.equal(gz.headers["vary"], "Accept-Encoding");
+        assert.equal(Number(gz.headers["content-length"]), gz.body.length);
+        assert.ok(gz.body.length < body.length);
+        assert.deepEqual(gunzipSync(gz.body), body);
+        assert.equal(gz.headers["etag"], 'W/"v1"');
+        const br = await get({ "accept-encoding": "gzip;q=0.8, br" });
+        assert.equal(br.headers["content-encoding"], "br");
+        assert.deepEqual(brotliDecompressSync(br.body), body);
+      });
+    }
+
+    it("leaves alone: a body below the size, a client that accepts no encoding, a type that does not compress, an encoded or no-transform answer", async () => {
+      const big = json(200);
+      const cases: [typeof answer, Record<string, string>, string][] = [
+        [{ body: Buffer.from("x".repeat(1023)) }, { "accept-encoding": "gzip" }, "below the size"],
+        [{ body: big }, {}, "no Accept-Encoding"],
+        [{ body: big }, { "accept-encoding": "identity" }, "identity only"],
+        [{ body: big, headers: [["Content-Type", "image/png"]] }, { "accept-encoding": "gzip" }, "image/png"],
+        [{ body: big, headers: [["Content-Encoding", "identity"]] }, { "accept-encoding": "gzip" }, "already encoded"],
+        [{ body: big, headers: [["Cache-Control", "public, no-transform"]] }, { "accept-encoding": "gzip" }, "no-transform"],
+        [{ body: big, status: 204 }, { "accept-encoding": "gzip" }, "204"],
+      ];
+      for (const [reply, headers, label] of cases) {
+        answer = reply;
+        const res = await get(headers);
+        assert.equal(res.headers["content-encoding"], reply.headers?.find(([n]) => n === "Content-Encoding")?.[1], label);
+        if (res.status !== 204) assert.deepEqual(res.body, reply.body, label);
+      }
+      // An answer that could be compressed says it varies by Accept-Encoding even when it was not.
+      answer = { body: big };
+      assert.equal((await get({})).headers["vary"], "Accept-Encoding");
+      answer = { body: Buffer.from("{}") };
+      assert.equal((await get({ "accept-encoding": "gzip" })).headers["vary"], undefined);
+    });
+  });
+
+  it("is off by default", async () => {
+    const front = await startFront();
+    try {
+      answer = { body: Buffer.from(JSON.stringify({ data: "x".repeat(5000) })) };
+      const res = await fetch(`${front.url}/answer`, { headers: { "accept-encoding": "gzip, br" } });
+      assert.equal(res.headers.get("content-encoding"), null);
+      assert.equal(res.headers.get("vary"), null);
+      assert.equal((await res.text()).length, answer.body!.length);
+    } finally {
+      stopFront(front.http);
+    }
   });
 });
