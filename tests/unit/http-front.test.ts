@@ -5,6 +5,9 @@
  * compression.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { isCompressible, negotiate } from "../../src/http/compression.js";
@@ -15,7 +18,9 @@ import { Router } from "../../src/http/router.js";
 import { HttpServer, type HttpServerOptions } from "../../src/http/server.js";
 import { generateRequestId, isUsableRequestId } from "../../src/http/request-id.js";
 import { requestHeaderPairs } from "../../src/http/request-headers.js";
+import { addStaticMount, StaticFiles } from "../../src/http/static-files.js";
 import { Metrics } from "../../src/metrics.js";
+import { ApiDocs } from "../../src/openapi/docs-page.js";
 import { decodeFrame } from "../../src/protocol/codec.js";
 import type { Pair, RouteInfo, TaskAssignment } from "../../src/protocol/messages.js";
 
@@ -46,7 +51,7 @@ class FakeDispatcher {
   }
 }
 
-export async function startFront(extra: Omit<Partial<HttpServerOptions>, "staticFiles" | "apiDocs"> = {}): Promise<{ http: HttpServer; url: string; dispatcher: FakeDispatcher }> {
+export async function startFront(extra: Partial<HttpServerOptions> = {}): Promise<{ http: HttpServer; url: string; dispatcher: FakeDispatcher }> {
   const dispatcher = new FakeDispatcher();
   const http = new HttpServer({
     router: new Router(ROUTES),
@@ -57,9 +62,9 @@ export async function startFront(extra: Omit<Partial<HttpServerOptions>, "static
     metrics: new Metrics(),
     metricsPath: "/metrics",
     accessLog: null,
-    staticFiles: null,
-    apiDocs: null,
     ...extra,
+    staticFiles: extra.staticFiles ?? null,
+    apiDocs: extra.apiDocs ?? null,
   });
   const address = await http.listen("127.0.0.1", 0);
   return { http, url: `http://127.0.0.1:${address.port}`, dispatcher };
@@ -275,6 +280,30 @@ describe("CORS (in process)", () => {
       assert.equal(res.headers.get("access-control-allow-origin"), "*");
       assert.equal(res.headers.get("vary"), null);
     });
+  });
+
+  it("static files and /openapi.json get X-Request-Id and Access-Control-Allow-Origin too", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "neutrino-front-static-"));
+    writeFileSync(join(dir, "app.js"), "console.log(1);\n");
+    const docs = new ApiDocs({ title: "t", version: "0" }, () => {});
+    docs.update(ROUTES);
+    const front = await startFront({
+      cors: { origins: ["https://app.example"], credentials: false },
+      staticFiles: new StaticFiles(addStaticMount(`/assets=${dir}`)),
+      apiDocs: docs,
+    });
+    try {
+      for (const [path, status] of [["/assets/app.js", 200], ["/assets/missing.js", 404], ["/openapi.json", 200]] as const) {
+        const res = await fetch(`${front.url}${path}`, { headers: { origin: "https://app.example", "x-request-id": "static-1" } });
+        await res.arrayBuffer();
+        assert.equal(res.status, status, path);
+        assert.equal(res.headers.get("x-request-id"), "static-1", path);
+        assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example", path);
+      }
+    } finally {
+      stopFront(front.http);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("is off by default: no preflight answer, no Access-Control-* header", async () => {
