@@ -121,6 +121,36 @@ for (const { language, app } of testApps) {
   });
 }
 
+describe("sync routes of a Python app with async routes (\"sync\": true)", () => {
+  let server: RunningServer;
+  before(async () => {
+    // Two workers that each hold many requests (the app has async routes), with one sync slot each.
+    server = await startServer("tests/fixtures/model_app.py:app", ["--workers", "2"]);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it("a sync request waits for a free sync slot in the orchestrator, not in a worker behind another sync one", async () => {
+    type Slept = { pid: number; most_at_once: number };
+    // A long sync request on one worker, a short one on the other.
+    const long = request(`${server.url}/sync-sleep?seconds=1.5`);
+    await new Promise((r) => setTimeout(r, 150));
+    const short = request(`${server.url}/sync-sleep?seconds=0.3`);
+    await new Promise((r) => setTimeout(r, 50));
+    // Both workers have free slots, but not a free sync slot: this one waits until the short one is done,
+    // then runs on that worker, instead of queuing inside the first behind the long one.
+    const started = performance.now();
+    const third = await request(`${server.url}/sync-sleep?seconds=0.1`);
+    const elapsed = performance.now() - started;
+    const [l, s, t] = [(await long).json as Slept, (await short).json as Slept, third.json as Slept];
+    assert.notEqual(l.pid, s.pid);
+    assert.equal(t.pid, s.pid, "the third ran where the sync slot freed first");
+    assert.ok(elapsed < 1000, `the third took ${elapsed.toFixed(0)} ms`);
+    for (const r of [l, s, t]) assert.equal(r.most_at_once, 1);
+  });
+});
+
 describe("front options from the environment and the config file", () => {
   const APP = join(repoRoot, "tests", "fixtures", "pyapp.py") + ":app";
   let dir: string;
