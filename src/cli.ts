@@ -5,6 +5,8 @@ import { AppSpecError, parseAppSpec } from "./app-spec.js";
 import { applyConfig, ConfigError, envName, readConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
+import { DEFAULT_MIN_BYTES } from "./http/compression.js";
+import { normalizeOrigin, type CorsOptions } from "./http/cors.js";
 import { createLogger } from "./log.js";
 import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
@@ -36,6 +38,38 @@ function staticMount(value: string, previous: StaticMount[] | undefined): Static
     if (err instanceof StaticMountError) throw new InvalidArgumentError(err.message);
     throw err;
   }
+}
+
+/** One more `--cors-origin` (repeatable); a value may also list origins separated by commas. */
+function corsOrigins(value: string, previous: string[] | undefined): string[] {
+  try {
+    return [...(previous ?? []), ...value.split(",").filter((o) => o.trim() !== "").map(normalizeOrigin)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** `--compress [MIN_BYTES]`: a size in bytes, or true/false (on with the default size, off). */
+function compressSize(value: string): number | false {
+  const text = value.trim().toLowerCase();
+  if (/^\d+$/.test(text)) return Number(text);
+  if (["true", "yes", "on"].includes(text)) return DEFAULT_MIN_BYTES;
+  if (["false", "no", "off"].includes(text)) return false;
+  throw new InvalidArgumentError("must be a size in bytes, or true or false");
+}
+
+function cors(origins: string[], credentials: boolean): CorsOptions | null {
+  if (origins.length === 0) {
+    if (credentials) usageError("--cors-credentials needs --cors-origin");
+    return null;
+  }
+  if (credentials && origins.includes("*")) usageError("--cors-credentials cannot be used with --cors-origin '*': list the origins");
+  return { origins, credentials };
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`neutrino: ${message}\n`);
+  process.exit(2);
 }
 
 /** Parses APP and decides its language (src/runtimes/resolve.ts). */
@@ -132,6 +166,17 @@ program
   .addOption(new Option("--no-access-log", "no access log (the default)"))
   .addOption(new Option("--status-page", "serve a live status page at /_neutrino/: workers, queue, request rate and latency"))
   .addOption(new Option("--no-status-page", "no status page (the default)"))
+  .addOption(
+    new Option("--cors-origin <origin>", "allow cross-origin requests from ORIGIN (repeatable, or comma-separated; * for any): preflights answered, Access-Control-* headers added")
+      .argParser(corsOrigins)
+      .default([], "none"),
+  )
+  .addOption(new Option("--cors-credentials", "CORS: also allow credentials (cookies, HTTP auth) from the listed origins"))
+  .addOption(
+    new Option("--compress [min-bytes]", "gzip or brotli the answers of a compressible type of at least MIN_BYTES, per Accept-Encoding; false: off")
+      .argParser(compressSize)
+      .preset(String(DEFAULT_MIN_BYTES)),
+  )
   .addOption(new Option("--reload", "development: reload the app when a source file in the current directory changes"))
   .addOption(
     new Option("--static <prefix=dir>", "serve the files of DIR (relative to the current directory) under the URL PREFIX, e.g. /assets=./public; repeatable")
@@ -171,6 +216,8 @@ program
       staticMounts: opts.static,
       docs: opts.docs !== false,
       statusPage: opts.statusPage === true,
+      cors: cors(opts.corsOrigin, opts.corsCredentials === true),
+      compression: typeof opts.compress === "number" ? { minBytes: opts.compress } : null,
       clientTimeouts: {
         headersMs: opts.headerTimeout * 1000,
         requestMs: opts.bodyTimeout * 1000,

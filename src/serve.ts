@@ -12,6 +12,8 @@ import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
+import type { CompressionOptions } from "./http/compression.js";
+import type { CorsOptions } from "./http/cors.js";
 import type { FSWatcher } from "chokidar";
 import { Metrics } from "./metrics.js";
 import { watchForReload } from "./reload.js";
@@ -57,6 +59,10 @@ export interface ServeOptions {
   readonly docs: boolean;
   /** Serve the live status page at /_neutrino/. */
   readonly statusPage: boolean;
+  /** --cors-origin / --cors-credentials (null or absent: no CORS). */
+  readonly cors?: CorsOptions | null;
+  /** --compress (null or absent: off). */
+  readonly compression?: CompressionOptions | null;
   readonly log: Logger;
 }
 
@@ -226,6 +232,8 @@ export async function serve(options: ServeOptions): Promise<number> {
       staticFiles,
       apiDocs,
       statusPage,
+      cors: options.cors ?? null,
+      compression: options.compression ?? null,
     });
     const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(

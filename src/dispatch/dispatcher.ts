@@ -8,6 +8,12 @@
  * that task as soon as it writes its result, so it never sits idle for the round trip through
  * the orchestrator; and the task waits at most about one quick request, never behind a slow one.
  * It only happens when every worker is busy, that is, when the job would have queued anyway.
+ *
+ * Sync jobs: a synchronous handler's job (`"sync": true` route) for a worker that runs many tasks
+ * at once also needs that worker's single sync slot: such a worker runs at most one sync job at a
+ * time, so a sync job never waits inside a worker behind another while a worker with a free sync
+ * slot exists. Those jobs wait in a FIFO of their own, and a worker that frees up takes the older
+ * of the two queues' heads it may run. (A worker of concurrency 1 has no separate sync slot.)
  */
 import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
@@ -24,6 +30,8 @@ const SERVICE_TIME_WEIGHT = 0.2;
 export class Dispatcher {
   private readonly workers: Worker[] = [];
   private readonly queue: JobQueue;
+  /** Sync jobs waiting for a worker with a free slot and a free sync slot; shares --max-queue with `queue`. */
+  private readonly syncQueue: JobQueue;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   /** Moving average of each route's service time (milliseconds), for prefetch. */
@@ -31,15 +39,16 @@ export class Dispatcher {
 
   /** `onDequeued` hears how long each queued job waited (milliseconds), for the metrics. */
   constructor(
-    maxQueue: number,
+    private readonly maxQueue: number,
     private readonly onDequeued: (waitedMs: number) => void = () => {},
     private readonly prefetch = true,
   ) {
     this.queue = new JobQueue(maxQueue);
+    this.syncQueue = new JobQueue(maxQueue);
   }
 
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length + this.syncQueue.length;
   }
 
   get busy(): number {
@@ -61,12 +70,13 @@ export class Dispatcher {
   }
 
   submit(job: Job): void {
+    const sync = job.sync === true;
     // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order.
-    const worker = this.leastBusy() ?? (this.queue.length === 0 ? this.prefetchTarget() : undefined);
+    const worker = this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined);
     if (worker) {
       this.run(worker, job);
-    } else if (!this.queue.push(job)) {
-      job.fail(503, `all workers are busy and the queue is full (${this.queue.capacity} waiting)`, {
+    } else if (this.queued >= this.maxQueue || !(sync ? this.syncQueue : this.queue).push(job)) {
+      job.fail(503, `all workers are busy and the queue is full (${this.maxQueue} waiting)`, {
         "retry-after": RETRY_AFTER_SECONDS,
       });
     }
@@ -94,12 +104,13 @@ export class Dispatcher {
   retry(job: Job): boolean {
     this.inflight--;
     if (job.answered || job.abandoned) return true;
-    const worker = this.leastBusy();
+    const sync = job.sync === true;
+    const worker = this.leastBusy(sync);
     if (worker) {
       this.run(worker, job);
       return true;
     }
-    return this.queue.unshift(job);
+    return this.queued < this.maxQueue && (sync ? this.syncQueue : this.queue).unshift(job);
   }
 
   /**
@@ -107,20 +118,22 @@ export class Dispatcher {
    * `requestTimeoutMs` (0 turns either off). The queue is FIFO, so only its head needs looking at.
    */
   expireQueued(now: number, queueTimeoutMs: number, requestTimeoutMs: number): void {
-    for (let job = this.queue.peek(); job; job = this.queue.peek()) {
-      const waited = now - job.submittedAt;
-      if (job.abandoned || job.answered) {
-        this.queue.shift();
-      } else if (queueTimeoutMs > 0 && waited > queueTimeoutMs) {
-        this.queue.shift();
-        job.fail(503, `no worker became free within the queue timeout (${queueTimeoutMs / 1000} s)`, {
-          "retry-after": RETRY_AFTER_SECONDS,
-        });
-      } else if (requestTimeoutMs > 0 && waited > requestTimeoutMs) {
-        this.queue.shift();
-        job.fail(504, `the request did not complete within the timeout (${requestTimeoutMs / 1000} s)`);
-      } else {
-        break;
+    for (const queue of [this.queue, this.syncQueue]) {
+      for (let job = queue.peek(); job; job = queue.peek()) {
+        const waited = now - job.submittedAt;
+        if (job.abandoned || job.answered) {
+          queue.shift();
+        } else if (queueTimeoutMs > 0 && waited > queueTimeoutMs) {
+          queue.shift();
+          job.fail(503, `no worker became free within the queue timeout (${queueTimeoutMs / 1000} s)`, {
+            "retry-after": RETRY_AFTER_SECONDS,
+          });
+        } else if (requestTimeoutMs > 0 && waited > requestTimeoutMs) {
+          queue.shift();
+          job.fail(504, `the request did not complete within the timeout (${requestTimeoutMs / 1000} s)`);
+        } else {
+          break;
+        }
       }
     }
     this.checkIdle();
@@ -128,21 +141,22 @@ export class Dispatcher {
 
   /** Answers every queued job with `status` (used when shutdown time runs out). */
   rejectQueued(status: number, detail: string): void {
-    for (const job of this.queue.drain()) job.fail(status, detail);
+    for (const job of [...this.queue.drain(), ...this.syncQueue.drain()]) job.fail(status, detail);
     this.checkIdle();
   }
 
   /** Resolves once nothing is queued or in flight. */
   idle(): Promise<void> {
-    if (this.inflight === 0 && this.queue.length === 0) return Promise.resolve();
+    if (this.inflight === 0 && this.queued === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private leastBusy(): Worker | undefined {
+  /** The worker with the lowest share of its slots in use that can take the job; for a sync job, one whose sync slot is free. */
+  private leastBusy(sync = false): Worker | undefined {
     let best: Worker | undefined;
     let bestLoad = Infinity;
     for (const w of this.workers) {
-      if (w.inflightCount >= w.concurrency) continue;
+      if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w))) continue;
       const load = w.inflightCount / w.concurrency;
       if (load < bestLoad) {
         best = w;
@@ -170,12 +184,20 @@ export class Dispatcher {
 
   private fill(worker: Worker): void {
     while (worker.inflightCount < worker.concurrency || (this.prefetch && this.canPrefetch(worker))) {
-      const job = this.queue.shift();
+      const job = this.nextFor(worker);
       if (!job) return;
       if (job.abandoned || job.answered) continue;
       this.onDequeued(performance.now() - job.submittedAt);
       this.run(worker, job);
     }
+  }
+
+  /** The oldest queued job `worker` may run: a sync job only while its sync slot is free. */
+  private nextFor(worker: Worker): Job | undefined {
+    const syncQueue = this.syncQueue;
+    if (syncQueue.length === 0 || syncSlotTaken(worker)) return this.queue.shift();
+    const other = this.queue.peek();
+    return other !== undefined && other.submittedAt <= syncQueue.peek()!.submittedAt ? this.queue.shift() : syncQueue.shift();
   }
 
   private run(worker: Worker, job: Job): void {
@@ -185,9 +207,14 @@ export class Dispatcher {
   }
 
   private checkIdle(): void {
-    if (this.inflight !== 0 || this.queue.length !== 0 || this.idleWaiters.length === 0) return;
+    if (this.inflight !== 0 || this.queued !== 0 || this.idleWaiters.length === 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** A worker that runs many tasks at once is running a sync job: it takes no other until that one is done. */
+function syncSlotTaken(w: Worker): boolean {
+  return w.syncTasks > 0 && w.concurrency > 1;
 }

@@ -9,6 +9,8 @@ export interface Job {
   readonly method: string;
   readonly route: string;
   readonly requestId: string;
+  /** A synchronous handler's task (`"sync": true`): a worker runs at most one of those at a time. */
+  readonly sync?: boolean;
   /** performance.now() when the request was submitted. */
   readonly submittedAt: number;
   /** performance.now() when a worker got it (0 while queued): splits queue wait from worker time. */

@@ -1,6 +1,7 @@
 /** JSON error responses, one shape for all of them: `{"error": reason phrase, "detail": what was wrong}`. */
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { generateRequestId } from "./request-id.js";
 
 export function errorBody(status: number, detail: string): string {
   return JSON.stringify({ error: STATUS_CODES[status] ?? "Error", detail });
@@ -26,11 +27,15 @@ export function sendError(
   res.end(body);
 }
 
-/** Answers a request that Node's HTTP parser rejected, on the raw socket, then closes it. */
+/**
+ * Answers a request that Node's HTTP parser rejected, on the raw socket, then closes it. Its
+ * headers could not be read, so its X-Request-Id is a new one.
+ */
 export function sendRawError(socket: Duplex, status: number, detail: string): void {
   const body = errorBody(status, detail);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${generateRequestId()}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

@@ -13,11 +13,15 @@ export type RouteMatch =
       /** The method sent to the worker: HEAD runs the GET handler (Node drops the body). */
       readonly workerMethod: string;
       readonly params: Record<string, string | undefined>;
+      /** The route reads the request (`"headers": true`): it gets the headers and the client's address. */
+      readonly headers: boolean;
+      /** The handler is synchronous (`"sync": true`): at most one such task per worker at a time. */
+      readonly sync: boolean;
     }
   | { readonly kind: "method_not_allowed"; readonly route: RouteInfo; readonly allow: string };
 
 type Store =
-  | { kind: "route"; route: RouteInfo; workerMethod: string }
+  | { kind: "route"; route: RouteInfo; workerMethod: string; headers: boolean; sync: boolean; allow: string }
   | { kind: "method_not_allowed"; route: RouteInfo; allow: string };
 
 type Method = FindMyWay.HTTPMethod;
@@ -43,10 +47,12 @@ export class Router {
       const autoHead = allowed.has("GET") && !allowed.has("HEAD");
       const allow = [...allowed, ...(autoHead ? ["HEAD"] : [])].join(", ");
       const path = toRouterPath(route.path);
+      const headers = route.headers === true;
+      const sync = route.sync === true;
       for (const method of ALL_METHODS) {
         let store: Store;
-        if (allowed.has(method)) store = { kind: "route", route, workerMethod: method };
-        else if (method === "HEAD" && autoHead) store = { kind: "route", route, workerMethod: "GET" };
+        if (allowed.has(method)) store = { kind: "route", route, workerMethod: method, headers, sync, allow };
+        else if (method === "HEAD" && autoHead) store = { kind: "route", route, workerMethod: "GET", headers, sync, allow };
         else store = { kind: "method_not_allowed", route, allow };
         this.fmw.on(method, path, noop, store);
       }
@@ -60,7 +66,13 @@ export class Router {
     if (!found) return null;
     const store = found.store as Store;
     return store.kind === "route"
-      ? { kind: "route", route: store.route, workerMethod: store.workerMethod, params: found.params }
+      ? { kind: "route", route: store.route, workerMethod: store.workerMethod, params: found.params, headers: store.headers, sync: store.sync }
       : store;
+  }
+
+  /** The methods a request target's route allows (`GET, POST, HEAD`), or null when no route matches. */
+  allowed(url: string): string | null {
+    const found = this.fmw.find("OPTIONS", url);
+    return found ? (found.store as Store).allow : null;
   }
 }

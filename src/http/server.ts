@@ -16,6 +16,10 @@ import { NO_ROUTE, type Metrics } from "../metrics.js";
 import { answerProbe, type ProbePaths } from "./probes.js";
 import type { RequestStats } from "../status/request-stats.js";
 import type { StatusPage } from "../status/status-page.js";
+import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
+import { Cors, type CorsOptions } from "./cors.js";
+import { clientAddress, requestHeaderPairs } from "./request-headers.js";
+import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import type { Router } from "./router.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
@@ -46,12 +50,19 @@ export interface HttpServerOptions {
   readonly apiDocs: ApiDocs | null;
   /** The /_neutrino/ status page (--status-page), or null when it is off. */
   readonly statusPage?: StatusPage | null;
+  /** --cors-origin: answer preflights and add Access-Control-* headers (null or absent: off). */
+  readonly cors?: CorsOptions | null;
+  /** --compress: compress worker answers from this size up (null or absent: off). */
+  readonly compression?: CompressionOptions | null;
 }
 
 const EMPTY = Buffer.alloc(0);
 const NO_PAIRS: Pair[] = [];
-/** Hop-by-hop and framing headers are the orchestrator's to set, never a worker's. */
-const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+/**
+ * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
+ * X-Request-Id, which the client sent or the orchestrator made.
+ */
+const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", REQUEST_ID_HEADER]);
 
 /** One request in flight: the Job the dispatcher and workers see, bound to its HTTP response. */
 class HttpJob implements Job {
@@ -62,10 +73,13 @@ class HttpJob implements Job {
 
   constructor(
     readonly taskId: number,
+    readonly requestId: string,
     readonly frame: Buffer,
+    readonly sync: boolean,
     readonly method: string,
     readonly route: string,
     private readonly path: string,
+    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly server: HttpServer,
     private readonly metrics: Metrics,
@@ -94,10 +108,6 @@ class HttpJob implements Job {
     );
   }
 
-  get requestId(): string {
-    return String(this.taskId);
-  }
-
   get abandoned(): boolean {
     const socket = this.res.socket;
     return socket === null || socket.destroyed;
@@ -119,23 +129,53 @@ class HttpJob implements Job {
       headers.push(name, value);
     }
     if (!hasType) headers.push("content-type", "application/json");
-    headers.push("content-length", String(result.body.length));
+    headers.push(REQUEST_ID_HEADER, this.requestId);
+    const { cors, compression } = this.server;
+    if (cors !== null && !Cors.answered(result.headers)) headers.push(...cors.responseHeaders(this.req.headers.origin));
+    const { status, body } = result;
+    if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers)) {
+      headers.push("vary", "Accept-Encoding");
+      const encoding = negotiate(this.req.headers["accept-encoding"]);
+      if (encoding !== null) {
+        compress(encoding, body, (out) => {
+          if (out === null || out.length >= body.length) return this.send(status, headers, body);
+          headers.push("content-encoding", encoding);
+          weakenEtags(headers);
+          this.send(status, headers, out);
+        });
+        return;
+      }
+    }
+    this.send(status, headers, body);
+  }
+
+  private send(status: number, headers: string[], body: Buffer): void {
+    headers.push("content-length", String(body.length));
     if (this.server.draining) headers.push("connection", "close");
     try {
-      this.res.writeHead(result.status, headers);
+      this.res.writeHead(status, headers);
     } catch (err) {
-      sendError(this.res, 502, `the worker sent an invalid response: ${(err as Error).message}`);
+      sendError(this.res, 502, `the worker sent an invalid response: ${(err as Error).message}`, {
+        [REQUEST_ID_HEADER]: this.requestId,
+      });
       return;
     }
-    this.res.end(result.body);
-    this.record(result.status);
+    this.res.end(body);
+    this.record(status);
   }
 
   fail(status: number, detail: string, headers?: Record<string, string>): void {
     if (this.settled) return;
     this.settled = true;
     this.record(status);
-    sendError(this.res, status, detail, this.server.draining ? { ...headers, connection: "close" } : headers);
+    const all: Record<string, string> = { ...headers, [REQUEST_ID_HEADER]: this.requestId };
+    if (this.server.draining) all.connection = "close";
+    const cors = this.server.cors;
+    if (cors !== null) {
+      const more = cors.responseHeaders(this.req.headers.origin);
+      for (let i = 0; i < more.length; i += 2) all[more[i]!] = more[i + 1]!;
+    }
+    sendError(this.res, status, detail, all);
   }
 }
 
@@ -148,11 +188,15 @@ export class HttpServer {
   readonly accessLog: Logger | null;
   /** Fed with every request a worker was asked to answer, when the status page is on. */
   readonly requestStats: RequestStats | null;
+  readonly cors: Cors | null;
+  readonly compression: CompressionOptions | null;
 
   constructor(private readonly options: HttpServerOptions) {
     this.router = options.router;
     this.accessLog = options.accessLog;
     this.requestStats = options.statusPage?.stats ?? null;
+    this.cors = options.cors ? new Cors(options.cors) : null;
+    this.compression = options.compression ?? null;
     const { headersMs, requestMs, keepAliveMs } = options.timeouts;
     this.server = createServer(
       {
@@ -202,10 +246,24 @@ export class HttpServer {
     const method = req.method ?? "GET";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
+    const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
+    const cors = this.cors;
     // A static prefix is explicit configuration: it wins over app routes under it.
-    if (this.options.staticFiles?.answer(req, res, method, path, url)) return;
+    const staticFiles = this.options.staticFiles;
+    if (staticFiles && staticFiles.covers(path)) {
+      res.setHeader(REQUEST_ID_HEADER, requestId);
+      cors?.setHeaders(res, req.headers.origin);
+      staticFiles.answer(req, res, method, path, url);
+      return;
+    }
     const match = this.router.find(method, url);
+    if (cors !== null) {
+      if (method === "OPTIONS" && cors.preflight(req, res, this.router.allowed(url), requestId)) return;
+      if (match === null || match.kind === "method_not_allowed") cors.setHeaders(res, req.headers.origin);
+    }
     if (match === null) {
+      // Everything answered here (probes, metrics, 404…) carries the id too.
+      res.setHeader(REQUEST_ID_HEADER, requestId);
       // Probes are looked up only when no app route matched: an app route on the same path wins.
       if (answerProbe(this.options.probes, path, this.draining, res)) return;
       if (path === this.options.metricsPath) {
@@ -220,14 +278,17 @@ export class HttpServer {
     }
     if (match.kind === "method_not_allowed") {
       this.options.metrics.requestDone(match.route.path, method, 405, 0);
-      sendError(res, 405, `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`, { allow: match.allow });
+      sendError(res, 405, `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`, {
+        allow: match.allow,
+        [REQUEST_ID_HEADER]: requestId,
+      });
       return;
     }
 
     const { maxBodySize } = this.options;
     const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > maxBodySize) {
-      this.tooLarge(res);
+      this.tooLarge(req, res, requestId);
       return;
     }
     const chunks: Buffer[] = [];
@@ -236,7 +297,7 @@ export class HttpServer {
       size += chunk.length;
       if (size > maxBodySize) {
         req.removeAllListeners("data").removeAllListeners("end");
-        this.tooLarge(res);
+        this.tooLarge(req, res, requestId);
         return;
       }
       chunks.push(chunk);
@@ -246,15 +307,27 @@ export class HttpServer {
       const params = paramPairs(match.params);
       const taskId = nextTaskId();
       const query = q < 0 ? "" : url.slice(q + 1);
-      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, String(taskId), "", 0, body);
-      this.options.dispatcher.submit(new HttpJob(taskId, frame, method, match.route.path, path, res, this, this.options.metrics));
+      let frame: Buffer;
+      if (match.headers) {
+        const [host, port] = clientAddress(req);
+        frame = encodeTaskAssignment(
+          taskId, match.workerMethod, match.route.path, path, query, params, requestHeaderPairs(req.rawHeaders), requestId, host, port, body,
+        );
+      } else {
+        frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, requestId, "", 0, body);
+      }
+      this.options.dispatcher.submit(
+        new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, this.options.metrics),
+      );
     });
   }
 
-  private tooLarge(res: ServerResponse): void {
+  private tooLarge(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    this.cors?.setHeaders(res, req.headers.origin);
     // The rest of the body is not read: close the connection rather than parse it as a next request.
     sendError(res, 413, `request body is larger than the limit of ${this.options.maxBodySize} bytes`, {
       connection: "close",
+      [REQUEST_ID_HEADER]: requestId,
     });
   }
 }

@@ -122,6 +122,11 @@ export class StaticFiles {
     this.mounts = [...mounts].sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
+  /** Whether `path` is under a mount (and so is answered by `answer`). */
+  covers(path: string): boolean {
+    return this.mounts.some((m) => under(m.prefix, path));
+  }
+
   /** Returns false when `path` is under no mount; otherwise answers the request (asynchronously) and returns true. */
   answer(req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): boolean {
     const mount = this.mounts.find((m) => under(m.prefix, path));

@@ -75,6 +75,8 @@ export class Worker {
   lastHeard = 0;
   /** Tasks completed, for --max-requests. */
   served = 0;
+  /** Synchronous handlers' tasks in flight (`"sync": true` routes): the dispatcher keeps it at 0 or 1 when concurrency > 1. */
+  syncTasks = 0;
   private state: WorkerLifecycle = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
@@ -214,6 +216,7 @@ export class Worker {
   assign(job: Job): void {
     if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
+    if (job.sync) this.syncTasks++;
     this.socket!.write(job.frame);
   }
 
@@ -347,6 +350,7 @@ export class Worker {
           return;
         }
         this.inflight.delete(m.taskId);
+        if (job.sync) this.syncTasks--;
         this.served++;
         const now = performance.now();
         let serviceMs: number;
@@ -400,6 +404,7 @@ export class Worker {
     this.pendingRoutes = null;
     const lost = [...this.inflight.values()];
     this.inflight.clear();
+    this.syncTasks = 0;
     // A sequential worker never started the tasks waiting behind its running one.
     const unstarted = this.sequential ? lost.splice(1) : [];
     this.markExited();

@@ -19,8 +19,9 @@ for (const { language, app } of testApps) {
       const slow = request(`${server.url}/sleep?seconds=0.5`);
       await new Promise((r) => setTimeout(r, 100));
       const before = childPids(server.proc.pid!);
-      const died = await request(`${server.url}/exit`);
+      const died = await request(`${server.url}/exit`, { headers: { "x-request-id": `exit-${language}` } });
       assert.equal(died.status, 502);
+      assert.equal(died.headers.get("x-request-id"), `exit-${language}`);
       assert.equal(died.json.error, "Bad Gateway");
       assert.match(died.json.detail, /died/);
       const s = await slow;
@@ -29,7 +30,7 @@ for (const { language, app } of testApps) {
       await waitFor(() => childPids(server.proc.pid!).length === 2);
       const now = childPids(server.proc.pid!);
       assert.equal(now.filter((p) => !before.includes(p)).length, 1);
-      assert.match(server.stdout(), /died \(exit code 3\) while handling GET \/exit/);
+      assert.match(server.stdout(), new RegExp(`died \\(exit code 3\\) while handling GET /exit \\[request exit-${language}\\]`));
     });
 
     it("a worker SIGKILLed from outside mid-request: that request gets 502, the queue behind it is served", async () => {

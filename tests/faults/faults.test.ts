@@ -111,7 +111,7 @@ for (const { language, app } of testApps) {
       );
       assert.equal(countStatus(tally, 504), 1);
       assert.equal(count2xx(tally), tally.sent - 1);
-      assert.match(server.stdout(), /silent for \d+\.\d s \(worker timeout 0\.6 s\) while handling GET \/spin \[request \d+, running \d+\.\d s\]/);
+      assert.match(server.stdout(), /silent for \d+\.\d s \(worker timeout 0\.6 s\) while handling GET \/spin \[request [A-Za-z0-9._~:/+=-]+, running \d+\.\d s\]/);
     });
 
     it("a leaking worker is recycled past --max-worker-memory without failing a request", async () => {
