@@ -14,6 +14,13 @@
  * time, so a sync job never waits inside a worker behind another while a worker with a free sync
  * slot exists. Those jobs wait in a FIFO of their own, and a worker that frees up takes the older
  * of the two queues' heads it may run. (A worker of concurrency 1 has no separate sync slot.)
+ *
+ * Slow routes: a route whose recent service time is SLOW_ROUTE_MS or more is "slow". While quick
+ * requests keep coming, slow jobs may occupy all sequential workers but one: a slow job that
+ * would take the last worker free of slow work waits in a FIFO of its own instead. So a quick
+ * request finds a worker that is at most finishing another quick one, never one stuck for the
+ * length of a slow request; the slow ones wait among themselves. With no quick request for
+ * QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker takes slow work.
  */
 import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
@@ -26,12 +33,20 @@ const RETRY_AFTER_SECONDS = "1";
 const PREFETCH_MAX_MS = 5;
 /** Weight of the newest sample in a route's moving average of service time. */
 const SERVICE_TIME_WEIGHT = 0.2;
+/** A route whose average service time is at least this is "slow" (see the class comment). */
+const SLOW_ROUTE_MS = 20;
+/** A worker is kept free of slow work only while quick requests arrived this recently. */
+const QUICK_TRAFFIC_WINDOW_MS = 1000;
 
 export class Dispatcher {
   private readonly workers: Worker[] = [];
   private readonly queue: JobQueue;
   /** Sync jobs waiting for a worker with a free slot and a free sync slot; shares --max-queue with `queue`. */
   private readonly syncQueue: JobQueue;
+  /** Slow jobs waiting for a worker that is not the last one free of slow work; shares --max-queue. */
+  private readonly slowQueue: JobQueue;
+  /** performance.now() of the last quick (not slow) job submitted. */
+  private lastQuickAt = -Infinity;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   /** Moving average of each route's service time (milliseconds), for prefetch. */
@@ -45,10 +60,11 @@ export class Dispatcher {
   ) {
     this.queue = new JobQueue(maxQueue);
     this.syncQueue = new JobQueue(maxQueue);
+    this.slowQueue = new JobQueue(maxQueue);
   }
 
   get queued(): number {
-    return this.queue.length + this.syncQueue.length;
+    return this.queue.length + this.syncQueue.length + this.slowQueue.length;
   }
 
   get busy(): number {
@@ -71,11 +87,16 @@ export class Dispatcher {
 
   submit(job: Job): void {
     const sync = job.sync === true;
+    const slow = !sync && this.isSlow(job.route);
+    if (!slow) this.lastQuickAt = job.submittedAt;
     // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order.
-    const worker = this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined);
+    const worker =
+      slow && !this.slowMayStart(job.submittedAt)
+        ? undefined
+        : (this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined));
     if (worker) {
       this.run(worker, job);
-    } else if (this.queued >= this.maxQueue || !(sync ? this.syncQueue : this.queue).push(job)) {
+    } else if (this.queued >= this.maxQueue || !(sync ? this.syncQueue : slow ? this.slowQueue : this.queue).push(job)) {
       job.fail(503, `all workers are busy and the queue is full (${this.maxQueue} waiting)`, {
         "retry-after": RETRY_AFTER_SECONDS,
       });
@@ -118,7 +139,7 @@ export class Dispatcher {
    * `requestTimeoutMs` (0 turns either off). The queue is FIFO, so only its head needs looking at.
    */
   expireQueued(now: number, queueTimeoutMs: number, requestTimeoutMs: number): void {
-    for (const queue of [this.queue, this.syncQueue]) {
+    for (const queue of [this.queue, this.syncQueue, this.slowQueue]) {
       for (let job = queue.peek(); job; job = queue.peek()) {
         const waited = now - job.submittedAt;
         if (job.abandoned || job.answered) {
@@ -136,12 +157,14 @@ export class Dispatcher {
         }
       }
     }
+    // Slow jobs held back for quick traffic that has since stopped go to the idle workers.
+    if (this.slowQueue.length > 0 && this.slowMayStart(now)) for (const w of this.workers) this.fill(w, now);
     this.checkIdle();
   }
 
   /** Answers every queued job with `status` (used when shutdown time runs out). */
   rejectQueued(status: number, detail: string): void {
-    for (const job of [...this.queue.drain(), ...this.syncQueue.drain()]) job.fail(status, detail);
+    for (const job of [...this.queue.drain(), ...this.syncQueue.drain(), ...this.slowQueue.drain()]) job.fail(status, detail);
     this.checkIdle();
   }
 
@@ -182,27 +205,56 @@ export class Dispatcher {
     return average !== undefined && average < PREFETCH_MAX_MS;
   }
 
-  private fill(worker: Worker): void {
+  private fill(worker: Worker, now = performance.now()): void {
     while (worker.inflightCount < worker.concurrency || (this.prefetch && this.canPrefetch(worker))) {
-      const job = this.nextFor(worker);
+      const job = this.nextFor(worker, now);
       if (!job) return;
       if (job.abandoned || job.answered) continue;
-      this.onDequeued(performance.now() - job.submittedAt);
+      this.onDequeued(now - job.submittedAt);
       this.run(worker, job);
     }
   }
 
-  /** The oldest queued job `worker` may run: a sync job only while its sync slot is free. */
-  private nextFor(worker: Worker): Job | undefined {
-    const syncQueue = this.syncQueue;
-    if (syncQueue.length === 0 || syncSlotTaken(worker)) return this.queue.shift();
-    const other = this.queue.peek();
-    return other !== undefined && other.submittedAt <= syncQueue.peek()!.submittedAt ? this.queue.shift() : syncQueue.shift();
+  /**
+   * The oldest queued job `worker` may run: a sync job only while its sync slot is free, a slow
+   * job only while another worker stays free of slow work.
+   */
+  private nextFor(worker: Worker, now: number): Job | undefined {
+    let best: JobQueue = this.queue;
+    let bestAt = this.queue.peek()?.submittedAt ?? Infinity;
+    const sync = this.syncQueue.peek();
+    if (sync !== undefined && sync.submittedAt < bestAt && !syncSlotTaken(worker)) {
+      best = this.syncQueue;
+      bestAt = sync.submittedAt;
+    }
+    const slow = this.slowQueue.peek();
+    if (slow !== undefined && slow.submittedAt < bestAt && this.slowMayStart(now)) best = this.slowQueue;
+    return best.shift();
+  }
+
+  private isSlow(route: string): boolean {
+    const average = this.serviceMs.get(route);
+    return average !== undefined && average >= SLOW_ROUTE_MS;
+  }
+
+  /**
+   * Whether one more slow job may start now: quick requests stopped coming, or at least two
+   * sequential workers hold no slow job (one takes it, one stays free).
+   */
+  private slowMayStart(now: number): boolean {
+    if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS) return true;
+    let free = 0;
+    for (const w of this.workers) {
+      if (!w.sequential) return true; // workers that run many tasks at once are never held back
+      if (w.slowTasks === 0 && ++free === 2) return true;
+    }
+    return this.workers.length < 2;
   }
 
   private run(worker: Worker, job: Job): void {
     this.inflight++;
     job.assignedAt = performance.now();
+    job.slow = worker.sequential && this.isSlow(job.route);
     worker.assign(job);
   }
 

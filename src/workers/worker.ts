@@ -77,6 +77,8 @@ export class Worker {
   served = 0;
   /** Synchronous handlers' tasks in flight (`"sync": true` routes): the dispatcher keeps it at 0 or 1 when concurrency > 1. */
   syncTasks = 0;
+  /** Tasks of slow routes in flight (Job.slow): the dispatcher keeps a worker free of them. */
+  slowTasks = 0;
   private state: WorkerLifecycle = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
@@ -88,7 +90,7 @@ export class Worker {
    * answered the last: a Python worker with concurrency 1. (A Node worker starts each task as it
    * arrives, whatever its concurrency.) Such a worker may be sent a task while busy: it waits.
    */
-  private sequential = false;
+  sequential = false;
   /** performance.now() when the running task of a sequential worker started. */
   private runningSince = 0;
   private readonly decoder = new FrameDecoder();
@@ -217,6 +219,7 @@ export class Worker {
     if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
     if (job.sync) this.syncTasks++;
+    if (job.slow) this.slowTasks++;
     this.socket!.write(job.frame);
   }
 
@@ -351,6 +354,7 @@ export class Worker {
         }
         this.inflight.delete(m.taskId);
         if (job.sync) this.syncTasks--;
+        if (job.slow) this.slowTasks--;
         this.served++;
         const now = performance.now();
         let serviceMs: number;
@@ -405,6 +409,7 @@ export class Worker {
     const lost = [...this.inflight.values()];
     this.inflight.clear();
     this.syncTasks = 0;
+    this.slowTasks = 0;
     // A sequential worker never started the tasks waiting behind its running one.
     const unstarted = this.sequential ? lost.splice(1) : [];
     this.markExited();

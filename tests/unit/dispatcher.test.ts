@@ -7,14 +7,15 @@ import type { Worker } from "../../src/workers/worker.js";
 
 let nextId = 1;
 
-function job(route: string): Job & { failedWith?: number } {
+function job(route: string, submittedAt = 0): Job & { failedWith?: number } {
   const j = {
     taskId: nextId++,
     frame: Buffer.alloc(0),
     method: "GET",
     route,
     requestId: "r",
-    submittedAt: 0,
+    submittedAt,
+    slow: undefined as boolean | undefined,
     assignedAt: 0,
     abandoned: false,
     answered: false,
@@ -30,10 +31,12 @@ function job(route: string): Job & { failedWith?: number } {
 /** A stand-in for Worker: `sequential` as a Python worker of concurrency 1 is. */
 class FakeWorker {
   accepting = false;
+  syncTasks = 0;
+  slowTasks = 0;
   readonly jobs: Job[] = [];
   constructor(
     readonly concurrency = 1,
-    private readonly sequential = true,
+    readonly sequential = true,
   ) {}
   get inflightCount(): number {
     return this.jobs.length;
@@ -43,10 +46,12 @@ class FakeWorker {
   }
   assign(j: Job): void {
     this.jobs.push(j);
+    if (j.slow) this.slowTasks++;
   }
   /** The worker answers its oldest task after `ms`. */
   finish(d: Dispatcher, ms: number): void {
     const done = this.jobs.shift()!;
+    if (done.slow) this.slowTasks--;
     d.taskDone(this as unknown as Worker, done.route, ms);
   }
 }
@@ -134,5 +139,60 @@ describe("dispatcher", () => {
     const fresh = new FakeWorker();
     d.addWorker(asWorker(fresh));
     assert.deepEqual(fresh.jobs.map((j) => j.taskId), [waiting.taskId, third.taskId], "the retried job runs first");
+  });
+
+  it("slow routes: while quick requests come, slow jobs leave one worker free of them", () => {
+    const d = new Dispatcher(10);
+    const a = new FakeWorker();
+    const b = new FakeWorker();
+    d.addWorker(asWorker(a));
+    d.addWorker(asWorker(b));
+    for (const [route, ms] of [["/quick", 0.2], ["/slow", 50]] as const) {
+      d.submit(job(route));
+      a.finish(d, ms);
+    }
+    d.submit(job("/slow"));
+    d.submit(job("/slow"));
+    assert.deepEqual([a.inflightCount, b.inflightCount], [1, 0], "the second slow job waits; b stays free");
+    assert.equal(d.queued, 1);
+    d.submit(job("/quick"));
+    assert.equal(b.jobs[0]?.route, "/quick", "a quick request finds b at once");
+    a.finish(d, 50);
+    assert.equal(a.jobs[0]?.route, "/slow", "the waiting slow job takes a once it is free of slow work");
+    assert.equal(d.queued, 0);
+  });
+
+  it("slow routes: with no quick request for a second, every worker takes slow work", () => {
+    const d = new Dispatcher(10);
+    const a = new FakeWorker();
+    const b = new FakeWorker();
+    d.addWorker(asWorker(a));
+    d.addWorker(asWorker(b));
+    d.submit(job("/quick"));
+    a.finish(d, 0.2);
+    d.submit(job("/slow"));
+    a.finish(d, 50);
+    d.submit(job("/slow", 10));
+    d.submit(job("/slow", 20));
+    assert.equal(d.queued, 1, "held back: a quick request came 20 ms ago");
+    d.expireQueued(1500, 0, 0);
+    assert.deepEqual([a.inflightCount, b.inflightCount], [1, 1], "quick traffic stopped: the idle worker takes it");
+    d.submit(job("/slow", 1600));
+    d.submit(job("/slow", 1600));
+    assert.equal(d.queued, 2, "both workers busy: queued, not held back");
+  });
+
+  it("slow routes: a single worker takes slow work", () => {
+    const d = new Dispatcher(10);
+    const a = new FakeWorker();
+    d.addWorker(asWorker(a));
+    d.submit(job("/quick"));
+    a.finish(d, 0.2);
+    d.submit(job("/slow"));
+    a.finish(d, 50);
+    d.submit(job("/quick"));
+    a.finish(d, 0.2);
+    d.submit(job("/slow"));
+    assert.equal(a.inflightCount, 1);
   });
 });
