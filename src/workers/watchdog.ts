@@ -22,8 +22,12 @@ export interface WatchdogOptions {
 
 /** Timeouts are enforced to within this much. */
 const TICK_MS = 100;
-/** Reading /proc for every worker is cheap, but there is no need to do it ten times a second. */
-const MEMORY_CHECK_MS = 1_000;
+/**
+ * Reading /proc for every worker costs microseconds; checking often enough matters more, since a
+ * worker that leaks per request (a leaking route is slow, and slow routes share fewer workers)
+ * must be caught past the limit, for a graceful recycle, before it reaches twice it.
+ */
+const MEMORY_CHECK_MS = 250;
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 

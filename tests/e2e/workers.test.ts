@@ -153,3 +153,28 @@ describe("prefetch: a request waiting inside a worker that dies (python)", () =>
     assert.equal((await queued).status, 200);
   });
 });
+
+describe("slow routes never take the last free worker (python)", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "2"]);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it("a quick request sent while slow ones could fill every worker is answered at once", async () => {
+    // Teach the dispatcher that /sleep is slow (about 60 ms) and /add quick.
+    for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/sleep?seconds=0.06`)).status, 200);
+    for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/add?x=1&y=2`)).status, 200);
+    const slow = [1, 2, 3].map(() => request(`${server.url}/sleep?seconds=0.8`));
+    await new Promise((r) => setTimeout(r, 100));
+    const started = performance.now();
+    const quick = await request(`${server.url}/add?x=2&y=3`);
+    const waited = performance.now() - started;
+    assert.deepEqual(quick.json, { result: 5 });
+    // Without the reservation two slow requests would hold both workers for 0.8 s.
+    assert.ok(waited < 400, `the quick request took ${waited.toFixed(0)} ms`);
+    for (const r of await Promise.all(slow)) assert.equal(r.status, 200, "the slow ones all finish, one after another");
+  });
+});
