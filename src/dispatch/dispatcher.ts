@@ -88,6 +88,7 @@ export class Dispatcher {
   submit(job: Job): void {
     const sync = job.sync === true;
     const slow = !sync && this.isSlow(job.route);
+    job.slow = slow;
     if (!slow) this.lastQuickAt = job.submittedAt;
     // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order.
     const worker =
@@ -254,7 +255,6 @@ export class Dispatcher {
   private run(worker: Worker, job: Job): void {
     this.inflight++;
     job.assignedAt = performance.now();
-    job.slow = worker.sequential && this.isSlow(job.route);
     worker.assign(job);
   }
 

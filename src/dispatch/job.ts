@@ -12,10 +12,10 @@ export interface Job {
   /** A synchronous handler's task (`"sync": true`): a worker runs at most one of those at a time. */
   readonly sync?: boolean;
   /**
-   * Set by the dispatcher when it hands the job to a sequential worker: its route is slow (see
-   * Dispatcher), so that worker counts as busy with slow work until the job is done.
+   * Set by the dispatcher when the job is submitted: its route is slow (see Dispatcher), so the
+   * worker that runs it counts as busy with slow work until it is done.
    */
-  slow?: boolean;
+  slow: boolean;
   /** performance.now() when the request was submitted. */
   readonly submittedAt: number;
   /** performance.now() when a worker got it (0 while queued): splits queue wait from worker time. */

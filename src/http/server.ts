@@ -58,6 +58,7 @@ export interface HttpServerOptions {
 
 const EMPTY = Buffer.alloc(0);
 const NO_PAIRS: Pair[] = [];
+const NO_CLIENT: readonly [host: string, port: number] = ["", 0];
 /**
  * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
  * X-Request-Id, which the client sent or the orchestrator made.
@@ -68,6 +69,7 @@ const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding"
 class HttpJob implements Job {
   readonly submittedAt = performance.now();
   assignedAt = 0;
+  slow = false;
   /** Answered already: a late result (after a timeout, say) is dropped. */
   private settled = false;
 
@@ -307,15 +309,10 @@ export class HttpServer {
       const params = paramPairs(match.params);
       const taskId = nextTaskId();
       const query = q < 0 ? "" : url.slice(q + 1);
-      let frame: Buffer;
-      if (match.headers) {
-        const [host, port] = clientAddress(req);
-        frame = encodeTaskAssignment(
-          taskId, match.workerMethod, match.route.path, path, query, params, requestHeaderPairs(req.rawHeaders), requestId, host, port, body,
-        );
-      } else {
-        frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, NO_PAIRS, requestId, "", 0, body);
-      }
+      // Headers and the client's address only for routes that read the request.
+      const headers = match.headers ? requestHeaderPairs(req.rawHeaders) : NO_PAIRS;
+      const [host, port] = match.headers ? clientAddress(req) : NO_CLIENT;
+      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
       this.options.dispatcher.submit(
         new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, this.options.metrics),
       );

@@ -14,6 +14,7 @@ function job(taskId: number, sync = false): FakeJob {
   return {
     taskId,
     sync,
+    slow: false,
     frame: Buffer.alloc(0),
     method: "GET",
     route: "/",

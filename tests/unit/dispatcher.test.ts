@@ -15,7 +15,7 @@ function job(route: string, submittedAt = 0): Job & { failedWith?: number } {
     route,
     requestId: "r",
     submittedAt,
-    slow: undefined as boolean | undefined,
+    slow: false,
     assignedAt: 0,
     abandoned: false,
     answered: false,

@@ -1,10 +1,11 @@
 /** The Node worker's executor: statuses, flags and error bodies, as the Python worker writes them. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { z } from "zod";
 import { Executor, type Outcome } from "../../src/node-worker/executor.js";
 import { HANDLER_FAILED, type TaskAssignment } from "../../src/protocol/messages.js";
 import { App } from "../../src/sdk/index.js";
+import { captureStderr } from "../support/stderr.js";
 
 const circular: Record<string, unknown> = {};
 circular.self = circular;
@@ -31,15 +32,7 @@ function run(method: string, route: string, query = "", body = ""): Promise<Outc
 const text = (o: Outcome): string => o.body.toString();
 
 describe("Node worker executor", () => {
-  // Failing handlers print their stack for the operator; keep the test output clean.
-  const write = process.stderr.write;
-  let printed = "";
-  before(() => {
-    process.stderr.write = ((chunk: string) => ((printed += chunk), true)) as typeof process.stderr.write;
-  });
-  after(() => {
-    process.stderr.write = write;
-  });
+  const printed = captureStderr();
 
   it("lists its routes for RouteRegistry, each with its OpenAPI operation", () => {
     const { openapi, ...first } = executor.routes[0]!;
@@ -76,7 +69,7 @@ describe("Node worker executor", () => {
     assert.equal(thrown.flags, HANDLER_FAILED);
     assert.deepEqual(JSON.parse(text(thrown)), { error: "Internal Server Error", detail: "TypeError: bad input", exception: "TypeError" });
     assert.deepEqual(JSON.parse(text(await run("GET", "/rejects"))).detail, "Error", "no message: the name alone");
-    assert.match(printed, /handler "\/throws" failed on GET \/throws\nTypeError: bad input\n\s+at /);
+    assert.match(printed(), /handler "\/throws" failed on GET \/throws\nTypeError: bad input\n\s+at /);
   });
 
   it("500 saying so for a value JSON cannot carry", async () => {

@@ -1,11 +1,12 @@
 /** The TypeScript request model in the Node worker: Response, HTTPException, Request and app.use middleware. */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { z } from "zod";
 import { Executor, type Outcome } from "../../src/node-worker/executor.js";
 import { encodeRouteRegistry, decodeFrame } from "../../src/protocol/codec.js";
 import { HANDLER_FAILED, type Pair, type TaskAssignment } from "../../src/protocol/messages.js";
 import { App, HTTPException, Request, Response } from "../../src/sdk/index.js";
+import { captureStderr } from "../support/stderr.js";
 
 interface Call {
   readonly method?: string;
@@ -27,15 +28,7 @@ function runner(app: App): (route: string, call?: Call) => Promise<Outcome> {
 }
 const json = (o: Outcome): unknown => JSON.parse(o.body.toString());
 
-// Failing handlers print their stack for the operator; keep the test output clean.
-const write = process.stderr.write;
-let printed = "";
-before(() => {
-  process.stderr.write = ((chunk: string) => ((printed += chunk), true)) as typeof process.stderr.write;
-});
-after(() => {
-  process.stderr.write = write;
-});
+const printed = captureStderr();
 
 describe("Response", () => {
   const app = new App()
@@ -272,7 +265,7 @@ describe("middleware (app.use)", () => {
       })
       .route("/a", () => 1);
     assert.deepEqual(json(await runner(throwing)("/a")), { error: "Internal Server Error", detail: "RangeError: nope", exception: "RangeError" });
-    assert.match(printed, /middleware "#1" failed on GET \/a/);
+    assert.match(printed(), /middleware "#1" failed on GET \/a/);
   });
 
   it("a plain value returned by middleware is sent as JSON; next() runs the rest once", async () => {

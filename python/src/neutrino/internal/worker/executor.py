@@ -261,9 +261,7 @@ def execute(table: Dict[str, RouteEntry], task: TaskAssignment) -> Result:
             if cls is dict or cls is list:  # render()'s common case, without its call
                 return 200, 0, [], encode_json(result).encode()
             return render(result)
-        except NotSerializable as exc:
-            return _not_serializable(entry.name, task.method, task.path, exc)
-        except Exception as exc:  # TypeError, circular reference, NaN, too deep...
+        except Exception as exc:  # NotSerializable, or encode_json's TypeError, ValueError...
             return _not_serializable(entry.name, task.method, task.path, exc)
     return _finish(entry.chain(_make_request(entry, task)), entry.name, task)
 
