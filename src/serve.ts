@@ -1,24 +1,26 @@
 /**
- * `neutrino serve`: the start-up flow of the seed plan (discovery worker → RouteRegistry → router
- * → pool started in parallel → listen) and the signals: SIGTERM/SIGINT drain and exit, SIGHUP
- * reloads the app, SIGTTIN/SIGTTOU add and remove a worker.
+ * `neutrino serve`: the Server owns one run of the orchestrator. `start()` brings it up (discovery
+ * worker → route table → the rest of the pool → listen → metrics port); signals move it through
+ * its states; `shutdown()` drains it. SIGTERM/SIGINT drain and exit, SIGHUP reloads the app,
+ * SIGTTIN/SIGTTOU add and remove a worker: one `handle*` method each.
+ *
+ *   starting ──start() done──▶ running ──SIGTERM/SIGINT──▶ draining ──idle or timeout──▶ stopped
+ *   starting, running or draining ──a second stop signal, a fatal error, a failed start──▶ stopped
  */
+import { createServer, type Server as NodeServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { FSWatcher } from "chokidar";
 import type { AppSpec } from "./app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import { HttpServer, serveMetrics } from "./http/server.js";
 import { Router } from "./http/router.js";
-import type { ProbePaths } from "./http/probes.js";
-import { StaticFiles, warnStaticClashes, type StaticMount } from "./http/static-files.js";
-import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
-import type { CompressionOptions } from "./http/compression.js";
-import type { CorsOptions } from "./http/cors.js";
-import type { FSWatcher } from "chokidar";
-import { Metrics } from "./metrics.js";
-import { watchForReload } from "./reload.js";
+import { StaticFiles, warnStaticClashes } from "./http/static-files.js";
 import type { Logger } from "./log.js";
+import { Metrics } from "./metrics.js";
+import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
+import type { ServeSettings } from "./options.js";
 import type { RouteInfo } from "./protocol/messages.js";
+import { watchForReload } from "./reload.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
 import { version } from "./version.js";
@@ -27,248 +29,310 @@ import { createRunSecret } from "./workers/secret.js";
 import { SocketDir } from "./workers/socket-dir.js";
 import { Watchdog } from "./workers/watchdog.js";
 
-export interface ServeOptions {
+/** What a Server runs on: the settings of the option table, plus what the CLI built from them. */
+export interface ServerOptions extends ServeSettings {
   readonly app: AppSpec;
   readonly runtime: WorkerRuntime;
-  readonly workers: number;
-  readonly host: string;
-  readonly port: number;
-  readonly maxQueue: number;
-  readonly maxBodySize: number;
-  readonly gracefulTimeoutMs: number;
-  readonly startTimeoutMs: number;
-  /** 0 turns each of these off. */
-  readonly workerTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly queueTimeoutMs: number;
-  readonly maxRequests: number;
-  readonly maxRequestsJitter: number;
-  readonly maxWorkerMemoryMb: number;
-  readonly clientTimeouts: ClientTimeouts;
-  readonly probes: ProbePaths;
-  /** Serve /metrics on this port instead of the main one (null: on the main port). */
-  readonly metricsPort: number | null;
-  /** Watch this directory and reload the app when a source file changes (null: off). */
-  readonly reloadDir: string | null;
-  readonly accessLog: boolean;
-  /** Hand a busy one-at-a-time worker one more task while it runs a quick route (Dispatcher). */
-  readonly prefetch: boolean;
-  /** `--static PREFIX=DIR` mounts. */
-  readonly staticMounts: readonly StaticMount[];
-  /** Serve /openapi.json and /docs. */
-  readonly docs: boolean;
-  /** Serve the live status page at /_neutrino/. */
-  readonly statusPage: boolean;
-  /** --cors-origin / --cors-credentials (null or absent: no CORS). */
-  readonly cors?: CorsOptions | null;
-  /** --compress (null or absent: off). */
-  readonly compression?: CompressionOptions | null;
   readonly log: Logger;
 }
+
+export type ServerState = "starting" | "running" | "draining" | "stopped";
 
 /** Time a worker gets to exit after Shutdown once nothing is left for it to do. */
 const WORKER_EXIT_TIMEOUT_MS = 5_000;
 /** Idle workers say they are alive this often: well inside the worker timeout. */
 const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
+const SHUTTING_DOWN = "the server is shutting down";
 
-/** Runs the server until a signal stops it; resolves with the process exit code. */
-export async function serve(options: ServeOptions): Promise<number> {
-  const { app, runtime, log } = options;
-  const socketDir = new SocketDir();
-  const metrics = new Metrics();
-  const dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch);
-  let http: HttpServer | null = null;
-  let fatal: (err: Error) => void = () => {};
-  const staticFiles = options.staticMounts.length > 0 ? new StaticFiles(options.staticMounts) : null;
-  const apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
-  const builtIns = [options.probes.health, options.probes.ready, "/metrics", ...(apiDocs ? [OPENAPI_PATH, DOCS_PATH] : [])];
-  const pool = new WorkerPool({
-    size: options.workers,
-    runtime,
-    app,
-    socketDir,
-    dispatcher,
-    log,
-    startTimeoutMs: options.startTimeoutMs,
-    secret: createRunSecret(),
-    heartbeatIntervalMs: options.workerTimeoutMs > 0 ? Math.min(MAX_HEARTBEAT_INTERVAL_MS, options.workerTimeoutMs / 3) : 0,
-    maxRequests: options.maxRequests,
-    maxRequestsJitter: options.maxRequestsJitter,
-    drainTimeoutMs: options.gracefulTimeoutMs,
-    onFatal: (err) => fatal(err),
-    onRestart: (cause) => metrics.workerRestarted(cause),
-    onRoutes: (routes) => {
-      if (!http) return;
-      http.router = new Router(routes);
-      apiDocs?.update(routes);
-      logRoutes(log, routes);
-      warnStaticClashes(log, options.staticMounts, routes);
-    },
-  });
-  metrics.watch(dispatcher, () => pool);
-  const statusPage = options.statusPage
-    ? new StatusPage({ workers: () => pool.workers, dispatcher, maxQueue: options.maxQueue, app: app.text, runtime: runtime.name, version })
-    : null;
-  if (statusPage) builtIns.push(...statusPage.paths);
-  let metricsServer: Server | null = null;
-  let watcher: FSWatcher | null = null;
-  const watchdog = new Watchdog({
-    pool,
-    dispatcher,
-    log,
-    requestTimeoutMs: options.requestTimeoutMs,
-    queueTimeoutMs: options.queueTimeoutMs,
-    workerTimeoutMs: options.workerTimeoutMs,
-    maxWorkerMemoryBytes: options.maxWorkerMemoryMb * 1024 * 1024,
-  });
+export class Server {
+  state: ServerState = "starting";
+  private readonly log: Logger;
+  private readonly socketDir = new SocketDir();
+  private readonly metrics = new Metrics();
+  private readonly dispatcher: Dispatcher;
+  private readonly pool: WorkerPool;
+  private readonly watchdog: Watchdog;
+  private readonly staticFiles: StaticFiles | null;
+  private readonly apiDocs: ApiDocs | null;
+  private readonly statusPage: StatusPage | null;
+  /** Paths the orchestrator answers itself; an app route on one of them wins, with a warning. */
+  private readonly builtIns: string[];
+  private http: HttpServer | null = null;
+  private metricsServer: NodeServer | null = null;
+  private watcher: FSWatcher | null = null;
+  /** Resolves run() with the exit code; set once. */
+  private resolveExit!: (code: number) => void;
+  private readonly exit = new Promise<number>((resolve) => (this.resolveExit = resolve));
+  private readonly signalHandlers: Record<string, () => void> = {
+    SIGTERM: () => this.handleTerm(),
+    SIGINT: () => this.handleInt(),
+    SIGHUP: () => this.handleHup(),
+    SIGTTIN: () => this.handleTtin(),
+    SIGTTOU: () => this.handleTtou(),
+  };
 
-  // Last resort: whatever way the process leaves, no worker and no socket directory stay behind.
-  process.once("exit", () => {
-    pool.kill();
-    socketDir.remove();
-  });
-
-  return new Promise<number>((resolveExit) => {
-    let stopping = false;
-    const finish = (code: number): void => {
-      watchdog.stop();
-      void watcher?.close();
-      metricsServer?.close();
-      metricsServer?.closeAllConnections();
-      socketDir.remove();
-      resolveExit(code);
-    };
-    const killAll = (code: number): void => {
-      stopping = true;
-      pool.kill();
-      http?.drain();
-      http?.closeAll();
-      void Promise.all(pool.workers.map((w) => w.exited)).then(() => finish(code));
-    };
-    fatal = (err) => {
-      if (stopping) return;
-      process.stderr.write(`neutrino: stopping: ${err.message}\n`);
-      killAll(1);
-    };
-
-    const onStopSignal = (signal: NodeJS.Signals): void => {
-      if (stopping || !http) {
-        // A second signal, or one during start-up: stop at once.
-        log.warn({ signal }, `received ${signal}${stopping ? " again" : " during start-up"}, stopping now`);
-        killAll(stopping ? 1 : 0);
-        return;
-      }
-      stopping = true;
-      void shutdown(signal, http);
-    };
-    const signals: [NodeJS.Signals, () => void][] = [
-      ["SIGINT", () => onStopSignal("SIGINT")],
-      ["SIGTERM", () => onStopSignal("SIGTERM")],
-      ["SIGHUP", () => http && !stopping && void pool.reload()],
-      ["SIGTTIN", () => http && !stopping && pool.grow()],
-      ["SIGTTOU", () => http && !stopping && pool.shrink()],
+  constructor(private readonly options: ServerOptions) {
+    const { app, runtime, log } = options;
+    this.log = log;
+    const metrics = this.metrics;
+    this.dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch);
+    this.staticFiles = options.static.length > 0 ? new StaticFiles(options.static) : null;
+    this.apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
+    const workerTimeoutMs = options.workerTimeout * 1000;
+    this.pool = new WorkerPool({
+      size: options.workers,
+      runtime,
+      app,
+      socketDir: this.socketDir,
+      dispatcher: this.dispatcher,
+      log,
+      startTimeoutMs: options.startTimeout * 1000,
+      secret: createRunSecret(),
+      heartbeatIntervalMs: workerTimeoutMs > 0 ? Math.min(MAX_HEARTBEAT_INTERVAL_MS, workerTimeoutMs / 3) : 0,
+      maxRequests: options.maxRequests,
+      maxRequestsJitter: options.maxRequestsJitter,
+      drainTimeoutMs: options.gracefulTimeout * 1000,
+      onFatal: (err) => this.handleFatal(err),
+      onRestart: (cause) => metrics.workerRestarted(cause),
+      onRoutes: (routes) => this.routesChanged(routes),
+    });
+    metrics.watch(this.dispatcher, () => this.pool);
+    this.statusPage = options.statusPage
+      ? new StatusPage({
+          workers: () => this.pool.workers,
+          dispatcher: this.dispatcher,
+          maxQueue: options.maxQueue,
+          app: app.text,
+          runtime: runtime.name,
+          version,
+        })
+      : null;
+    this.builtIns = [
+      options.healthPath,
+      options.readyPath,
+      "/metrics",
+      ...(this.apiDocs ? [OPENAPI_PATH, DOCS_PATH] : []),
+      ...(this.statusPage?.paths ?? []),
     ];
-    for (const [signal, handler] of signals) process.on(signal, handler);
+    this.watchdog = new Watchdog({
+      pool: this.pool,
+      dispatcher: this.dispatcher,
+      log,
+      requestTimeoutMs: options.timeout * 1000,
+      queueTimeoutMs: options.queueTimeout * 1000,
+      workerTimeoutMs,
+      maxWorkerMemoryBytes: options.maxWorkerMemory * 1024 * 1024,
+    });
+  }
 
-    const shutdown = async (signal: string, server: HttpServer): Promise<void> => {
-      log.info(
-        { signal, inflight: dispatcher.busy, queued: dispatcher.queued },
-        `received ${signal}: finishing ${dispatcher.busy + dispatcher.queued} request(s), up to ${options.gracefulTimeoutMs / 1000} s`,
-      );
-      server.drain();
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        dispatcher.idle().then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), options.gracefulTimeoutMs))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        log.warn({ queued: dispatcher.queued, inflight: dispatcher.busy }, "graceful timeout reached: answering the rest with 503");
-        dispatcher.rejectQueued(503, "the server is shutting down");
-        pool.failInflight(503, "the server is shutting down");
-        pool.kill();
-      }
-      await pool.stop(WORKER_EXIT_TIMEOUT_MS);
-      server.closeAll();
-      log.info("stopped");
-      finish(0);
-    };
+  /** Starts, serves until a signal (or a fatal error) stops the server, and resolves with the exit code. */
+  async run(): Promise<number> {
+    // Last resort: whatever way the process leaves, no worker and no socket directory stay behind.
+    process.once("exit", () => {
+      this.pool.kill();
+      this.socketDir.remove();
+    });
+    for (const [signal, handler] of Object.entries(this.signalHandlers)) process.on(signal, handler);
+    this.start().catch((err: Error) => {
+      if (this.state !== "starting") return; // a signal or a fatal error is already stopping it
+      this.reportStartupFailure(err);
+      this.stopNow(1);
+    });
+    const code = await this.exit;
+    for (const [signal, handler] of Object.entries(this.signalHandlers)) process.off(signal, handler);
+    return code;
+  }
 
-    start().then(
-      (server) => {
-        http = server;
-        watchdog.start();
-        if (options.reloadDir !== null) {
-          watcher = watchForReload(options.reloadDir, log, () => !stopping && void pool.reload());
-          log.info({ dir: options.reloadDir }, `watching ${options.reloadDir} for changes`);
-        }
-      },
-      (err: Error) => {
-        if (!stopping) reportStartupFailure(err);
-        killAll(stopping ? 0 : 1);
-      },
-    );
-  });
-
-  async function start(): Promise<HttpServer> {
+  /** Discovery → route table → the rest of the pool → listen → metrics port; then the server runs. */
+  async start(): Promise<void> {
+    const { options, log } = this;
     log.info(
-      { app: app.text, workers: options.workers, runtime: runtime.name, version },
-      `Neutrino ${version}: loading ${app.text} with ${runtime.description}`,
+      { app: options.app.text, workers: options.workers, runtime: options.runtime.name, version },
+      `Neutrino ${version}: loading ${options.app.text} with ${options.runtime.description}`,
     );
     // Discovery: one worker loads the app and lists its routes, then joins the pool.
-    const { routes } = await pool.discover();
-    const router = new Router(routes);
-    apiDocs?.update(routes);
-    await pool.start();
-    const server = new HttpServer({
-      router,
-      dispatcher,
-      maxBodySize: options.maxBodySize,
-      timeouts: options.clientTimeouts,
-      probes: options.probes,
-      metrics,
-      metricsPath: options.metricsPort === null ? "/metrics" : null,
-      accessLog: options.accessLog ? log.child({ log: "access" }) : null,
-      staticFiles,
-      apiDocs,
-      statusPage,
-      cors: options.cors ?? null,
-      compression: options.compression ?? null,
-    });
-    const address = await server.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
+    const { routes } = await this.pool.discover();
+    this.apiDocs?.update(routes);
+    await this.pool.start();
+    const http = this.createHttpServer(new Router(routes));
+    const address = await http.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
         err.code === "EADDRINUSE"
           ? `port ${options.port} on ${options.host} is already in use`
           : `cannot listen on ${options.host}:${options.port}: ${err.message}`,
       );
     });
+    if (this.state !== "starting") {
+      // Stopped while starting: this listener is not wanted any more.
+      http.drain();
+      http.closeAll();
+      return;
+    }
+    this.http = http;
     logRoutes(log, routes);
-    if (options.metricsPort !== null) {
-      metricsServer = createServer((_req, res) => void serveMetrics(metrics, res));
-      await new Promise<void>((resolve, reject) => {
-        metricsServer!.once("error", reject).listen(options.metricsPort!, options.host, () => resolve());
-      });
-      const port = (metricsServer.address() as AddressInfo).port;
-      log.info({ metricsPort: port }, `metrics on http://${options.host}:${port}/metrics`);
+    if (options.metricsPort !== undefined) await this.listenMetrics(options.metricsPort);
+    this.logStartup(routes, address);
+    this.state = "running";
+    this.watchdog.start();
+    if (options.reload) {
+      const dir = process.cwd();
+      this.watcher = watchForReload(dir, log, () => this.state === "running" && void this.pool.reload());
+      log.info({ dir }, `watching ${dir} for changes`);
     }
-    for (const path of builtIns) {
-      if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
-    }
-    for (const m of options.staticMounts) log.info({ prefix: m.prefix, dir: m.root }, `static files: ${m.prefix}/ from ${m.root}`);
-    warnStaticClashes(log, options.staticMounts, routes, builtIns);
-    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    const url = `http://${host}:${address.port}`;
-    if (statusPage) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
-    log.info(
-      { url, port: address.port, workers: options.workers, socketDir: socketDir.path },
-      `listening on ${url} with ${options.workers} workers`,
-    );
-    return server;
   }
 
-  function reportStartupFailure(err: Error): void {
+  /** Graceful stop: no new connections, in-flight and queued requests finish (up to --graceful-timeout), then the workers exit. */
+  async shutdown(signal: string): Promise<void> {
+    const { dispatcher, pool, log } = this;
+    const http = this.http!;
+    this.state = "draining";
+    const graceMs = this.options.gracefulTimeout * 1000;
+    log.info(
+      { signal, inflight: dispatcher.busy, queued: dispatcher.queued },
+      `received ${signal}: finishing ${dispatcher.busy + dispatcher.queued} request(s), up to ${graceMs / 1000} s`,
+    );
+    http.drain();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      dispatcher.idle().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (this.state !== "draining") return; // a second signal stopped it meanwhile
+    if (timedOut) {
+      log.warn({ queued: dispatcher.queued, inflight: dispatcher.busy }, "graceful timeout reached: answering the rest with 503");
+      dispatcher.rejectQueued(503, SHUTTING_DOWN);
+      pool.failInflight(503, SHUTTING_DOWN);
+      pool.kill();
+    }
+    await pool.stop(WORKER_EXIT_TIMEOUT_MS);
+    http.closeAll();
+    log.info("stopped");
+    this.finish(0);
+  }
+
+  handleTerm(): void {
+    this.stopSignal("SIGTERM");
+  }
+
+  handleInt(): void {
+    this.stopSignal("SIGINT");
+  }
+
+  /** Reload the app: a rolling restart of every worker. */
+  handleHup(): void {
+    if (this.state === "running") void this.pool.reload();
+  }
+
+  /** One worker more. */
+  handleTtin(): void {
+    if (this.state === "running") this.pool.grow();
+  }
+
+  /** One worker fewer. */
+  handleTtou(): void {
+    if (this.state === "running") this.pool.shrink();
+  }
+
+  /** The first stop signal drains; one during start-up, or a second one, stops at once. */
+  private stopSignal(signal: NodeJS.Signals): void {
+    if (this.state === "running") {
+      void this.shutdown(signal);
+      return;
+    }
+    if (this.state === "stopped") return;
+    const again = this.state === "draining";
+    this.log.warn({ signal }, `received ${signal}${again ? " again" : " during start-up"}, stopping now`);
+    this.stopNow(again ? 1 : 0);
+  }
+
+  /** The pool cannot go on (e.g. every worker fails to start after a reload). */
+  private handleFatal(err: Error): void {
+    if (this.state === "draining" || this.state === "stopped") return;
+    process.stderr.write(`neutrino: stopping: ${err.message}\n`);
+    this.stopNow(1);
+  }
+
+  /** Kills every worker, drops every connection, and exits with `code` once the workers are gone. */
+  private stopNow(code: number): void {
+    this.state = "stopped";
+    this.pool.kill();
+    this.http?.drain();
+    this.http?.closeAll();
+    void Promise.all(this.pool.workers.map((w) => w.exited)).then(() => this.finish(code));
+  }
+
+  private finish(code: number): void {
+    this.state = "stopped";
+    this.watchdog.stop();
+    void this.watcher?.close();
+    this.metricsServer?.close();
+    this.metricsServer?.closeAllConnections();
+    this.socketDir.remove();
+    this.resolveExit(code);
+  }
+
+  /** A reload brought a new route table. */
+  private routesChanged(routes: RouteInfo[]): void {
+    if (!this.http) return;
+    this.http.router = new Router(routes);
+    this.apiDocs?.update(routes);
+    logRoutes(this.log, routes);
+    warnStaticClashes(this.log, this.options.static, routes);
+  }
+
+  private createHttpServer(router: Router): HttpServer {
+    const { options, log } = this;
+    return new HttpServer({
+      router,
+      dispatcher: this.dispatcher,
+      maxBodySize: options.maxBodySize,
+      timeouts: {
+        headersMs: options.headerTimeout * 1000,
+        requestMs: options.bodyTimeout * 1000,
+        keepAliveMs: options.keepAliveTimeout * 1000,
+      },
+      probes: { health: options.healthPath, ready: options.readyPath },
+      metrics: this.metrics,
+      metricsPath: options.metricsPort === undefined ? "/metrics" : null,
+      accessLog: options.accessLog ? log.child({ log: "access" }) : null,
+      staticFiles: this.staticFiles,
+      apiDocs: this.apiDocs,
+      statusPage: this.statusPage,
+      cors: options.corsOrigin.length > 0 ? { origins: options.corsOrigin, credentials: options.corsCredentials } : null,
+      compression: typeof options.compress === "number" ? { minBytes: options.compress } : null,
+    });
+  }
+
+  private async listenMetrics(port: number): Promise<void> {
+    const server = createServer((_req, res) => void serveMetrics(this.metrics, res));
+    this.metricsServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject).listen(port, this.options.host, () => resolve());
+    });
+    const bound = (server.address() as AddressInfo).port;
+    this.log.info({ metricsPort: bound }, `metrics on http://${this.options.host}:${bound}/metrics`);
+  }
+
+  private logStartup(routes: readonly RouteInfo[], address: AddressInfo): void {
+    const { options, log } = this;
+    for (const path of this.builtIns) {
+      if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
+    }
+    for (const m of options.static) log.info({ prefix: m.prefix, dir: m.root }, `static files: ${m.prefix}/ from ${m.root}`);
+    warnStaticClashes(log, options.static, routes, this.builtIns);
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    if (this.statusPage) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
+    log.info(
+      { url, port: address.port, workers: options.workers, socketDir: this.socketDir.path },
+      `listening on ${url} with ${options.workers} workers`,
+    );
+  }
+
+  private reportStartupFailure(err: Error): void {
     const traceback = (err as { traceback?: string }).traceback;
-    process.stderr.write(`neutrino: cannot serve ${app.text}: ${err.message}\n${traceback ? `\n${traceback}` : ""}`);
+    process.stderr.write(`neutrino: cannot serve ${this.options.app.text}: ${err.message}\n${traceback ? `\n${traceback}` : ""}`);
   }
 }
 
