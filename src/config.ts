@@ -90,7 +90,8 @@ function asText(value: unknown, where: string): string {
 const SWITCH_VALUES: Record<string, boolean> = { true: true, "1": true, yes: true, on: true, false: false, "0": false, no: false, off: false };
 
 function parseValue(option: Option, text: string, where: string): unknown {
-  if (option.isBoolean()) {
+  // Commander does not count a `--no-` option as boolean, but it is one: NEUTRINO_NO_DOCS=true means off.
+  if (option.isBoolean() || option.negate) {
     const value = SWITCH_VALUES[text.trim().toLowerCase()];
     if (value === undefined) throw new ConfigError(`${where}: must be true or false`);
     return option.negate ? !value : value;

@@ -292,12 +292,12 @@ export type ServeSettings = {
 };
 
 /** `--max-queue <n>` → `max-queue`: the name the environment variable and the file key derive from. */
-export function longName(spec: OptionSpec<unknown>): string {
+export function longName<T>(spec: OptionSpec<T>): string {
   return new Option(spec.flags).name();
 }
 
 /** The commander option(s) of an entry: itself, and its `--no-` twin where it has one. */
-export function commanderOptions(key: string, spec: OptionSpec<unknown>): Option[] {
+export function commanderOptions<T>(key: string, spec: OptionSpec<T>): Option[] {
   const help = spec.default === undefined && spec.defaultText ? `${spec.help} (default: ${spec.defaultText})` : spec.help;
   const option = new Option(spec.flags, help);
   if (option.attributeName() !== key) throw new Error(`option table: ${spec.flags} must be declared as "${option.attributeName()}"`);
