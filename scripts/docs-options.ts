@@ -29,7 +29,13 @@ function defaultText(spec: OptionSpec<unknown>): string {
 function row(spec: OptionSpec<unknown>): string[] {
   const name = longName(spec);
   const flag = spec.negate ? `${code(spec.flags)} / ${code(`--no-${name}`)}` : code(spec.flags);
-  const hint = isSwitch(spec) ? " (`true`/`false`)" : spec.list ? " (comma-separated)" : "";
+  const hint = isSwitch(spec)
+    ? " (`true`/`false`)"
+    : spec.list
+      ? " (comma-separated)"
+      : spec.flags.includes("[")
+        ? " (a value, or `true`/`false`)"
+        : "";
   const fileKey = spec.notInFile ? "—" : code(name) + (spec.list ? " (a list)" : "");
   return [spec.doc ?? spec.help, flag, code(envName(name)) + hint, fileKey, defaultText(spec)];
 }

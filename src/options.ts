@@ -90,6 +90,7 @@ function compressSize(value: string): number | false {
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The APP argument, which the docs list beside the options. */
 export const APP_ARGUMENT = {
@@ -278,7 +279,7 @@ export const SERVE_OPTIONS = {
     flags: "--log-level <level>",
     help: "log level",
     doc: `log level: ${LOG_LEVELS.join(", ")}`,
-    default: "info" as string,
+    default: "info" as LogLevel,
     choices: LOG_LEVELS,
   }),
 };
