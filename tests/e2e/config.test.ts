@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { repoRoot } from "../support/paths.js";
-import { runCli, startServer, type RunningServer } from "../support/server.js";
+import { request, runCli, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 
 const APP = join(repoRoot, "tests", "fixtures", "pyapp.py") + ":app";
@@ -80,6 +80,15 @@ describe("configuration from the environment and a config file", () => {
     const bad = runCli(["serve", APP, "--port", "0"], { cwd: dir, env: { NEUTRINO_RELOAD: "maybe" } });
     assert.equal(await bad.exited, 2);
     assert.match(bad.err(), /NEUTRINO_RELOAD: must be true or false/);
+  });
+
+  it("the --no- form of an on/off option is a variable and a key too: NEUTRINO_NO_DOCS=true turns the docs off", async () => {
+    server = await startServer(APP, ["--workers", "1"], { cwd: dir, env: { NEUTRINO_NO_DOCS: "true" } });
+    assert.equal((await request(`${server.url}/openapi.json`)).status, 404);
+    await server.stop();
+    writeFileSync(join(dir, "neutrino.toml"), "no-docs = false\n");
+    server = await startServer(APP, ["--workers", "1"], { cwd: dir });
+    assert.equal((await request(`${server.url}/openapi.json`)).status, 200);
   });
 
   it("a bad environment value exits 2 naming the variable", async () => {
