@@ -152,7 +152,7 @@ program
       .default(30),
   )
   .addOption(new Option("--timeout <seconds>", "answer 504 to a request not done in this time, and free its worker; 0: off").argParser(seconds).default(0))
-  .addOption(new Option("--queue-timeout <seconds>", "answer 503 to a request that waited this long for a worker; 0: off").argParser(seconds).default(0))
+  .addOption(new Option("--queue-timeout <seconds>", "answer 503 to a request that cannot start within this long (at once when the queue ahead of it says so); 0: off").argParser(seconds).default(5))
   .addOption(new Option("--max-requests <n>", "recycle a worker after this many requests; 0: never").argParser(integer(0)).default(0))
   .addOption(new Option("--max-requests-jitter <n>", "add up to this many to --max-requests, per worker, so they do not all recycle at once").argParser(integer(0)).default(0))
   .addOption(new Option("--max-worker-memory <MB>", "recycle a worker whose RSS exceeds this (killed at twice it); 0: no limit").argParser(integer(0)).default(0))

@@ -76,7 +76,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   const { app, runtime, log } = options;
   const socketDir = new SocketDir();
   const metrics = new Metrics();
-  const dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch);
+  const dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch, options.queueTimeoutMs);
   let http: HttpServer | null = null;
   let fatal: (err: Error) => void = () => {};
   const staticFiles = options.staticMounts.length > 0 ? new StaticFiles(options.staticMounts) : null;
@@ -97,6 +97,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     drainTimeoutMs: options.gracefulTimeoutMs,
     onFatal: (err) => fatal(err),
     onRestart: (cause) => metrics.workerRestarted(cause),
+    onStartFailed: () => metrics.workerStartFailed(),
     onRoutes: (routes) => {
       if (!http) return;
       http.router = new Router(routes);
@@ -107,7 +108,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   });
   metrics.watch(dispatcher, () => pool);
   const statusPage = options.statusPage
-    ? new StatusPage({ workers: () => pool.workers, dispatcher, maxQueue: options.maxQueue, app: app.text, runtime: runtime.name, version })
+    ? new StatusPage({ workers: () => pool.workers, pool: () => pool.health, dispatcher, maxQueue: options.maxQueue, app: app.text, runtime: runtime.name, version })
     : null;
   if (statusPage) builtIns.push(...statusPage.paths);
   let metricsServer: Server | null = null;
@@ -225,7 +226,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       dispatcher,
       maxBodySize: options.maxBodySize,
       timeouts: options.clientTimeouts,
-      probes: options.probes,
+      probes: { ...options.probes, serving: () => dispatcher.workerCount > 0 },
       metrics,
       metricsPath: options.metricsPort === null ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,

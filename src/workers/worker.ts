@@ -69,16 +69,10 @@ export class Worker {
   readonly id: string;
   pid = 0;
   concurrency = 1;
-  /** Whether the dispatcher may give this worker new tasks. */
-  accepting = false;
   /** performance.now() of the last byte received: a hung worker is one that stays silent. */
   lastHeard = 0;
   /** Tasks completed, for --max-requests. */
   served = 0;
-  /** Synchronous handlers' tasks in flight (`"sync": true` routes): the dispatcher keeps it at 0 or 1 when concurrency > 1. */
-  syncTasks = 0;
-  /** Tasks of slow routes in flight (Job.slow): the dispatcher keeps a worker free of them. */
-  slowTasks = 0;
   private state: WorkerLifecycle = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
@@ -196,6 +190,8 @@ export class Worker {
                 new StartupFailure(
                   "exited",
                   `worker ${this.id} exited before it was ready (${this.exitCause})` + (output ? `:\n${output}` : ""),
+                  "",
+                  signal,
                 ),
               );
             }
@@ -218,8 +214,6 @@ export class Worker {
   assign(job: Job): void {
     if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
-    if (job.sync) this.syncTasks++;
-    if (job.slow) this.slowTasks++;
     this.socket!.write(job.frame);
   }
 
@@ -228,7 +222,6 @@ export class Worker {
    * stopped giving it work. Resolves when the process is gone.
    */
   stop(timeoutMs: number): Promise<void> {
-    this.accepting = false;
     if (this.state === "exited") return this.exitedPromise;
     this.state = "stopping";
     if (this.socket && !this.socket.destroyed) this.socket.write(encodeShutdown(true));
@@ -353,8 +346,6 @@ export class Worker {
           return;
         }
         this.inflight.delete(m.taskId);
-        if (job.sync) this.syncTasks--;
-        if (job.slow) this.slowTasks--;
         this.served++;
         const now = performance.now();
         let serviceMs: number;
@@ -402,14 +393,11 @@ export class Worker {
     const wasReady = this.state === "ready" || this.state === "stopping";
     const stopping = this.state === "stopping";
     this.state = "exited";
-    this.accepting = false;
     this.socket?.destroy();
     this.pendingRoutes?.reject(new StartupFailure("exited", `worker ${this.id} exited during route discovery (${this.exitCause})`));
     this.pendingRoutes = null;
     const lost = [...this.inflight.values()];
     this.inflight.clear();
-    this.syncTasks = 0;
-    this.slowTasks = 0;
     // A sequential worker never started the tasks waiting behind its running one.
     const unstarted = this.sequential ? lost.splice(1) : [];
     this.markExited();

@@ -30,9 +30,6 @@ function job(route: string, submittedAt = 0): Job & { failedWith?: number } {
 
 /** A stand-in for Worker: `sequential` as a Python worker of concurrency 1 is. */
 class FakeWorker {
-  accepting = false;
-  syncTasks = 0;
-  slowTasks = 0;
   readonly jobs: Job[] = [];
   constructor(
     readonly concurrency = 1,
@@ -46,13 +43,11 @@ class FakeWorker {
   }
   assign(j: Job): void {
     this.jobs.push(j);
-    if (j.slow) this.slowTasks++;
   }
   /** The worker answers its oldest task after `ms`. */
   finish(d: Dispatcher, ms: number): void {
     const done = this.jobs.shift()!;
-    if (done.slow) this.slowTasks--;
-    d.taskDone(this as unknown as Worker, done.route, ms);
+    d.taskDone(this as unknown as Worker, done, ms);
   }
 }
 
