@@ -85,6 +85,13 @@ export class Worker {
    * arrives, whatever its concurrency.) Such a worker may be sent a task while busy: it waits.
    */
   sequential = false;
+  /**
+   * Says TaskStarted before it runs a task (a Python worker of concurrency above 1): a task it
+   * did not say so for was never started.
+   */
+  private acksStart = false;
+  /** Tasks in flight it said TaskStarted for (only when acksStart). */
+  private readonly started = new Set<number>();
   /** performance.now() when the running task of a sequential worker started. */
   private runningSince = 0;
   private readonly decoder = new FrameDecoder();
@@ -131,6 +138,18 @@ export class Worker {
   /** The jobs this worker is running now (for logs and status). */
   inflightJobs(): Job[] {
     return [...this.inflight.values()];
+  }
+
+  /**
+   * The jobs given to this worker that it has certainly not started: those a sequential worker
+   * holds behind its running one, and those a worker that acknowledges starts did not acknowledge.
+   * If the worker dies they can go to another one.
+   */
+  unstartedJobs(): Job[] {
+    const jobs = [...this.inflight.values()];
+    if (this.sequential) return jobs.slice(1);
+    if (this.acksStart) return jobs.filter((j) => !this.started.has(j.taskId));
+    return [];
   }
 
   /** Starts the process and resolves once it sent WorkerReady. Rejects with a StartupFailure. */
@@ -346,6 +365,7 @@ export class Worker {
           return;
         }
         this.inflight.delete(m.taskId);
+        this.started.delete(m.taskId);
         this.served++;
         const now = performance.now();
         let serviceMs: number;
@@ -360,11 +380,16 @@ export class Worker {
         this.options.listener.taskDone(this, job, serviceMs);
         return;
       }
+      case "TaskStarted":
+        if (!this.inflight.has(m.taskId)) return this.protocolViolation(`TaskStarted for unknown task ${m.taskId}`);
+        this.started.add(m.taskId);
+        return;
       case "WorkerReady":
         if (this.state !== "starting") return this.protocolViolation("WorkerReady sent twice");
         this.pid = m.pid;
         this.concurrency = Math.max(1, m.concurrency);
         this.sequential = m.runtime === "python" && this.concurrency === 1;
+        this.acksStart = m.runtime === "python" && this.concurrency > 1;
         this.state = "ready";
         this.onReady();
         return;
@@ -396,10 +421,10 @@ export class Worker {
     this.socket?.destroy();
     this.pendingRoutes?.reject(new StartupFailure("exited", `worker ${this.id} exited during route discovery (${this.exitCause})`));
     this.pendingRoutes = null;
-    const lost = [...this.inflight.values()];
+    const unstarted = this.unstartedJobs();
+    const lost = [...this.inflight.values()].filter((j) => !unstarted.includes(j));
     this.inflight.clear();
-    // A sequential worker never started the tasks waiting behind its running one.
-    const unstarted = this.sequential ? lost.splice(1) : [];
+    this.started.clear();
     this.markExited();
     if (wasReady && !(stopping && lost.length === 0 && unstarted.length === 0)) {
       this.options.listener.exited(this, lost, this.exitCause, unstarted);

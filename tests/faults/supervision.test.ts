@@ -143,6 +143,26 @@ describe("supervision", () => {
     }
   });
 
+  it("a hung async worker: the requests it had not started go to another worker, only the blocking one fails", async () => {
+    const server = await startServer("tests/fixtures/hang_async.py:app", ["--workers", "2", "--worker-timeout", "1"]);
+    try {
+      const blocked = request(`${server.url}/block?seconds=30`);
+      await waitFor(() => server.stdout().includes("blocking the event loop"));
+      // Spread over both workers (the least busy share wins): those sent to the blocked one sit
+      // unread in its socket until it is declared hung.
+      const waits = await Promise.all(Array.from({ length: 40 }, () => request(`${server.url}/wait?seconds=0.2`)));
+      assert.deepEqual(
+        waits.map((r) => r.status),
+        waits.map(() => 200),
+        "every request that had not started is served by the other worker",
+      );
+      assert.equal((await blocked).status, 504, "the blocking request fails");
+      assert.match(server.stdout(), /silent for \d+\.\d s .*GET \/block.*; \d+ request\(s\) it had not started go to another worker: killing it/);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
   it("--max-worker-memory: a leaking route under load fails no request of another route", async () => {
     const server = await startServer(PYAPP, ["--workers", "2", "--max-worker-memory", "120"]);
     try {
