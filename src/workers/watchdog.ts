@@ -49,9 +49,9 @@ export class Watchdog {
     this.timer = null;
   }
 
-  private tick(): void {
+  /** One round of checks (the timer calls it every TICK_MS; tests call it with their own clock). */
+  tick(now = performance.now()): void {
     const { dispatcher, pool, requestTimeoutMs, queueTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
-    const now = performance.now();
     dispatcher.expireQueued(now, queueTimeoutMs, requestTimeoutMs);
     const checkMemory = maxWorkerMemoryBytes > 0 && now - this.lastMemoryCheck >= MEMORY_CHECK_MS;
     if (checkMemory) this.lastMemoryCheck = now;
