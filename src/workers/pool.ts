@@ -99,7 +99,7 @@ export class WorkerPool implements WorkerListener {
   private appStartFailures = 0;
   private lastStartError: string | null = null;
   /** Start-up is over: the server serves, and failed starts never stop it any more. */
-  private served = false;
+  private startupDone = false;
   private respawnTimer: NodeJS.Timeout | null = null;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
@@ -154,7 +154,7 @@ export class WorkerPool implements WorkerListener {
     }
     await Promise.all(starting.map((w) => w.start()));
     for (const w of this.active) this.options.dispatcher.addWorker(w);
-    this.served = true;
+    this.startupDone = true;
   }
 
   get health(): PoolHealth {
@@ -251,10 +251,10 @@ export class WorkerPool implements WorkerListener {
     const killed = err instanceof StartupFailure && err.signal !== null && OUTSIDE_SIGNALS.has(err.signal);
     if (!killed) this.appStartFailures++;
     const traceback = err instanceof StartupFailure && err.traceback ? `\n${err.traceback}` : "";
-    if (!this.served && this.appStartFailures >= CRASH_LOOP_LIMIT) {
+    if (!this.startupDone && this.appStartFailures >= CRASH_LOOP_LIMIT) {
       this.options.log.fatal(
-        { worker: worker.id, failures: this.startFailures, err: err.message },
-        `workers failed to start ${this.startFailures} times in a row; stopping: ${err.message}${traceback}`,
+        { worker: worker.id, failures: this.appStartFailures, err: err.message },
+        `workers failed to start ${this.appStartFailures} times in a row; stopping: ${err.message}${traceback}`,
       );
       this.options.onFatal(err);
       return null;
@@ -262,7 +262,9 @@ export class WorkerPool implements WorkerListener {
     const delay = Math.min(RESPAWN_DELAY_MIN_MS * 2 ** (this.startFailures - 1), RESPAWN_DELAY_MAX_MS);
     const { dispatcher } = this.options;
     const serving = dispatcher.workerCount;
-    if (serving === 0) {
+    // An outage only when nothing is on its way either: while another worker starts, requests wait for it.
+    const outage = serving === 0 && ![...this.active].some((w) => !dispatcher.accepts(w));
+    if (outage) {
       dispatcher.setOutage({
         detail: `no worker is serving: workers fail to start (${this.startFailures} in a row); the next try is in ${delay} ms`,
         retryAfterSeconds: Math.max(1, Math.ceil(delay / 1000)),
@@ -271,7 +273,7 @@ export class WorkerPool implements WorkerListener {
     this.options.log.error(
       { worker: worker.id, failures: this.startFailures, serving, err: err.message },
       `worker ${worker.id} failed to start (${this.startFailures} in a row, ${serving} worker(s) serving` +
-        `${serving === 0 ? ": answering 503 until one starts" : ""}); retrying in ${delay} ms: ${err.message}${traceback}`,
+        `${outage ? ": answering 503 until one starts" : ""}); retrying in ${delay} ms: ${err.message}${traceback}`,
     );
     return delay;
   }
