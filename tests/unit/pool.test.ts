@@ -212,6 +212,22 @@ describe("WorkerPool", () => {
     assert.deepEqual(workers.at(-1)!.jobs, [after]);
   });
 
+  it("a failed start while another worker is starting is no outage: requests wait for that one", async () => {
+    const { pool, dispatcher, workers } = await started(2);
+    workers[0]!.die();
+    workers[1]!.die();
+    const [a, b] = workers.slice(-2);
+    const waiting = job();
+    dispatcher.submit(waiting);
+    a!.failStart(killedWhileStarting());
+    await flush();
+    assert.equal(waiting.failed, undefined, "b is on its way");
+    b!.ready_();
+    await flush();
+    assert.deepEqual(b!.jobs, [waiting]);
+    assert.equal(pool.health.serving, 1);
+  });
+
   it("before start-up completed, five failures to load the app stop the server", async () => {
     const { workers, fatal, pool } = setup(2);
     const discovering = pool.discover();
