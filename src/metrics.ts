@@ -31,6 +31,11 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
     registers: [this.registry],
   });
+  private readonly startFailures = new Counter({
+    name: "neutrino_worker_start_failures_total",
+    help: "Worker starts that failed after start-up (the pool retries them with backoff)",
+    registers: [this.registry],
+  });
   private readonly restarts = new Counter({
     name: "neutrino_worker_restarts_total",
     help: "Workers replaced, by cause",
@@ -66,6 +71,14 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: "neutrino_worker_start_failures_in_a_row",
+      help: "Worker starts that failed since the last one that succeeded (0: healthy)",
+      registers: [this.registry],
+      collect() {
+        this.set(pool().health.startFailuresInARow);
+      },
+    });
+    new Gauge({
       name: "neutrino_worker_rss_bytes",
       help: "Resident memory of each worker process",
       labelNames: ["worker"] as const,
@@ -96,6 +109,10 @@ export class Metrics {
 
   waited(seconds: number): void {
     this.queueWait.observe(seconds);
+  }
+
+  workerStartFailed(): void {
+    this.startFailures.inc();
   }
 
   workerRestarted(cause: string): void {

@@ -158,9 +158,9 @@ export const SERVE_OPTIONS = {
   }),
   queueTimeout: option({
     flags: "--queue-timeout <seconds>",
-    help: "answer 503 to a request that waited this long for a worker; 0: off",
+    help: "answer 503 to a request that cannot start within this long (at once when the queue ahead of it says so); 0: off",
     parse: seconds,
-    default: 0,
+    default: 5,
   }),
   maxRequests: option({ flags: "--max-requests <n>", help: "recycle a worker after this many requests; 0: never", parse: integer(0), default: 0 }),
   maxRequestsJitter: option({
@@ -193,7 +193,7 @@ export const SERVE_OPTIONS = {
     doc: "liveness probe, answered by the orchestrator without a worker (an app route on the same path wins, with a warning)",
     default: "/health",
   }),
-  readyPath: option({ flags: "--ready-path <path>", help: "readiness probe: 200 while serving, 503 while draining", default: "/ready" }),
+  readyPath: option({ flags: "--ready-path <path>", help: "readiness probe: 200 while serving, 503 while draining or while no worker takes requests", default: "/ready" }),
   prefetch: option({
     flags: "--prefetch",
     help: "let a busy Python worker hold one more request while it runs a quick one",

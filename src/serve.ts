@@ -75,7 +75,7 @@ export class Server {
     const { app, runtime, log } = options;
     this.log = log;
     const metrics = this.metrics;
-    this.dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch);
+    this.dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch, options.queueTimeout * 1000);
     this.staticFiles = options.static.length > 0 ? new StaticFiles(options.static) : null;
     this.apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
     const workerTimeoutMs = options.workerTimeout * 1000;
@@ -94,12 +94,14 @@ export class Server {
       drainTimeoutMs: options.gracefulTimeout * 1000,
       onFatal: (err) => this.handleFatal(err),
       onRestart: (cause) => metrics.workerRestarted(cause),
+      onStartFailed: () => metrics.workerStartFailed(),
       onRoutes: (routes) => this.routesChanged(routes),
     });
     metrics.watch(this.dispatcher, () => this.pool);
     this.statusPage = options.statusPage
       ? new StatusPage({
           workers: () => this.pool.workers,
+          pool: () => this.pool.health,
           dispatcher: this.dispatcher,
           maxQueue: options.maxQueue,
           app: app.text,
@@ -292,7 +294,7 @@ export class Server {
         requestMs: options.bodyTimeout * 1000,
         keepAliveMs: options.keepAliveTimeout * 1000,
       },
-      probes: { health: options.healthPath, ready: options.readyPath },
+      probes: { health: options.healthPath, ready: options.readyPath, serving: () => this.dispatcher.workerCount > 0 },
       metrics: this.metrics,
       metricsPath: options.metricsPort === undefined ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,

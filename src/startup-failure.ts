@@ -11,6 +11,8 @@ export class StartupFailure extends Error {
     readonly kind: StartupErrorKind | string,
     message: string,
     readonly traceback = "",
+    /** The signal that killed the process before it was ready, if one did (kind "exited"). */
+    readonly signal: string | null = null,
   ) {
     super(message);
   }

@@ -12,6 +12,7 @@ from neutrino.internal.worker.protocol import (
     Heartbeat,
     StartupError,
     TaskResult,
+    TaskStarted,
     WorkerReady,
     encode_cancel_task,
     encode_discover_routes,
@@ -30,10 +31,14 @@ def assign(w, task_id, route, query=""):
 
 
 def results(w, count):
-    """The next `count` TaskResults (heartbeats skipped), in arrival order."""
+    """The next `count` TaskResults (heartbeats and TaskStarted skipped), in arrival order. Each
+    TaskStarted must come before its task's result."""
     out = []
     while len(out) < count:
         message = w.receive(skip_heartbeats=True)
+        if isinstance(message, TaskStarted):
+            w.started.add(message.task_id)
+            continue
         assert isinstance(message, TaskResult), message
         out.append(message)
     return out
@@ -46,6 +51,7 @@ def body(result):
 class AsyncWorkerTest(unittest.TestCase):
     def start(self, env=None):
         w = Worker(APP, env=env)
+        w.started = set()
         self.addCleanup(w.kill)
         ready = w.receive()
         self.assertIsInstance(ready, WorkerReady)
@@ -98,7 +104,8 @@ class AsyncWorkerTest(unittest.TestCase):
         assign(w, 12, "/block", "seconds=0.5")
         assign(w, 13, "/wait", "seconds=0")
         self.assertEqual([r.task_id for r in results(w, 2)], [13, 12])
-        self.assertEqual(w.task(14, "GET", "/add", "x=1&y=2", skip_heartbeats=True).status, 200)
+        assign(w, 14, "/add", "x=1&y=2")
+        self.assertEqual(results(w, 1)[0].status, 200)
 
     def test_errors(self):
         w, _ = self.start()
@@ -156,6 +163,19 @@ class AsyncWorkerTest(unittest.TestCase):
         self.assertEqual((second.task_id, second.status), (1, 200))
         self.assertTrue(w.nothing_sent_for(0.4))  # task 2 never ran, so never answers again
 
+    def test_task_started_comes_before_each_tasks_result(self):
+        w, _ = self.start()
+        assign(w, 1, "/wait", "seconds=0.1")
+        self.assertEqual(w.receive(skip_heartbeats=True).task_id, 1)  # TaskStarted first
+        self.assertEqual(results(w, 1)[0].task_id, 1)
+        assign(w, 2, "/forever")
+        assign(w, 3, "/wait", "seconds=0.1")
+        got = results(w, 1)
+        self.assertEqual(got[0].task_id, 3)
+        self.assertEqual(w.started, {2, 3})
+        w.send(encode_cancel_task(2))
+        self.assertEqual(results(w, 1)[0].task_id, 2)
+
     def test_heartbeats_while_async_tasks_run_but_not_while_a_sync_one_does(self):
         w, _ = self.start({"NEUTRINO_HEARTBEAT_INTERVAL": "0.05"})
         assign(w, 1, "/wait", "seconds=0.5")
@@ -164,7 +184,7 @@ class AsyncWorkerTest(unittest.TestCase):
             message = w.receive()
             if isinstance(message, Heartbeat):
                 beats += 1
-            else:
+            elif not isinstance(message, TaskStarted):
                 self.assertEqual(message.task_id, 1)
                 break
         self.assertGreaterEqual(beats, 3)
@@ -249,6 +269,8 @@ class RouteStartupTest(unittest.TestCase):
         w.send(encode_task_assignment(1, "POST", "/items/{item_id}", "/items/3", "",
                                       [("item_id", "3")], [], "r", "", 0, b'{"name": "pen"}'))
         result = w.receive()
+        if isinstance(result, TaskStarted):
+            result = w.receive()
         self.assertEqual(bytes(result.body), b'{"item_id": 3, "name": "pen"}')
 
 

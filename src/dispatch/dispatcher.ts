@@ -21,6 +21,17 @@
  * request finds a worker that is at most finishing another quick one, never one stuck for the
  * length of a slow request; the slow ones wait among themselves. With no quick request for
  * QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker takes slow work.
+ *
+ * Overload: with a queue timeout, a job that would have to queue is answered 503 at once when the
+ * jobs ahead of it, at the measured mean service time, would keep it waiting longer than that
+ * timeout: the client learns now what it would otherwise learn only after waiting the timeout out.
+ * Jobs queued before a service time was known (a burst at start-up) are shed the same way, newest
+ * first, at the next expiry check.
+ * With no worker at all while the pool fails to start new ones (an outage), jobs are answered 503
+ * at once instead of piling up.
+ *
+ * The dispatcher owns the scheduling state of each worker it may use (a WorkerRecord): whether it
+ * takes work at all is whether it has a record, and the record counts its sync and slow tasks.
  */
 import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
@@ -38,8 +49,23 @@ const SLOW_ROUTE_MS = 20;
 /** A worker is kept free of slow work only while quick requests arrived this recently. */
 const QUICK_TRAFFIC_WINDOW_MS = 1000;
 
+/** What the dispatcher tracks about a worker it gives work to. */
+interface WorkerRecord {
+  /** Synchronous handlers' tasks in flight (`"sync": true` routes): kept at 0 or 1 when concurrency > 1. */
+  syncTasks: number;
+  /** Tasks of slow routes in flight (Job.slow): a worker is kept free of them. */
+  slowTasks: number;
+}
+
+/** Why no worker can take a job, and when to try again (see Dispatcher.setOutage). */
+export interface Outage {
+  readonly detail: string;
+  readonly retryAfterSeconds: number;
+}
+
 export class Dispatcher {
-  private readonly workers: Worker[] = [];
+  /** The workers that take work, in the order they joined, each with its scheduling record. */
+  private readonly workers = new Map<Worker, WorkerRecord>();
   private readonly queue: JobQueue;
   /** Sync jobs waiting for a worker with a free slot and a free sync slot; shares --max-queue with `queue`. */
   private readonly syncQueue: JobQueue;
@@ -51,12 +77,19 @@ export class Dispatcher {
   private idleWaiters: (() => void)[] = [];
   /** Moving average of each route's service time (milliseconds), for prefetch. */
   private readonly serviceMs = new Map<string, number>();
+  /** Moving average of the service time of all tasks (milliseconds), to foresee queue waits. */
+  private meanServiceMs: number | undefined;
+  private outage: Outage | null = null;
 
-  /** `onDequeued` hears how long each queued job waited (milliseconds), for the metrics. */
+  /**
+   * `onDequeued` hears how long each queued job waited (milliseconds), for the metrics;
+   * `queueTimeoutMs` (0: off) is the longest wait a job is queued for (see the class comment).
+   */
   constructor(
     private readonly maxQueue: number,
     private readonly onDequeued: (waitedMs: number) => void = () => {},
     private readonly prefetch = true,
+    private readonly queueTimeoutMs = 0,
   ) {
     this.queue = new JobQueue(maxQueue);
     this.syncQueue = new JobQueue(maxQueue);
@@ -71,21 +104,43 @@ export class Dispatcher {
     return this.inflight;
   }
 
+  /** Workers that take work now. */
+  get workerCount(): number {
+    return this.workers.size;
+  }
+
+  /** Whether `worker` takes work now (it was added and not removed). */
+  accepts(worker: Worker): boolean {
+    return this.workers.has(worker);
+  }
+
   /** Makes a ready worker available and gives it queued work. */
   addWorker(worker: Worker): void {
-    worker.accepting = true;
-    this.workers.push(worker);
+    if (this.workers.has(worker)) return;
+    this.workers.set(worker, { syncTasks: 0, slowTasks: 0 });
     this.fill(worker);
   }
 
   /** Stops giving work to a worker (it died, or it is being drained). Its in-flight jobs stay its own. */
   removeWorker(worker: Worker): void {
-    worker.accepting = false;
-    const i = this.workers.indexOf(worker);
-    if (i >= 0) this.workers.splice(i, 1);
+    this.workers.delete(worker);
+    this.rejectIfOutage();
+  }
+
+  /**
+   * The pool says no worker can be started for now (`null`: that is over). While there is also no
+   * worker left, every job is answered 503 with Retry-After at once, queued ones included.
+   */
+  setOutage(outage: Outage | null): void {
+    this.outage = outage;
+    this.rejectIfOutage();
   }
 
   submit(job: Job): void {
+    if (this.workers.size === 0 && this.outage) {
+      this.failUnavailable(job);
+      return;
+    }
     const sync = job.sync === true;
     const slow = !sync && this.isSlow(job.route);
     job.slow = slow;
@@ -97,6 +152,16 @@ export class Dispatcher {
         : (this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined));
     if (worker) {
       this.run(worker, job);
+      return;
+    }
+    const expectedWaitMs = this.expectedWaitMs();
+    if (this.queueTimeoutMs > 0 && expectedWaitMs > this.queueTimeoutMs) {
+      job.fail(
+        503,
+        `all workers are busy and this request would wait about ${(expectedWaitMs / 1000).toFixed(1)} s, ` +
+          `over the queue timeout (${this.queueTimeoutMs / 1000} s)`,
+        { "retry-after": RETRY_AFTER_SECONDS },
+      );
     } else if (this.queued >= this.maxQueue || !(sync ? this.syncQueue : slow ? this.slowQueue : this.queue).push(job)) {
       job.fail(503, `all workers are busy and the queue is full (${this.maxQueue} waiting)`, {
         "retry-after": RETRY_AFTER_SECONDS,
@@ -104,12 +169,19 @@ export class Dispatcher {
     }
   }
 
-  /** A worker finished a task that took it `serviceMs`: give it the next queued job. */
-  taskDone(worker: Worker, route: string, serviceMs: number): void {
-    const average = this.serviceMs.get(route);
-    this.serviceMs.set(route, average === undefined ? serviceMs : average + SERVICE_TIME_WEIGHT * (serviceMs - average));
+  /** A worker finished `job` after `serviceMs` of work: give it the next queued job. */
+  taskDone(worker: Worker, job: Job, serviceMs: number): void {
+    const average = this.serviceMs.get(job.route);
+    this.serviceMs.set(job.route, average === undefined ? serviceMs : average + SERVICE_TIME_WEIGHT * (serviceMs - average));
+    this.meanServiceMs =
+      this.meanServiceMs === undefined ? serviceMs : this.meanServiceMs + SERVICE_TIME_WEIGHT * (serviceMs - this.meanServiceMs);
     this.inflight--;
-    if (worker.accepting) this.fill(worker);
+    const record = this.workers.get(worker);
+    if (record) {
+      if (job.sync) record.syncTasks--;
+      if (job.slow) record.slowTasks--;
+      this.fill(worker);
+    }
     this.checkIdle();
   }
 
@@ -126,6 +198,10 @@ export class Dispatcher {
   retry(job: Job): boolean {
     this.inflight--;
     if (job.answered || job.abandoned) return true;
+    if (this.workers.size === 0 && this.outage) {
+      this.failUnavailable(job);
+      return true;
+    }
     const sync = job.sync === true;
     const worker = this.leastBusy(sync);
     if (worker) {
@@ -158,8 +234,9 @@ export class Dispatcher {
         }
       }
     }
+    this.shedHopeless(now);
     // Slow jobs held back for quick traffic that has since stopped go to the idle workers.
-    if (this.slowQueue.length > 0 && this.slowMayStart(now)) for (const w of this.workers) this.fill(w, now);
+    if (this.slowQueue.length > 0 && this.slowMayStart(now)) for (const w of this.workers.keys()) this.fill(w, now);
     this.checkIdle();
   }
 
@@ -175,12 +252,54 @@ export class Dispatcher {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * How long a job queued now would wait: the jobs ahead of it, at the mean service time, over
+   * the workers' slots. 0 until a service time was measured.
+   */
+  private expectedWaitMs(): number {
+    if (this.meanServiceMs === undefined) return 0;
+    let slots = 0;
+    for (const w of this.workers.keys()) slots += w.concurrency;
+    return ((this.queued + 1) * this.meanServiceMs) / Math.max(1, slots);
+  }
+
+  /**
+   * Answers 503 now, newest first, to the queued jobs that will not start within the queue
+   * timeout at the measured service time, instead of letting them wait it out.
+   */
+  private shedHopeless(now: number): void {
+    if (this.queueTimeoutMs <= 0 || this.meanServiceMs === undefined) return;
+    let slots = 0;
+    for (const w of this.workers.keys()) slots += w.concurrency;
+    const perJobMs = this.meanServiceMs / Math.max(1, slots);
+    for (let job = this.queue.peekLast(); job; job = this.queue.peekLast()) {
+      const startsInMs = this.queued * perJobMs;
+      if (!job.answered && !job.abandoned && now - job.submittedAt + startsInMs <= this.queueTimeoutMs) break;
+      this.queue.pop();
+      job.fail(503, `all workers are busy and this request would not start within the queue timeout (${this.queueTimeoutMs / 1000} s)`, {
+        "retry-after": RETRY_AFTER_SECONDS,
+      });
+    }
+  }
+
+  private failUnavailable(job: Job): void {
+    const { detail, retryAfterSeconds } = this.outage!;
+    job.fail(503, detail, { "retry-after": String(retryAfterSeconds) });
+  }
+
+  /** In an outage with no worker left, nothing queued can ever start: answer it now. */
+  private rejectIfOutage(): void {
+    if (this.workers.size > 0 || !this.outage) return;
+    for (const job of [...this.queue.drain(), ...this.syncQueue.drain(), ...this.slowQueue.drain()]) this.failUnavailable(job);
+    this.checkIdle();
+  }
+
   /** The worker with the lowest share of its slots in use that can take the job; for a sync job, one whose sync slot is free. */
   private leastBusy(sync = false): Worker | undefined {
     let best: Worker | undefined;
     let bestLoad = Infinity;
-    for (const w of this.workers) {
-      if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w))) continue;
+    for (const [w, record] of this.workers) {
+      if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record))) continue;
       const load = w.inflightCount / w.concurrency;
       if (load < bestLoad) {
         best = w;
@@ -194,7 +313,7 @@ export class Dispatcher {
   /** A busy one-at-a-time worker that may take one more task now (see the class comment). */
   private prefetchTarget(): Worker | undefined {
     if (!this.prefetch) return undefined;
-    for (const w of this.workers) if (this.canPrefetch(w)) return w;
+    for (const w of this.workers.keys()) if (this.canPrefetch(w)) return w;
     return undefined;
   }
 
@@ -224,7 +343,7 @@ export class Dispatcher {
     let best: JobQueue = this.queue;
     let bestAt = this.queue.peek()?.submittedAt ?? Infinity;
     const sync = this.syncQueue.peek();
-    if (sync !== undefined && sync.submittedAt < bestAt && !syncSlotTaken(worker)) {
+    if (sync !== undefined && sync.submittedAt < bestAt && !syncSlotTaken(worker, this.workers.get(worker))) {
       best = this.syncQueue;
       bestAt = sync.submittedAt;
     }
@@ -245,14 +364,19 @@ export class Dispatcher {
   private slowMayStart(now: number): boolean {
     if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS) return true;
     let free = 0;
-    for (const w of this.workers) {
+    for (const [w, record] of this.workers) {
       if (!w.sequential) return true; // workers that run many tasks at once are never held back
-      if (w.slowTasks === 0 && ++free === 2) return true;
+      if (record.slowTasks === 0 && ++free === 2) return true;
     }
-    return this.workers.length < 2;
+    return this.workers.size < 2;
   }
 
   private run(worker: Worker, job: Job): void {
+    const record = this.workers.get(worker);
+    if (record) {
+      if (job.sync) record.syncTasks++;
+      if (job.slow) record.slowTasks++;
+    }
     this.inflight++;
     job.assignedAt = performance.now();
     worker.assign(job);
@@ -267,6 +391,6 @@ export class Dispatcher {
 }
 
 /** A worker that runs many tasks at once is running a sync job: it takes no other until that one is done. */
-function syncSlotTaken(w: Worker): boolean {
-  return w.syncTasks > 0 && w.concurrency > 1;
+function syncSlotTaken(w: Worker, record: WorkerRecord | undefined): boolean {
+  return record !== undefined && record.syncTasks > 0 && w.concurrency > 1;
 }

@@ -49,6 +49,21 @@ export class JobQueue {
     return job;
   }
 
+  /** The newest job, left in place. */
+  peekLast(): Job | undefined {
+    return this.count === 0 ? undefined : this.slots[(this.head + this.count - 1) % this.capacity];
+  }
+
+  /** Takes the newest job. */
+  pop(): Job | undefined {
+    if (this.count === 0) return undefined;
+    const i = (this.head + this.count - 1) % this.capacity;
+    const job = this.slots[i];
+    this.slots[i] = undefined;
+    this.count--;
+    return job;
+  }
+
   /** Empties the queue, returning the jobs in order. */
   drain(): Job[] {
     const jobs: Job[] = [];

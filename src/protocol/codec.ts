@@ -109,9 +109,17 @@ export function encodeHello(workerId: string, secret: string): Buffer {
 }
 
 export function encodeCancelTask(taskId: number): Buffer {
+  return taskIdFrame(MessageType.CancelTask, taskId);
+}
+
+export function encodeTaskStarted(taskId: number): Buffer {
+  return taskIdFrame(MessageType.TaskStarted, taskId);
+}
+
+function taskIdFrame(type: number, taskId: number): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + 4);
   out.writeUInt32BE(5, 0);
-  out[4] = MessageType.CancelTask;
+  out[4] = type;
   out.writeUInt32BE(taskId, 5);
   return out;
 }
@@ -189,6 +197,8 @@ export function encodeMessage(m: Message): Buffer {
       return encodeHello(m.workerId, m.secret);
     case "CancelTask":
       return encodeCancelTask(m.taskId);
+    case "TaskStarted":
+      return encodeTaskStarted(m.taskId);
     case "TaskAssignment":
       return encodeTaskAssignment(
         m.taskId, m.method, m.route, m.path, m.query, m.params, m.headers, m.requestId, m.clientHost, m.clientPort, m.body,
@@ -355,6 +365,12 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
       const taskId = r.u32();
       r.done();
       return { type: "CancelTask", taskId };
+    }
+    case MessageType.TaskStarted: {
+      const r = new Reader(buf, p, end, "TaskStarted");
+      const taskId = r.u32();
+      r.done();
+      return { type: "TaskStarted", taskId };
     }
     default:
       throw new ProtocolError("unknown_type", `unknown message type 0x${type.toString(16).padStart(2, "0")}`);

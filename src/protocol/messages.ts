@@ -11,6 +11,7 @@ export const MessageType = {
   TaskAssignment: 0x10,
   TaskResult: 0x11,
   CancelTask: 0x12,
+  TaskStarted: 0x13,
 } as const;
 
 export type Pair = [name: string, value: string];
@@ -80,6 +81,12 @@ export interface CancelTask {
   taskId: number;
 }
 
+/** A worker is about to run a task's handler (sent by a Python worker of concurrency above 1). */
+export interface TaskStarted {
+  type: "TaskStarted";
+  taskId: number;
+}
+
 export interface TaskAssignment {
   type: "TaskAssignment";
   taskId: number;
@@ -119,4 +126,5 @@ export type Message =
   | Hello
   | TaskAssignment
   | TaskResult
-  | CancelTask;
+  | CancelTask
+  | TaskStarted;

@@ -7,6 +7,7 @@ import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { sendError } from "../http/errors.js";
+import type { PoolHealth } from "../workers/pool.js";
 import type { Worker } from "../workers/worker.js";
 import { PAGE_CSP, PAGE_HTML } from "./page.js";
 import { HISTORY_SECONDS, RequestStats, type SecondPoint, type StatsWindow } from "./request-stats.js";
@@ -36,6 +37,8 @@ export interface StatusSnapshot {
   /** Unix time of the snapshot, in milliseconds. */
   time: number;
   queue: { depth: number; capacity: number };
+  /** The pool's size, its serving workers, and failed starts since the last good one (with the error). */
+  pool: { size: number; serving: number; start_failures_in_a_row: number; last_start_error: string | null };
   inflight: number;
   /** Requests answered since start-up (by a worker, or with a 5xx on its behalf), and the 5xx among them. */
   totals: { requests: number; errors: number };
@@ -49,6 +52,7 @@ export interface StatusSnapshot {
 export interface StatusPageOptions {
   /** The pool's workers, whatever their state (`WorkerPool.workers`). */
   readonly workers: () => readonly Worker[];
+  readonly pool: () => PoolHealth;
   readonly dispatcher: Dispatcher;
   readonly maxQueue: number;
   readonly app: string;
@@ -59,19 +63,24 @@ export interface StatusPageOptions {
 const PAGE = Buffer.from(PAGE_HTML);
 const ALLOW = "GET, HEAD";
 
-export function workerState(w: Worker): WorkerState {
+/** `accepting`: the dispatcher gives it work. */
+export function workerState(w: Worker, accepting: boolean): WorkerState {
   switch (w.lifecycle) {
     case "starting":
       return "starting";
     case "ready":
       if (!w.ready) return "stopping"; // being killed
-      if (!w.accepting) return "starting"; // started for a reload or a recycle, not swapped in yet
+      if (!accepting) return "starting"; // started for a reload or a recycle, not swapped in yet
       return w.inflightCount > 0 ? "busy" : "idle";
     case "stopping":
       return w.draining ? "retiring" : "stopping";
     case "exited":
       return "exited";
   }
+}
+
+function poolStatus(h: PoolHealth): StatusSnapshot["pool"] {
+  return { size: h.size, serving: h.serving, start_failures_in_a_row: h.startFailuresInARow, last_start_error: h.lastStartError };
 }
 
 function workerId(w: Worker): number {
@@ -139,6 +148,7 @@ export class StatusPage {
       },
       time,
       queue: { depth: dispatcher.queued, capacity: maxQueue },
+      pool: poolStatus(this.options.pool()),
       inflight: dispatcher.busy,
       totals: { requests: this.stats.totalRequests, errors: this.stats.totalErrors },
       last_10s: this.stats.window(10, time),
@@ -156,7 +166,7 @@ export class StatusPage {
     return {
       id: w.id,
       pid: w.pid,
-      state: workerState(w),
+      state: workerState(w, this.options.dispatcher.accepts(w)),
       rss_bytes: w.rss(),
       served: w.served,
       inflight: w.inflightCount,

@@ -1,8 +1,13 @@
 /**
  * Keeps the pool at its size: starts workers in parallel, answers the jobs of a worker that died
- * with a 502 at once and replaces it, recycles workers (max requests, memory) with the replacement
- * ready before the old one leaves, resizes on demand, reloads the app with a rolling restart, and
- * stops the server when workers keep failing to start (a broken deploy) instead of spinning.
+ * with a 502 at once and replaces it, recycles workers (max requests with the replacement ready
+ * before the old one leaves; memory by draining the old one at once), resizes on demand, and
+ * reloads the app with a rolling restart.
+ *
+ * Replacements that fail to start are retried with capped backoff for as long as the server runs:
+ * once it served, a broken deploy on disk or a worker killed while starting must not take down the
+ * workers that still serve. While no worker serves and starts keep failing, the dispatcher answers
+ * 503 at once (an outage). Only before the server first served does a crash loop stop it.
  */
 import { randomInt } from "node:crypto";
 import type { AppSpec } from "../app-spec.js";
@@ -12,7 +17,7 @@ import type { Logger } from "../log.js";
 import type { RouteInfo } from "../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import type { SocketDir } from "./socket-dir.js";
-import { StartupFailure, Worker, type WorkerListener } from "./worker.js";
+import { StartupFailure, Worker, type WorkerListener, type WorkerOptions } from "./worker.js";
 
 export interface PoolOptions {
   readonly size: number;
@@ -35,10 +40,35 @@ export interface PoolOptions {
   readonly onRoutes: (routes: RouteInfo[]) => void;
   /** A worker is being replaced: crashed, hung, timeout, memory, max_requests, reload, protocol_error. */
   readonly onRestart: (cause: string) => void;
+  /** A worker failed to start (metrics). */
+  readonly onStartFailed?: () => void;
+  /** Makes the worker objects (tests give stand-ins); the real Worker by default. */
+  readonly createWorker?: (options: WorkerOptions) => Worker;
 }
 
-/** Consecutive start-up failures after which the pool gives up (gunicorn stops at the first). */
+/** The pool's health, for the status page and the metrics. */
+export interface PoolHealth {
+  /** The number of workers the pool keeps. */
+  readonly size: number;
+  /** Workers taking requests now. */
+  readonly serving: number;
+  /** Failed worker starts since the last one that succeeded. */
+  readonly startFailuresInARow: number;
+  /** The last failed start's error, until a start succeeds. */
+  readonly lastStartError: string | null;
+}
+
+/**
+ * Before the server first served: consecutive failures to load the app after which it gives up
+ * (gunicorn stops at the first).
+ */
 const CRASH_LOOP_LIMIT = 5;
+/**
+ * Signals that come from outside (the OOM killer, an operator): a worker they killed while it
+ * started says nothing about the app, so it does not count toward CRASH_LOOP_LIMIT. A crash
+ * (SIGSEGV, SIGABRT) does.
+ */
+const OUTSIDE_SIGNALS = new Set(["SIGKILL", "SIGTERM", "SIGINT", "SIGHUP"]);
 const RESPAWN_DELAY_MIN_MS = 100;
 const RESPAWN_DELAY_MAX_MS = 5_000;
 
@@ -63,7 +93,13 @@ export class WorkerPool implements WorkerListener {
   private nextId = 0;
   private targetSize: number;
   private stopping = false;
+  /** Failed starts in a row, of any cause: the backoff and the health report. */
   private startFailures = 0;
+  /** Failed starts in a row that were the app's fault (not killed from outside): the crash-loop limit. */
+  private appStartFailures = 0;
+  private lastStartError: string | null = null;
+  /** Start-up is over: the server serves, and failed starts never stop it any more. */
+  private startupDone = false;
   private respawnTimer: NodeJS.Timeout | null = null;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
@@ -84,7 +120,8 @@ export class WorkerPool implements WorkerListener {
 
   /** A new worker with a fresh id, not yet started and not yet in the pool. */
   private newWorker(): Worker {
-    const worker = new Worker({
+    const create = this.options.createWorker ?? ((options: WorkerOptions) => new Worker(options));
+    const worker = create({
       id: `w${this.nextId++}`,
       runtime: this.options.runtime,
       app: this.options.app,
@@ -117,12 +154,19 @@ export class WorkerPool implements WorkerListener {
     }
     await Promise.all(starting.map((w) => w.start()));
     for (const w of this.active) this.options.dispatcher.addWorker(w);
+    this.startupDone = true;
+  }
+
+  get health(): PoolHealth {
+    let serving = 0;
+    for (const w of this.active) if (this.options.dispatcher.accepts(w)) serving++;
+    return { size: this.targetSize, serving, startFailuresInARow: this.startFailures, lastStartError: this.lastStartError };
   }
 
   // ---- WorkerListener
 
   taskDone(worker: Worker, job: Job, serviceMs: number): void {
-    this.options.dispatcher.taskDone(worker, job.route, serviceMs);
+    this.options.dispatcher.taskDone(worker, job, serviceMs);
     const limit = this.servedLimit.get(worker);
     if (limit !== undefined && worker.served >= limit) this.recycle(worker, `served ${worker.served} requests`);
   }
@@ -178,7 +222,7 @@ export class WorkerPool implements WorkerListener {
     this.active.add(worker);
     worker.start().then(
       () => {
-        this.startFailures = 0;
+        this.startSucceeded();
         if (this.stopping || !this.active.has(worker)) return;
         this.options.log.info({ worker: worker.id, workerPid: worker.pid }, `worker ${worker.id} started (pid ${worker.pid})`);
         this.options.dispatcher.addWorker(worker);
@@ -192,22 +236,44 @@ export class WorkerPool implements WorkerListener {
     );
   }
 
+  private startSucceeded(): void {
+    this.startFailures = 0;
+    this.appStartFailures = 0;
+    this.lastStartError = null;
+    this.options.dispatcher.setOutage(null);
+  }
+
   /** Counts a failed start; returns the delay before the next try, or null once the pool gave up. */
   private startFailed(worker: Worker, err: Error): number | null {
     this.startFailures++;
+    this.lastStartError = err.message;
+    this.options.onStartFailed?.();
+    const killed = err instanceof StartupFailure && err.signal !== null && OUTSIDE_SIGNALS.has(err.signal);
+    if (!killed) this.appStartFailures++;
     const traceback = err instanceof StartupFailure && err.traceback ? `\n${err.traceback}` : "";
-    if (this.startFailures >= CRASH_LOOP_LIMIT) {
+    if (!this.startupDone && this.appStartFailures >= CRASH_LOOP_LIMIT) {
       this.options.log.fatal(
-        { worker: worker.id, failures: this.startFailures, err: err.message },
-        `workers failed to start ${this.startFailures} times in a row; stopping: ${err.message}${traceback}`,
+        { worker: worker.id, failures: this.appStartFailures, err: err.message },
+        `workers failed to start ${this.appStartFailures} times in a row; stopping: ${err.message}${traceback}`,
       );
       this.options.onFatal(err);
       return null;
     }
     const delay = Math.min(RESPAWN_DELAY_MIN_MS * 2 ** (this.startFailures - 1), RESPAWN_DELAY_MAX_MS);
+    const { dispatcher } = this.options;
+    const serving = dispatcher.workerCount;
+    // An outage only when nothing is on its way either: while another worker starts, requests wait for it.
+    const outage = serving === 0 && ![...this.active].some((w) => !dispatcher.accepts(w));
+    if (outage) {
+      dispatcher.setOutage({
+        detail: `no worker is serving: workers fail to start (${this.startFailures} in a row); the next try is in ${delay} ms`,
+        retryAfterSeconds: Math.max(1, Math.ceil(delay / 1000)),
+      });
+    }
     this.options.log.error(
-      { worker: worker.id, failures: this.startFailures, err: err.message },
-      `worker ${worker.id} failed to start (${this.startFailures} in a row); retrying in ${delay} ms: ${err.message}${traceback}`,
+      { worker: worker.id, failures: this.startFailures, serving, err: err.message },
+      `worker ${worker.id} failed to start (${this.startFailures} in a row, ${serving} worker(s) serving` +
+        `${outage ? ": answering 503 until one starts" : ""}); retrying in ${delay} ms: ${err.message}${traceback}`,
     );
     return delay;
   }
@@ -222,19 +288,27 @@ export class WorkerPool implements WorkerListener {
   }
 
   /**
-   * Replaces a worker that served its share or grew too big. The old one keeps serving until its
-   * replacement is ready, so capacity never dips.
+   * Replaces a worker that served its share (it keeps serving until its replacement is ready, so
+   * capacity never dips) or grew past the memory limit (drained at once, see below).
    */
   recycle(worker: Worker, cause: string): void {
     if (this.stopping || !this.active.has(worker) || this.recycling.has(worker)) return;
+    const memory = cause.startsWith("memory");
+    this.options.onRestart(memory ? "memory" : "max_requests");
+    this.options.log.info({ worker: worker.id, workerPid: worker.pid, cause }, `recycling worker ${worker.id} (pid ${worker.pid}): ${cause}`);
+    if (memory) {
+      // Past the soft limit it takes no new work at all, so that nothing waits on a worker that
+      // may reach the hard limit and be killed: it finishes what it holds while a fresh one starts.
+      this.retire(worker);
+      this.fill(0);
+      return;
+    }
     this.recycling.add(worker);
-    this.options.onRestart(cause.startsWith("memory") ? "memory" : "max_requests");
     const fresh = this.newWorker();
     this.incoming.add(fresh);
-    this.options.log.info({ worker: worker.id, workerPid: worker.pid, cause }, `recycling worker ${worker.id} (pid ${worker.pid}): ${cause}`);
     fresh.start().then(
       () => {
-        this.startFailures = 0;
+        this.startSucceeded();
         this.incoming.delete(fresh);
         if (this.stopping) {
           void fresh.stop(this.options.drainTimeoutMs);
@@ -318,7 +392,7 @@ export class WorkerPool implements WorkerListener {
         this.retire(w);
         this.options.onRestart("reload");
       }
-      this.startFailures = 0;
+      this.startSucceeded();
       log.info({ workers: fresh.map((w) => w.id) }, `reloaded: ${fresh.length} new workers serving`);
     } catch (err) {
       for (const w of fresh) {

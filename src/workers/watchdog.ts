@@ -49,9 +49,9 @@ export class Watchdog {
     this.timer = null;
   }
 
-  private tick(): void {
+  /** One round of checks (the timer calls it every TICK_MS; tests call it with their own clock). */
+  tick(now = performance.now()): void {
     const { dispatcher, pool, requestTimeoutMs, queueTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
-    const now = performance.now();
     dispatcher.expireQueued(now, queueTimeoutMs, requestTimeoutMs);
     const checkMemory = maxWorkerMemoryBytes > 0 && now - this.lastMemoryCheck >= MEMORY_CHECK_MS;
     if (checkMemory) this.lastMemoryCheck = now;
@@ -92,17 +92,22 @@ export class Watchdog {
   private killHung(worker: Worker, now: number): void {
     const { log, dispatcher, workerTimeoutMs } = this.options;
     const silent = seconds(now - worker.lastHeard);
-    const jobs = worker.inflightJobs();
+    // Only the tasks it started may fail; the others go to another worker once it is gone.
+    const unstarted = worker.unstartedJobs();
+    const jobs = worker.inflightJobs().filter((j) => !unstarted.includes(j));
     const running = jobs.map((j) => `${j.method} ${j.route} [request ${j.requestId}, running ${seconds(now - j.submittedAt)} s]`);
     log.error(
-      { worker: worker.id, workerPid: worker.pid, silentMs: Math.round(now - worker.lastHeard), requests: running },
+      { worker: worker.id, workerPid: worker.pid, silentMs: Math.round(now - worker.lastHeard), requests: running, notStarted: unstarted.length },
       `worker ${worker.id} (pid ${worker.pid}) silent for ${silent} s (worker timeout ${seconds(workerTimeoutMs)} s)` +
         (running.length ? ` while handling ${running.join(", ")}` : " while idle") +
+        (unstarted.length ? `; ${unstarted.length} request(s) it had not started go to another worker` : "") +
         ": killing it",
     );
     for (const job of jobs) job.fail(504, `the worker handling this request stopped responding for ${silent} s and was replaced`);
     dispatcher.removeWorker(worker);
-    worker.terminate(`hung: silent for ${silent} s`);
+    // With tasks to hand on, no grace period: none of them may start in it.
+    if (unstarted.length > 0) worker.kill(`hung: silent for ${silent} s`);
+    else worker.terminate(`hung: silent for ${silent} s`);
   }
 
   private checkMemory(worker: Worker): void {

@@ -69,16 +69,10 @@ export class Worker {
   readonly id: string;
   pid = 0;
   concurrency = 1;
-  /** Whether the dispatcher may give this worker new tasks. */
-  accepting = false;
   /** performance.now() of the last byte received: a hung worker is one that stays silent. */
   lastHeard = 0;
   /** Tasks completed, for --max-requests. */
   served = 0;
-  /** Synchronous handlers' tasks in flight (`"sync": true` routes): the dispatcher keeps it at 0 or 1 when concurrency > 1. */
-  syncTasks = 0;
-  /** Tasks of slow routes in flight (Job.slow): the dispatcher keeps a worker free of them. */
-  slowTasks = 0;
   private state: WorkerLifecycle = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
@@ -91,6 +85,13 @@ export class Worker {
    * arrives, whatever its concurrency.) Such a worker may be sent a task while busy: it waits.
    */
   sequential = false;
+  /**
+   * Says TaskStarted before it runs a task (a Python worker of concurrency above 1): a task it
+   * did not say so for was never started.
+   */
+  private acksStart = false;
+  /** Tasks in flight it said TaskStarted for (only when acksStart). */
+  private readonly started = new Set<number>();
   /** performance.now() when the running task of a sequential worker started. */
   private runningSince = 0;
   private readonly decoder = new FrameDecoder();
@@ -137,6 +138,18 @@ export class Worker {
   /** The jobs this worker is running now (for logs and status). */
   inflightJobs(): Job[] {
     return [...this.inflight.values()];
+  }
+
+  /**
+   * The jobs given to this worker that it has certainly not started: those a sequential worker
+   * holds behind its running one, and those a worker that acknowledges starts did not acknowledge.
+   * If the worker dies they can go to another one.
+   */
+  unstartedJobs(): Job[] {
+    const jobs = [...this.inflight.values()];
+    if (this.sequential) return jobs.slice(1);
+    if (this.acksStart) return jobs.filter((j) => !this.started.has(j.taskId));
+    return [];
   }
 
   /** Starts the process and resolves once it sent WorkerReady. Rejects with a StartupFailure. */
@@ -196,6 +209,8 @@ export class Worker {
                 new StartupFailure(
                   "exited",
                   `worker ${this.id} exited before it was ready (${this.exitCause})` + (output ? `:\n${output}` : ""),
+                  "",
+                  signal,
                 ),
               );
             }
@@ -218,8 +233,6 @@ export class Worker {
   assign(job: Job): void {
     if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
-    if (job.sync) this.syncTasks++;
-    if (job.slow) this.slowTasks++;
     this.socket!.write(job.frame);
   }
 
@@ -228,7 +241,6 @@ export class Worker {
    * stopped giving it work. Resolves when the process is gone.
    */
   stop(timeoutMs: number): Promise<void> {
-    this.accepting = false;
     if (this.state === "exited") return this.exitedPromise;
     this.state = "stopping";
     if (this.socket && !this.socket.destroyed) this.socket.write(encodeShutdown(true));
@@ -353,8 +365,7 @@ export class Worker {
           return;
         }
         this.inflight.delete(m.taskId);
-        if (job.sync) this.syncTasks--;
-        if (job.slow) this.slowTasks--;
+        this.started.delete(m.taskId);
         this.served++;
         const now = performance.now();
         let serviceMs: number;
@@ -369,11 +380,16 @@ export class Worker {
         this.options.listener.taskDone(this, job, serviceMs);
         return;
       }
+      case "TaskStarted":
+        if (!this.inflight.has(m.taskId)) return this.protocolViolation(`TaskStarted for unknown task ${m.taskId}`);
+        this.started.add(m.taskId);
+        return;
       case "WorkerReady":
         if (this.state !== "starting") return this.protocolViolation("WorkerReady sent twice");
         this.pid = m.pid;
         this.concurrency = Math.max(1, m.concurrency);
         this.sequential = m.runtime === "python" && this.concurrency === 1;
+        this.acksStart = m.runtime === "python" && this.concurrency > 1;
         this.state = "ready";
         this.onReady();
         return;
@@ -402,16 +418,13 @@ export class Worker {
     const wasReady = this.state === "ready" || this.state === "stopping";
     const stopping = this.state === "stopping";
     this.state = "exited";
-    this.accepting = false;
     this.socket?.destroy();
     this.pendingRoutes?.reject(new StartupFailure("exited", `worker ${this.id} exited during route discovery (${this.exitCause})`));
     this.pendingRoutes = null;
-    const lost = [...this.inflight.values()];
+    const unstarted = this.unstartedJobs();
+    const lost = [...this.inflight.values()].filter((j) => !unstarted.includes(j));
     this.inflight.clear();
-    this.syncTasks = 0;
-    this.slowTasks = 0;
-    // A sequential worker never started the tasks waiting behind its running one.
-    const unstarted = this.sequential ? lost.splice(1) : [];
+    this.started.clear();
     this.markExited();
     if (wasReady && !(stopping && lost.length === 0 && unstarted.length === 0)) {
       this.options.listener.exited(this, lost, this.exitCause, unstarted);

@@ -33,7 +33,7 @@ function job(taskId: number, sync = false): FakeJob {
 
 /** Stands in for a Worker: what the dispatcher reads and calls, and a way to finish a task. */
 class FakeWorker {
-  accepting = false;
+  /** Counted here to check the dispatcher never gives a second sync task. */
   syncTasks = 0;
   readonly running: Job[] = [];
   constructor(
@@ -57,7 +57,7 @@ class FakeWorker {
     assert.ok(i >= 0, `${this.id} is not running task ${job.taskId}`);
     this.running.splice(i, 1);
     if (job.sync) this.syncTasks--;
-    dispatcher.taskDone(this as unknown as Worker, job.route, 1);
+    dispatcher.taskDone(this as unknown as Worker, job, 1);
   }
   ids(): number[] {
     return this.running.map((j) => j.taskId);

@@ -30,9 +30,6 @@ function job(route: string, submittedAt = 0): Job & { failedWith?: number } {
 
 /** A stand-in for Worker: `sequential` as a Python worker of concurrency 1 is. */
 class FakeWorker {
-  accepting = false;
-  syncTasks = 0;
-  slowTasks = 0;
   readonly jobs: Job[] = [];
   constructor(
     readonly concurrency = 1,
@@ -46,13 +43,11 @@ class FakeWorker {
   }
   assign(j: Job): void {
     this.jobs.push(j);
-    if (j.slow) this.slowTasks++;
   }
   /** The worker answers its oldest task after `ms`. */
   finish(d: Dispatcher, ms: number): void {
     const done = this.jobs.shift()!;
-    if (done.slow) this.slowTasks--;
-    d.taskDone(this as unknown as Worker, done.route, ms);
+    d.taskDone(this as unknown as Worker, done, ms);
   }
 }
 
@@ -194,5 +189,54 @@ describe("dispatcher", () => {
     a.finish(d, 0.2);
     d.submit(job("/slow"));
     assert.equal(a.inflightCount, 1);
+  });
+
+  it("overload: a job that would wait past the queue timeout at the measured service time gets 503 at once", () => {
+    const d = new Dispatcher(100, () => {}, false, 1000);
+    const w = new FakeWorker();
+    d.addWorker(asWorker(w));
+    d.submit(job("/x"));
+    w.finish(d, 200); // 200 ms per request, one slot
+    d.submit(job("/x"));
+    const queued = Array.from({ length: 7 }, () => job("/x"));
+    for (const j of queued) d.submit(j);
+    // The k-th to queue starts within k × 200 ms (the running one, then those ahead): five fit in 1 s.
+    assert.equal(d.queued, 5);
+    assert.deepEqual(queued.map((j) => j.failedWith), [undefined, undefined, undefined, undefined, undefined, 503, 503]);
+  });
+
+  it("overload: a burst queued before any service time was measured is shed, newest first, once one is", () => {
+    const d = new Dispatcher(100, () => {}, false, 1000);
+    const w = new FakeWorker();
+    d.addWorker(asWorker(w));
+    const burst = Array.from({ length: 10 }, () => job("/x", 0));
+    for (const j of burst) d.submit(j);
+    assert.equal(d.queued, 9, "nothing measured yet: all wait");
+    w.finish(d, 200);
+    d.expireQueued(200, 1000, 0);
+    // burst[1] runs; each queued one has waited 200 ms and the k-th starts within k × 200 ms more:
+    // burst[2..5] fit in 1 s, burst[6..9] do not.
+    assert.deepEqual(burst.map((j) => j.failedWith), [undefined, undefined, undefined, undefined, undefined, undefined, 503, 503, 503, 503]);
+  });
+
+  it("outage: with no worker and the pool failing to start one, jobs get 503 with Retry-After at once, queued ones too", () => {
+    const d = new Dispatcher(10);
+    const w = new FakeWorker();
+    d.addWorker(asWorker(w));
+    d.submit(job("/x"));
+    const queued = job("/x");
+    d.submit(queued);
+    d.removeWorker(asWorker(w));
+    assert.equal(queued.failedWith, undefined, "no outage declared: it waits for a worker");
+    d.setOutage({ detail: "no worker is serving", retryAfterSeconds: 2 });
+    assert.equal(queued.failedWith, 503);
+    const late = job("/x");
+    d.submit(late);
+    assert.equal(late.failedWith, 503);
+    d.setOutage(null);
+    const after = job("/x");
+    d.submit(after);
+    assert.equal(after.failedWith, undefined);
+    assert.equal(d.queued, 1);
   });
 });

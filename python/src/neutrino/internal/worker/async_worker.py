@@ -26,6 +26,7 @@ from .protocol import (
     Shutdown,
     TaskAssignment,
     encode_task_result_head,
+    encode_task_started,
 )
 
 CONCURRENCY_ENV = "NEUTRINO_WORKER_CONCURRENCY"
@@ -214,13 +215,22 @@ class AsyncWorker(asyncio.Protocol):
             self._send(task_id, found)
             return
         if found.in_thread:
+            # When the thread will start it is not known here: said started now, so that it is
+            # never run twice (TaskStarted).
+            self._transport.write(encode_task_started(task_id))
             job = self._runner.submit(self._execute_sync, task)
             handle: Any = job
             future: Any = job.future
         else:
-            handle = future = self._loop.create_task(execute_async(self._table, task))
+            handle = future = self._loop.create_task(self._run_async(task_id, task))
         self._inflight[task_id] = handle
         future.add_done_callback(functools.partial(self._done, task_id, handle))
+
+    async def _run_async(self, task_id: int, task: TaskAssignment) -> Result:
+        # TaskStarted before the handler runs: if a handler then blocks the loop and the worker is
+        # declared hung, the tasks it never started can go to another worker.
+        self._transport.write(encode_task_started(task_id))
+        return await execute_async(self._table, task)
 
     def _done(self, task_id: int, handle: Any, future: "asyncio.Future[Result]") -> None:
         if self._inflight.get(task_id) is not handle:

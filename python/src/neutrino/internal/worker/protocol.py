@@ -21,6 +21,7 @@ HELLO = 0x07
 TASK_ASSIGNMENT = 0x10
 TASK_RESULT = 0x11
 CANCEL_TASK = 0x12
+TASK_STARTED = 0x13
 
 #: TaskResult.flags bit 0: the handler failed (the seed plan's ``success: false``).
 HANDLER_FAILED = 0x01
@@ -206,6 +207,14 @@ class CancelTask(Message):
         self.task_id = task_id
 
 
+class TaskStarted(Message):
+    __slots__ = ("task_id",)
+    TYPE = TASK_STARTED
+
+    def __init__(self, task_id: int) -> None:
+        self.task_id = task_id
+
+
 # ---------------------------------------------------------------------------------- encoding
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -290,6 +299,10 @@ def encode_cancel_task(task_id: int) -> bytes:
     return _frame(CANCEL_TASK, _U32.pack(task_id))
 
 
+def encode_task_started(task_id: int) -> bytes:
+    return _frame(TASK_STARTED, _U32.pack(task_id))
+
+
 def encode_task_assignment(
     task_id: int,
     method: str,
@@ -368,6 +381,8 @@ def encode_message(msg: Message) -> bytes:
         return encode_hello(msg.worker_id, msg.secret)
     if t == CANCEL_TASK:
         return encode_cancel_task(msg.task_id)
+    if t == TASK_STARTED:
+        return encode_task_started(msg.task_id)
     raise TypeError(f"not a protocol message: {msg!r}")
 
 
@@ -578,6 +593,13 @@ def _decode_cancel_task(p: memoryview) -> CancelTask:
     return CancelTask(_U32.unpack_from(p, 0)[0])
 
 
+def _decode_task_started(p: memoryview) -> TaskStarted:
+    if len(p) < 4:
+        raise _too_short("TaskStarted")
+    _expect_empty(p[4:], "TaskStarted")
+    return TaskStarted(_U32.unpack_from(p, 0)[0])
+
+
 _DECODERS: Dict[int, Callable[[memoryview], Message]] = {
     TASK_ASSIGNMENT: _decode_task_assignment,
     TASK_RESULT: _decode_task_result,
@@ -589,6 +611,7 @@ _DECODERS: Dict[int, Callable[[memoryview], Message]] = {
     STARTUP_ERROR: _decode_startup_error,
     HELLO: _decode_hello,
     CANCEL_TASK: _decode_cancel_task,
+    TASK_STARTED: _decode_task_started,
 }
 
 
@@ -673,7 +696,7 @@ _MESSAGE_CLASSES = {
     cls.__name__: cls
     for cls in (
         WorkerReady, DiscoverRoutes, RouteRegistry, Heartbeat, Shutdown, StartupError, Hello,
-        TaskAssignment, TaskResult, CancelTask,
+        TaskAssignment, TaskResult, CancelTask, TaskStarted,
     )
 }
 
