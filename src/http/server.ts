@@ -4,7 +4,7 @@
  * through untouched.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { nextTaskId, type Job } from "../dispatch/job.js";
@@ -59,6 +59,11 @@ export interface HttpServerOptions {
 const EMPTY = Buffer.alloc(0);
 const NO_PAIRS: Pair[] = [];
 const NO_CLIENT: readonly [host: string, port: number] = ["", 0];
+/** On a connection: the response to its latest request, which Node writes after every earlier one. */
+const LAST_RESPONSE = Symbol("neutrino.lastResponse");
+/** On a connection: its request stream could not be parsed, and the error answer is on its way. */
+const PARSE_FAILED = Symbol("neutrino.parseFailed");
+type Connection = Socket & { [LAST_RESPONSE]?: ServerResponse; [PARSE_FAILED]?: true };
 /**
  * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
  * X-Request-Id, which the client sent or the orchestrator made.
@@ -111,8 +116,9 @@ class HttpJob implements Job {
   }
 
   get abandoned(): boolean {
-    const socket = this.res.socket;
-    return socket === null || socket.destroyed;
+    // The connection, not `res.socket`: a pipelined response waiting behind an earlier one has
+    // no socket yet, and its request is still wanted.
+    return this.req.socket.destroyed;
   }
 
   get answered(): boolean {
@@ -210,14 +216,20 @@ export class HttpServer {
       },
       (req, res) => this.handle(req, res),
     );
-    this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();
         return;
       }
-      if (err.code === "HPE_HEADER_OVERFLOW") sendRawError(socket, 431, "request headers are too large");
-      else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") sendRawError(socket, 408, "the request took too long to arrive");
-      else sendRawError(socket, 400, `malformed HTTP request: ${err.message}`);
+      // The parser stays failed: later data on this connection reports the same error again.
+      if (socket[PARSE_FAILED]) return;
+      socket[PARSE_FAILED] = true;
+      let status = 400;
+      let detail = `malformed HTTP request: ${err.message}`;
+      if (err.code === "HPE_HEADER_OVERFLOW") [status, detail] = [431, "request headers are too large"];
+      else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") [status, detail] = [408, "the request took too long to arrive"];
+      // Requests pipelined before the bad one are answered first, in order (RFC 9112 §9.3.2).
+      afterResponses(socket, () => sendRawError(socket, status, detail));
     });
   }
 
@@ -244,6 +256,7 @@ export class HttpServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    (req.socket as Connection)[LAST_RESPONSE] = res;
     const url = req.url ?? "/";
     const method = req.method ?? "GET";
     const q = url.indexOf("?");
@@ -338,6 +351,22 @@ export async function serveMetrics(metrics: Metrics, res: ServerResponse): Promi
   } catch (err) {
     sendError(res, 500, `cannot collect metrics: ${(err as Error).message}`);
   }
+}
+
+/** Calls `then` once every response on the connection went out, unless the connection closes first. */
+function afterResponses(socket: Connection, then: () => void): void {
+  const last = socket[LAST_RESPONSE];
+  if (last === undefined || last.writableFinished) {
+    then();
+    return;
+  }
+  const onClose = (): void => void last.off("finish", onFinish);
+  const onFinish = (): void => {
+    socket.off("close", onClose);
+    if (socket.writable) then();
+  };
+  last.once("finish", onFinish);
+  socket.once("close", onClose);
 }
 
 function paramPairs(params: Record<string, string | undefined>): Pair[] {
