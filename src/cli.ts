@@ -142,6 +142,7 @@ program
   .addOption(
     new Option("--max-body-size <bytes>", "largest request body accepted (413 above)").argParser(integer(0)).default(16 * 1024 * 1024),
   )
+  .addOption(new Option("--max-header-size <bytes>", "largest request head (request line and headers) accepted (431 above)").argParser(integer(1024, 1024 * 1024)).default(16 * 1024))
   .addOption(
     new Option("--graceful-timeout <seconds>", "on SIGTERM/SIGINT, time to finish in-flight and queued requests").argParser(seconds).default(30),
   )
@@ -200,6 +201,7 @@ program
       port: opts.port,
       maxQueue: opts.maxQueue,
       maxBodySize: opts.maxBodySize,
+      maxHeaderSize: opts.maxHeaderSize,
       gracefulTimeoutMs: opts.gracefulTimeout * 1000,
       startTimeoutMs: opts.startTimeout * 1000,
       workerTimeoutMs: opts.workerTimeout * 1000,

@@ -35,6 +35,8 @@ export interface ServeOptions {
   readonly port: number;
   readonly maxQueue: number;
   readonly maxBodySize: number;
+  /** The largest request head accepted, in bytes (Node's default, 16 KiB, when absent). */
+  readonly maxHeaderSize?: number;
   readonly gracefulTimeoutMs: number;
   readonly startTimeoutMs: number;
   /** 0 turns each of these off. */
@@ -224,6 +226,7 @@ export async function serve(options: ServeOptions): Promise<number> {
       router,
       dispatcher,
       maxBodySize: options.maxBodySize,
+      maxHeaderSize: options.maxHeaderSize,
       timeouts: options.clientTimeouts,
       probes: options.probes,
       metrics,
