@@ -233,6 +233,9 @@ export class HttpServer {
       },
       (req, res) => this.handle(req, res),
     );
+    // A client that half-closes after its last request (`printf … | nc`) still gets every answer:
+    // by default Node ends the connection at the client's FIN, dropping the responses not yet written.
+    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();

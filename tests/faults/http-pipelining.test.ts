@@ -56,6 +56,19 @@ for (const { language, app } of testApps) {
       }
     });
 
+    it("answers every pipelined request of a client that half-closes after sending them, then closes", async () => {
+      const conn = await RawConnection.open(server.port);
+      try {
+        conn.end(get("/sleep?seconds=0.3") + get("/add?x=1&y=1"));
+        await conn.waitForClose();
+        const responses = conn.responses();
+        assert.deepEqual(responses.map((r) => r.status), [200, 200], conn.raw());
+        assert.deepEqual(JSON.parse(responses[1]!.body), { result: 2 });
+      } finally {
+        conn.close();
+      }
+    });
+
     it("answers the valid request before a malformed one, then the 400, then closes", async () => {
       const conn = await RawConnection.open(server.port);
       try {

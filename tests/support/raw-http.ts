@@ -37,6 +37,11 @@ export class RawConnection {
     this.socket.write(data);
   }
 
+  /** Half-closes: sends FIN after `data`, and keeps reading. */
+  end(data: string): void {
+    this.socket.end(data);
+  }
+
   /** The complete responses received so far, parsed (a bodiless status never carries a body). */
   responses(): RawResponse[] {
     const out: RawResponse[] = [];
