@@ -137,6 +137,12 @@ export const SERVE_OPTIONS = {
     parse: integer(0),
     default: 16 * 1024 * 1024,
   }),
+  maxHeaderSize: option({
+    flags: "--max-header-size <bytes>",
+    help: "largest request head (request line and headers) accepted (431 above)",
+    parse: integer(1024, 1024 * 1024),
+    default: 16 * 1024,
+  }),
   gracefulTimeout: option({
     flags: "--graceful-timeout <seconds>",
     help: "on SIGTERM/SIGINT, time to finish in-flight and queued requests",

@@ -289,6 +289,7 @@ export class Server {
       router,
       dispatcher: this.dispatcher,
       maxBodySize: options.maxBodySize,
+      maxHeaderSize: options.maxHeaderSize,
       timeouts: {
         headersMs: options.headerTimeout * 1000,
         requestMs: options.bodyTimeout * 1000,

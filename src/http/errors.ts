@@ -19,7 +19,8 @@ export function sendError(
     return;
   }
   const body = errorBody(status, detail);
-  res.writeHead(status, {
+  // The reason phrase is explicit: a failed writeHead (a worker's invalid header) left its own.
+  res.writeHead(status, STATUS_CODES[status], {
     ...headers,
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
@@ -29,13 +30,13 @@ export function sendError(
 
 /**
  * Answers a request that Node's HTTP parser rejected, on the raw socket, then closes it. Its
- * headers could not be read, so its X-Request-Id is a new one.
+ * headers could not be read, so its X-Request-Id is a new one. Date as on every response (RFC 9110 §6.6.1).
  */
 export function sendRawError(socket: Duplex, status: number, detail: string): void {
   const body = errorBody(status, detail);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `x-request-id: ${generateRequestId()}\r\nconnection: close\r\n\r\n${body}`,
+      `date: ${new Date().toUTCString()}\r\nx-request-id: ${generateRequestId()}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

@@ -27,6 +27,11 @@ type Store =
 type Method = FindMyWay.HTTPMethod;
 const ALL_METHODS = METHODS as Method[];
 const NO_QUERY = Object.freeze({});
+/**
+ * The longest request path routed (414 beyond it). A path parameter may take all of it, so
+ * find-my-way's own parameter limit, which would make a long parameter a 404, is never reached.
+ */
+export const MAX_PATH_LENGTH = 8192;
 
 /** `/users/{id}` (the SDKs' syntax, as in OpenAPI) → `/users/:id` (find-my-way's). */
 export function toRouterPath(path: string): string {
@@ -37,7 +42,7 @@ export class Router {
   private readonly fmw = FindMyWay({
     // The worker gets the raw query string; parsing it here would be wasted work.
     querystringParser: () => NO_QUERY,
-    maxParamLength: 500,
+    maxParamLength: MAX_PATH_LENGTH,
   });
 
   constructor(readonly routes: readonly RouteInfo[]) {

@@ -4,7 +4,7 @@
  * through untouched.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { nextTaskId, type Job } from "../dispatch/job.js";
@@ -20,7 +20,7 @@ import { compress, compressible, negotiate, weakenEtags, type CompressionOptions
 import { Cors, type CorsOptions } from "./cors.js";
 import { clientAddress, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
-import type { Router } from "./router.js";
+import { MAX_PATH_LENGTH, type Router } from "./router.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
 
@@ -35,6 +35,8 @@ export interface ClientTimeouts {
 
 export interface HttpServerOptions {
   readonly router: Router;
+  /** The largest request head (request line and headers) accepted, in bytes: 431 beyond it. */
+  readonly maxHeaderSize?: number;
   readonly dispatcher: Dispatcher;
   readonly maxBodySize: number;
   readonly timeouts: ClientTimeouts;
@@ -59,6 +61,11 @@ export interface HttpServerOptions {
 const EMPTY = Buffer.alloc(0);
 const NO_PAIRS: Pair[] = [];
 const NO_CLIENT: readonly [host: string, port: number] = ["", 0];
+/** On a connection: the response to its latest request, which Node writes after every earlier one. */
+const LAST_RESPONSE = Symbol("neutrino.lastResponse");
+/** On a connection: its request stream could not be parsed, and the error answer is on its way. */
+const PARSE_FAILED = Symbol("neutrino.parseFailed");
+type Connection = Socket & { [LAST_RESPONSE]?: ServerResponse; [PARSE_FAILED]?: true };
 /**
  * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
  * X-Request-Id, which the client sent or the orchestrator made.
@@ -111,8 +118,9 @@ class HttpJob implements Job {
   }
 
   get abandoned(): boolean {
-    const socket = this.res.socket;
-    return socket === null || socket.destroyed;
+    // The connection, not `res.socket`: a pipelined response waiting behind an earlier one has
+    // no socket yet, and its request is still wanted.
+    return this.req.socket.destroyed;
   }
 
   get answered(): boolean {
@@ -121,6 +129,12 @@ class HttpJob implements Job {
 
   complete(result: TaskResult): void {
     if (this.settled) return;
+    if (result.status < 200) {
+      // An interim status is no answer: the client would wait for the final one forever (and
+      // 101 would claim a protocol switch that never happens).
+      this.fail(502, `the handler answered with status ${result.status}, which is not a final response`);
+      return;
+    }
     this.settled = true;
     const headers: string[] = [];
     let hasType = false;
@@ -152,14 +166,16 @@ class HttpJob implements Job {
   }
 
   private send(status: number, headers: string[], body: Buffer): void {
-    headers.push("content-length", String(body.length));
+    // 204 and 304 have no body, so no length either (RFC 9110 §8.6): a stray length would make a
+    // keep-alive client wait for bytes that never come.
+    if (status === 204 || status === 304) body = EMPTY;
+    else headers.push("content-length", String(body.length));
     if (this.server.draining) headers.push("connection", "close");
     try {
       this.res.writeHead(status, headers);
     } catch (err) {
-      sendError(this.res, 502, `the worker sent an invalid response: ${(err as Error).message}`, {
-        [REQUEST_ID_HEADER]: this.requestId,
-      });
+      // A header Node refuses to send (CR/LF in a value, say): nothing went out yet.
+      this.answerError(502, `the worker sent an invalid response: ${(err as Error).message}`);
       return;
     }
     this.res.end(body);
@@ -169,6 +185,10 @@ class HttpJob implements Job {
   fail(status: number, detail: string, headers?: Record<string, string>): void {
     if (this.settled) return;
     this.settled = true;
+    this.answerError(status, detail, headers);
+  }
+
+  private answerError(status: number, detail: string, headers?: Record<string, string>): void {
     this.record(status);
     const all: Record<string, string> = { ...headers, [REQUEST_ID_HEADER]: this.requestId };
     if (this.server.draining) all.connection = "close";
@@ -204,20 +224,32 @@ export class HttpServer {
       {
         headersTimeout: headersMs,
         requestTimeout: Math.max(requestMs, headersMs),
+        maxHeaderSize: options.maxHeaderSize,
+        // Checked in handle(), to answer with the same JSON error as everything else.
+        requireHostHeader: false,
         keepAliveTimeout: keepAliveMs,
         // Node checks those timeouts every 30 s by default: far too coarse for a 10 s limit.
         connectionsCheckingInterval: 1_000,
       },
       (req, res) => this.handle(req, res),
     );
-    this.server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    // A client that half-closes after its last request (`printf … | nc`) still gets every answer:
+    // by default Node ends the connection at the client's FIN, dropping the responses not yet written.
+    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();
         return;
       }
-      if (err.code === "HPE_HEADER_OVERFLOW") sendRawError(socket, 431, "request headers are too large");
-      else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") sendRawError(socket, 408, "the request took too long to arrive");
-      else sendRawError(socket, 400, `malformed HTTP request: ${err.message}`);
+      // The parser stays failed: later data on this connection reports the same error again.
+      if (socket[PARSE_FAILED]) return;
+      socket[PARSE_FAILED] = true;
+      let status = 400;
+      let detail = `malformed HTTP request: ${err.message}`;
+      if (err.code === "HPE_HEADER_OVERFLOW") [status, detail] = [431, "request headers are too large"];
+      else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") [status, detail] = [408, "the request took too long to arrive"];
+      // Requests pipelined before the bad one are answered first, in order (RFC 9112 §9.3.2).
+      afterResponses(socket, () => sendRawError(socket, status, detail));
     });
   }
 
@@ -244,11 +276,30 @@ export class HttpServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? "/";
+    (req.socket as Connection)[LAST_RESPONSE] = res;
+    let url = req.url ?? "/";
     const method = req.method ?? "GET";
+    const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
+    if (url.charCodeAt(0) !== 0x2f /* "/" */) {
+      // Absolute form (`GET http://host/path`, RFC 9112 §3.2.2) is routed by its path, like
+      // origin form; anything else (`*`, a bare name) names no resource here.
+      const origin = originForm(url);
+      if (origin === null) {
+        this.reject(res, method, 400, `the request target must be a path or an absolute URL, got ${JSON.stringify(url.slice(0, 200))}`, requestId);
+        return;
+      }
+      url = origin;
+    }
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      this.reject(res, method, 400, "the Host header is required in HTTP/1.1", requestId, true);
+      return;
+    }
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
-    const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
+    if (path.length > MAX_PATH_LENGTH) {
+      this.reject(res, method, 414, `the request path is longer than ${MAX_PATH_LENGTH} characters`, requestId);
+      return;
+    }
     const cors = this.cors;
     // A static prefix is explicit configuration: it wins over app routes under it.
     const staticFiles = this.options.staticFiles;
@@ -274,6 +325,10 @@ export class HttpServer {
       }
       if (this.options.apiDocs?.answer(req, res, method, path)) return;
       if (this.options.statusPage?.answer(method, path, this.draining, res)) return;
+      if (!wellEncoded(path)) {
+        this.reject(res, method, 400, `the request path has malformed percent-encoding: ${path.slice(0, 200)}`, requestId);
+        return;
+      }
       this.options.metrics.requestDone(NO_ROUTE, method, 404, 0);
       sendError(res, 404, `no route for ${method} ${path}`);
       return;
@@ -319,6 +374,14 @@ export class HttpServer {
     });
   }
 
+  /** A request refused before routing: counted as no route, answered with a JSON error. */
+  private reject(res: ServerResponse, method: string, status: number, detail: string, requestId: string, close = false): void {
+    this.options.metrics.requestDone(NO_ROUTE, method, status, 0);
+    const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
+    if (close) headers.connection = "close";
+    sendError(res, status, detail, headers);
+  }
+
   private tooLarge(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     this.cors?.setHeaders(res, req.headers.origin);
     // The rest of the body is not read: close the connection rather than parse it as a next request.
@@ -338,6 +401,40 @@ export async function serveMetrics(metrics: Metrics, res: ServerResponse): Promi
   } catch (err) {
     sendError(res, 500, `cannot collect metrics: ${(err as Error).message}`);
   }
+}
+
+/** The path and query of an absolute-form target (`http://host/p?q` → `/p?q`), or null for another form. */
+function originForm(target: string): string | null {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (scheme === null) return null;
+  const rest = target.slice(scheme[0].length);
+  return rest.charCodeAt(0) === 0x2f ? rest : `/${rest}`;
+}
+
+/** Whether every `%` in the path starts an escape that decodes (to UTF-8). */
+function wellEncoded(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Calls `then` once every response on the connection went out, unless the connection closes first. */
+function afterResponses(socket: Connection, then: () => void): void {
+  const last = socket[LAST_RESPONSE];
+  if (last === undefined || last.writableFinished) {
+    then();
+    return;
+  }
+  const onClose = (): void => void last.off("finish", onFinish);
+  const onFinish = (): void => {
+    socket.off("close", onClose);
+    if (socket.writable) then();
+  };
+  last.once("finish", onFinish);
+  socket.once("close", onClose);
 }
 
 function paramPairs(params: Record<string, string | undefined>): Pair[] {

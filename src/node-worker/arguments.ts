@@ -44,6 +44,7 @@ export interface RawArguments {
   readonly values: Record<string, unknown>;
   /** Where each name came from. */
   readonly sources: Map<string, Source>;
+  /** The request had a body, or its route takes one: errors about a missing name blame the body. */
   readonly hasBody: boolean;
 }
 
@@ -51,9 +52,10 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * `rawBodyOk`: the handler reads the Request, so a body that is not JSON is its business
- * (`request.body`), not a 400; it then supplies no arguments.
+ * (`request.body`), not a 400; it then supplies no arguments. `bodyRoute`: the route takes only
+ * methods with a body (POST, PUT, PATCH), so arguments missing from an empty one are the body's.
  */
-export function collectArguments(query: string, params: readonly Pair[], body: Buffer, rawBodyOk = false): RawArguments {
+export function collectArguments(query: string, params: readonly Pair[], body: Buffer, rawBodyOk = false, bodyRoute = false): RawArguments {
   const values: Record<string, unknown> = {};
   const sources = new Map<string, Source>();
   for (const [name, text] of params) {
@@ -93,7 +95,7 @@ export function collectArguments(query: string, params: readonly Pair[], body: B
       sources.set("body", "body");
     }
   }
-  return { values, sources, hasBody };
+  return { values, sources, hasBody: hasBody || bodyRoute };
 }
 
 /** Runs the schema over the arguments; resolves with its output or rejects with InvalidArguments. */

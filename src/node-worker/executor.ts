@@ -39,6 +39,8 @@ interface CallState {
 
 const NO_HEADERS: readonly Pair[] = [];
 const EMPTY = Buffer.alloc(0);
+/** The methods whose requests carry their arguments in a body. */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
 export class Executor {
   private readonly entries = new Map<string, Entry>();
@@ -96,7 +98,8 @@ export class Executor {
    */
   private async call(route: Route, task: TaskAssignment, request: Request | undefined, state: CallState): Promise<unknown> {
     try {
-      const raw = collectArguments(task.query, task.params, task.body, route.readsRequest);
+      const bodyRoute = route.methods.every((m) => BODY_METHODS.has(m.toUpperCase()));
+      const raw = collectArguments(task.query, task.params, task.body, route.readsRequest, bodyRoute);
       const args = route.schema ? await validateArguments(route.schema, raw) : raw.values;
       return await route.handler(args as never, request as never);
     } catch (err) {
@@ -201,7 +204,7 @@ function responseOutcome(response: Response, route: Route, task: TaskAssignment,
     const json = jsonOutcome(body, route, task, flags);
     if (json.status !== 200) return json; // not serializable
     bytes = json.body;
-  } else if (body === undefined) bytes = EMPTY;
+  } else if (body === undefined || body === null) bytes = EMPTY; // as the Fetch API's new Response(null)
   else if (typeof body === "string") {
     bytes = Buffer.from(body, "utf8");
     mediaType = "text/plain; charset=utf-8";

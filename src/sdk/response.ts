@@ -25,8 +25,8 @@ export const JSON_BODY = Symbol.for("neutrino.Response.json");
 
 /**
  * A response with a body, status and headers of the handler's choosing. The body is sent as is
- * when it is a string (UTF-8) or bytes (Buffer, Uint8Array, ArrayBuffer); any other value is
- * serialized as JSON. Middleware gets one from `next()` and may change its status, headers and body.
+ * when it is a string (UTF-8) or bytes (Buffer, Uint8Array, ArrayBuffer), null or undefined is
+ * no body (as in the Fetch API); any other value is serialized as JSON. Middleware gets one from `next()` and may change its status, headers and body.
  */
 export class Response {
   status: number;

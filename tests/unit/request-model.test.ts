@@ -39,6 +39,7 @@ describe("Response", () => {
     .route("/json", () => new Response({ short: "stout" }, { status: 418, headers: { "x-kettle": "yes" } }))
     .route("/cookies", () => new Response(null, { headers: [["set-cookie", "a=1"], ["set-cookie", "b=2"]] }))
     .route("/empty", () => new Response(undefined, { status: 204 }))
+    .route("/json-null", () => Response.json(null))
     .route("/bad-status", () => {
       const r = new Response("x");
       r.status = 42;
@@ -62,7 +63,11 @@ describe("Response", () => {
     assert.equal(o.status, 418);
     assert.deepEqual(o.headers, [["x-kettle", "yes"]]);
     assert.deepEqual(json(o), { short: "stout" });
-    assert.equal((await run("/cookies")).body.toString(), "null");
+  });
+
+  it("sends no body for a null one, as the Fetch API does; Response.json(null) is JSON null", async () => {
+    assert.equal((await run("/cookies")).body.length, 0);
+    assert.equal((await run("/json-null")).body.toString(), "null");
   });
 
   it("keeps repeated set-cookie headers apart", async () => {

@@ -57,7 +57,9 @@ class Route:
         from .internal.worker.arguments import ArgumentBinder, UnresolvedHints
 
         try:
-            self.binder = ArgumentBinder(self.handler, self.path_params, self.path, strict_hints)
+            body_route = all(m.upper() in ("POST", "PUT", "PATCH") for m in self.methods)
+            self.binder = ArgumentBinder(self.handler, self.path_params, self.path, strict_hints,
+                                         body_route)
         except UnresolvedHints:
             self.binder = None  # a class defined below the route: prepare() tries again
 

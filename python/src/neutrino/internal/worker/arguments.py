@@ -118,6 +118,8 @@ def _int_from_json(value: Any) -> int:
 
 def _float_from_json(value: Any) -> float:
     if type(value) is float:
+        if not math.isfinite(value):  # 1e999 in a JSON body decodes to inf
+            raise ValueError
         return value
     if type(value) is int:
         return float(value)  # may raise OverflowError, a ValueError-like 422 too
@@ -654,7 +656,9 @@ class ArgumentBinder:
     """
 
     def __init__(self, handler: Callable, path_params: Sequence[str] = (), route: str = "",
-                 strict_hints: bool = False) -> None:
+                 strict_hints: bool = False, body_route: bool = False) -> None:
+        # A route of POST, PUT or PATCH only: what an empty body lacks is missing from the body.
+        self._missing_source = BODY if body_route else QUERY
         try:
             signature = inspect.signature(handler)
         except (TypeError, ValueError):  # some builtins have none: accept anything, as sent
@@ -795,7 +799,7 @@ class ArgumentBinder:
             kwargs[name] = raw
         for param in self._required:
             if param.name not in supplied:
-                source = BODY if (body or param.conv.model) else QUERY
+                source = BODY if (body or param.conv.model) else self._missing_source
                 errors.append(_error(source, param.name, "missing",
                                      f"missing argument {param.name!r}"))
         if errors:
