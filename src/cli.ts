@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 /** The `neutrino` command line (commander). */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { AppSpecError, parseAppSpec } from "./app-spec.js";
+import { AppSpecError, parseAppSpec } from "./shared/app-spec.js";
 import { applyConfig, ConfigError, envName, readConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { DEFAULT_MIN_BYTES } from "./http/compression.js";
 import { normalizeOrigin, type CorsOptions } from "./http/cors.js";
 import { createLogger } from "./log.js";
-import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
+import { DEFAULT_CONCURRENCY } from "./shared/concurrency.js";
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
 import { runtimeFor } from "./runtimes/select.js";
 import { serve } from "./serve.js";

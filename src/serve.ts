@@ -3,7 +3,7 @@
  * → pool started in parallel → listen) and the signals: SIGTERM/SIGINT drain and exit, SIGHUP
  * reloads the app, SIGTTIN/SIGTTOU add and remove a worker.
  */
-import type { AppSpec } from "./app-spec.js";
+import type { AppSpec } from "./shared/app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { Router } from "./http/router.js";
 import type { ProbePaths } from "./http/probes.js";

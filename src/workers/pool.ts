@@ -5,7 +5,7 @@
  * stops the server when workers keep failing to start (a broken deploy) instead of spinning.
  */
 import { randomInt } from "node:crypto";
-import type { AppSpec } from "../app-spec.js";
+import type { AppSpec } from "../shared/app-spec.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { Job } from "../dispatch/job.js";
 import type { Logger } from "../log.js";
