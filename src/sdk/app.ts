@@ -3,6 +3,7 @@
  * reports to the orchestrator, and the app's middleware. It mirrors the Python SDK's App (same
  * default methods, same errors, same argument rule).
  */
+import type { InjectOptions, InjectResponse, Injector } from "./inject.js";
 import { objectSchemaKeys } from "./introspect.js";
 import type { Request } from "./request.js";
 import type { Response } from "./response.js";
@@ -83,6 +84,8 @@ export class App {
   // A Map keeps insertion order: listRoutes() reports routes in registration order.
   private readonly routes = new Map<string, Route>();
   private readonly middlewares: Middleware[] = [];
+  /** What inject() runs requests through; rebuilt after a route or middleware is added. */
+  private injector: Promise<Injector> | undefined;
 
   /** Whether `value` is an App, from this copy of the package or another one. */
   static isApp(value: unknown): value is App {
@@ -116,6 +119,7 @@ export class App {
     const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary });
     if (schema) checkPathParamsInSchema(route, schema);
     this.routes.set(path, route);
+    this.injector = undefined;
     return this;
   }
 
@@ -133,7 +137,23 @@ export class App {
   use(middleware: Middleware): this {
     if (typeof middleware !== "function") throw new TypeError(`app.use: middleware must be a function, got ${typeof middleware}`);
     this.middlewares.push(middleware);
+    this.injector = undefined;
     return this;
+  }
+
+  /**
+   * Sends one request through the app in this process, for tests: the server's routing (path
+   * templates, 404, 405), argument binding and validation, middleware and error rules, with no
+   * server and no worker.
+   *
+   *     const res = await app.inject({ method: "POST", url: "/add", json: { x: 2, y: 3 } });
+   *     assert.equal(res.statusCode, 200);
+   *     assert.deepEqual(res.json(), { result: 5 });
+   */
+  inject(options: InjectOptions): Promise<InjectResponse> {
+    // Loaded on first use: an app served by a worker never needs the routing table here.
+    this.injector ??= import("./inject.js").then(({ Injector }) => new Injector(this));
+    return this.injector.then((injector) => injector.inject(options));
   }
 
   /** The middleware, in registration order (the first one is the outermost). */
