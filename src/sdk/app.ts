@@ -42,6 +42,25 @@ export interface RouteOptions {
   readonly request?: boolean;
   /** A one-line summary for the OpenAPI document. */
   readonly summary?: string;
+  /**
+   * The status of a successful answer: what a plain return value is sent with (a Response keeps
+   * its own), and the success response of the OpenAPI document. 200 by default; 201 for a route
+   * that creates something.
+   */
+  readonly status?: number;
+  /**
+   * Other answers the route gives, for the OpenAPI document: `{ 410: "gone" }`, or with the media
+   * type of a body that is not JSON: `{ 200: { description: "the logo", mediaType: "image/png" } }`.
+   * An entry for `status` describes the success response.
+   */
+  readonly responses?: Readonly<Record<number, string | ResponseDescription>>;
+}
+
+/** One documented response of a route. */
+export interface ResponseDescription {
+  readonly description?: string;
+  /** The body's media type; application/json by default. */
+  readonly mediaType?: string;
 }
 
 export interface SchemaRouteOptions<S extends StandardSchemaV1> extends RouteOptions {
@@ -58,18 +77,24 @@ export class Route {
   /** Whether the handler reads the Request (its second argument). */
   readonly readsRequest: boolean;
   readonly summary: string | undefined;
+  /** The status a plain return value is sent with. */
+  readonly status: number;
+  /** Documented responses by status, the success one included when the app described it. */
+  readonly responses: Readonly<Record<string, ResponseDescription>>;
 
   constructor(
     readonly path: string,
     readonly methods: readonly string[],
     readonly handler: Handler<never>,
     readonly schema: StandardSchemaV1 | undefined,
-    options: { readonly request?: boolean; readonly summary?: string } = {},
+    options: Pick<RouteOptions, "request" | "summary" | "status" | "responses"> = {},
   ) {
     this.name = handler.name || path;
     this.pathParams = pathParameters(path);
     this.readsRequest = options.request ?? handler.length >= 2;
     this.summary = options.summary;
+    this.status = options.status ?? 200;
+    this.responses = Object.freeze(responseDescriptions(path, options.responses));
   }
 }
 
@@ -110,13 +135,14 @@ export class App {
     const existing = this.routes.get(path);
     if (existing) throw new RouteError(`route "${path}" is already registered (handler "${existing.name}")`);
     if (typeof handler !== "function") throw new TypeError(`route "${path}": the handler must be a function, got ${typeof handler}`);
-    const { schema, request, summary } = options;
+    const { schema, request, summary, status, responses } = options;
     if (schema !== undefined && !isStandardSchema(schema)) {
       throw new TypeError(`route "${path}": schema must implement Standard Schema (zod, valibot, ...): it has no "~standard".validate`);
     }
     if (request !== undefined && typeof request !== "boolean") throw new TypeError(`route "${path}": request must be true or false`);
     if (summary !== undefined && typeof summary !== "string") throw new TypeError(`route "${path}": summary must be a string`);
-    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary });
+    if (status !== undefined && !isStatus(status)) throw new TypeError(`route "${path}": status must be a whole number from 100 to 599, got ${String(status)}`);
+    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary, status, responses });
     if (schema) checkPathParamsInSchema(route, schema);
     this.routes.set(path, route);
     this.injector = undefined;
@@ -175,6 +201,32 @@ export class App {
 }
 
 Object.defineProperty(App.prototype, APP_BRAND, { value: true });
+
+function isStatus(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599;
+}
+
+/** The `responses` option checked, each entry as a ResponseDescription. */
+function responseDescriptions(path: string, responses: RouteOptions["responses"]): Record<string, ResponseDescription> {
+  if (responses === undefined) return {};
+  if (typeof responses !== "object" || responses === null || Array.isArray(responses)) {
+    throw new TypeError(`route "${path}": responses must be an object such as { 410: "gone" }`);
+  }
+  const out: Record<string, ResponseDescription> = {};
+  for (const [key, value] of Object.entries(responses as Record<string, unknown>)) {
+    if (!isStatus(Number(key)) || String(Number(key)) !== key) throw new TypeError(`route "${path}": responses: "${key}" is not an HTTP status`);
+    if (typeof value === "string") out[key] = { description: value };
+    else if (typeof value === "object" && value !== null) {
+      const { description, mediaType } = value as ResponseDescription;
+      if (description !== undefined && typeof description !== "string") throw new TypeError(`route "${path}": responses[${key}].description must be a string`);
+      if (mediaType !== undefined && (typeof mediaType !== "string" || !mediaType.includes("/"))) {
+        throw new TypeError(`route "${path}": responses[${key}].mediaType must be a media type such as "text/plain"`);
+      }
+      out[key] = { ...(description === undefined ? {} : { description }), ...(mediaType === undefined ? {} : { mediaType }) };
+    } else throw new TypeError(`route "${path}": responses[${key}] must be a description or { description, mediaType }`);
+  }
+  return out;
+}
 
 function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   if ((typeof value !== "object" && typeof value !== "function") || value === null) return false;

@@ -13,6 +13,8 @@ interface Options {
   readonly methods?: string | string[];
   readonly schema?: StandardSchemaV1;
   readonly summary?: string;
+  readonly status?: number;
+  readonly responses?: Record<number, string | { description?: string; mediaType?: string }>;
 }
 
 function op(path: string, options: Options = {}, handler: (...args: never[]) => unknown = noop): Operation {
@@ -114,5 +116,35 @@ describe("OpenAPI operations", () => {
     const Node: z.ZodType = z.lazy(() => z.object({ children: z.array(Node) }));
     const o = op("/tree", { methods: "POST", schema: z.object({ root: Node }) });
     assert.doesNotMatch(JSON.stringify(o), /\$ref|\$defs/);
+  });
+
+  it("makes a union of a list and a scalar (?tags=a or ?tags=a&tags=b) a query parameter, never a GET body", () => {
+    const schema = z.object({ q: z.string(), tags: z.union([z.array(z.string()), z.string()]).default([]), where: z.object({ a: z.number() }) });
+    const getOnly = op("/search", { methods: ["GET"], schema });
+    assert.deepEqual((getOnly.parameters as { name: string }[]).map((p) => p.name), ["q", "tags"]);
+    assert.equal(getOnly.requestBody, undefined, "a GET-only route cannot be sent a body");
+    const both = op("/search", { schema });
+    assert.deepEqual((both.parameters as { name: string }[]).map((p) => p.name), ["q", "tags"]);
+    assert.deepEqual(Object.keys((both.requestBody as { content: Record<string, { schema: { properties: object } }> }).content["application/json"]!.schema.properties), ["where"]);
+    // A list of lists cannot be written in a query string.
+    const nested = op("/n", { methods: ["GET", "POST"], schema: z.object({ m: z.array(z.array(z.string())) }) });
+    assert.equal(nested.parameters, undefined);
+  });
+
+  it("documents the declared success status and responses, with their media types", () => {
+    const o = op("/things", { methods: ["POST"], status: 201, responses: { 201: "created", 410: "gone", 200: { description: "the logo", mediaType: "image/png" } } });
+    const responses = o.responses as Record<string, { description: string; content?: Record<string, { schema: { required?: string[] } }> }>;
+    assert.deepEqual(Object.keys(responses).sort(), ["200", "201", "410", "422"]);
+    assert.deepEqual(responses["201"], { description: "created", content: { "application/json": { schema: {} } } });
+    assert.equal(responses["410"]!.description, "gone");
+    assert.deepEqual(responses["410"]!.content!["application/json"]!.schema.required, ["error", "detail"]);
+    assert.deepEqual(responses["200"], { description: "the logo", content: { "image/png": { schema: {} } } });
+    assert.deepEqual(op("/gone", { status: 204 }).responses, { "204": { description: "Successful Response" }, "422": (o.responses as Record<string, unknown>)["422"] });
+  });
+
+  it("refuses a status or responses entry that is not an HTTP status, or a media type without a slash", () => {
+    assert.throws(() => op("/a", { status: 99 }), /status must be a whole number from 100 to 599/);
+    assert.throws(() => op("/b", { responses: { 42: "nope" } }), /"42" is not an HTTP status/);
+    assert.throws(() => op("/c", { responses: { 200: { mediaType: "png" } } }), /mediaType must be a media type/);
   });
 });
