@@ -87,9 +87,9 @@ export class Executor {
     if (Response.isResponse(result)) return responseOutcome(result, route, task, flags);
     // Bytes are sent as they are (a Buffer as JSON would be {"type":"Buffer","data":[...]}).
     if (result instanceof Uint8Array || result instanceof ArrayBuffer) {
-      return responseOutcome(new Response(result, { status: route.status }), route, task, flags);
+      return responseOutcome(new Response(result, { status: route.statusCode }), route, task, flags);
     }
-    return jsonOutcome(result, route, task, flags, route.status);
+    return jsonOutcome(result, route, task, flags, route.statusCode);
   }
 
   /**
@@ -115,7 +115,7 @@ export class Executor {
    * middleware's `next()` never rejects: errors below it arrive as error responses.
    */
   private async callThrough(index: number, route: Route, task: TaskAssignment, request: Request, state: CallState): Promise<Response> {
-    if (index === this.middleware.length) return toResponse(await this.call(route, task, request, state), route.status);
+    if (index === this.middleware.length) return toResponse(await this.call(route, task, request, state), route.statusCode);
     const middleware = this.middleware[index]!;
     let downstream: Promise<Response> | undefined;
     // Calling next() twice runs the rest of the chain once.
@@ -173,9 +173,8 @@ function exceptionResponse(err: HTTPException): Response {
 /** Statuses whose responses never carry a body (RFC 9110 §15.3.5, §15.4.5). */
 const NO_BODY = new Set([204, 304]);
 
-/** A plain return value: JSON, serialized once (none for a 204 or 304 route). */
+/** A plain return value: JSON, serialized once. */
 function jsonOutcome(result: unknown, route: Route, task: TaskAssignment, flags: number, status = 200): Outcome {
-  if (NO_BODY.has(status)) return { status, flags, headers: NO_HEADERS, body: EMPTY };
   let json: string | undefined;
   try {
     json = JSON.stringify(result);

@@ -13,7 +13,7 @@
  * and those it declared (`responses`), with their media types.
  */
 import { STATUS_CODES } from "node:http";
-import type { ResponseDescription, Route } from "../sdk/app.js";
+import type { Route } from "../sdk/app.js";
 import { inputJsonSchema, objectSchemaKeys, type JsonSchema } from "../sdk/introspect.js";
 
 export type Operation = Record<string, unknown>;
@@ -50,22 +50,27 @@ const ERROR: JsonSchema = {
   required: ["error", "detail"],
 };
 
-/** The route's success response (its `status`), 422, and the responses the app described. */
+const BINARY: JsonSchema = { type: "string", format: "binary" };
+
+/** The route's success response (its `statusCode`, with its media type), 422, and the responses it declared. */
 function responsesFor(route: Route): Record<string, unknown> {
-  const success = String(route.status);
-  const out: Record<string, unknown> = { [success]: responseObject(route.status, route.responses[success] ?? {}, "Successful Response") };
-  out["422"] = VALIDATION_RESPONSE;
-  for (const [status, described] of Object.entries(route.responses)) {
-    if (status !== success) out[status] = responseObject(Number(status), described, STATUS_CODES[Number(status)] ?? "Response");
-  }
+  const { mediaType } = route;
+  let schema: JsonSchema = {};
+  if (mediaType !== undefined && !/^application\/(\*\+)?json\b/i.test(mediaType)) schema = mediaType.startsWith("text/") ? { type: "string" } : BINARY;
+  const out: Record<string, unknown> = {
+    [String(route.statusCode)]: { description: "Successful Response", content: { [mediaType ?? "application/json"]: { schema } } },
+    "422": VALIDATION_RESPONSE,
+  };
+  for (const [status, declared] of Object.entries(route.responses)) out[status] = declaredResponse(Number(status), declared);
   return out;
 }
 
-function responseObject(status: number, { description, mediaType }: ResponseDescription, fallback: string): Record<string, unknown> {
-  if (status === 204 || status === 304 || status < 200) return { description: description ?? fallback };
-  // Without a media type, an error status has the error body every error has; a success one, any JSON.
-  const schema = mediaType === undefined && status >= 400 ? ERROR : {};
-  return { description: description ?? fallback, content: { [mediaType ?? "application/json"]: { schema } } };
+/** A `responses` entry: an OpenAPI Response object as given, or a description (an error status gets the error body). */
+function declaredResponse(status: number, declared: string | Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const reason = STATUS_CODES[status] ?? "Response";
+  if (typeof declared !== "string") return { description: reason, ...declared };
+  const description = declared || reason;
+  return status >= 400 ? { description, content: { "application/json": { schema: ERROR } } } : { description };
 }
 
 interface Parameter {

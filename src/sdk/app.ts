@@ -43,23 +43,17 @@ export interface RouteOptions {
   /** A one-line summary for the OpenAPI document. */
   readonly summary?: string;
   /**
-   * The status of a successful answer: what a plain return value is sent with (a Response keeps
-   * its own), and the success response of the OpenAPI document. 200 by default; 201 for a route
-   * that creates something.
+   * The status a plain return value is sent with (a Response keeps its own), and the success
+   * response of the OpenAPI document: a 2xx that carries a body, 200 by default (201 for a route
+   * that creates something). Python: `status_code`.
    */
-  readonly status?: number;
+  readonly statusCode?: number;
   /**
-   * Other answers the route gives, for the OpenAPI document: `{ 410: "gone" }`, or with the media
-   * type of a body that is not JSON: `{ 200: { description: "the logo", mediaType: "image/png" } }`.
-   * An entry for `status` describes the success response.
+   * Other statuses the route answers with, for the OpenAPI document: a description (`{ 410: "gone" }`;
+   * an error status gets the error body every error has) or an OpenAPI Response object.
    */
-  readonly responses?: Readonly<Record<number, string | ResponseDescription>>;
-}
-
-/** One documented response of a route. */
-export interface ResponseDescription {
-  readonly description?: string;
-  /** The body's media type; application/json by default. */
+  readonly responses?: Readonly<Record<number, string | Readonly<Record<string, unknown>>>>;
+  /** The media type of the success response when it is not JSON (a handler returning `new Response(..., { mediaType })`), for the OpenAPI document. */
   readonly mediaType?: string;
 }
 
@@ -78,23 +72,26 @@ export class Route {
   readonly readsRequest: boolean;
   readonly summary: string | undefined;
   /** The status a plain return value is sent with. */
-  readonly status: number;
-  /** Documented responses by status, the success one included when the app described it. */
-  readonly responses: Readonly<Record<string, ResponseDescription>>;
+  readonly statusCode: number;
+  /** Other documented responses, by status: a description or an OpenAPI Response object. */
+  readonly responses: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>;
+  /** The success response's media type, when it is not JSON. */
+  readonly mediaType: string | undefined;
 
   constructor(
     readonly path: string,
     readonly methods: readonly string[],
     readonly handler: Handler<never>,
     readonly schema: StandardSchemaV1 | undefined,
-    options: Pick<RouteOptions, "request" | "summary" | "status" | "responses"> = {},
+    options: Pick<RouteOptions, "request" | "summary" | "statusCode" | "responses" | "mediaType"> = {},
   ) {
     this.name = handler.name || path;
     this.pathParams = pathParameters(path);
     this.readsRequest = options.request ?? handler.length >= 2;
     this.summary = options.summary;
-    this.status = options.status ?? 200;
-    this.responses = Object.freeze(responseDescriptions(path, options.responses));
+    this.statusCode = options.statusCode ?? 200;
+    this.responses = Object.freeze({ ...options.responses });
+    this.mediaType = options.mediaType;
   }
 }
 
@@ -135,14 +132,14 @@ export class App {
     const existing = this.routes.get(path);
     if (existing) throw new RouteError(`route "${path}" is already registered (handler "${existing.name}")`);
     if (typeof handler !== "function") throw new TypeError(`route "${path}": the handler must be a function, got ${typeof handler}`);
-    const { schema, request, summary, status, responses } = options;
+    const { schema, request, summary, statusCode, responses, mediaType } = options;
     if (schema !== undefined && !isStandardSchema(schema)) {
       throw new TypeError(`route "${path}": schema must implement Standard Schema (zod, valibot, ...): it has no "~standard".validate`);
     }
     if (request !== undefined && typeof request !== "boolean") throw new TypeError(`route "${path}": request must be true or false`);
     if (summary !== undefined && typeof summary !== "string") throw new TypeError(`route "${path}": summary must be a string`);
-    if (status !== undefined && !isStatus(status)) throw new TypeError(`route "${path}": status must be a whole number from 100 to 599, got ${String(status)}`);
-    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary, status, responses });
+    checkResponseOptions(path, statusCode, responses, mediaType);
+    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary, statusCode, responses, mediaType });
     if (schema) checkPathParamsInSchema(route, schema);
     this.routes.set(path, route);
     this.injector = undefined;
@@ -206,26 +203,25 @@ function isStatus(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599;
 }
 
-/** The `responses` option checked, each entry as a ResponseDescription. */
-function responseDescriptions(path: string, responses: RouteOptions["responses"]): Record<string, ResponseDescription> {
-  if (responses === undefined) return {};
-  if (typeof responses !== "object" || responses === null || Array.isArray(responses)) {
-    throw new TypeError(`route "${path}": responses must be an object such as { 410: "gone" }`);
+/** The same rules as the Python SDK's `status_code`, `responses` and `media_type`. */
+function checkResponseOptions(path: string, statusCode: unknown, responses: unknown, mediaType: unknown): void {
+  if (statusCode !== undefined && (!Number.isInteger(statusCode) || (statusCode as number) < 200 || (statusCode as number) > 299 || statusCode === 204 || statusCode === 205)) {
+    throw new TypeError(`route "${path}": statusCode must be a 2xx status that carries a body (not 204 or 205), got ${String(statusCode)}`);
   }
-  const out: Record<string, ResponseDescription> = {};
-  for (const [key, value] of Object.entries(responses as Record<string, unknown>)) {
-    if (!isStatus(Number(key)) || String(Number(key)) !== key) throw new TypeError(`route "${path}": responses: "${key}" is not an HTTP status`);
-    if (typeof value === "string") out[key] = { description: value };
-    else if (typeof value === "object" && value !== null) {
-      const { description, mediaType } = value as ResponseDescription;
-      if (description !== undefined && typeof description !== "string") throw new TypeError(`route "${path}": responses[${key}].description must be a string`);
-      if (mediaType !== undefined && (typeof mediaType !== "string" || !mediaType.includes("/"))) {
-        throw new TypeError(`route "${path}": responses[${key}].mediaType must be a media type such as "text/plain"`);
+  if (responses !== undefined) {
+    if (typeof responses !== "object" || responses === null || Array.isArray(responses)) {
+      throw new TypeError(`route "${path}": responses must be an object such as { 410: "gone" }`);
+    }
+    for (const [key, value] of Object.entries(responses)) {
+      if (!isStatus(Number(key)) || String(Number(key)) !== key) throw new TypeError(`route "${path}": responses keys must be HTTP statuses (100-599), got "${key}"`);
+      if (typeof value !== "string" && (typeof value !== "object" || value === null || Array.isArray(value))) {
+        throw new TypeError(`route "${path}": responses[${key}] must be a description or an OpenAPI Response object`);
       }
-      out[key] = { ...(description === undefined ? {} : { description }), ...(mediaType === undefined ? {} : { mediaType }) };
-    } else throw new TypeError(`route "${path}": responses[${key}] must be a description or { description, mediaType }`);
+    }
   }
-  return out;
+  if (mediaType !== undefined && (typeof mediaType !== "string" || !mediaType.includes("/"))) {
+    throw new TypeError(`route "${path}": mediaType must be a media type such as "text/plain", got ${JSON.stringify(mediaType)}`);
+  }
 }
 
 function isStandardSchema(value: unknown): value is StandardSchemaV1 {

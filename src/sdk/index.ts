@@ -1,6 +1,6 @@
 /** The TypeScript/JavaScript SDK: `import { App, Request, Response, HTTPException } from "neutrino"`. */
 export { App, DEFAULT_METHODS, Route, RouteError } from "./app.js";
-export type { Arguments, Handler, Middleware, ResponseDescription, RouteOptions, SchemaRouteOptions } from "./app.js";
+export type { Arguments, Handler, Middleware, RouteOptions, SchemaRouteOptions } from "./app.js";
 export { Request } from "./request.js";
 export type { RequestInit } from "./request.js";
 export { HTTPException, Response } from "./response.js";

@@ -90,11 +90,11 @@ describe("Node worker executor", () => {
     assert.deepEqual(o.headers, [["allow", "POST"]]);
   });
 
-  it("sends a plain value with the route's declared status, none for 204, middleware or not", async () => {
+  it("sends a plain value with the route's statusCode, middleware or not; 204 and 304 Responses carry no body", async () => {
     const declared = new App()
-      .route("/made", () => ({ id: 1 }), { methods: ["POST"], status: 201 })
-      .route("/gone", () => ({ ignored: true }), { methods: ["DELETE"], status: 204 })
-      .route("/own", () => new Response("mine", { status: 202 }), { status: 201 });
+      .route("/made", () => ({ id: 1 }), { methods: ["POST"], statusCode: 201 })
+      .route("/gone", () => new Response(null, { status: 204 }), { methods: ["DELETE"] })
+      .route("/own", () => new Response("mine", { status: 202 }), { statusCode: 201 });
     const call = (ex: Executor, method: string, route: string) =>
       ex.run({ type: "TaskAssignment", taskId: 1, method, route, path: route, query: "", params: [], headers: [], requestId: "r", clientHost: "", clientPort: 0, body: Buffer.alloc(0) });
     for (const ex of [new Executor(declared), new Executor(declared.use(async (_r, next) => next()))]) {

@@ -13,8 +13,9 @@ interface Options {
   readonly methods?: string | string[];
   readonly schema?: StandardSchemaV1;
   readonly summary?: string;
-  readonly status?: number;
-  readonly responses?: Record<number, string | { description?: string; mediaType?: string }>;
+  readonly statusCode?: number;
+  readonly responses?: Record<number, string | Record<string, unknown>>;
+  readonly mediaType?: string;
 }
 
 function op(path: string, options: Options = {}, handler: (...args: never[]) => unknown = noop): Operation {
@@ -131,20 +132,25 @@ describe("OpenAPI operations", () => {
     assert.equal(nested.parameters, undefined);
   });
 
-  it("documents the declared success status and responses, with their media types", () => {
-    const o = op("/things", { methods: ["POST"], status: 201, responses: { 201: "created", 410: "gone", 200: { description: "the logo", mediaType: "image/png" } } });
+  it("documents the declared success status, its media type and the other responses", () => {
+    const o = op("/things", { methods: ["POST"], statusCode: 201, responses: { 410: "gone", 302: "elsewhere", 409: { description: "taken", headers: { "x-why": { schema: { type: "string" } } } } } });
     const responses = o.responses as Record<string, { description: string; content?: Record<string, { schema: { required?: string[] } }> }>;
-    assert.deepEqual(Object.keys(responses).sort(), ["200", "201", "410", "422"]);
-    assert.deepEqual(responses["201"], { description: "created", content: { "application/json": { schema: {} } } });
+    assert.deepEqual(Object.keys(responses).sort(), ["201", "302", "409", "410", "422"]);
+    assert.deepEqual(responses["201"], { description: "Successful Response", content: { "application/json": { schema: {} } } });
     assert.equal(responses["410"]!.description, "gone");
-    assert.deepEqual(responses["410"]!.content!["application/json"]!.schema.required, ["error", "detail"]);
-    assert.deepEqual(responses["200"], { description: "the logo", content: { "image/png": { schema: {} } } });
-    assert.deepEqual(op("/gone", { status: 204 }).responses, { "204": { description: "Successful Response" }, "422": (o.responses as Record<string, unknown>)["422"] });
+    assert.deepEqual(responses["410"]!.content!["application/json"]!.schema.required, ["error", "detail"], "an error status has the error body");
+    assert.deepEqual(responses["302"], { description: "elsewhere" });
+    assert.deepEqual(responses["409"], { description: "taken", headers: { "x-why": { schema: { type: "string" } } } }, "an OpenAPI Response object as given");
+    const text = op("/t", { mediaType: "text/plain" }).responses as Record<string, unknown>;
+    assert.deepEqual(text["200"], { description: "Successful Response", content: { "text/plain": { schema: { type: "string" } } } });
+    const bytes = op("/b", { mediaType: "application/octet-stream" }).responses as Record<string, unknown>;
+    assert.deepEqual(bytes["200"], { description: "Successful Response", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } });
   });
 
-  it("refuses a status or responses entry that is not an HTTP status, or a media type without a slash", () => {
-    assert.throws(() => op("/a", { status: 99 }), /status must be a whole number from 100 to 599/);
-    assert.throws(() => op("/b", { responses: { 42: "nope" } }), /"42" is not an HTTP status/);
-    assert.throws(() => op("/c", { responses: { 200: { mediaType: "png" } } }), /mediaType must be a media type/);
+  it("refuses a statusCode that is not a 2xx with a body, a responses key that is not a status, a media type without a slash", () => {
+    assert.throws(() => op("/a", { statusCode: 404 }), /statusCode must be a 2xx status that carries a body/);
+    assert.throws(() => op("/a2", { statusCode: 204 }), /statusCode must be a 2xx status that carries a body/);
+    assert.throws(() => op("/b", { responses: { 42: "nope" } }), /responses keys must be HTTP statuses/);
+    assert.throws(() => op("/c", { mediaType: "png" }), /mediaType must be a media type/);
   });
 });
