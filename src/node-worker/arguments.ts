@@ -59,7 +59,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * next is not: a recursive schema (z.lazy) or JSON.stringify of an echoed value overflows the
  * stack some thousands of levels down. No real request comes near this.
  */
-export const MAX_JSON_DEPTH = 512;
+export const MAX_JSON_DEPTH = 128;
 
 /** A 422 lists at most this many issues: a large array of wrong elements must not give a far larger answer. */
 export const MAX_REPORTED_ERRORS = 100;
@@ -133,7 +133,7 @@ function parseJson(body: Buffer): unknown {
   } catch (err) {
     throw new InvalidBody(`request body is not valid JSON: ${(err as Error).message}`);
   }
-  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) throw new InvalidBody(`request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) throw new InvalidBody(`request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
   return value;
 }
 

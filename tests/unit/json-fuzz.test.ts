@@ -104,7 +104,7 @@ describe("Node worker: hostile JSON through decode, convert and encode", () => {
     const at = (depth: number) => `{"data": ${"[".repeat(depth - 1)}${"]".repeat(depth - 1)}}`; // the object is one level
     const deep = await run("/tree", at(MAX_JSON_DEPTH + 1));
     assert.equal(deep.status, 400);
-    assert.match(deep.body.toString(), /nested deeper than 512 levels/);
+    assert.match(deep.body.toString(), /nests arrays and objects deeper than 128 levels/);
     assert.equal((await run("/tree", at(MAX_JSON_DEPTH))).status, 200);
     // Brackets inside strings are text, not nesting.
     assert.equal((await run("/raw", JSON.stringify({ data: "[".repeat(10_000) }))).status, 200);
