@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `neutrino` command line (commander). */
 import { Command, InvalidArgumentError } from "commander";
-import { AppSpecError, parseAppSpec } from "./app-spec.js";
+import { AppSpecError, parseAppSpec } from "./shared/app-spec.js";
 import { applyConfig, ConfigError, envName, readConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { createLogger } from "./log.js";

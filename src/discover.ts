@@ -1,5 +1,5 @@
 /** `neutrino routes`: runs the discovery worker alone and returns the app's routes. */
-import type { AppSpec } from "./app-spec.js";
+import type { AppSpec } from "./shared/app-spec.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { createRunSecret } from "./workers/secret.js";

@@ -11,7 +11,7 @@ import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_MIN_BYTES } from "./http/compression.js";
 import { normalizeOrigin } from "./http/cors.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
-import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
+import { DEFAULT_CONCURRENCY } from "./shared/concurrency.js";
 
 export interface OptionSpec<T> {
   /** Commander's flags: short and long name and the value's placeholder (`-w, --workers <n>`). */

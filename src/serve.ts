@@ -10,7 +10,7 @@
 import { createServer, type Server as NodeServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FSWatcher } from "chokidar";
-import type { AppSpec } from "./app-spec.js";
+import type { AppSpec } from "./shared/app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { HttpServer, serveMetrics } from "./http/server.js";
 import { Router } from "./http/router.js";

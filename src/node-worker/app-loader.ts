@@ -9,24 +9,17 @@ import { statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { App } from "../sdk/app.js";
-import { StartupFailure } from "../startup-failure.js";
+import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, parseAppSpec } from "../shared/app-spec.js";
+import { StartupFailure } from "../shared/startup-failure.js";
 import { userStack } from "./stack.js";
 
-export { StartupFailure };
-
-const SEARCH_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"];
-const MODULE_EXTENSIONS = new Set([...SEARCH_EXTENSIONS, ".cts", ".cjs"]);
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-
 export async function loadApp(appPath: string, cwd: string = process.cwd()): Promise<App> {
-  const colon = appPath.lastIndexOf(":");
-  const module = colon < 0 ? "" : appPath.slice(0, colon);
-  const attribute = colon < 0 ? "" : appPath.slice(colon + 1);
-  if (module === "" || attribute === "") {
-    throw new StartupFailure("bad_app_path", `APP must be "module:export" (for example "myapp.ts:app"), got "${appPath}"`);
-  }
-  if (!IDENTIFIER.test(attribute)) {
-    throw new StartupFailure("bad_app_path", `"${attribute}" in "${appPath}" is not a valid export name`);
+  let module: string, attribute: string;
+  try {
+    ({ module, attribute } = parseAppSpec(appPath));
+  } catch (err) {
+    if (err instanceof AppSpecError) throw new StartupFailure("bad_app_path", err.message);
+    throw err;
   }
   const file = findModuleFile(module, cwd);
   let namespace: Record<string, unknown>;
@@ -48,10 +41,10 @@ export async function loadApp(appPath: string, cwd: string = process.cwd()): Pro
 
 function findModuleFile(module: string, cwd: string): string {
   const base = resolve(cwd, module);
-  const candidates = MODULE_EXTENSIONS.has(extname(module)) ? [base] : SEARCH_EXTENSIONS.map((ext) => base + ext);
+  const candidates = NODE_EXTENSIONS.has(extname(module)) ? [base] : NODE_SEARCH_EXTENSIONS.map((ext) => base + ext);
   const found = candidates.find(isFile);
   if (!found) {
-    const looked = candidates.length === 1 ? candidates[0] : `${base}{${SEARCH_EXTENSIONS.join(",")}}`;
+    const looked = candidates.length === 1 ? candidates[0] : `${base}{${NODE_SEARCH_EXTENSIONS.join(",")}}`;
     throw new StartupFailure("module_not_found", `module "${module}" not found (looked for ${looked})`);
   }
   return found;

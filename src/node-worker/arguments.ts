@@ -35,8 +35,13 @@ export class InvalidBody extends Error {
 /** The arguments do not satisfy the route's schema (HTTP 422). */
 export class InvalidArguments extends Error {
   override name = "InvalidArguments";
-  constructor(readonly errors: ArgumentError[]) {
-    super(errors.map((e) => (e.loc.length > 1 ? `${e.loc.slice(1).join(".")}: ${e.msg}` : e.msg)).join("; "));
+  readonly errors: ArgumentError[];
+  constructor(errors: readonly ArgumentError[]) {
+    const reported = errors.slice(0, MAX_REPORTED_ERRORS);
+    const more = errors.length - reported.length;
+    const text = reported.map((e) => (e.loc.length > 1 ? `${e.loc.slice(1).join(".")}: ${e.msg}` : e.msg)).join("; ");
+    super(more > 0 ? `${text}; and ${more} more` : text);
+    this.errors = reported;
   }
 }
 
@@ -49,6 +54,16 @@ export interface RawArguments {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * How deeply a JSON body may nest. JSON.parse itself is iterative, but what runs on the value
+ * next is not: a recursive schema (z.lazy) or JSON.stringify of an echoed value overflows the
+ * stack some thousands of levels down. No real request comes near this.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** A 422 lists at most this many issues: a large array of wrong elements must not give a far larger answer. */
+export const MAX_REPORTED_ERRORS = 100;
 
 /**
  * `rawBodyOk`: the handler reads the Request, so a body that is not JSON is its business
@@ -112,11 +127,34 @@ export async function validateArguments(schema: StandardSchemaV1, raw: RawArgume
 }
 
 function parseJson(body: Buffer): unknown {
+  let value: unknown;
+  let text: string;
   try {
-    return JSON.parse(utf8.decode(body));
+    text = utf8.decode(body);
+    value = JSON.parse(text);
   } catch (err) {
     throw new InvalidBody(`request body is not valid JSON: ${(err as Error).message}`);
   }
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) throw new InvalidBody(`request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+  return value;
+}
+
+/** Whether valid JSON text opens more than `limit` arrays or objects inside one another; a loop, not recursion. */
+export function nestedDeeperThan(text: string, limit: number): boolean {
+  if (text.length <= 2 * limit) return false; // each level takes an opening and a closing character
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** Assigns without letting a "__proto__" key from the request change the object's prototype. */

@@ -88,8 +88,10 @@ export class Executor {
     const flags = state.failed ? HANDLER_FAILED : 0;
     if (Response.isResponse(result)) return responseOutcome(result, route, task, flags);
     // Bytes are sent as they are (a Buffer as JSON would be {"type":"Buffer","data":[...]}).
-    if (result instanceof Uint8Array || result instanceof ArrayBuffer) return responseOutcome(new Response(result), route, task, flags);
-    return jsonOutcome(result, route, task, flags);
+    if (result instanceof Uint8Array || result instanceof ArrayBuffer) {
+      return responseOutcome(new Response(result, { status: route.statusCode }), route, task, flags);
+    }
+    return jsonOutcome(result, route, task, flags, route.statusCode);
   }
 
   /**
@@ -116,7 +118,7 @@ export class Executor {
    * middleware's `next()` never rejects: errors below it arrive as error responses.
    */
   private async callThrough(index: number, route: Route, task: TaskAssignment, request: Request, state: CallState): Promise<Response> {
-    if (index === this.middleware.length) return toResponse(await this.call(route, task, request, state));
+    if (index === this.middleware.length) return toResponse(await this.call(route, task, request, state), route.statusCode);
     const middleware = this.middleware[index]!;
     let downstream: Promise<Response> | undefined;
     // Calling next() twice runs the rest of the chain once.
@@ -127,7 +129,7 @@ export class Executor {
       if (result === undefined) {
         throw new TypeError(`${name} returned nothing: it must return a Response (the one next() resolves with, or its own)`);
       }
-      return toResponse(result);
+      return toResponse(result, 200);
     } catch (err) {
       if (HTTPException.isHTTPException(err)) return exceptionResponse(err);
       state.failed = true;
@@ -150,13 +152,13 @@ function requestOf(task: TaskAssignment): Request {
 }
 
 /**
- * A handler's or middleware's return value as a Response: bytes as they are, anything else as
- * JSON (a string too, as without middleware); undefined is sent as JSON null.
+ * A handler's or middleware's return value as a Response with `status`: bytes as they are,
+ * anything else as JSON (a string too, as without middleware); undefined is sent as JSON null.
  */
-function toResponse(value: unknown): Response {
+function toResponse(value: unknown, status: number): Response {
   if (Response.isResponse(value)) return value;
-  if (value instanceof Uint8Array || value instanceof ArrayBuffer) return new Response(value);
-  return Response.json(value === undefined ? null : value);
+  if (value instanceof Uint8Array || value instanceof ArrayBuffer) return new Response(value, { status });
+  return Response.json(value === undefined ? null : value, { status });
 }
 
 function errorBody(status: number, detail: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -171,8 +173,11 @@ function exceptionResponse(err: HTTPException): Response {
   return new Response(errorBody(err.status, err.detail), { status: err.status, headers: err.headers });
 }
 
+/** Statuses whose responses never carry a body (RFC 9110 §15.3.5, §15.4.5). */
+const NO_BODY = new Set([204, 304]);
+
 /** A plain return value: JSON, serialized once. */
-function jsonOutcome(result: unknown, route: Route, task: TaskAssignment, flags: number): Outcome {
+function jsonOutcome(result: unknown, route: Route, task: TaskAssignment, flags: number, status = 200): Outcome {
   let json: string | undefined;
   try {
     json = JSON.stringify(result);
@@ -184,7 +189,7 @@ function jsonOutcome(result: unknown, route: Route, task: TaskAssignment, flags:
     if (result !== undefined) return notSerializable(route, task, `a ${typeof result} is not a JSON value`);
     json = "null";
   }
-  return { status: 200, flags, headers: NO_HEADERS, body: Buffer.from(json) };
+  return { status, flags, headers: NO_HEADERS, body: Buffer.from(json) };
 }
 
 /**
@@ -200,7 +205,8 @@ function responseOutcome(response: Response, route: Route, task: TaskAssignment,
   }
   let bytes: Buffer;
   let mediaType: string | undefined;
-  if ((response as unknown as Record<symbol, unknown>)[JSON_BODY] === true) {
+  if (NO_BODY.has(status) || status < 200) bytes = EMPTY; // whatever the body, these statuses carry none
+  else if ((response as unknown as Record<symbol, unknown>)[JSON_BODY] === true) {
     const json = jsonOutcome(body, route, task, flags);
     if (json.status !== 200) return json; // not serializable
     bytes = json.body;

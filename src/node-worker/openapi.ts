@@ -7,9 +7,12 @@
  * path parameters from the path; for a route that takes GET (or another method without a body),
  * every argument that can be written as text is a query parameter, which works on any method; the
  * others, and all of them on a route that takes only POST, PUT or PATCH, are members of a JSON
- * object body. A route whose schema cannot be converted (or that has none) still gets its path
- * parameters and its responses, and the names of its arguments where its object schema shows them.
+ * object body (a GET-only route has none: it cannot be sent them). A route whose schema cannot be
+ * converted (or that has none) still gets its path parameters and its responses, and the names of
+ * its arguments where its object schema shows them. Responses: the route's success status, 422,
+ * and those it declared (`responses`), with their media types.
  */
+import { STATUS_CODES } from "node:http";
 import type { Route } from "../sdk/app.js";
 import { inputJsonSchema, objectSchemaKeys, type JsonSchema } from "../sdk/introspect.js";
 
@@ -39,10 +42,36 @@ const VALIDATION_ERROR: JsonSchema = {
   required: ["error", "detail", "errors"],
 };
 
-const RESPONSES = {
-  "200": { description: "Successful Response", content: { "application/json": { schema: {} } } },
-  "422": { description: "Validation Error", content: { "application/json": { schema: VALIDATION_ERROR } } },
+const VALIDATION_RESPONSE = { description: "Validation Error", content: { "application/json": { schema: VALIDATION_ERROR } } };
+
+const ERROR: JsonSchema = {
+  type: "object",
+  properties: { error: { type: "string" }, detail: {} },
+  required: ["error", "detail"],
 };
+
+const BINARY: JsonSchema = { type: "string", format: "binary" };
+
+/** The route's success response (its `statusCode`, with its media type), 422, and the responses it declared. */
+function responsesFor(route: Route): Record<string, unknown> {
+  const { mediaType } = route;
+  let schema: JsonSchema = {};
+  if (mediaType !== undefined && !/^application\/(\*\+)?json\b/i.test(mediaType)) schema = mediaType.startsWith("text/") ? { type: "string" } : BINARY;
+  const out: Record<string, unknown> = {
+    [String(route.statusCode)]: { description: "Successful Response", content: { [mediaType ?? "application/json"]: { schema } } },
+    "422": VALIDATION_RESPONSE,
+  };
+  for (const [status, declared] of Object.entries(route.responses)) out[status] = declaredResponse(Number(status), declared);
+  return out;
+}
+
+/** A `responses` entry: an OpenAPI Response object as given, or a description (an error status gets the error body). */
+function declaredResponse(status: number, declared: string | Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const reason = STATUS_CODES[status] ?? "Response";
+  if (typeof declared !== "string") return { description: reason, ...declared };
+  const description = declared || reason;
+  return status >= 400 ? { description, content: { "application/json": { schema: ERROR } } } : { description };
+}
 
 interface Parameter {
   name: string;
@@ -95,6 +124,8 @@ export function operationFor(route: Route): Operation {
   } else if (schema && bodyTaking) {
     body = schema; // not an object schema (a record, a union...): the body as a whole
   }
+  // A route that takes no body method (GET only) cannot be sent what a query string cannot carry.
+  if (!bodyTaking) body = undefined;
 
   const operation: Operation = {};
   if (route.summary) operation.summary = route.summary;
@@ -103,28 +134,27 @@ export function operationFor(route: Route): Operation {
     const bodyRequired = Array.isArray(body.required) && body.required.length > 0;
     operation.requestBody = { required: bodyRequired, content: { "application/json": { schema: body } } };
   }
-  operation.responses = RESPONSES;
+  operation.responses = responsesFor(route);
   return operation;
 }
 
-/** Whether a value of this schema can be written in a query string (a scalar, or a list of scalars for a repeated key). */
-function isText(schema: JsonSchema, depth = 0): boolean {
+/**
+ * Whether a value of this schema can be written in a query string: a scalar, or a list of scalars
+ * for a repeated key, or a union of those (`tags: string[] | string`). `listOk` is false inside a list.
+ */
+function isText(schema: JsonSchema, listOk = true, depth = 0): boolean {
   if (depth > 3) return false;
   const alternatives = schema.anyOf ?? schema.oneOf;
-  if (Array.isArray(alternatives)) return alternatives.every((s) => isRecord(s) && isText(s, depth + 1));
+  if (Array.isArray(alternatives)) return alternatives.every((s) => isRecord(s) && isText(s, listOk, depth + 1));
   if ("const" in schema) return isScalar(schema.const);
   if (Array.isArray(schema.enum)) return schema.enum.every(isScalar);
   const types = Array.isArray(schema.type) ? schema.type : [schema.type];
   if (types.length === 0 || types[0] === undefined) return false; // any value: could be an object
   return types.every((t) => {
     if (t === "string" || t === "number" || t === "integer" || t === "boolean" || t === "null") return true;
-    if (t === "array") return depth === 0 && isRecord(schema.items) && isText(schema.items, depth + 1) && !isArray(schema.items);
+    if (t === "array") return listOk && isRecord(schema.items) && isText(schema.items, false, depth + 1);
     return false;
   });
-}
-
-function isArray(schema: JsonSchema): boolean {
-  return schema.type === "array" || (Array.isArray(schema.type) && schema.type.includes("array"));
 }
 
 function isScalar(value: unknown): boolean {

@@ -8,6 +8,10 @@
  * Whatever a worker sends, the document stays valid: an `openapi` entry that is not an object is
  * ignored with a warning, every `{name}` of the path is declared as a path parameter, and a
  * repeated operationId (the same operation under GET and POST) gets the method as a suffix.
+ *
+ * It also tells what the server itself answers, which no SDK knows: a GET operation has no
+ * requestBody (browsers and /docs cannot send one); an operation with a body documents 400 (not
+ * valid JSON, or nested too deeply) and 413 (over --max-body-size). (Each SDK documents its 422.)
  */
 import type { RouteInfo } from "../protocol/messages.js";
 
@@ -44,8 +48,28 @@ function pathParameter(name: string): Record<string, unknown> {
   return { name, in: "path", required: true, schema: { type: "string" } };
 }
 
-/** Declares the path parameters the SDK's operation left out, and a 200 response if it has no responses. */
-function completeOperation(path: string, operation: Operation): Operation {
+const ERROR_SCHEMA = {
+  type: "object",
+  properties: { error: { type: "string" }, detail: {} },
+  required: ["error", "detail"],
+};
+
+const errorResponse = (description: string): Record<string, unknown> => ({
+  description,
+  content: { "application/json": { schema: ERROR_SCHEMA } },
+});
+
+/** Responses the server gives for an operation with a body, whatever the SDK. */
+const BODY_RESPONSES: Record<string, Record<string, unknown>> = {
+  "400": errorResponse("The body is not valid JSON, or is nested too deeply"),
+  "413": errorResponse("The body is larger than the server's --max-body-size"),
+};
+
+/**
+ * Declares the path parameters the SDK's operation left out and a 200 response if it has no
+ * responses; drops a GET's requestBody; adds the server's own error responses.
+ */
+function completeOperation(path: string, method: string, operation: Operation): Operation {
   const names = pathParameterNames(path);
   if (names.length > 0) {
     const given = Array.isArray(operation.parameters) ? operation.parameters : operation.parameters === undefined ? [] : null;
@@ -56,6 +80,11 @@ function completeOperation(path: string, operation: Operation): Operation {
     }
   }
   if (!isObject(operation.responses)) operation.responses = { "200": { description: "OK" } };
+  if (method === "get") delete operation.requestBody;
+  const responses = operation.responses as Record<string, unknown>;
+  if (operation.requestBody !== undefined) {
+    for (const [status, response] of Object.entries(BODY_RESPONSES)) responses[status] ??= response;
+  }
   return operation;
 }
 
@@ -74,7 +103,7 @@ export function buildOpenApiDocument(routes: readonly RouteInfo[], info: OpenApi
     const item = (paths[route.path] ??= {});
     for (const method of new Set(route.methods.map((m) => m.toLowerCase()))) {
       if (!OPERATION_METHODS.has(method) || item[method] !== undefined) continue;
-      const operation = described ? completeOperation(route.path, structuredClone(described)) : minimalOperation(route.path);
+      const operation = completeOperation(route.path, method, described ? structuredClone(described) : minimalOperation(route.path));
       if (typeof operation.operationId === "string") {
         let id = operation.operationId;
         if (operationIds.has(id)) id = `${id}_${method}`;

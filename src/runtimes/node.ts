@@ -6,9 +6,8 @@
 import { createRequire } from "node:module";
 import { extname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { AppSpec } from "../app-spec.js";
-import { CONCURRENCY_ENV } from "../node-worker/concurrency.js";
-import { TYPESCRIPT_EXTENSIONS } from "./resolve.js";
+import { TYPESCRIPT_EXTENSIONS, type AppSpec } from "../shared/app-spec.js";
+import { CONCURRENCY_ENV } from "../shared/concurrency.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
 /** This file compiles to dist/src/runtimes/node.js; the worker is dist/src/node-worker/main.js. */

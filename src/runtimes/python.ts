@@ -1,7 +1,7 @@
 /** Starts Python workers: `python -m neutrino.internal.worker.main <socket> <id> <app>`. */
 import { delimiter, join } from "node:path";
-import type { AppSpec } from "../app-spec.js";
-import { CONCURRENCY_ENV } from "../node-worker/concurrency.js";
+import type { AppSpec } from "../shared/app-spec.js";
+import { CONCURRENCY_ENV } from "../shared/concurrency.js";
 import { packageRoot } from "../package-root.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 

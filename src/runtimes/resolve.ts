@@ -11,7 +11,7 @@
  */
 import { statSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
-import { AppSpecError, type AppSpec } from "../app-spec.js";
+import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, type AppSpec } from "../shared/app-spec.js";
 
 export type Language = "python" | "node";
 
@@ -20,12 +20,6 @@ export interface ResolvedApp {
   /** For Node, names the file found (`examples/myapp.ts:app`); for Python, as the user gave it. */
   readonly app: AppSpec;
 }
-
-/** Looked for, in this order, when the module part has no extension. */
-export const NODE_SEARCH_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
-const NODE_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
-/** Files that need tsx to load. */
-export const TYPESCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
 
 export function resolveApp(app: AppSpec, cwd: string = process.cwd()): ResolvedApp {
   const { module, attribute } = app;

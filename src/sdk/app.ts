@@ -3,6 +3,7 @@
  * reports to the orchestrator, and the app's middleware. It mirrors the Python SDK's App (same
  * default methods, same errors, same argument rule).
  */
+import type { InjectOptions, InjectResponse, Injector } from "./inject.js";
 import { objectSchemaKeys } from "./introspect.js";
 import type { Request } from "./request.js";
 import type { Response } from "./response.js";
@@ -41,6 +42,19 @@ export interface RouteOptions {
   readonly request?: boolean;
   /** A one-line summary for the OpenAPI document. */
   readonly summary?: string;
+  /**
+   * The status a plain return value is sent with (a Response keeps its own), and the success
+   * response of the OpenAPI document: a 2xx that carries a body, 200 by default (201 for a route
+   * that creates something). Python: `status_code`.
+   */
+  readonly statusCode?: number;
+  /**
+   * Other statuses the route answers with, for the OpenAPI document: a description (`{ 410: "gone" }`;
+   * an error status gets the error body every error has) or an OpenAPI Response object.
+   */
+  readonly responses?: Readonly<Record<number, string | Readonly<Record<string, unknown>>>>;
+  /** The media type of the success response when it is not JSON (a handler returning `new Response(..., { mediaType })`), for the OpenAPI document. */
+  readonly mediaType?: string;
 }
 
 export interface SchemaRouteOptions<S extends StandardSchemaV1> extends RouteOptions {
@@ -57,18 +71,27 @@ export class Route {
   /** Whether the handler reads the Request (its second argument). */
   readonly readsRequest: boolean;
   readonly summary: string | undefined;
+  /** The status a plain return value is sent with. */
+  readonly statusCode: number;
+  /** Other documented responses, by status: a description or an OpenAPI Response object. */
+  readonly responses: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>;
+  /** The success response's media type, when it is not JSON. */
+  readonly mediaType: string | undefined;
 
   constructor(
     readonly path: string,
     readonly methods: readonly string[],
     readonly handler: Handler<never>,
     readonly schema: StandardSchemaV1 | undefined,
-    options: { readonly request?: boolean; readonly summary?: string } = {},
+    options: Pick<RouteOptions, "request" | "summary" | "statusCode" | "responses" | "mediaType"> = {},
   ) {
     this.name = handler.name || path;
     this.pathParams = pathParameters(path);
     this.readsRequest = options.request ?? handler.length >= 2;
     this.summary = options.summary;
+    this.statusCode = options.statusCode ?? 200;
+    this.responses = Object.freeze({ ...options.responses });
+    this.mediaType = options.mediaType;
   }
 }
 
@@ -83,6 +106,8 @@ export class App {
   // A Map keeps insertion order: listRoutes() reports routes in registration order.
   private readonly routes = new Map<string, Route>();
   private readonly middlewares: Middleware[] = [];
+  /** What inject() runs requests through; rebuilt after a route or middleware is added. */
+  private injector: Promise<Injector> | undefined;
 
   /** Whether `value` is an App, from this copy of the package or another one. */
   static isApp(value: unknown): value is App {
@@ -107,15 +132,17 @@ export class App {
     const existing = this.routes.get(path);
     if (existing) throw new RouteError(`route "${path}" is already registered (handler "${existing.name}")`);
     if (typeof handler !== "function") throw new TypeError(`route "${path}": the handler must be a function, got ${typeof handler}`);
-    const { schema, request, summary } = options;
+    const { schema, request, summary, statusCode, responses, mediaType } = options;
     if (schema !== undefined && !isStandardSchema(schema)) {
       throw new TypeError(`route "${path}": schema must implement Standard Schema (zod, valibot, ...): it has no "~standard".validate`);
     }
     if (request !== undefined && typeof request !== "boolean") throw new TypeError(`route "${path}": request must be true or false`);
     if (summary !== undefined && typeof summary !== "string") throw new TypeError(`route "${path}": summary must be a string`);
-    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary });
+    checkResponseOptions(path, statusCode, responses, mediaType);
+    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary, statusCode, responses, mediaType });
     if (schema) checkPathParamsInSchema(route, schema);
     this.routes.set(path, route);
+    this.injector = undefined;
     return this;
   }
 
@@ -133,7 +160,23 @@ export class App {
   use(middleware: Middleware): this {
     if (typeof middleware !== "function") throw new TypeError(`app.use: middleware must be a function, got ${typeof middleware}`);
     this.middlewares.push(middleware);
+    this.injector = undefined;
     return this;
+  }
+
+  /**
+   * Sends one request through the app in this process, for tests: the server's routing (path
+   * templates, 404, 405), argument binding and validation, middleware and error rules, with no
+   * server and no worker.
+   *
+   *     const res = await app.inject({ method: "POST", url: "/add", json: { x: 2, y: 3 } });
+   *     assert.equal(res.statusCode, 200);
+   *     assert.deepEqual(res.json(), { result: 5 });
+   */
+  inject(options: InjectOptions): Promise<InjectResponse> {
+    // Loaded on first use: an app served by a worker never needs the routing table here.
+    this.injector ??= import("./inject.js").then(({ Injector }) => new Injector(this));
+    return this.injector.then((injector) => injector.inject(options));
   }
 
   /** The middleware, in registration order (the first one is the outermost). */
@@ -155,6 +198,31 @@ export class App {
 }
 
 Object.defineProperty(App.prototype, APP_BRAND, { value: true });
+
+function isStatus(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599;
+}
+
+/** The same rules as the Python SDK's `status_code`, `responses` and `media_type`. */
+function checkResponseOptions(path: string, statusCode: unknown, responses: unknown, mediaType: unknown): void {
+  if (statusCode !== undefined && (!Number.isInteger(statusCode) || (statusCode as number) < 200 || (statusCode as number) > 299 || statusCode === 204 || statusCode === 205)) {
+    throw new TypeError(`route "${path}": statusCode must be a 2xx status that carries a body (not 204 or 205), got ${String(statusCode)}`);
+  }
+  if (responses !== undefined) {
+    if (typeof responses !== "object" || responses === null || Array.isArray(responses)) {
+      throw new TypeError(`route "${path}": responses must be an object such as { 410: "gone" }`);
+    }
+    for (const [key, value] of Object.entries(responses)) {
+      if (!isStatus(Number(key)) || String(Number(key)) !== key) throw new TypeError(`route "${path}": responses keys must be HTTP statuses (100-599), got "${key}"`);
+      if (typeof value !== "string" && (typeof value !== "object" || value === null || Array.isArray(value))) {
+        throw new TypeError(`route "${path}": responses[${key}] must be a description or an OpenAPI Response object`);
+      }
+    }
+  }
+  if (mediaType !== undefined && (typeof mediaType !== "string" || !mediaType.includes("/"))) {
+    throw new TypeError(`route "${path}": mediaType must be a media type such as "text/plain", got ${JSON.stringify(mediaType)}`);
+  }
+}
 
 function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   if ((typeof value !== "object" && typeof value !== "function") || value === null) return false;

@@ -6,3 +6,4 @@ export type { RequestInit } from "./request.js";
 export { HTTPException, Response } from "./response.js";
 export type { HeadersInit, ResponseInit } from "./response.js";
 export type { StandardSchemaV1 } from "./standard-schema.js";
+export type { InjectOptions, InjectResponse } from "./inject.js";

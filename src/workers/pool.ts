@@ -10,7 +10,7 @@
  * 503 at once (an outage). Only before the server first served does a crash loop stop it.
  */
 import { randomInt } from "node:crypto";
-import type { AppSpec } from "../app-spec.js";
+import type { AppSpec } from "../shared/app-spec.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { Job } from "../dispatch/job.js";
 import type { Logger } from "../log.js";

@@ -9,13 +9,13 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
-import type { AppSpec } from "../app-spec.js";
+import type { AppSpec } from "../shared/app-spec.js";
 import type { Job } from "../dispatch/job.js";
 import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../protocol/codec.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
 import type { Message, RouteInfo } from "../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
-import { StartupFailure } from "../startup-failure.js";
+import { StartupFailure } from "../shared/startup-failure.js";
 import type { SocketDir } from "./socket-dir.js";
 
 export { StartupFailure };

@@ -210,7 +210,7 @@ describe("Node worker: the protocol", { concurrency: true }, () => {
 
 describe("Node worker: loading the app", { concurrency: true }, () => {
   const failures: { app: string; kind: string; message: RegExp; tsx?: boolean }[] = [
-    { app: "worker_app.mjs", kind: "bad_app_path", message: /module:export/ },
+    { app: "worker_app.mjs", kind: "bad_app_path", message: /module:attribute/ },
     { app: "tests/fixtures/nosuch.mjs:app", kind: "module_not_found", message: /nosuch\.mjs/ },
     { app: "tests/fixtures/nosuch:app", kind: "module_not_found", message: /nosuch\{\.ts,\.mts,\.js,\.mjs\}/ },
     { app: "tests/fixtures/worker_app.mjs:nope", kind: "attribute_not_found", message: /no export "nope"/ },

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { z } from "zod";
 import { Executor, type Outcome } from "../../src/node-worker/executor.js";
 import { HANDLER_FAILED, type TaskAssignment } from "../../src/protocol/messages.js";
-import { App } from "../../src/sdk/index.js";
+import { App, Response } from "../../src/sdk/index.js";
 import { captureStderr } from "../support/stderr.js";
 
 const circular: Record<string, unknown> = {};
@@ -88,5 +88,21 @@ describe("Node worker executor", () => {
     const o = await run("GET", "/post");
     assert.equal(o.status, 405);
     assert.deepEqual(o.headers, [["allow", "POST"]]);
+  });
+
+  it("sends a plain value with the route's statusCode, middleware or not; 204 and 304 Responses carry no body", async () => {
+    const declared = new App()
+      .route("/made", () => ({ id: 1 }), { methods: ["POST"], statusCode: 201 })
+      .route("/gone", () => new Response(null, { status: 204 }), { methods: ["DELETE"] })
+      .route("/own", () => new Response("mine", { status: 202 }), { statusCode: 201 });
+    const call = (ex: Executor, method: string, route: string) =>
+      ex.run({ type: "TaskAssignment", taskId: 1, method, route, path: route, query: "", params: [], headers: [], requestId: "r", clientHost: "", clientPort: 0, body: Buffer.alloc(0) });
+    for (const ex of [new Executor(declared), new Executor(declared.use(async (_r, next) => next()))]) {
+      const made = await call(ex, "POST", "/made");
+      assert.deepEqual([made.status, text(made)], [201, '{"id":1}']);
+      const gone = await call(ex, "DELETE", "/gone");
+      assert.deepEqual([gone.status, gone.body.length], [204, 0]);
+      assert.equal((await call(ex, "GET", "/own")).status, 202, "a Response keeps its own status");
+    }
   });
 });

@@ -79,4 +79,22 @@ describe("OpenAPI document", () => {
     assert.equal(warnings.length, 3);
     assert.match(warnings[0]!, /route \/a: its "openapi" entry is not an object/);
   });
+
+  it("a GET operation has no requestBody; one with a body documents the server's 400 and 413", () => {
+    const op = {
+      parameters: [{ name: "q", in: "query", required: true, schema: { type: "string" } }],
+      requestBody: { required: true, content: { "application/json": { schema: { type: "object" } } } },
+      responses: { "200": { description: "OK" }, "400": { description: "the app's own 400" } },
+    };
+    const doc = buildOpenApiDocument([route("/search", ["GET", "POST"], op)], INFO);
+    const get = doc.paths["/search"]!.get!;
+    assert.equal(get.requestBody, undefined);
+    assert.deepEqual(Object.keys(get.responses as object), ["200", "400"]);
+    const post = doc.paths["/search"]!.post!;
+    assert.deepEqual(post.requestBody, op.requestBody);
+    const responses = post.responses as Record<string, { description: string; content?: Record<string, { schema: { required: string[] } }> }>;
+    assert.deepEqual(Object.keys(responses), ["200", "400", "413"]);
+    assert.equal(responses["400"]!.description, "the app's own 400", "an SDK's own description is kept");
+    assert.deepEqual(responses["413"]!.content!["application/json"]!.schema.required, ["error", "detail"]);
+  });
 });

@@ -13,6 +13,9 @@ interface Options {
   readonly methods?: string | string[];
   readonly schema?: StandardSchemaV1;
   readonly summary?: string;
+  readonly statusCode?: number;
+  readonly responses?: Record<number, string | Record<string, unknown>>;
+  readonly mediaType?: string;
 }
 
 function op(path: string, options: Options = {}, handler: (...args: never[]) => unknown = noop): Operation {
@@ -114,5 +117,40 @@ describe("OpenAPI operations", () => {
     const Node: z.ZodType = z.lazy(() => z.object({ children: z.array(Node) }));
     const o = op("/tree", { methods: "POST", schema: z.object({ root: Node }) });
     assert.doesNotMatch(JSON.stringify(o), /\$ref|\$defs/);
+  });
+
+  it("makes a union of a list and a scalar (?tags=a or ?tags=a&tags=b) a query parameter, never a GET body", () => {
+    const schema = z.object({ q: z.string(), tags: z.union([z.array(z.string()), z.string()]).default([]), where: z.object({ a: z.number() }) });
+    const getOnly = op("/search", { methods: ["GET"], schema });
+    assert.deepEqual((getOnly.parameters as { name: string }[]).map((p) => p.name), ["q", "tags"]);
+    assert.equal(getOnly.requestBody, undefined, "a GET-only route cannot be sent a body");
+    const both = op("/search", { schema });
+    assert.deepEqual((both.parameters as { name: string }[]).map((p) => p.name), ["q", "tags"]);
+    assert.deepEqual(Object.keys((both.requestBody as { content: Record<string, { schema: { properties: object } }> }).content["application/json"]!.schema.properties), ["where"]);
+    // A list of lists cannot be written in a query string.
+    const nested = op("/n", { methods: ["GET", "POST"], schema: z.object({ m: z.array(z.array(z.string())) }) });
+    assert.equal(nested.parameters, undefined);
+  });
+
+  it("documents the declared success status, its media type and the other responses", () => {
+    const o = op("/things", { methods: ["POST"], statusCode: 201, responses: { 410: "gone", 302: "elsewhere", 409: { description: "taken", headers: { "x-why": { schema: { type: "string" } } } } } });
+    const responses = o.responses as Record<string, { description: string; content?: Record<string, { schema: { required?: string[] } }> }>;
+    assert.deepEqual(Object.keys(responses).sort(), ["201", "302", "409", "410", "422"]);
+    assert.deepEqual(responses["201"], { description: "Successful Response", content: { "application/json": { schema: {} } } });
+    assert.equal(responses["410"]!.description, "gone");
+    assert.deepEqual(responses["410"]!.content!["application/json"]!.schema.required, ["error", "detail"], "an error status has the error body");
+    assert.deepEqual(responses["302"], { description: "elsewhere" });
+    assert.deepEqual(responses["409"], { description: "taken", headers: { "x-why": { schema: { type: "string" } } } }, "an OpenAPI Response object as given");
+    const text = op("/t", { mediaType: "text/plain" }).responses as Record<string, unknown>;
+    assert.deepEqual(text["200"], { description: "Successful Response", content: { "text/plain": { schema: { type: "string" } } } });
+    const bytes = op("/b", { mediaType: "application/octet-stream" }).responses as Record<string, unknown>;
+    assert.deepEqual(bytes["200"], { description: "Successful Response", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } });
+  });
+
+  it("refuses a statusCode that is not a 2xx with a body, a responses key that is not a status, a media type without a slash", () => {
+    assert.throws(() => op("/a", { statusCode: 404 }), /statusCode must be a 2xx status that carries a body/);
+    assert.throws(() => op("/a2", { statusCode: 204 }), /statusCode must be a 2xx status that carries a body/);
+    assert.throws(() => op("/b", { responses: { 42: "nope" } }), /responses keys must be HTTP statuses/);
+    assert.throws(() => op("/c", { mediaType: "png" }), /mediaType must be a media type/);
   });
 });

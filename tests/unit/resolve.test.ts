@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { AppSpecError, parseAppSpec } from "../../src/app-spec.js";
-import { CONCURRENCY_ENV, concurrencyFrom } from "../../src/node-worker/concurrency.js";
+import { AppSpecError, parseAppSpec } from "../../src/shared/app-spec.js";
+import { CONCURRENCY_ENV, concurrencyFrom } from "../../src/shared/concurrency.js";
 import { resolveApp } from "../../src/runtimes/resolve.js";
 import { runtimeFor } from "../../src/runtimes/select.js";
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { it } from "node:test";
-import { parseAppSpec } from "../../src/app-spec.js";
+import { parseAppSpec } from "../../src/shared/app-spec.js";
 import { createRunSecret } from "../../src/workers/secret.js";
 import { SocketDir } from "../../src/workers/socket-dir.js";
 import { Worker } from "../../src/workers/worker.js";

@@ -2,7 +2,7 @@
  * The app could not be loaded, or a worker could not start: the server cannot run. Raised by the
  * Node worker's loader (and sent as StartupError) and by the orchestrator when a worker fails.
  */
-import type { StartupError, StartupErrorKind } from "./protocol/messages.js";
+import type { StartupError, StartupErrorKind } from "../protocol/messages.js";
 
 export class StartupFailure extends Error {
   override name = "StartupFailure";
