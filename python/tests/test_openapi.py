@@ -174,7 +174,7 @@ class OperationTest(unittest.TestCase):
         process = entries["/process"]["openapi"]
         self.assertEqual(process["requestBody"]["content"]["application/json"]["schema"],
                          {"type": "object", "properties": {"data": {"type": "object"}},
-                          "required": ["data"]})
+                          "required": ["data"], "additionalProperties": False})
         for entry in entries.values():
             self.assertTrue(no_refs(entry["openapi"]))
             json.dumps(entry["openapi"])  # plain JSON
