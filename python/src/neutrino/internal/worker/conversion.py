@@ -87,6 +87,8 @@ def _int_from_json(value: Any) -> int:
 
 def _float_from_json(value: Any) -> float:
     if type(value) is float:
+        if not math.isfinite(value):  # 1e999 decodes to inf, which no response can carry
+            raise ValueError
         return value
     if type(value) is int:
         return float(value)  # may raise OverflowError, a ValueError-like 422 too
