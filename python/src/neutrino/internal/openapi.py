@@ -45,8 +45,23 @@ VALIDATION_ERROR_SCHEMA: Dict[str, Any] = {
             },
         },
     },
-    "required": ["error", "detail", "errors"],
+    # "errors" is there when the arguments did not fit the handler; a handler's own
+    # HTTPException(422) has none.
+    "required": ["error", "detail"],
 }
+
+
+def _without_null(schema: Dict[str, Any]) -> Dict[str, Any]:
+    """A query string cannot carry null (a missing value takes the default): ``Optional[X]``
+    in the query is documented as X, so what the schema allows is what the binder takes."""
+    members = schema.get("anyOf")
+    if isinstance(members, list):
+        rest = [m for m in members if m != {"type": "null"}]
+        if len(rest) == 1 and len(schema) == 1:
+            return rest[0]
+        if len(rest) != len(members):
+            return {**schema, "anyOf": rest}
+    return schema
 
 
 def _summary(handler: Any, name: str) -> Dict[str, str]:
@@ -60,9 +75,11 @@ def _summary(handler: Any, name: str) -> Dict[str, str]:
     return out
 
 
-def _param_schema(param: Param) -> Dict[str, Any]:
+def _param_schema(param: Param, in_query: bool = False) -> Dict[str, Any]:
     schema = schema_for(param.hint)
-    if not param.required:
+    if in_query:
+        schema = _without_null(schema)
+    if not param.required and not (in_query and param.default is None):
         set_default(schema, param.default)
     return schema
 
@@ -136,7 +153,8 @@ def operation(handler: Any, path_params: List[str], binder: Optional[ArgumentBin
                                "schema": schema_for(param.hint)})
         elif param.conv.textual:
             entry: Dict[str, Any] = {"name": param.name, "in": "query",
-                                     "required": param.required, "schema": _param_schema(param)}
+                                     "required": param.required,
+                                     "schema": _param_schema(param, in_query=True)}
             parameters.append(entry)
         else:
             body.append(param)

@@ -277,8 +277,8 @@ def _sequence_conv(element: Conv, container: type = list) -> Conv:
     schema: Dict[str, Any] = {"type": "array"}
     if element is not _ANY:
         schema["items"] = element.schema
-    if container in (set, frozenset):
-        schema["uniqueItems"] = True
+    # No uniqueItems for a set: repeated values are accepted (and merged), so saying the
+    # array must be unique would document a rule that is not enforced.
     name = {list: "list", set: "set", frozenset: "set", tuple: "tuple"}[container]
     return Conv(from_text if textual else _reject, from_json, f"{name}_type",
                 f"a {name} of {element.expected}" if element is not _ANY else f"a {name}",
