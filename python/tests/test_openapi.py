@@ -196,3 +196,34 @@ class OperationTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SchemaAgreesWithConversionTest(unittest.TestCase):
+    """One walker: a collection documented as an array of X takes repeated query values, each
+    converted to X, and refuses what is not X."""
+
+    def bind(self, hint, query):
+        from neutrino.internal.worker.binding import ArgumentBinder
+
+        def handler(x: hint):  # type: ignore[valid-type]
+            return x
+
+        return ArgumentBinder(handler).bind(query, [], b"")[1]["x"]
+
+    def test_sets_and_tuples(self) -> None:
+        from typing import FrozenSet, Set, Tuple
+
+        from neutrino.internal.worker.binding import InvalidArguments
+
+        self.assertEqual(schema_for(Set[int]), {"type": "array", "items": {"type": "integer"}})
+        self.assertEqual(self.bind(Set[int], "x=1&x=2&x=1"), {1, 2})
+        self.assertEqual(self.bind(FrozenSet[str], "x=a"), frozenset({"a"}))
+        self.assertEqual(schema_for(Tuple[int, int]),
+                         {"type": "array", "prefixItems": [{"type": "integer"}] * 2,
+                          "minItems": 2, "maxItems": 2, "items": False})
+        self.assertEqual(self.bind(Tuple[int, int], "x=1&x=2"), (1, 2))
+        self.assertEqual(self.bind(Tuple[int, ...], "x=1&x=2&x=3"), (1, 2, 3))
+        for hint, query in ((Set[int], "x=a"), (Tuple[int, int], "x=1"),
+                            (Tuple[int, int], "x=1&x=2&x=3"), (Tuple[int, int], "x=1&x=b")):
+            with self.subTest(hint=hint, query=query), self.assertRaises(InvalidArguments):
+                self.bind(hint, query)
