@@ -227,3 +227,72 @@ class SchemaAgreesWithConversionTest(unittest.TestCase):
                             (Tuple[int, int], "x=1&x=2&x=3"), (Tuple[int, int], "x=1&x=b")):
             with self.subTest(hint=hint, query=query), self.assertRaises(InvalidArguments):
                 self.bind(hint, query)
+
+
+class ResponsesTest(unittest.TestCase):
+    def registry_op(self, app, path):
+        from neutrino.internal.worker.executor import build_route_table
+        from neutrino.internal.worker.main import route_registry
+
+        entries = {e["path"]: e for e in route_registry(build_route_table(app), False)}
+        return entries[path]["openapi"]
+
+    def test_body_routes_document_400_and_413(self) -> None:
+        from neutrino import App
+
+        app = App()
+
+        @app.route("/process", methods=["POST"])
+        def process(data: dict):
+            return data
+
+        @app.route("/add", methods=["GET"])
+        def add(x: int):
+            return x
+
+        op = self.registry_op(app, "/process")
+        self.assertEqual(sorted(op["responses"]), ["200", "400", "413", "422"])
+        self.assertEqual(op["responses"]["400"]["content"]["application/json"]["schema"]["required"],
+                         ["error", "detail"])
+        self.assertIs(op["requestBody"]["content"]["application/json"]["schema"][
+            "additionalProperties"], False)
+        self.assertNotIn("413", self.registry_op(app, "/add")["responses"])
+
+    def test_declared_status_responses_and_media_type(self) -> None:
+        from neutrino import App, Response
+
+        app = App()
+
+        @app.route("/items", methods=["POST"], status_code=201, responses={410: "gone",
+                   409: {"description": "taken", "content": {"text/plain": {}}}})
+        def create(name: str):
+            return {"name": name}
+
+        @app.route("/text", methods=["GET"], media_type="text/plain")
+        def text() -> Response:
+            return Response("hi", media_type="text/plain")
+
+        @app.route("/raw", methods=["GET"])
+        def raw() -> bytes:
+            return b"\x00"
+
+        op = self.registry_op(app, "/items")
+        self.assertIn("201", op["responses"])
+        self.assertNotIn("200", op["responses"])
+        self.assertEqual(op["responses"]["410"]["description"], "gone")
+        self.assertEqual(op["responses"]["409"], {"description": "taken",
+                                                  "content": {"text/plain": {}}})
+        self.assertEqual(self.registry_op(app, "/text")["responses"]["200"]["content"],
+                         {"text/plain": {"schema": {"type": "string"}}})
+        self.assertEqual(self.registry_op(app, "/raw")["responses"]["200"]["content"],
+                         {"application/octet-stream": {"schema": {"type": "string",
+                                                                  "format": "binary"}}})
+
+    def test_status_code_must_carry_a_body(self) -> None:
+        from neutrino import App
+
+        for bad in (204, 300, 404, "201"):
+            with self.subTest(status=bad), self.assertRaises(ValueError):
+                App().route("/x", status_code=bad)
+        with self.assertRaises(ValueError):
+            App().route("/x", responses={"410": "gone"})
