@@ -220,12 +220,15 @@ class HostileBodyAsyncTest(HostileBodyTest):
 
 class NestingScanTest(unittest.TestCase):
     def test_counts_arrays_and_objects_outside_strings(self) -> None:
-        self.assertFalse(nesting_exceeds("[" * 5 + "]" * 5, 5))
-        self.assertTrue(nesting_exceeds("[" * 6 + "]" * 6, 5))
-        self.assertTrue(nesting_exceeds('{"a":' * 6 + "1" + "}" * 6, 5))
-        self.assertFalse(nesting_exceeds('["[[[[[[[[[["]', 5))
-        self.assertFalse(nesting_exceeds('["\\"[[[[[[[[[["]', 5))
-        self.assertFalse(nesting_exceeds("[[]]" * 1000, 5))  # many, but shallow
+        self.assertFalse(nesting_exceeds(b"[" * 5 + b"]" * 5, 5))
+        self.assertTrue(nesting_exceeds(b"[" * 6 + b"]" * 6, 5))
+        self.assertTrue(nesting_exceeds(b'{"a":' * 6 + b"1" + b"}" * 6, 5))
+        self.assertTrue(nesting_exceeds(b"[[[[[" + b"[], " * 10 + b"[[]]]]]]]", 5))
+        self.assertFalse(nesting_exceeds(b'["[[[[[[[[[["]', 5))
+        self.assertFalse(nesting_exceeds(b'["\\"[[[[[[[[[["]', 5))  # an escaped quote
+        self.assertTrue(nesting_exceeds(b'["\\\\", [[[[[[]]]]]]]', 5))  # an escaped backslash
+        self.assertFalse(nesting_exceeds(b'["\\n[[[[[[", "]]]]]"]', 5))
+        self.assertFalse(nesting_exceeds(b"[[]]" * 1000, 5))  # many, but shallow
 
     def test_decode_json_bounds_depth(self) -> None:
         self.assertEqual(decode_json(deep(MAX_DEPTH - 1)), json.loads(deep(MAX_DEPTH - 1)))
