@@ -172,6 +172,9 @@ def operation(handler: Any, path_params: List[str], binder: Optional[ArgumentBin
             required = model.required
         else:
             props = {p.name: _param_schema(p) for p in body}
+            # What the query can carry, a JSON object may carry too (the query wins).
+            props.update((p.name, _param_schema(p)) for p in binder.params
+                         if not p.in_path and p.name not in props)
             schema = {"type": "object", "properties": props}
             names = [p.name for p in body if p.required]
             if names:
