@@ -6,7 +6,7 @@ import unittest
 from typing import Any, Dict, List, Optional
 from unittest import mock
 
-from neutrino.internal.worker.arguments import ArgumentBinder, InvalidArguments, InvalidBody
+from neutrino.internal.worker.binding import ArgumentBinder, InvalidArguments, InvalidBody
 
 
 def bind(handler, query="", body=b"", params=()):

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Optional, TypedDict, Union
 
-from neutrino.internal.worker.arguments import ArgumentBinder, InvalidArguments
+from neutrino.internal.worker.binding import ArgumentBinder, InvalidArguments
 
 
 def call(handler, query="", body=b"", params=()):

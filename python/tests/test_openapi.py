@@ -122,8 +122,7 @@ class OperationTest(unittest.TestCase):
             {"name": "verbose", "in": "query", "required": False,
              "schema": {"type": "boolean", "default": False}},
             {"name": "tags", "in": "query", "required": False,
-             "schema": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
-                        "default": None}},
+             "schema": {"type": "array", "items": {"type": "string"}}},  # no null in a query
         ])
         self.assertEqual(op["requestBody"], {
             "required": True,
@@ -174,7 +173,7 @@ class OperationTest(unittest.TestCase):
         process = entries["/process"]["openapi"]
         self.assertEqual(process["requestBody"]["content"]["application/json"]["schema"],
                          {"type": "object", "properties": {"data": {"type": "object"}},
-                          "required": ["data"]})
+                          "required": ["data"], "additionalProperties": False})
         for entry in entries.values():
             self.assertTrue(no_refs(entry["openapi"]))
             json.dumps(entry["openapi"])  # plain JSON
@@ -197,3 +196,103 @@ class OperationTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SchemaAgreesWithConversionTest(unittest.TestCase):
+    """One walker: a collection documented as an array of X takes repeated query values, each
+    converted to X, and refuses what is not X."""
+
+    def bind(self, hint, query):
+        from neutrino.internal.worker.binding import ArgumentBinder
+
+        def handler(x: hint):  # type: ignore[valid-type]
+            return x
+
+        return ArgumentBinder(handler).bind(query, [], b"")[1]["x"]
+
+    def test_sets_and_tuples(self) -> None:
+        from typing import FrozenSet, Set, Tuple
+
+        from neutrino.internal.worker.binding import InvalidArguments
+
+        self.assertEqual(schema_for(Set[int]), {"type": "array", "items": {"type": "integer"}})
+        self.assertEqual(self.bind(Set[int], "x=1&x=2&x=1"), {1, 2})
+        self.assertEqual(self.bind(FrozenSet[str], "x=a"), frozenset({"a"}))
+        self.assertEqual(schema_for(Tuple[int, int]),
+                         {"type": "array", "prefixItems": [{"type": "integer"}] * 2,
+                          "minItems": 2, "maxItems": 2, "items": False})
+        self.assertEqual(self.bind(Tuple[int, int], "x=1&x=2"), (1, 2))
+        self.assertEqual(self.bind(Tuple[int, ...], "x=1&x=2&x=3"), (1, 2, 3))
+        for hint, query in ((Set[int], "x=a"), (Tuple[int, int], "x=1"),
+                            (Tuple[int, int], "x=1&x=2&x=3"), (Tuple[int, int], "x=1&x=b")):
+            with self.subTest(hint=hint, query=query), self.assertRaises(InvalidArguments):
+                self.bind(hint, query)
+
+
+class ResponsesTest(unittest.TestCase):
+    def registry_op(self, app, path):
+        from neutrino.internal.worker.executor import build_route_table
+        from neutrino.internal.worker.main import route_registry
+
+        entries = {e["path"]: e for e in route_registry(build_route_table(app), False)}
+        return entries[path]["openapi"]
+
+    def test_body_routes_document_400_and_413(self) -> None:
+        from neutrino import App
+
+        app = App()
+
+        @app.route("/process", methods=["POST"])
+        def process(data: dict):
+            return data
+
+        @app.route("/add", methods=["GET"])
+        def add(x: int):
+            return x
+
+        op = self.registry_op(app, "/process")
+        self.assertEqual(sorted(op["responses"]), ["200", "400", "413", "422"])
+        self.assertEqual(op["responses"]["400"]["content"]["application/json"]["schema"]["required"],
+                         ["error", "detail"])
+        self.assertIs(op["requestBody"]["content"]["application/json"]["schema"][
+            "additionalProperties"], False)
+        self.assertNotIn("413", self.registry_op(app, "/add")["responses"])
+
+    def test_declared_status_responses_and_media_type(self) -> None:
+        from neutrino import App, Response
+
+        app = App()
+
+        @app.route("/items", methods=["POST"], status_code=201, responses={410: "gone",
+                   409: {"description": "taken", "content": {"text/plain": {}}}})
+        def create(name: str):
+            return {"name": name}
+
+        @app.route("/text", methods=["GET"], media_type="text/plain")
+        def text() -> Response:
+            return Response("hi", media_type="text/plain")
+
+        @app.route("/raw", methods=["GET"])
+        def raw() -> bytes:
+            return b"\x00"
+
+        op = self.registry_op(app, "/items")
+        self.assertIn("201", op["responses"])
+        self.assertNotIn("200", op["responses"])
+        self.assertEqual(op["responses"]["410"]["description"], "gone")
+        self.assertEqual(op["responses"]["409"], {"description": "taken",
+                                                  "content": {"text/plain": {}}})
+        self.assertEqual(self.registry_op(app, "/text")["responses"]["200"]["content"],
+                         {"text/plain": {"schema": {"type": "string"}}})
+        self.assertEqual(self.registry_op(app, "/raw")["responses"]["200"]["content"],
+                         {"application/octet-stream": {"schema": {"type": "string",
+                                                                  "format": "binary"}}})
+
+    def test_status_code_must_carry_a_body(self) -> None:
+        from neutrino import App
+
+        for bad in (204, 300, 404, "201"):
+            with self.subTest(status=bad), self.assertRaises(ValueError):
+                App().route("/x", status_code=bad)
+        with self.assertRaises(ValueError):
+            App().route("/x", responses={"410": "gone"})

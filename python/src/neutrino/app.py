@@ -41,9 +41,15 @@ class Route:
     module, when the worker starts.
     """
 
-    __slots__ = ("path", "methods", "handler", "name", "path_params", "is_async", "binder")
+    __slots__ = ("path", "methods", "handler", "name", "path_params", "is_async", "binder",
+                 "status_code", "responses", "media_type")
 
-    def __init__(self, path: str, methods: List[str], handler: Callable) -> None:
+    def __init__(self, path: str, methods: List[str], handler: Callable, status_code: int = 200,
+                 responses: Optional[Dict[int, Any]] = None,
+                 media_type: Optional[str] = None) -> None:
+        self.status_code = status_code
+        self.responses = dict(responses or {})
+        self.media_type = media_type
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -54,7 +60,7 @@ class Route:
         self._bind(strict_hints=True)
 
     def _bind(self, strict_hints: bool) -> None:
-        from .internal.worker.arguments import ArgumentBinder, UnresolvedHints
+        from .internal.worker.binding import ArgumentBinder, UnresolvedHints
 
         try:
             body_route = all(m.upper() in ("POST", "PUT", "PATCH") for m in self.methods)
@@ -85,11 +91,17 @@ class App:
         self._middleware: List[Callable] = []
 
     def route(
-        self, path: str, methods: Optional[Union[str, Iterable[str]]] = None
+        self, path: str, methods: Optional[Union[str, Iterable[str]]] = None, *,
+        status_code: int = 200, responses: Optional[Dict[int, Any]] = None,
+        media_type: Optional[str] = None,
     ) -> Callable[[Callable], Callable]:
         """Registers the decorated function for ``path``; returns the function unchanged.
 
         ``path`` may hold parameters, ``/users/{user_id}``, each of which the handler must take.
+        ``status_code``: the status of a plain return value (a Response keeps its own).
+        ``responses``: other statuses the route answers with, for /openapi.json: status ->
+        description, or an OpenAPI Response object. ``media_type``: the content type of the
+        success response when it is not JSON (a handler returning ``Response(..., media_type=)``).
         Errors raise at import time, so a broken app fails when the worker loads it rather than
         on the first request.
         """
@@ -100,6 +112,14 @@ class App:
                 f"route {path!r} is already registered (handler {self._routes[path].name!r})"
             )
         normalized = _normalize_methods(path, methods)
+        if type(status_code) is not int or not 200 <= status_code <= 299 or status_code in (
+                204, 205):
+            raise ValueError(f"route {path!r}: status_code must be a 2xx status that carries a "
+                             f"body (not 204 or 205), got {status_code!r}")
+        for status in responses or {}:
+            if type(status) is not int or not 100 <= status <= 599:
+                raise ValueError(f"route {path!r}: responses keys must be HTTP statuses (int "
+                                 f"100-599), got {status!r}")
         path_parameters(path)  # a bad path fails here, before the decorated function is read
 
         def register(handler: Callable) -> Callable:
@@ -108,7 +128,8 @@ class App:
             # Checked again: another route may have taken the path between route() and here.
             if path in self._routes:
                 raise ValueError(f"route {path!r} is already registered")
-            self._routes[path] = Route(path, normalized, handler)
+            self._routes[path] = Route(path, normalized, handler, status_code, responses,
+                                       media_type)
             return handler
 
         return register

@@ -168,8 +168,10 @@ class Request:
         return self._query_params
 
     def json(self) -> Any:
-        """The body parsed as JSON (ValueError if it is not)."""
-        return json.loads(bytes(self.body).decode("utf-8"))
+        """The body parsed as JSON (ValueError if it is not, or nests too deeply)."""
+        from .internal.worker.jsondata import decode_json
+
+        return decode_json(self.body)
 
     def __repr__(self) -> str:
         target = self.path + ("?" + self.query if self.query else "")

@@ -8,38 +8,21 @@ that can be written as text (numbers, strings, booleans, enums, dates, lists of 
 query string, the rest (objects, models) in a JSON body.
 """
 
-import dataclasses
-import datetime as dt
-import enum
 import inspect
-import json
-import types
 import typing
-import uuid
 from typing import Any, Dict, List, Optional
 
-from ..response import Response
-from .worker.arguments import ArgumentBinder, Param, pydantic_model
-from .worker.executor import encode_json
+from ..response import Response, reason_phrase
+from .worker.binding import ArgumentBinder, Param
+from .worker.conversion import schema_for, set_default
 
-_UNION_TYPES = (typing.Union, getattr(types, "UnionType", typing.Union))  # X | Y is 3.10+
-_NONE_TYPE = type(None)
-
-_SCALARS: Dict[Any, Dict[str, Any]] = {
-    int: {"type": "integer"},
-    float: {"type": "number"},
-    bool: {"type": "boolean"},
-    str: {"type": "string"},
-    bytes: {"type": "string", "format": "binary"},
-    dt.datetime: {"type": "string", "format": "date-time"},
-    dt.date: {"type": "string", "format": "date"},
-    dt.time: {"type": "string", "format": "time"},
-    uuid.UUID: {"type": "string", "format": "uuid"},
-    type(None): {"type": "null"},
+# Every error body: {"error": <reason phrase>, "detail": <what was wrong>}.
+ERROR_SCHEMA: Dict[str, Any] = {
+    "type": "object",
+    "title": "Error",
+    "properties": {"error": {"type": "string"}, "detail": {}},
+    "required": ["error", "detail"],
 }
-
-_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",
-               type(None): "null"}
 
 # The 422 body, as the SDKs and the orchestrator write it.
 VALIDATION_ERROR_SCHEMA: Dict[str, Any] = {
@@ -62,157 +45,23 @@ VALIDATION_ERROR_SCHEMA: Dict[str, Any] = {
             },
         },
     },
-    "required": ["error", "detail", "errors"],
+    # "errors" is there when the arguments did not fit the handler; a handler's own
+    # HTTPException(422) has none.
+    "required": ["error", "detail"],
 }
 
 
-def _json_value(value: Any) -> Any:
-    """`value` as plain JSON data, or raises (encode_json knows dates, enums, dataclasses)."""
-    return json.loads(encode_json(value))
-
-
-def schema_for(hint: Any, _seen: Optional[tuple] = None) -> Dict[str, Any]:
-    """The JSON Schema of a type hint; {} (anything) for what we do not know."""
-    seen = _seen or ()
-    try:
-        scalar = _SCALARS.get(hint)
-    except TypeError:
-        return {}
-    if scalar is not None:
-        return dict(scalar)
-    if hint is Any or hint is inspect.Parameter.empty or isinstance(hint, str):
-        return {}
-    supertype = getattr(hint, "__supertype__", None)
-    if supertype is not None:
-        return schema_for(supertype, seen)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if hint in (list, tuple, set, frozenset) or origin in (list, set, frozenset):
-        out: Dict[str, Any] = {"type": "array"}
-        if args:
-            out["items"] = schema_for(args[0], seen)
-        if hint in (set, frozenset) or origin in (set, frozenset):
-            out["uniqueItems"] = True
-        return out
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return {"type": "array", "items": schema_for(args[0], seen)}
-        return {"type": "array", "prefixItems": [schema_for(a, seen) for a in args],
-                "minItems": len(args), "maxItems": len(args)}
-    if hint is dict or origin is dict:
-        out = {"type": "object"}
-        if len(args) == 2:
-            out["additionalProperties"] = schema_for(args[1], seen)
-        return out
-    if origin in _UNION_TYPES:
-        return {"anyOf": [schema_for(a, seen) for a in args]}
-    if origin is typing.Literal:
-        out = {"enum": list(args)}
-        kinds = {_JSON_TYPES.get(type(a)) for a in args}
-        if len(kinds) == 1 and None not in kinds:
-            out["type"] = kinds.pop()
-        return out
-    if isinstance(hint, type):
-        if issubclass(hint, enum.Enum):
-            values = [m.value for m in hint]
-            out = {"title": hint.__name__, "enum": values}
-            kinds = {_JSON_TYPES.get(type(v)) for v in values}
-            if len(kinds) == 1 and None not in kinds:
-                out["type"] = kinds.pop()
-            return out
-        if hint in seen:  # a recursive type: say no more than its name
-            return {"type": "object", "title": hint.__name__}
-        if dataclasses.is_dataclass(hint):
-            return _dataclass_schema(hint, seen + (hint,))
-        if isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__required_keys__"):
-            return _typeddict_schema(hint, seen + (hint,))
-        if pydantic_model(hint) is not None:
-            return _pydantic_schema(hint)
-    return {}
-
-
-def _hints(cls: Any) -> Dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:
-        return {}
-
-
-def _dataclass_schema(cls: Any, seen: tuple) -> Dict[str, Any]:
-    hints = _hints(cls)
-    properties: Dict[str, Any] = {}
-    required: List[str] = []
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        prop = schema_for(hints.get(f.name, Any), seen)
-        if f.default is not dataclasses.MISSING:
-            _set_default(prop, f.default)
-        elif f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
-        properties[f.name] = prop
-    out: Dict[str, Any] = {"type": "object", "title": cls.__name__, "properties": properties}
-    if required:
-        out["required"] = required
-    out["additionalProperties"] = False  # the SDK refuses fields it does not know
-    doc = inspect.getdoc(cls)
-    if doc and not doc.startswith(cls.__name__ + "("):  # not the generated signature
-        out["description"] = doc
-    return out
-
-
-def _typeddict_schema(cls: Any, seen: tuple) -> Dict[str, Any]:
-    hints = _hints(cls)
-    out: Dict[str, Any] = {
-        "type": "object",
-        "title": cls.__name__,
-        "properties": {name: schema_for(hint, seen) for name, hint in hints.items()},
-    }
-    required = [k for k in hints if k in cls.__required_keys__]
-    if required:
-        out["required"] = required
-    out["additionalProperties"] = False
-    return out
-
-
-def _pydantic_schema(cls: Any) -> Dict[str, Any]:
-    try:
-        if hasattr(cls, "model_json_schema"):
-            raw = cls.model_json_schema()  # v2: nested models under $defs
-            defs = raw.pop("$defs", {})
-            prefix = "#/$defs/"
-        else:
-            raw = cls.schema()  # v1: under definitions
-            defs = raw.pop("definitions", {})
-            prefix = "#/definitions/"
-    except Exception:
-        return {"type": "object", "title": cls.__name__}
-    return _inline_refs(raw, defs, prefix, ())
-
-
-def _inline_refs(node: Any, defs: Dict[str, Any], prefix: str, stack: tuple) -> Any:
-    """Replaces every {"$ref": "#/$defs/X"} by X itself (a recursive one by a stub)."""
-    if isinstance(node, list):
-        return [_inline_refs(n, defs, prefix, stack) for n in node]
-    if not isinstance(node, dict):
-        return node
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith(prefix):
-        name = ref[len(prefix):]
-        rest = {k: _inline_refs(v, defs, prefix, stack) for k, v in node.items() if k != "$ref"}
-        if name in stack or name not in defs:
-            target: Dict[str, Any] = {"type": "object", "title": name}
-        else:
-            target = _inline_refs(defs[name], defs, prefix, stack + (name,))
-        return {**target, **rest}
-    return {k: _inline_refs(v, defs, prefix, stack) for k, v in node.items()}
-
-
-def _set_default(schema: Dict[str, Any], default: Any) -> None:
-    try:
-        schema["default"] = _json_value(default)
-    except Exception:
-        pass  # a default JSON cannot show (an object): leave it out
+def _without_null(schema: Dict[str, Any]) -> Dict[str, Any]:
+    """A query string cannot carry null (a missing value takes the default): ``Optional[X]``
+    in the query is documented as X, so what the schema allows is what the binder takes."""
+    members = schema.get("anyOf")
+    if isinstance(members, list):
+        rest = [m for m in members if m != {"type": "null"}]
+        if len(rest) == 1 and len(schema) == 1:
+            return rest[0]
+        if len(rest) != len(members):
+            return {**schema, "anyOf": rest}
+    return schema
 
 
 def _summary(handler: Any, name: str) -> Dict[str, str]:
@@ -226,30 +75,72 @@ def _summary(handler: Any, name: str) -> Dict[str, str]:
     return out
 
 
-def _param_schema(param: Param) -> Dict[str, Any]:
+def _param_schema(param: Param, in_query: bool = False) -> Dict[str, Any]:
     schema = schema_for(param.hint)
-    if not param.required:
-        _set_default(schema, param.default)
+    if in_query:
+        schema = _without_null(schema)
+    if not param.required and not (in_query and param.default is None):
+        set_default(schema, param.default)
     return schema
 
 
-def _return_content(handler: Any) -> Optional[Dict[str, Any]]:
+_BINARY = {"type": "string", "format": "binary"}
+
+
+def _return_content(handler: Any, media_type: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The success response's content: the route's declared media type, else what the return
+    annotation says (bytes go out as application/octet-stream), else JSON."""
     try:
         hint = typing.get_type_hints(handler).get("return", inspect.Parameter.empty)
     except Exception:
         hint = inspect.signature(handler).return_annotation if callable(handler) else None
-    if hint is inspect.Parameter.empty or hint is None or isinstance(hint, str):
-        return {"application/json": {"schema": {}}}
+    if media_type is not None:
+        if media_type.split(";")[0].strip().lower() in ("application/json", "application/*+json"):
+            return {media_type: {"schema": _json_return_schema(hint)}}
+        schema = {"type": "string"} if media_type.startswith("text/") else dict(_BINARY)
+        return {media_type: {"schema": schema}}
     if isinstance(hint, type) and issubclass(hint, Response):
         return None  # the handler decides
     if hint in (bytes, bytearray):
-        return {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-    return {"application/json": {"schema": schema_for(hint)}}
+        return {"application/octet-stream": {"schema": dict(_BINARY)}}
+    return {"application/json": {"schema": _json_return_schema(hint)}}
+
+
+def _json_return_schema(hint: Any) -> Dict[str, Any]:
+    if hint is inspect.Parameter.empty or hint is None or isinstance(hint, str):
+        return {}
+    if isinstance(hint, type) and issubclass(hint, Response):
+        return {}
+    return schema_for(hint)
+
+
+def _error_response(description: str) -> Dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": dict(ERROR_SCHEMA)}}}
+
+
+def _declared_response(status: int, declared: Any) -> Dict[str, Any]:
+    """A route's ``responses`` entry: a description, or an OpenAPI Response object."""
+    if isinstance(declared, dict):
+        out = dict(declared)
+        out.setdefault("description", reason_phrase(status))
+        return out
+    description = str(declared) if declared else reason_phrase(status)
+    if 400 <= status:  # an HTTPException: the SDK's error body
+        return _error_response(description)
+    return {"description": description}
 
 
 def operation(handler: Any, path_params: List[str], binder: Optional[ArgumentBinder] = None,
-              name: Optional[str] = None) -> Dict[str, Any]:
-    """The OpenAPI Operation object for one route."""
+              name: Optional[str] = None, status_code: int = 200,
+              responses: Optional[Dict[int, Any]] = None,
+              media_type: Optional[str] = None) -> Dict[str, Any]:
+    """The OpenAPI Operation object for one route.
+
+    ``status_code``: the status a plain return value gets; ``responses``: the other statuses
+    the route declares (status -> description or Response object); ``media_type``: the success
+    response's content type, when not JSON.
+    """
     if binder is None:
         binder = ArgumentBinder(handler, path_params)
     name = name or getattr(handler, "__name__", None) or type(handler).__name__
@@ -262,7 +153,8 @@ def operation(handler: Any, path_params: List[str], binder: Optional[ArgumentBin
                                "schema": schema_for(param.hint)})
         elif param.conv.textual:
             entry: Dict[str, Any] = {"name": param.name, "in": "query",
-                                     "required": param.required, "schema": _param_schema(param)}
+                                     "required": param.required,
+                                     "schema": _param_schema(param, in_query=True)}
             parameters.append(entry)
         else:
             body.append(param)
@@ -280,20 +172,30 @@ def operation(handler: Any, path_params: List[str], binder: Optional[ArgumentBin
             required = model.required
         else:
             props = {p.name: _param_schema(p) for p in body}
+            # What the query can carry, a JSON object may carry too (the query wins).
+            props.update((p.name, _param_schema(p)) for p in binder.params
+                         if not p.in_path and p.name not in props)
             schema = {"type": "object", "properties": props}
             names = [p.name for p in body if p.required]
             if names:
                 schema["required"] = names
+            if not binder.accepts_extra and not binder.wants_request:
+                schema["additionalProperties"] = False  # unknown members get 422
             required = bool(names)
         op["requestBody"] = {"required": required,
                              "content": {"application/json": {"schema": schema}}}
     ok: Dict[str, Any] = {"description": "Successful Response"}
-    content = _return_content(handler)
+    content = _return_content(handler, media_type)
     if content is not None:
         ok["content"] = content
-    op["responses"] = {
-        "200": ok,
-        "422": {"description": "Validation Error",
-                "content": {"application/json": {"schema": VALIDATION_ERROR_SCHEMA}}},
-    }
+    out: Dict[str, Any] = {str(status_code): ok}
+    if binder.parses_body:
+        out["400"] = _error_response("The request body is not valid JSON")
+    if body:
+        out["413"] = _error_response("The request body is larger than --max-body-size")
+    out["422"] = {"description": "Validation Error",
+                  "content": {"application/json": {"schema": VALIDATION_ERROR_SCHEMA}}}
+    for status, declared in (responses or {}).items():
+        out[str(status)] = _declared_response(int(status), declared)
+    op["responses"] = out
     return op

@@ -10,21 +10,16 @@ around an endpoint that binds the Request's arguments and calls the handler; eac
 its outcome into a Response, so middleware sees every response, errors included.
 """
 
-import dataclasses
-import datetime as dt
-import enum
-import json
-import json.encoder
 import sys
 import traceback
-import uuid
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from ...app import App, Route, is_async_callable
 from ...errors import RouteError
 from ...request import Request
 from ...response import HTTPException, Response, reason_phrase
-from .arguments import ArgumentBinder, InvalidArguments, InvalidBody, pydantic_model
+from .binding import ArgumentBinder, InvalidArguments, InvalidBody
+from .jsondata import encode_json
 from .protocol import HANDLER_FAILED, TaskAssignment
 
 Result = Tuple[int, int, List[Tuple[str, str]], bytes]
@@ -36,65 +31,23 @@ _TEXT_PLAIN = "text/plain; charset=utf-8"
 _JSON = "application/json"
 
 
-# ------------------------------------------------------------------------------ encoding
-
-
-def _json_default(obj: Any) -> Any:
-    """What JSON cannot say natively: called by the encoder for objects it does not know."""
-    if isinstance(obj, (dt.datetime, dt.date, dt.time)):
-        return obj.isoformat()
-    if isinstance(obj, uuid.UUID):
-        return str(obj)
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    if pydantic_model(type(obj)) is not None:
-        dump = getattr(obj, "model_dump", None)
-        return dump(mode="json") if dump is not None else obj.dict()  # v2, else v1
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def _make_result_encoder() -> Callable[[Any], str]:
-    """json.dumps(obj, allow_nan=False, default=_json_default), built once.
-
-    Default separators, so a handler's {"result": 5} reaches the client as the plan shows it;
-    NaN and Infinity are refused because they would make the response invalid JSON. json.dumps
-    builds its C encoder anew on every call; building it once saves about 1 us per request.
-    """
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if c_make_encoder is None:  # no C accelerator (e.g. PyPy)
-        return json.JSONEncoder(allow_nan=False, default=_json_default).encode
-    # No markers dict: it would have to be emptied after every failed encode. A circular
-    # structure still fails, with RecursionError instead of "Circular reference detected".
-    iterencode = c_make_encoder(
-        None, _json_default, json.encoder.encode_basestring_ascii, None, ": ", ", ",
-        False, False, False,
-    )
-
-    def encode(obj: Any) -> str:
-        return "".join(iterencode(obj, 0))
-
-    return encode
-
-
-encode_json = _make_result_encoder()
+# ------------------------------------------------------------------------------ results
 
 
 class NotSerializable(Exception):
     pass
 
 
-def render(result: Any) -> Result:
-    """A handler's return value as a 200 result. Raises NotSerializable."""
+def render(result: Any, status: int = 200) -> Result:
+    """A handler's return value as a result (``status``: the route's). Raises NotSerializable."""
     cls = type(result)
     if cls is not dict and cls is not list:
         if isinstance(result, Response):
             return render_response(result)
         if cls is bytes or cls is bytearray or cls is memoryview:
-            return 200, 0, [("content-type", _OCTET_STREAM)], bytes(result)
+            return status, 0, [("content-type", _OCTET_STREAM)], bytes(result)
     try:
-        return 200, 0, [], encode_json(result).encode()
+        return status, 0, [], encode_json(result).encode()
     except Exception as exc:  # TypeError, circular reference, NaN, too deep...
         raise NotSerializable(str(exc)) from None
 
@@ -166,7 +119,7 @@ class RouteEntry:
     """
 
     __slots__ = ("route", "path", "name", "handler", "methods", "allow", "binder", "is_async",
-                 "plain", "chain", "chain_async", "in_thread", "headers", "sync")
+                 "plain", "chain", "chain_async", "in_thread", "headers", "sync", "status")
 
     def __init__(self, route: Route, middleware: List[Callable], offload: Optional[Offload]
                  ) -> None:
@@ -175,6 +128,7 @@ class RouteEntry:
         self.path = route.path
         self.name = route.name
         self.handler = route.handler
+        self.status = route.status_code
         self.methods = frozenset(route.methods)
         self.allow = ", ".join(route.methods)
         self.binder: ArgumentBinder = route.binder
@@ -244,25 +198,18 @@ def execute(table: Dict[str, RouteEntry], task: TaskAssignment) -> Result:
     if entry is None or task.method not in entry.methods:
         return find_route(table, task)
     if entry.plain:
+        stage = BIND
         try:
             args, kwargs = entry.binder.bind(task.query, task.params, task.body)
-        except InvalidArguments as exc:
-            return error_result(422, exc.detail, errors=exc.errors)
-        except InvalidBody as exc:
-            return error_result(400, str(exc))
-        try:
+            stage = CALL
             result = entry.handler(*args, **kwargs)
-        except HTTPException as exc:
-            return http_exception_result(exc)
-        except Exception as exc:
-            return _failed(entry.name, task.method, task.path, exc)
-        try:
+            stage = RENDER
             cls = type(result)
             if cls is dict or cls is list:  # render()'s common case, without its call
-                return 200, 0, [], encode_json(result).encode()
-            return render(result)
-        except Exception as exc:  # NotSerializable, or encode_json's TypeError, ValueError...
-            return _not_serializable(entry.name, task.method, task.path, exc)
+                return entry.status, 0, [], encode_json(result).encode()
+            return render(result, entry.status)
+        except Exception as exc:
+            return failure_result(exc, stage, entry.name, task.method, task.path)
     return _finish(entry.chain(_make_request(entry, task)), entry.name, task)
 
 
@@ -272,99 +219,83 @@ async def execute_async(table: Dict[str, RouteEntry], task: TaskAssignment) -> R
     if entry is None or task.method not in entry.methods:
         return find_route(table, task)
     if entry.plain:
+        stage = BIND
         try:
             args, kwargs = entry.binder.bind(task.query, task.params, task.body)
-        except InvalidArguments as exc:
-            return error_result(422, exc.detail, errors=exc.errors)
-        except InvalidBody as exc:
-            return error_result(400, str(exc))
-        try:
+            stage = CALL
             result = await entry.handler(*args, **kwargs)
-        except HTTPException as exc:
-            return http_exception_result(exc)
+            stage = RENDER
+            return render(result, entry.status)
         except Exception as exc:
-            return _failed(entry.name, task.method, task.path, exc)
-        try:
-            return render(result)
-        except NotSerializable as exc:
-            return _not_serializable(entry.name, task.method, task.path, exc)
+            return failure_result(exc, stage, entry.name, task.method, task.path)
     return _finish(await entry.chain(_make_request(entry, task)), entry.name, task)
 
 
 def _finish(response: Response, name: str, task: TaskAssignment) -> Result:
     try:
         return render_response(response)
-    except NotSerializable as exc:
-        return _not_serializable(name, task.method, task.path, exc)
+    except Exception as exc:
+        return failure_result(exc, RENDER, name, task.method, task.path)
 
 
 # ------------------------------------------------------------------------------ the chain
 
 
-def _call_with(entry: RouteEntry, request: Request) -> Any:
-    """(args, kwargs) bound from the Request, or the error Result."""
-    try:
-        return entry.binder.bind(request.query, list(request.path_params.items()), request.body,
-                                 request)
-    except InvalidArguments as exc:
-        return error_result(422, exc.detail, errors=exc.errors)
-    except InvalidBody as exc:
-        return error_result(400, str(exc))
+def _bind_request(entry: RouteEntry, request: Request) -> Tuple[tuple, Dict[str, Any]]:
+    return entry.binder.bind(request.query, list(request.path_params.items()), request.body,
+                             request)
 
 
 def _sync_endpoint(entry: RouteEntry) -> Callable[[Request], Response]:
     def endpoint(request: Request) -> Response:
-        bound = _call_with(entry, request)
-        if len(bound) == 4:  # an error Result
-            return _as_response(bound)
-        args, kwargs = bound
+        stage = BIND
         try:
+            args, kwargs = _bind_request(entry, request)
+            stage = CALL
             result = entry.handler(*args, **kwargs)
-        except HTTPException as exc:
-            return _as_response(http_exception_result(exc))
+            stage = RENDER
+            return _returned(result, entry.status)
         except Exception as exc:
-            return _as_response(_failed(entry.name, request.method, request.path, exc))
-        return _returned(result, entry.name, request)
+            return _as_response(failure_result(exc, stage, entry.name, request.method,
+                                               request.path))
 
     return endpoint
 
 
 def _async_endpoint(entry: RouteEntry) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        bound = _call_with(entry, request)
-        if len(bound) == 4:
-            return _as_response(bound)
-        args, kwargs = bound
+        stage = BIND
         try:
+            args, kwargs = _bind_request(entry, request)
+            stage = CALL
             result = await entry.handler(*args, **kwargs)
-        except HTTPException as exc:
-            return _as_response(http_exception_result(exc))
+            stage = RENDER
+            return _returned(result, entry.status)
         except Exception as exc:
-            return _as_response(_failed(entry.name, request.method, request.path, exc))
-        return _returned(result, entry.name, request)
+            return _as_response(failure_result(exc, stage, entry.name, request.method,
+                                               request.path))
 
     return endpoint
 
 
-def _returned(result: Any, name: str, request: Request) -> Response:
+def _returned(result: Any, status: int = 200) -> Response:
+    """A handler's or middleware's return value as a Response; raises what render raises."""
     if isinstance(result, Response):
         return result
-    try:
-        return _as_response(render(result))
-    except NotSerializable as exc:
-        return _as_response(_not_serializable(name, request.method, request.path, exc))
+    return _as_response(render(result, status))
 
 
 def _sync_middleware(mw: Callable, name: str, call_next: Callable[[Request], Response]
                      ) -> Callable[[Request], Response]:
     def layer(request: Request) -> Response:
+        stage = CALL
         try:
             result = mw(request, call_next)
-        except HTTPException as exc:
-            return _as_response(http_exception_result(exc))
+            stage = RENDER
+            return _returned(result)
         except Exception as exc:
-            return _as_response(_failed(name, request.method, request.path, exc, "middleware"))
-        return _returned(result, name, request)
+            return _as_response(failure_result(exc, stage, name, request.method, request.path,
+                                               "middleware"))
 
     return layer
 
@@ -373,13 +304,14 @@ def _async_middleware(mw: Callable, name: str,
                       call_next: Callable[[Request], Awaitable[Response]]
                       ) -> Callable[[Request], Awaitable[Response]]:
     async def layer(request: Request) -> Response:
+        stage = CALL
         try:
             result = await mw(request, call_next)
-        except HTTPException as exc:
-            return _as_response(http_exception_result(exc))
+            stage = RENDER
+            return _returned(result)
         except Exception as exc:
-            return _as_response(_failed(name, request.method, request.path, exc, "middleware"))
-        return _returned(result, name, request)
+            return _as_response(failure_result(exc, stage, name, request.method, request.path,
+                                               "middleware"))
 
     return layer
 
@@ -395,6 +327,25 @@ def _offloaded(chain: Callable[[Request], Response], offload: Optional[Offload]
 
 
 # ------------------------------------------------------------------------------ failures
+
+# Where a request failed; failure_result turns the exception into its response accordingly.
+BIND, CALL, RENDER = 0, 1, 2
+
+
+def failure_result(exc: Exception, stage: int, name: str, method: str, path: str,
+                   what: str = "handler") -> Result:
+    """The one mapping from what went wrong to the response, for every way a route runs."""
+    if stage == BIND:
+        if isinstance(exc, InvalidArguments):
+            return error_result(422, exc.detail, errors=exc.errors)
+        if isinstance(exc, InvalidBody):
+            return error_result(400, str(exc))
+    elif stage == CALL and isinstance(exc, HTTPException):
+        return http_exception_result(exc)
+    elif stage == RENDER:
+        return _not_serializable(name, method, path, exc)
+    return _failed(name, method, path, exc, what)
+
 
 
 def _failed(name: str, method: str, path: str, exc: BaseException, what: str = "handler"
