@@ -21,6 +21,7 @@ import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
+import { tolerateLostStdio } from "./stdio.js";
 import { version } from "./version.js";
 import { WorkerPool } from "./workers/pool.js";
 import { createRunSecret } from "./workers/secret.js";
@@ -74,6 +75,7 @@ const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
 /** Runs the server until a signal stops it; resolves with the process exit code. */
 export async function serve(options: ServeOptions): Promise<number> {
   const { app, runtime, log } = options;
+  tolerateLostStdio();
   const socketDir = new SocketDir();
   const metrics = new Metrics();
   const dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch);

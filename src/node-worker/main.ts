@@ -25,6 +25,7 @@ import type { App } from "../sdk/app.js";
 import { loadApp, StartupFailure } from "./app-loader.js";
 import { concurrencyFrom } from "./concurrency.js";
 import { errorOutcome, Executor, type Outcome } from "./executor.js";
+import { dieWithParent } from "./parent-watch.js";
 
 const CANCELLED_BODY = Buffer.from(JSON.stringify({ error: "Gateway Timeout", detail: "the task was cancelled" }));
 const USAGE = "usage: node dist/src/node-worker/main.js <socket_path> <worker_id> <app_path>\n";
@@ -38,6 +39,7 @@ async function main(args: string[]): Promise<void> {
   // Ctrl-C in a terminal reaches the whole process group; the orchestrator drains the workers
   // and then sends Shutdown, so the worker must not die on SIGINT first.
   process.on("SIGINT", () => {});
+  dieWithParent();
   // A promise nobody awaits cannot have left the worker's own state half-done: report it and go
   // on serving, as a Python worker goes on when a background thread fails.
   process.on("unhandledRejection", (reason) => {
