@@ -186,6 +186,7 @@ program
   .addOption(new Option("--docs", "serve the OpenAPI document at /openapi.json and the docs page at /docs (the default)"))
   .addOption(new Option("--no-docs", "no /openapi.json and /docs"))
   .addOption(new Option("--metrics-port <port>", "serve /metrics on this port instead of the main one").argParser(integer(0, 65535)))
+  .addOption(new Option("--admin-port <port>", "serve /metrics, /openapi.json, /docs and the status page on this port, not the main one (the probes answer on both)").argParser(integer(0, 65535)))
   .addOption(new Option("--keep-alive-timeout <seconds>", "how long an idle keep-alive connection stays open").argParser(seconds).default(5))
   .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
   .addHelpText("after", "\nEvery option can also be set as NEUTRINO_<OPTION> (e.g. NEUTRINO_MAX_QUEUE) or as a key of the config file\n(e.g. max-queue = 512); a flag wins over the environment, which wins over the file.")
@@ -210,6 +211,7 @@ program
       maxWorkerMemoryMb: opts.maxWorkerMemory,
       probes: { health: opts.healthPath, ready: opts.readyPath },
       metricsPort: opts.metricsPort ?? null,
+      adminPort: opts.adminPort ?? null,
       reloadDir: opts.reload ? process.cwd() : null,
       accessLog: opts.accessLog === true,
       prefetch: opts.prefetch !== false,

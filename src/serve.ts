@@ -11,7 +11,10 @@ import { StaticFiles, warnStaticClashes, type StaticMount } from "./http/static-
 import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { HttpServer, serveMetrics, type ClientTimeouts } from "./http/server.js";
+import { BuiltIns, type BuiltIn } from "./http/built-ins.js";
+import { sendError } from "./http/errors.js";
+import { metricsBuiltIn } from "./http/metrics-endpoint.js";
+import { builtInsOf, HttpServer, type ClientTimeouts } from "./http/server.js";
 import type { CompressionOptions } from "./http/compression.js";
 import type { CorsOptions } from "./http/cors.js";
 import type { FSWatcher } from "chokidar";
@@ -47,8 +50,13 @@ export interface ServeOptions {
   readonly maxWorkerMemoryMb: number;
   readonly clientTimeouts: ClientTimeouts;
   readonly probes: ProbePaths;
-  /** Serve /metrics on this port instead of the main one (null: on the main port). */
+  /** Serve /metrics on this port instead of the main one (null: on the main port, or the admin port). */
   readonly metricsPort: number | null;
+  /**
+   * Serve /metrics, /openapi.json, /docs and the status page on this port instead of the main one,
+   * with the probes too (null: all on the main port).
+   */
+  readonly adminPort?: number | null;
   /** Watch this directory and reload the app when a source file changes (null: off). */
   readonly reloadDir: string | null;
   readonly accessLog: boolean;
@@ -83,7 +91,11 @@ export async function serve(options: ServeOptions): Promise<number> {
   let fatal: (err: Error) => void = () => {};
   const staticFiles = options.staticMounts.length > 0 ? new StaticFiles(options.staticMounts) : null;
   const apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
-  const builtIns = [options.probes.health, options.probes.ready, "/metrics", ...(apiDocs ? [OPENAPI_PATH, DOCS_PATH] : [])];
+  const adminPort = options.adminPort ?? null;
+  // Where /metrics is served: its own port, else the admin port, else the main one.
+  const metricsHere = options.metricsPort === null && adminPort === null;
+  // The built-in paths on the main port, which an app route on the same path hides.
+  const builtIns = [options.probes.health, options.probes.ready, ...(metricsHere ? ["/metrics"] : []), ...(apiDocs && adminPort === null ? [OPENAPI_PATH, DOCS_PATH] : [])];
   const pool = new WorkerPool({
     size: options.workers,
     runtime,
@@ -111,8 +123,8 @@ export async function serve(options: ServeOptions): Promise<number> {
   const statusPage = options.statusPage
     ? new StatusPage({ workers: () => pool.workers, dispatcher, maxQueue: options.maxQueue, app: app.text, runtime: runtime.name, version })
     : null;
-  if (statusPage) builtIns.push(...statusPage.paths);
-  let metricsServer: Server | null = null;
+  if (statusPage && adminPort === null) builtIns.push(...statusPage.paths);
+  const sidePorts: Server[] = [];
   let watcher: FSWatcher | null = null;
   const watchdog = new Watchdog({
     pool,
@@ -135,8 +147,10 @@ export async function serve(options: ServeOptions): Promise<number> {
     const finish = (code: number): void => {
       watchdog.stop();
       void watcher?.close();
-      metricsServer?.close();
-      metricsServer?.closeAllConnections();
+      for (const side of sidePorts) {
+        side.close();
+        side.closeAllConnections();
+      }
       socketDir.remove();
       resolveExit(code);
     };
@@ -229,11 +243,12 @@ export async function serve(options: ServeOptions): Promise<number> {
       timeouts: options.clientTimeouts,
       probes: options.probes,
       metrics,
-      metricsPath: options.metricsPort === null ? "/metrics" : null,
+      metricsPath: metricsHere ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
       staticFiles,
-      apiDocs,
+      apiDocs: adminPort === null ? apiDocs : null,
       statusPage,
+      statusPageHere: adminPort === null,
       cors: options.cors ?? null,
       compression: options.compression ?? null,
     });
@@ -245,13 +260,28 @@ export async function serve(options: ServeOptions): Promise<number> {
       );
     });
     logRoutes(log, routes);
+    const sidePort = async (port: number, only: BuiltIn[]): Promise<number> => {
+      const side = await listenBuiltIns(options.host, port, new BuiltIns(only), () => server.draining);
+      sidePorts.push(side);
+      return (side.address() as AddressInfo).port;
+    };
     if (options.metricsPort !== null) {
-      metricsServer = createServer((_req, res) => void serveMetrics(metrics, res));
-      await new Promise<void>((resolve, reject) => {
-        metricsServer!.once("error", reject).listen(options.metricsPort!, options.host, () => resolve());
-      });
-      const port = (metricsServer.address() as AddressInfo).port;
+      const port = await sidePort(options.metricsPort, [metricsBuiltIn(metrics)]);
       log.info({ metricsPort: port }, `metrics on http://${options.host}:${port}/metrics`);
+    }
+    if (adminPort !== null) {
+      const only = builtInsOf(
+        { staticFiles: null, probes: options.probes, metrics, metricsPath: options.metricsPort === null ? "/metrics" : null, apiDocs, statusPage },
+        true,
+      );
+      const port = await sidePort(adminPort, only);
+      const served = only.flatMap((b) => b.paths).join(", ");
+      log.info({ adminPort: port }, `admin port http://${options.host}:${port}: ${served}`);
+    } else if (!isLoopback(options.host) && (metricsHere || apiDocs || statusPage)) {
+      log.warn(
+        { host: options.host },
+        `/metrics${apiDocs ? ", /openapi.json, /docs" : ""}${statusPage ? ", the status page" : ""} answer on the public port: in production, move them with --admin-port <port> (docs/deploy.md)`,
+      );
     }
     for (const path of builtIns) {
       if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
@@ -260,7 +290,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     warnStaticClashes(log, options.staticMounts, routes, builtIns);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    if (statusPage) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
+    if (statusPage && adminPort === null) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
     log.info(
       { url, port: address.port, workers: options.workers, socketDir: socketDir.path },
       `listening on ${url} with ${options.workers} workers`,
@@ -272,6 +302,28 @@ export async function serve(options: ServeOptions): Promise<number> {
     const traceback = (err as { traceback?: string }).traceback;
     process.stderr.write(`neutrino: cannot serve ${app.text}: ${err.message}\n${traceback ? `\n${traceback}` : ""}`);
   }
+}
+
+/** A port that serves built-ins alone (--metrics-port, --admin-port): anything else is a 404. */
+function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining: () => boolean): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = req.url ?? "/";
+    const method = req.method ?? "GET";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    if (!builtIns.answerAlone({ req, res, method, path, url, draining: draining() })) sendError(res, 404, `no such path here: ${path}`);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject).listen(port, host, () => {
+      server.off("error", reject);
+      resolve(server);
+    });
+  });
+}
+
+/** Whether `host` only accepts connections from this machine. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 function logRoutes(log: Logger, routes: readonly RouteInfo[]): void {

@@ -19,6 +19,7 @@ import { pipeline } from "node:stream";
 import { contentType } from "mime-types";
 import type { Logger } from "../log.js";
 import type { RouteInfo } from "../protocol/messages.js";
+import type { BuiltIn, BuiltInRequest } from "./built-ins.js";
 import { sendError } from "./errors.js";
 
 /** One `--static PREFIX=DIR`. */
@@ -87,8 +88,6 @@ export function warnStaticClashes(log: Logger, mounts: readonly StaticMount[], r
   }
 }
 
-const ALLOW = "GET, HEAD";
-
 /** Where a request path leads inside a mount, or why it may not be served. */
 type Lookup = { kind: "file"; segments: string[]; directory: boolean } | { kind: "bad"; detail: string } | { kind: "missing" };
 
@@ -115,8 +114,11 @@ export function lookupPath(rest: string): Lookup {
   return { kind: "file", segments, directory };
 }
 
-/** Serves the files of the `--static` mounts. */
-export class StaticFiles {
+/** Serves the files of the `--static` mounts: a built-in route that wins over the app's (src/http/built-ins.ts). */
+export class StaticFiles implements BuiltIn {
+  readonly beforeApp = true;
+  readonly paths: readonly string[] = [];
+
   /** Longest prefix first, so /a/b wins over /a. */
   readonly mounts: readonly StaticMount[];
 
@@ -125,23 +127,16 @@ export class StaticFiles {
   }
 
   /** Whether `path` is under a mount (and so is answered by `answer`). */
-  covers(path: string): boolean {
+  matches(path: string): boolean {
     return this.mounts.some((m) => under(m.prefix, path));
   }
 
-  /** Returns false when `path` is under no mount; otherwise answers the request (asynchronously) and returns true. */
-  answer(req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): boolean {
-    const mount = this.mounts.find((m) => under(m.prefix, path));
-    if (!mount) return false;
+  answer({ req, res, method, path, url }: BuiltInRequest): void {
+    const mount = this.mounts.find((m) => under(m.prefix, path))!;
     this.serve(mount, req, res, method, path, url).catch((err: Error) => sendError(res, 500, `cannot serve ${path}: ${err.message}`));
-    return true;
   }
 
   private async serve(mount: StaticMount, req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): Promise<void> {
-    if (method !== "GET" && method !== "HEAD") {
-      sendError(res, 405, `${method} is not allowed on static files (allowed: ${ALLOW})`, { allow: ALLOW });
-      return;
-    }
     const lookup = lookupPath(path.slice(mount.prefix.length));
     if (lookup.kind === "bad") {
       sendError(res, 400, `${path}: ${lookup.detail}`);
