@@ -11,10 +11,10 @@ import { StaticFiles, warnStaticClashes, type StaticMount } from "./http/static-
 import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { BuiltIns, type BuiltIn } from "./http/built-ins.js";
+import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
 import { sendError } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
-import { builtInsOf, HttpServer, type ClientTimeouts } from "./http/server.js";
+import { HttpServer, type ClientTimeouts } from "./http/server.js";
 import type { CompressionOptions } from "./http/compression.js";
 import type { CorsOptions } from "./http/cors.js";
 import type { FSWatcher } from "chokidar";

@@ -10,7 +10,13 @@
  * Built-ins answer GET and HEAD only; any other method gets one 405 here.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Metrics } from "../metrics.js";
+import type { ApiDocs } from "../openapi/docs-page.js";
+import type { StatusPage } from "../status/status-page.js";
 import { sendError } from "./errors.js";
+import { metricsBuiltIn } from "./metrics-endpoint.js";
+import { probesBuiltIn, type ProbePaths } from "./probes.js";
+import type { StaticFiles } from "./static-files.js";
 
 export interface BuiltInRequest {
   readonly req: IncomingMessage;
@@ -81,4 +87,36 @@ export class BuiltIns {
     BuiltIns.answer(builtIn, request);
     return true;
   }
+}
+
+/**
+ * The built-ins a port serves, from the server's options: static files, probes, /metrics, the
+ * docs, and the status page when `statusPage` says so.
+ */
+export function builtInsOf(
+  options: {
+    readonly staticFiles: StaticFiles | null;
+    readonly probes: ProbePaths;
+    readonly metrics: Metrics;
+    /** null: not on this port. */
+    readonly metricsPath: string | null;
+    readonly apiDocs: ApiDocs | null;
+    readonly statusPage?: StatusPage | null;
+  },
+  statusPage: boolean,
+): BuiltIn[] {
+  const all: BuiltIn[] = [];
+  if (options.staticFiles) all.push(options.staticFiles);
+  all.push(probesBuiltIn(options.probes));
+  if (options.metricsPath !== null) all.push(metricsBuiltIn(options.metrics, options.metricsPath));
+  if (options.apiDocs) all.push(options.apiDocs);
+  const page = options.statusPage;
+  if (page && statusPage) {
+    all.push({
+      paths: page.paths,
+      matches: (path) => page.matches(path),
+      answer: ({ path, draining, res }) => page.answer(path, draining, res),
+    });
+  }
+  return all;
 }

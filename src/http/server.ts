@@ -13,9 +13,8 @@ import type { Pair, TaskResult } from "../protocol/messages.js";
 import { sendError, sendRawError } from "./errors.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
-import { probesBuiltIn, type ProbePaths } from "./probes.js";
-import { BuiltIns, type BuiltIn } from "./built-ins.js";
-import { metricsBuiltIn } from "./metrics-endpoint.js";
+import type { ProbePaths } from "./probes.js";
+import { BuiltIns, builtInsOf } from "./built-ins.js";
 import type { RequestStats } from "../status/request-stats.js";
 import type { StatusPage } from "../status/status-page.js";
 import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
@@ -330,32 +329,6 @@ export class HttpServer {
       [REQUEST_ID_HEADER]: requestId,
     });
   }
-}
-
-export { serveMetrics } from "./metrics-endpoint.js";
-
-/**
- * The built-ins a port serves, from the server's options: static files, probes, /metrics, the
- * docs, and the status page when `statusPage` says so.
- */
-export function builtInsOf(
-  options: Pick<HttpServerOptions, "staticFiles" | "probes" | "metrics" | "metricsPath" | "apiDocs" | "statusPage">,
-  statusPage: boolean,
-): BuiltIn[] {
-  const all: BuiltIn[] = [];
-  if (options.staticFiles) all.push(options.staticFiles);
-  all.push(probesBuiltIn(options.probes));
-  if (options.metricsPath !== null) all.push(metricsBuiltIn(options.metrics, options.metricsPath));
-  if (options.apiDocs) all.push(options.apiDocs);
-  const page = options.statusPage;
-  if (page && statusPage) {
-    all.push({
-      paths: page.paths,
-      matches: (path) => page.matches(path),
-      answer: ({ path, draining, res }) => page.answer(path, draining, res),
-    });
-  }
-  return all;
 }
 
 function paramPairs(params: Record<string, string | undefined>): Pair[] {
