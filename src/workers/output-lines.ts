@@ -34,8 +34,10 @@ export function forEachLine(input: Readable, emit: (line: string, split: boolean
       end--;
     }
     emit(pending.toString("utf8", 0, end), split);
-    pending.copy(pending, 0, end, length);
-    length -= end;
+    // A split piece leaves the bytes of a cut character for the next piece; a whole line leaves nothing.
+    const consumed = split ? end : length;
+    pending.copy(pending, 0, consumed, length);
+    length -= consumed;
   };
   input.on("data", (chunk: Buffer) => {
     let start = 0;
