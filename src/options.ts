@@ -269,11 +269,19 @@ export const SERVE_OPTIONS = {
   }),
   metricsPort: option({
     flags: "--metrics-port <port>",
-    help: "serve /metrics on this port instead of the main one",
+    help: "serve /metrics on this port instead of the main one (that port answers only /metrics)",
     doc: "serve Prometheus `/metrics` on a port of its own",
     parse: integer(0, 65535),
     default: undefined as number | undefined,
     defaultText: "the main port",
+  }),
+  adminPort: option({
+    flags: "--admin-port <port>",
+    help: "serve /metrics, /openapi.json, /docs and the status page on this port, not the main one (the probes answer on both)",
+    doc: "serve `/metrics`, `/openapi.json`, `/docs` and the status page on this port instead of the main one (the probes answer on both); use it in production ([deploy](deploy.md))",
+    parse: integer(0, 65535),
+    default: undefined as number | undefined,
+    defaultText: "all on the main port",
   }),
   keepAliveTimeout: option({
     flags: "--keep-alive-timeout <seconds>",

@@ -12,7 +12,10 @@ import type { AddressInfo } from "node:net";
 import type { FSWatcher } from "chokidar";
 import type { AppSpec } from "./shared/app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
-import { HttpServer, serveMetrics } from "./http/server.js";
+import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
+import { sendError } from "./http/errors.js";
+import { metricsBuiltIn } from "./http/metrics-endpoint.js";
+import { HttpServer } from "./http/server.js";
 import { Router } from "./http/router.js";
 import { StaticFiles, warnStaticClashes } from "./http/static-files.js";
 import type { Logger } from "./log.js";
@@ -23,6 +26,7 @@ import type { RouteInfo } from "./protocol/messages.js";
 import { watchForReload } from "./reload.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
+import { tolerateLostStdio } from "./stdio.js";
 import { version } from "./version.js";
 import { WorkerPool } from "./workers/pool.js";
 import { createRunSecret } from "./workers/secret.js";
@@ -58,7 +62,8 @@ export class Server {
   /** Paths the orchestrator answers itself; an app route on one of them wins, with a warning. */
   private readonly builtIns: string[];
   private http: HttpServer | null = null;
-  private metricsServer: NodeServer | null = null;
+  /** --metrics-port and --admin-port: ports that serve built-ins alone. */
+  private readonly sidePorts: NodeServer[] = [];
   private watcher: FSWatcher | null = null;
   /** Resolves run() with the exit code; set once. */
   private resolveExit!: (code: number) => void;
@@ -109,12 +114,14 @@ export class Server {
           version,
         })
       : null;
+    // The built-in paths on the main port; --admin-port moves all but the probes to its own port.
+    const adminHere = options.adminPort === undefined;
     this.builtIns = [
       options.healthPath,
       options.readyPath,
-      "/metrics",
-      ...(this.apiDocs ? [OPENAPI_PATH, DOCS_PATH] : []),
-      ...(this.statusPage?.paths ?? []),
+      ...(this.metricsHere ? ["/metrics"] : []),
+      ...(this.apiDocs && adminHere ? [OPENAPI_PATH, DOCS_PATH] : []),
+      ...(adminHere ? (this.statusPage?.paths ?? []) : []),
     ];
     this.watchdog = new Watchdog({
       pool: this.pool,
@@ -129,6 +136,7 @@ export class Server {
 
   /** Starts, serves until a signal (or a fatal error) stops the server, and resolves with the exit code. */
   async run(): Promise<number> {
+    tolerateLostStdio();
     // Last resort: whatever way the process leaves, no worker and no socket directory stay behind.
     process.once("exit", () => {
       this.pool.kill();
@@ -172,7 +180,7 @@ export class Server {
     }
     this.http = http;
     logRoutes(log, routes);
-    if (options.metricsPort !== undefined) await this.listenMetrics(options.metricsPort);
+    await this.listenSidePorts(http);
     this.logStartup(routes, address);
     this.state = "running";
     this.watchdog.start();
@@ -268,8 +276,10 @@ export class Server {
     this.state = "stopped";
     this.watchdog.stop();
     void this.watcher?.close();
-    this.metricsServer?.close();
-    this.metricsServer?.closeAllConnections();
+    for (const side of this.sidePorts) {
+      side.close();
+      side.closeAllConnections();
+    }
     this.socketDir.remove();
     this.resolveExit(code);
   }
@@ -297,24 +307,54 @@ export class Server {
       },
       probes: { health: options.healthPath, ready: options.readyPath, serving: () => this.dispatcher.workerCount > 0 },
       metrics: this.metrics,
-      metricsPath: options.metricsPort === undefined ? "/metrics" : null,
+      metricsPath: this.metricsHere ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
       staticFiles: this.staticFiles,
-      apiDocs: this.apiDocs,
+      apiDocs: options.adminPort === undefined ? this.apiDocs : null,
       statusPage: this.statusPage,
+      statusPageHere: options.adminPort === undefined,
       cors: options.corsOrigin.length > 0 ? { origins: options.corsOrigin, credentials: options.corsCredentials } : null,
       compression: typeof options.compress === "number" ? { minBytes: options.compress } : null,
     });
   }
 
-  private async listenMetrics(port: number): Promise<void> {
-    const server = createServer((_req, res) => void serveMetrics(this.metrics, res));
-    this.metricsServer = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject).listen(port, this.options.host, () => resolve());
-    });
-    const bound = (server.address() as AddressInfo).port;
-    this.log.info({ metricsPort: bound }, `metrics on http://${this.options.host}:${bound}/metrics`);
+  /** Whether the main port serves /metrics: neither --metrics-port nor --admin-port took it. */
+  private get metricsHere(): boolean {
+    return this.options.metricsPort === undefined && this.options.adminPort === undefined;
+  }
+
+  /** --metrics-port (/metrics alone) and --admin-port (metrics, docs, status page, probes). */
+  private async listenSidePorts(http: HttpServer): Promise<void> {
+    const { options, log } = this;
+    const listen = async (port: number, only: BuiltIn[]): Promise<number> => {
+      const side = await listenBuiltIns(options.host, port, new BuiltIns(only), () => http.draining);
+      this.sidePorts.push(side);
+      return (side.address() as AddressInfo).port;
+    };
+    if (options.metricsPort !== undefined) {
+      const port = await listen(options.metricsPort, [metricsBuiltIn(this.metrics)]);
+      log.info({ metricsPort: port }, `metrics on http://${options.host}:${port}/metrics`);
+    }
+    if (options.adminPort !== undefined) {
+      const only = builtInsOf(
+        {
+          staticFiles: null,
+          probes: { health: options.healthPath, ready: options.readyPath, serving: () => this.dispatcher.workerCount > 0 },
+          metrics: this.metrics,
+          metricsPath: options.metricsPort === undefined ? "/metrics" : null,
+          apiDocs: this.apiDocs,
+          statusPage: this.statusPage,
+        },
+        true,
+      );
+      const port = await listen(options.adminPort, only);
+      log.info({ adminPort: port }, `admin port http://${options.host}:${port}: ${only.flatMap((b) => b.paths).join(", ")}`);
+    } else if (!isLoopback(options.host) && (this.metricsHere || this.apiDocs || this.statusPage)) {
+      log.warn(
+        { host: options.host },
+        `/metrics${this.apiDocs ? ", /openapi.json, /docs" : ""}${this.statusPage ? ", the status page" : ""} answer on the public port: in production, move them with --admin-port <port> (docs/deploy.md)`,
+      );
+    }
   }
 
   private logStartup(routes: readonly RouteInfo[], address: AddressInfo): void {
@@ -326,7 +366,7 @@ export class Server {
     warnStaticClashes(log, options.static, routes, this.builtIns);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    if (this.statusPage) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
+    if (this.statusPage && options.adminPort === undefined) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
     log.info(
       { url, port: address.port, workers: options.workers, socketDir: this.socketDir.path },
       `listening on ${url} with ${options.workers} workers`,
@@ -345,4 +385,26 @@ function logRoutes(log: Logger, routes: readonly RouteInfo[]): void {
   for (const r of routes) {
     log.info({ path: r.path, methods: r.methods }, `route ${r.methods.join(", ").padEnd(width)}  ${r.path}`);
   }
+}
+
+/** A port that serves built-ins alone (--metrics-port, --admin-port): anything else is a 404. */
+function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining: () => boolean): Promise<NodeServer> {
+  const server = createServer((req, res) => {
+    const url = req.url ?? "/";
+    const method = req.method ?? "GET";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    if (!builtIns.answerAlone({ req, res, method, path, url, draining: draining() })) sendError(res, 404, `no such path here: ${path}`);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject).listen(port, host, () => {
+      server.off("error", reject);
+      resolve(server);
+    });
+  });
+}
+
+/** Whether \`host\` only accepts connections from this machine. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }

@@ -3,6 +3,7 @@
  * not wait in the queue behind real traffic, nor fail because one worker is busy.
  */
 import type { ServerResponse } from "node:http";
+import type { BuiltIn } from "./built-ins.js";
 
 export interface ProbePaths {
   /** Liveness: 200 whenever the orchestrator answers. */
@@ -33,4 +34,13 @@ export function answerProbe(paths: ProbePaths, path: string, draining: boolean, 
   }
   else return false;
   return true;
+}
+
+/** The probes as a built-in route (src/http/built-ins.ts). */
+export function probesBuiltIn(paths: ProbePaths): BuiltIn {
+  return {
+    paths: [paths.health, paths.ready],
+    matches: (path) => path === paths.health || path === paths.ready,
+    answer: ({ path, draining, res }) => void answerProbe(paths, path, draining, res),
+  };
 }

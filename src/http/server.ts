@@ -13,7 +13,8 @@ import type { Pair, TaskResult } from "../protocol/messages.js";
 import { sendError, sendRawError } from "./errors.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
-import { answerProbe, type ProbePaths } from "./probes.js";
+import type { ProbePaths } from "./probes.js";
+import { BuiltIns, builtInsOf } from "./built-ins.js";
 import type { RequestStats } from "../status/request-stats.js";
 import type { StatusPage } from "../status/status-page.js";
 import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
@@ -42,16 +43,18 @@ export interface HttpServerOptions {
   readonly timeouts: ClientTimeouts;
   readonly probes: ProbePaths;
   readonly metrics: Metrics;
-  /** Where the main port serves /metrics; null when --metrics-port serves it on its own port. */
+  /** Where the main port serves /metrics; null when another port (--metrics-port, --admin-port) serves it. */
   readonly metricsPath: string | null;
   /** One log line per request answered by a worker (or its failure), or null for none. */
   readonly accessLog: Logger | null;
   /** `--static` mounts: each owns its URL prefix (null: none). */
   readonly staticFiles: StaticFiles | null;
-  /** /openapi.json and /docs (null: --no-docs). */
+  /** /openapi.json and /docs (null: --no-docs, or served on --admin-port). */
   readonly apiDocs: ApiDocs | null;
   /** The /_neutrino/ status page (--status-page), or null when it is off. */
   readonly statusPage?: StatusPage | null;
+  /** Serve the status page on this port (false: --admin-port serves it; it is still fed). */
+  readonly statusPageHere?: boolean;
   /** --cors-origin: answer preflights and add Access-Control-* headers (null or absent: off). */
   readonly cors?: CorsOptions | null;
   /** --compress: compress worker answers from this size up (null or absent: off). */
@@ -212,9 +215,11 @@ export class HttpServer {
   readonly requestStats: RequestStats | null;
   readonly cors: Cors | null;
   readonly compression: CompressionOptions | null;
+  readonly builtIns: BuiltIns;
 
   constructor(private readonly options: HttpServerOptions) {
     this.router = options.router;
+    this.builtIns = new BuiltIns(builtInsOf(options, options.statusPageHere ?? true));
     this.accessLog = options.accessLog;
     this.requestStats = options.statusPage?.stats ?? null;
     this.cors = options.cors ? new Cors(options.cors) : null;
@@ -301,12 +306,12 @@ export class HttpServer {
       return;
     }
     const cors = this.cors;
-    // A static prefix is explicit configuration: it wins over app routes under it.
-    const staticFiles = this.options.staticFiles;
-    if (staticFiles && staticFiles.covers(path)) {
+    // Built-ins under the precedence rule of built-ins.ts: some before the app's routes, the rest after.
+    const first = this.builtIns.beforeApp(path);
+    if (first) {
       res.setHeader(REQUEST_ID_HEADER, requestId);
       cors?.setHeaders(res, req.headers.origin);
-      staticFiles.answer(req, res, method, path, url);
+      BuiltIns.answer(first, { req, res, method, path, url, draining: this.draining });
       return;
     }
     const match = this.router.find(method, url);
@@ -317,14 +322,11 @@ export class HttpServer {
     if (match === null) {
       // Everything answered here (probes, metrics, 404…) carries the id too.
       res.setHeader(REQUEST_ID_HEADER, requestId);
-      // Probes are looked up only when no app route matched: an app route on the same path wins.
-      if (answerProbe(this.options.probes, path, this.draining, res)) return;
-      if (path === this.options.metricsPath) {
-        void serveMetrics(this.options.metrics, res);
+      const builtIn = this.builtIns.afterApp(path);
+      if (builtIn) {
+        BuiltIns.answer(builtIn, { req, res, method, path, url, draining: this.draining });
         return;
       }
-      if (this.options.apiDocs?.answer(req, res, method, path)) return;
-      if (this.options.statusPage?.answer(method, path, this.draining, res)) return;
       if (!wellEncoded(path)) {
         this.reject(res, method, 400, `the request path has malformed percent-encoding: ${path.slice(0, 200)}`, requestId);
         return;
@@ -389,17 +391,6 @@ export class HttpServer {
       connection: "close",
       [REQUEST_ID_HEADER]: requestId,
     });
-  }
-}
-
-/** Answers a scrape (also used by the separate --metrics-port server). */
-export async function serveMetrics(metrics: Metrics, res: ServerResponse): Promise<void> {
-  try {
-    const body = await metrics.registry.metrics();
-    res.writeHead(200, { "content-type": metrics.registry.contentType, "content-length": Buffer.byteLength(body) });
-    res.end(body);
-  } catch (err) {
-    sendError(res, 500, `cannot collect metrics: ${(err as Error).message}`);
   }
 }
 

@@ -7,16 +7,19 @@
  * under the prefix is hidden (warned at start-up). The folder's real path is fixed at start-up, and
  * no request reaches outside it: `.` and `..` segments (as written or percent-encoded), encoded
  * slashes and backslashes and NUL bytes are refused with 400, and a file whose real path (symlinks
- * resolved) lies outside the folder is a 404, as are hidden files (names starting with a dot).
+ * resolved) lies outside the folder is a 404, as are hidden files (names starting with a dot),
+ * reached directly or through a symlink. The real path is checked on the opened descriptor too,
+ * so a directory swapped for a symlink during the request cannot lead outside.
  */
 import { constants, realpathSync, statSync, type Stats } from "node:fs";
-import { open, realpath, type FileHandle } from "node:fs/promises";
+import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { basename, join, resolve, sep } from "node:path";
+import { basename, join, relative, resolve, sep } from "node:path";
 import { pipeline } from "node:stream";
 import { contentType } from "mime-types";
 import type { Logger } from "../log.js";
 import type { RouteInfo } from "../protocol/messages.js";
+import type { BuiltIn, BuiltInRequest } from "./built-ins.js";
 import { sendError } from "./errors.js";
 
 /** One `--static PREFIX=DIR`. */
@@ -85,8 +88,6 @@ export function warnStaticClashes(log: Logger, mounts: readonly StaticMount[], r
   }
 }
 
-const ALLOW = "GET, HEAD";
-
 /** Where a request path leads inside a mount, or why it may not be served. */
 type Lookup = { kind: "file"; segments: string[]; directory: boolean } | { kind: "bad"; detail: string } | { kind: "missing" };
 
@@ -113,8 +114,11 @@ export function lookupPath(rest: string): Lookup {
   return { kind: "file", segments, directory };
 }
 
-/** Serves the files of the `--static` mounts. */
-export class StaticFiles {
+/** Serves the files of the `--static` mounts: a built-in route that wins over the app's (src/http/built-ins.ts). */
+export class StaticFiles implements BuiltIn {
+  readonly beforeApp = true;
+  readonly paths: readonly string[] = [];
+
   /** Longest prefix first, so /a/b wins over /a. */
   readonly mounts: readonly StaticMount[];
 
@@ -123,23 +127,16 @@ export class StaticFiles {
   }
 
   /** Whether `path` is under a mount (and so is answered by `answer`). */
-  covers(path: string): boolean {
+  matches(path: string): boolean {
     return this.mounts.some((m) => under(m.prefix, path));
   }
 
-  /** Returns false when `path` is under no mount; otherwise answers the request (asynchronously) and returns true. */
-  answer(req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): boolean {
-    const mount = this.mounts.find((m) => under(m.prefix, path));
-    if (!mount) return false;
+  answer({ req, res, method, path, url }: BuiltInRequest): void {
+    const mount = this.mounts.find((m) => under(m.prefix, path))!;
     this.serve(mount, req, res, method, path, url).catch((err: Error) => sendError(res, 500, `cannot serve ${path}: ${err.message}`));
-    return true;
   }
 
   private async serve(mount: StaticMount, req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): Promise<void> {
-    if (method !== "GET" && method !== "HEAD") {
-      sendError(res, 405, `${method} is not allowed on static files (allowed: ${ALLOW})`, { allow: ALLOW });
-      return;
-    }
     const lookup = lookupPath(path.slice(mount.prefix.length));
     if (lookup.kind === "bad") {
       sendError(res, 400, `${path}: ${lookup.detail}`);
@@ -180,9 +177,43 @@ export function contentTypeFor(name: string): string {
   return contentType(basename(name)) || "application/octet-stream";
 }
 
+/** Whether `real` is `root` or inside it. */
+function inside(root: string, real: string): boolean {
+  return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/** Whether a name below `root` on the way to `real` starts with a dot (a symlink to `.env`, say). */
+function hiddenBelow(root: string, real: string): boolean {
+  return relative(root, real)
+    .split(sep)
+    .some((name) => name.startsWith("."));
+}
+
 /**
- * Opens `candidate` if its real path is `root` or inside it; null when it does not exist, cannot be
- * opened, or leads outside (a symlink pointing out of the folder).
+ * The real path of what an open descriptor refers to: on Linux, /proc/self/fd says exactly which
+ * file was opened; elsewhere, the path resolved again after the open, accepted only if it is
+ * still the same file (device and inode).
+ */
+async function openedPath(handle: FileHandle, stats: Stats, real: string): Promise<string | null> {
+  try {
+    return await realpath(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    try {
+      const again = await realpath(real);
+      const now = await stat(again);
+      return now.dev === stats.dev && now.ino === stats.ino ? again : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Opens `candidate` if its real path is `root` or inside it and names nothing hidden; null when
+ * it does not exist, cannot be opened, or leads outside (a symlink pointing out of the folder).
+ * The path is resolved before the open and checked again on the opened descriptor: a directory
+ * swapped for a symlink between the two cannot lead outside, since O_NOFOLLOW guards only the
+ * last component.
  */
 async function openInside(root: string, candidate: string): Promise<{ handle: FileHandle; stats: Stats; real: string } | null> {
   let real: string;
@@ -191,16 +222,22 @@ async function openInside(root: string, candidate: string): Promise<{ handle: Fi
   } catch {
     return null;
   }
-  if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) return null;
+  if (!inside(root, real) || hiddenBelow(root, real)) return null;
   let handle: FileHandle;
   try {
-    // The real path has no symlink in it; O_NOFOLLOW refuses one swapped in meanwhile.
-    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused: not a file).
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return null;
   }
   try {
-    return { handle, stats: await handle.stat(), real };
+    const stats = await handle.stat();
+    const opened = await openedPath(handle, stats, real);
+    if (opened === null || !inside(root, opened) || hiddenBelow(root, opened)) {
+      await handle.close();
+      return null;
+    }
+    return { handle, stats, real: opened };
   } catch {
     await handle.close();
     return null;

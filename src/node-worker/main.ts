@@ -17,6 +17,7 @@ import { StartupFailure } from "../shared/startup-failure.js";
 import { loadApp } from "./app-loader.js";
 import { Connection } from "./connection.js";
 import { Executor } from "./executor.js";
+import { dieWithParent } from "./parent-watch.js";
 
 const USAGE = "usage: node dist/src/node-worker/main.js <socket_path> <worker_id> <app_path>\n";
 
@@ -29,6 +30,7 @@ async function main(args: string[]): Promise<void> {
   // Ctrl-C in a terminal reaches the whole process group; the orchestrator drains the workers
   // and then sends Shutdown, so the worker must not die on SIGINT first.
   process.on("SIGINT", () => {});
+  dieWithParent();
   // A promise nobody awaits cannot have left the worker's own state half-done: report it and go
   // on serving, as a Python worker goes on when a background thread fails.
   process.on("unhandledRejection", (reason) => {

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import type { BuiltIn, BuiltInRequest } from "../http/built-ins.js";
 import type { RouteInfo } from "../protocol/messages.js";
 import { sendError } from "../http/errors.js";
 import { contentTypeFor, sendPath } from "../http/static-files.js";
@@ -31,8 +32,6 @@ const ASSETS = new Set([
 
 /** swagger-ui-dist's files change only with its version. */
 const ASSET_CACHE = "public, max-age=86400";
-
-const ALLOW = "GET, HEAD";
 
 /**
  * Scripts and styles from this origin only (Swagger UI sets style attributes, hence
@@ -93,7 +92,10 @@ function payload(body: Buffer): Payload {
   return { body, etag: `"${createHash("sha1").update(body).digest("base64url")}"` };
 }
 
-export class ApiDocs {
+/** A built-in route (src/http/built-ins.ts). */
+export class ApiDocs implements BuiltIn {
+  readonly paths = [OPENAPI_PATH, DOCS_PATH];
+
   private document: Payload = payload(Buffer.from("{}"));
   private readonly page: Payload;
   private readonly init = payload(INIT_SCRIPT);
@@ -110,15 +112,16 @@ export class ApiDocs {
     this.document = payload(Buffer.from(JSON.stringify(buildOpenApiDocument(routes, this.info, this.warn))));
   }
 
-  /** Answers `/openapi.json`, `/docs` and the page's assets and returns true; false for any other path. */
-  answer(req: IncomingMessage, res: ServerResponse, method: string, path: string): boolean {
-    if (path !== OPENAPI_PATH && path !== DOCS_PATH && !path.startsWith(`${DOCS_PATH}/`)) return false;
+  /** `/openapi.json`, `/docs` and the page's assets. */
+  matches(path: string): boolean {
+    if (path === OPENAPI_PATH || path === DOCS_PATH) return true;
+    if (!path.startsWith(`${DOCS_PATH}/`)) return false;
+    const asset = path.slice(DOCS_PATH.length + 1);
+    return asset === "" || asset === "init.js" || ASSETS.has(asset);
+  }
+
+  answer({ req, res, method, path }: BuiltInRequest): void {
     const asset = path.startsWith(`${DOCS_PATH}/`) ? path.slice(DOCS_PATH.length + 1) : null;
-    if (asset !== null && asset !== "" && asset !== "init.js" && !ASSETS.has(asset)) return false;
-    if (method !== "GET" && method !== "HEAD") {
-      sendError(res, 405, `${method} is not allowed on ${path} (allowed: ${ALLOW})`, { allow: ALLOW });
-      return true;
-    }
     if (path === OPENAPI_PATH) reply(req, res, method, this.document, "application/json");
     else if (asset === null) reply(req, res, method, this.page, "text/html; charset=utf-8", { "content-security-policy": CSP });
     else if (asset === "") sendError(res, 301, `the docs are at ${DOCS_PATH}`, { location: `../docs` });
@@ -128,7 +131,6 @@ export class ApiDocs {
         sendError(res, 500, `cannot serve ${path}: ${err.message}`),
       );
     }
-    return true;
   }
 }
 

@@ -6,7 +6,6 @@
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
-import { sendError } from "../http/errors.js";
 import type { PoolHealth } from "../workers/pool.js";
 import type { Worker } from "../workers/worker.js";
 import { PAGE_CSP, PAGE_HTML } from "./page.js";
@@ -61,8 +60,6 @@ export interface StatusPageOptions {
 }
 
 const PAGE = Buffer.from(PAGE_HTML);
-const ALLOW = "GET, HEAD";
-
 /** `accepting`: the dispatcher gives it work. */
 export function workerState(w: Worker, accepting: boolean): WorkerState {
   switch (w.lifecycle) {
@@ -99,12 +96,13 @@ export class StatusPage {
     return [STATUS_PAGE_PATH, STATUS_JSON_PATH];
   }
 
-  /** Answers a status-page request and returns true, or returns false when `path` is not one. */
-  answer(method: string, path: string, draining: boolean, res: ServerResponse): boolean {
-    if (path !== STATUS_PREFIX && path !== STATUS_PAGE_PATH && path !== STATUS_JSON_PATH) return false;
-    if (method !== "GET" && method !== "HEAD") {
-      sendError(res, 405, `${method} is not allowed on ${path} (allowed: ${ALLOW})`, { allow: ALLOW });
-    } else if (path === STATUS_PREFIX) {
+  matches(path: string): boolean {
+    return path === STATUS_PREFIX || path === STATUS_PAGE_PATH || path === STATUS_JSON_PATH;
+  }
+
+  /** Answers a GET or HEAD of a path it matches (the 405 for other methods is src/http/built-ins.ts's). */
+  answer(path: string, draining: boolean, res: ServerResponse): void {
+    if (path === STATUS_PREFIX) {
       // The page fetches status.json relative to its own URL, which must end with a slash.
       res.writeHead(308, { location: STATUS_PAGE_PATH, "content-length": 0 });
       res.end();
@@ -128,7 +126,6 @@ export class StatusPage {
       });
       res.end(body);
     }
-    return true;
   }
 
   snapshot(draining: boolean): StatusSnapshot {

@@ -8,7 +8,6 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import type { AppSpec } from "../shared/app-spec.js";
 import type { Job } from "../dispatch/job.js";
 import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../protocol/codec.js";
@@ -16,6 +15,7 @@ import { FrameDecoder } from "../protocol/frame-decoder.js";
 import type { Message, RouteInfo } from "../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import { StartupFailure } from "../shared/startup-failure.js";
+import { forEachLine, SPLIT_MARK } from "./output-lines.js";
 import type { SocketDir } from "./socket-dir.js";
 
 export { StartupFailure };
@@ -46,6 +46,8 @@ export interface WorkerOptions {
   readonly secret: string;
   /** How often an idle worker must send a Heartbeat (0: never). */
   readonly heartbeatIntervalMs: number;
+  /** Time a connection to the socket gets to present its Hello (default HANDSHAKE_TIMEOUT_MS). */
+  readonly handshakeTimeoutMs?: number;
 }
 
 export type WorkerLifecycle = "starting" | "ready" | "stopping" | "exited";
@@ -55,6 +57,15 @@ const TERMINATE_GRACE_MS = 2_000;
 
 /** A Hello is tiny: anything bigger on an unauthenticated connection is refused. */
 const HELLO_MAX_FRAME = 4096;
+
+/**
+ * Time a connection to a worker's socket gets to present its Hello. Workers send it as soon as
+ * they connect, before loading the app, so a few seconds is ample; a silent connection is closed.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+
+/** Connections waiting for their Hello at once; more are refused until some are settled. */
+const MAX_PENDING_CONNECTIONS = 8;
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -163,6 +174,7 @@ export class Worker {
         settled = true;
         clearTimeout(timer);
         server.close();
+        for (const socket of this.unauthenticated) socket.destroy();
         this.kill();
         reject(failure);
       };
@@ -179,6 +191,7 @@ export class Worker {
       this.onStartupError = fail;
 
       const server: Server = createServer();
+      server.maxConnections = MAX_PENDING_CONNECTIONS;
       server.on("connection", (socket) => this.authenticate(socket, server));
       server.once("error", (err) => fail(new StartupFailure("socket", `cannot listen on ${socketPath}: ${err.message}`)));
       server.listen(socketPath, () => {
@@ -186,7 +199,9 @@ export class Worker {
         const { heartbeatIntervalMs } = this.options;
         const env =
           heartbeatIntervalMs > 0 ? { ...cmd.env, NEUTRINO_HEARTBEAT_INTERVAL: String(heartbeatIntervalMs / 1000) } : cmd.env;
-        const child = spawn(cmd.file, cmd.args, { env, stdio: ["pipe", "pipe", "pipe"] });
+        // Its own process group (detached), so that killing the worker also kills whatever its
+        // handlers started: see killGroup.
+        const child = spawn(cmd.file, cmd.args, { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
         this.child = child;
         // The secret travels on stdin: unlike argv and the environment, other processes cannot read it.
         child.stdin!.on("error", () => {}); // a worker that dies at once closes the pipe; its exit is reported
@@ -199,6 +214,8 @@ export class Worker {
         this.pipeOutput(child, "stdout");
         this.pipeOutput(child, "stderr");
         child.once("exit", (code, signal) => {
+          // The worker is gone; processes its handlers started must not outlive it.
+          this.killGroup();
           const how = signal ? `killed by ${signal}` : `exit code ${code}`;
           this.exitCause = this.exitCause ? `${this.exitCause}; ${how}` : how;
           // stdout/stderr may still hold the last lines; let them drain before reporting.
@@ -261,7 +278,22 @@ export class Worker {
   kill(cause?: string): void {
     this.dying = true;
     if (cause && !this.exitCause) this.exitCause = cause;
-    if (this.alive) this.child!.kill("SIGKILL");
+    if (this.alive) this.killGroup();
+  }
+
+  /**
+   * SIGKILL to the worker's process group: the worker and any process a handler started (and did
+   * not move to a group of its own). Also sent once the worker has exited, for those left behind;
+   * the group id cannot have been reused while any member lives.
+   */
+  private killGroup(): void {
+    const pid = this.child?.pid;
+    if (!pid) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // ESRCH: nothing left in the group
+    }
   }
 
   /** SIGTERM, then SIGKILL if the process is still there after a grace period. */
@@ -296,16 +328,21 @@ export class Worker {
   private onReady: () => void = () => {};
   private onStartupError: (f: StartupFailure) => void = () => {};
 
+  /** Connections to the socket that have not presented their Hello yet. */
+  private readonly unauthenticated = new Set<Socket>();
+
   /**
-   * The first frame on a connection must be a Hello with this run's secret; anything else is
-   * dropped and the socket keeps waiting for the real worker.
+   * The first frame on a connection must be a Hello with this run's secret, within
+   * HANDSHAKE_TIMEOUT_MS; anything else is dropped and the socket keeps waiting for the real
+   * worker. Once it is in, every other connection is closed: a worker has exactly one.
    */
   private authenticate(socket: Socket, server: Server): void {
     const decoder = new FrameDecoder(HELLO_MAX_FRAME);
+    this.unauthenticated.add(socket);
     const refuse = (): void => {
       socket.destroy();
     };
-    const timer = setTimeout(refuse, this.options.startTimeoutMs);
+    const timer = setTimeout(refuse, Math.min(this.options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, this.options.startTimeoutMs));
     socket.on("error", refuse);
     const onData = (chunk: Buffer): void => {
       let messages: Message[];
@@ -324,13 +361,20 @@ export class Worker {
       clearTimeout(timer);
       socket.off("data", onData);
       socket.off("error", refuse);
-      // The worker is in: stop listening, which removes the socket file, so nobody else can connect.
+      this.unauthenticated.delete(socket);
+      // The worker is in: stop listening, which removes the socket file, so nobody else can
+      // connect, and drop whoever connected meanwhile.
       server.close();
+      for (const other of this.unauthenticated) other.destroy();
+      this.unauthenticated.clear();
       this.attach(socket);
       for (const m of messages.slice(1)) this.handle(m);
     };
     socket.on("data", onData);
-    socket.once("close", () => clearTimeout(timer));
+    socket.once("close", () => {
+      clearTimeout(timer);
+      this.unauthenticated.delete(socket);
+    });
   }
 
   private attach(socket: Socket): void {
@@ -432,8 +476,8 @@ export class Worker {
   }
 
   private pipeOutput(child: ChildProcess, stream: "stdout" | "stderr"): void {
-    const lines = createInterface({ input: child[stream]!, crlfDelay: Infinity });
-    lines.on("line", (line) => {
+    forEachLine(child[stream]!, (piece, split) => {
+      const line = split ? piece + SPLIT_MARK : piece;
       if (this.state === "starting") {
         this.startupOutput.push(line);
         if (this.startupOutput.length > STARTUP_OUTPUT_LINES) this.startupOutput.shift();
