@@ -323,8 +323,8 @@ class HeartbeatTest(unittest.TestCase):
 
 
 class ExampleAppTest(unittest.TestCase):
-    def test_seed_plan_example(self):
-        """The plan's goal: POST /add with {"x": 2, "y": 3} answers {"result": 5}."""
+    def test_post_add_answers_result_5(self):
+        """POST /add with {"x": 2, "y": 3} answers exactly {"result": 5}."""
         for cwd, app_path in ((REPO_DIR, "examples/myapp:app"),
                               (os.path.join(REPO_DIR, "examples"), "myapp:app")):
             with self.subTest(app_path=app_path):

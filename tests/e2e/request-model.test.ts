@@ -1,5 +1,5 @@
 /**
- * The request model end to end (issue 6): path, query and body arguments, conversion and 422s,
+ * The request model end to end: path, query and body arguments, conversion and 422s,
  * Request, HTTPException, Response, middleware, async handlers overlapping in one worker while
  * sync ones never do. Every case runs against each app below, with the same URLs and the same
  * expected JSON: the Python app and its TypeScript twin must answer alike.

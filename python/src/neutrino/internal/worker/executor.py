@@ -58,7 +58,7 @@ def _json_default(obj: Any) -> Any:
 def _make_result_encoder() -> Callable[[Any], str]:
     """json.dumps(obj, allow_nan=False, default=_json_default), built once.
 
-    Default separators, so a handler's {"result": 5} reaches the client as the plan shows it;
+    Default separators, so a handler's {"result": 5} reaches the client as `{"result": 5}`;
     NaN and Infinity are refused because they would make the response invalid JSON. json.dumps
     builds its C encoder anew on every call; building it once saves about 1 us per request.
     """
