@@ -13,7 +13,7 @@ import { statSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import { AppSpecError, type AppSpec } from "../app-spec.js";
 
-export type Language = "python" | "node";
+type Language = "python" | "node";
 
 export interface ResolvedApp {
   readonly language: Language;
@@ -22,7 +22,7 @@ export interface ResolvedApp {
 }
 
 /** Looked for, in this order, when the module part has no extension. */
-export const NODE_SEARCH_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
+const NODE_SEARCH_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
 const NODE_EXTENSIONS = new Set([".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]);
 /** Files that need tsx to load. */
 export const TYPESCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
