@@ -10,7 +10,7 @@ export interface LiveStatus {
   queue: { depth: number; capacity: number };
   /** Requests handed to a worker and not yet answered. */
   inflight: number;
-  workers: { id: string; pid: number; state: string; inflight: number; served: number }[];
+  workers: { id: string; pid: number; state: string; inflight: number; served: number; rss_bytes: number }[];
 }
 
 export async function liveStatus(server: RunningServer): Promise<LiveStatus> {
