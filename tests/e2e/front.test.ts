@@ -136,9 +136,9 @@ describe("sync routes of a Python app with async routes (\"sync\": true)", () =>
     type Slept = { pid: number; most_at_once: number };
     // A long sync request on one worker, a short one on the other.
     let longDone = false;
-    const long = request(`${server.url}/sync-sleep?seconds=2`).then((r) => ((longDone = true), r));
+    const long = request(`${server.url}/sync-sleep?seconds=3`).then((r) => ((longDone = true), r));
     await waitForLoad(server, 1);
-    const short = request(`${server.url}/sync-sleep?seconds=0.6`);
+    const short = request(`${server.url}/sync-sleep?seconds=1.2`);
     await waitForLoad(server, 2);
     // Both workers have free slots, but not a free sync slot: this one waits in the orchestrator
     // until the short one is done, then runs on that worker, instead of queuing inside the first

@@ -110,7 +110,7 @@ describe("graceful shutdown", () => {
       const workers = childPids(server.proc.pid!);
       assert.equal(workers.length, 2);
 
-      const inflight = [request(`${server.url}/sleep?seconds=0.8`), request(`${server.url}/sleep?seconds=0.8`)];
+      const inflight = [request(`${server.url}/sleep?seconds=1.2`), request(`${server.url}/sleep?seconds=1.2`)];
       await waitForLoad(server, 2);
       const code = server.stop(signal);
       for (const r of await Promise.all(inflight)) assert.equal(r.status, 200);

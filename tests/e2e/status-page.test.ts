@@ -43,7 +43,7 @@ describe("status page", () => {
       for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/add?x=${i}&y=1`)).status, 200);
       assert.equal((await request(`${server.url}/boom`)).status, 500);
       assert.equal((await request(`${server.url}/nope`)).status, 404); // answered without a worker: not counted
-      const slow = request(`${server.url}/sleep?seconds=0.6`);
+      const slow = request(`${server.url}/sleep?seconds=1`);
       await waitForLoad(server, 1);
 
       const during = await status(server);

@@ -17,7 +17,7 @@ for (const { language, app } of testApps) {
     });
 
     it("a handler that exits the worker gets 502 at once; the worker is replaced; others are not lost", async () => {
-      const slow = request(`${server.url}/sleep?seconds=0.5`);
+      const slow = request(`${server.url}/sleep?seconds=1`);
       await waitForLoad(server, 1);
       const before = childPids(server.proc.pid!);
       const died = await request(`${server.url}/exit`, { headers: { "x-request-id": `exit-${language}` } });
@@ -35,12 +35,14 @@ for (const { language, app } of testApps) {
     });
 
     it("a worker SIGKILLed from outside mid-request: that request gets 502, the queue behind it is served", async () => {
-      const victimReply = request(`${server.url}/sleep?seconds=2`);
+      // A replacement started by the test before may still be loading the app.
+      await waitForStatus(server, (s) => s.workers.filter((w) => w.state === "idle").length === 2, "two idle workers");
+      const victimReply = request(`${server.url}/sleep?seconds=3`);
       const victim = (await waitForStatus(server, (s) => s.workers.some((w) => w.state === "busy"), "a busy worker")).workers.find(
         (w) => w.state === "busy",
       )!.pid;
       // Two more slow requests: one runs on the other worker, one waits in the queue.
-      const queued = [request(`${server.url}/sleep?seconds=0.3`), request(`${server.url}/sleep?seconds=0.3`)];
+      const queued = [request(`${server.url}/sleep?seconds=1`), request(`${server.url}/sleep?seconds=1`)];
       await waitForLoad(server, 2, 1);
       process.kill(victim, "SIGKILL");
       const r = await victimReply;
@@ -90,7 +92,7 @@ for (const { language, app } of testApps) {
 
     it("queues FIFO when all workers are busy, and answers 503 with Retry-After when the queue is full", async () => {
       const order: number[] = [];
-      const running = request(`${server.url}/sleep?seconds=0.6`);
+      const running = request(`${server.url}/sleep?seconds=1.5`);
       await waitForLoad(server, 1);
       const queued = [1, 2].map((n) => request(`${server.url}/add?x=${n}&y=0`).then((r) => (order.push(n), r)));
       await waitForLoad(server, 1, 2);
@@ -170,7 +172,7 @@ describe("slow routes never take the last free worker (python)", () => {
     for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/sleep?seconds=0.06`)).status, 200);
     for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/add?x=1&y=2`)).status, 200);
     let slowDone = 0;
-    const slow = [1, 2, 3].map(() => request(`${server.url}/sleep?seconds=0.8`).then((r) => (slowDone++, r)));
+    const slow = [1, 2, 3].map(() => request(`${server.url}/sleep?seconds=1.2`).then((r) => (slowDone++, r)));
     // Without the reservation two of them would hold both workers.
     const state = await waitForStatus(server, (s) => s.inflight + s.queue.depth === 3, "the three slow requests to arrive");
     assert.deepEqual([state.inflight, state.queue.depth], [1, 2], "one slow request runs, two wait");

@@ -1,7 +1,8 @@
 /**
  * The orchestrator's live state, read from its status page (the server must run with
  * `--status-page`): tests wait for "this request reached a worker" or "these are queued" instead
- * of sleeping and hoping.
+ * of sleeping and hoping. A state is only seen while it lasts: the handlers that hold it sleep for
+ * a second or so, long enough for a poll every 25 ms on a busy machine.
  */
 import { request, type RunningServer } from "./server.js";
 import { waitFor } from "./wait.js";
