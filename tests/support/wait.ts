@@ -1,5 +1,5 @@
 /** Polling helpers for tests that wait on a real process. */
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Resolves once `check` holds (it may be async, e.g. a request to the server); rejects after
