@@ -147,7 +147,7 @@ for (const { runtime, app } of apps) {
     });
 
     it("async handlers overlap in one worker: ten requests that each wait for all ten are answered together", async () => {
-      const replies = await Promise.all(Array.from({ length: 10 }, () => request(`${url}/overlap?group=ten&n=10`)));
+      const replies = await Promise.all(Array.from({ length: 10 }, () => request(`${url}/overlap?group=ten&n=10&seconds=10`)));
       for (const r of replies) assert.equal(r.json.most_at_once, 10, r.text);
       assert.equal(new Set(replies.map((r) => r.json.pid)).size, 1);
     });
