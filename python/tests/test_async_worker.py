@@ -20,7 +20,7 @@ from neutrino.internal.worker.protocol import (
     encode_task_assignment,
 )
 
-from .test_worker_main import Worker
+from .test_worker_main import TIMEOUT, Worker
 
 APP = "tests.fixtures.async_app:app"
 
@@ -46,6 +46,15 @@ def results(w, count):
 
 def body(result):
     return json.loads(bytes(result.body))
+
+
+def wait_for_file(path, timeout=TIMEOUT):
+    """Waits until a handler has written `path` (the fixture's `started` or cleanup marker)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} was not written in {timeout} s")
+        time.sleep(0.01)
 
 
 class AsyncWorkerTest(unittest.TestCase):
@@ -129,20 +138,16 @@ class AsyncWorkerTest(unittest.TestCase):
     def test_cancel_async_task(self):
         w, _ = self.start()
         with tempfile.TemporaryDirectory() as tmp:
-            marker = os.path.join(tmp, "cancelled")
+            marker, started = os.path.join(tmp, "cancelled"), os.path.join(tmp, "started")
             assign(w, 1, "/forever")
-            w.send(encode_task_assignment(2, "GET", "/cleanup", "/cleanup", "path=" + marker,
-                                          [], [], "r", "", 0, b""))
-            time.sleep(0.1)
+            assign(w, 2, "/cleanup", f"path={marker}&started={started}")
+            wait_for_file(started)  # both handlers run (they start in the order they came)
             w.send(encode_cancel_task(1))
             w.send(encode_cancel_task(2))
             got = results(w, 2)
             self.assertEqual(sorted((r.task_id, r.status, r.flags) for r in got),
                              [(1, 504, HANDLER_FAILED), (2, 504, HANDLER_FAILED)])
-            deadline = time.monotonic() + 5
-            while not os.path.exists(marker) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            self.assertTrue(os.path.exists(marker), "the handler saw its cancellation")
+            wait_for_file(marker)  # the handler saw its cancellation
         # The slots are free, the ids reusable, and no second result comes for them.
         assign(w, 1, "/wait", "seconds=0")
         self.assertEqual(results(w, 1)[0].status, 200)
@@ -153,9 +158,11 @@ class AsyncWorkerTest(unittest.TestCase):
 
     def test_cancel_sync_tasks(self):
         w, _ = self.start()
-        assign(w, 1, "/block", "seconds=0.6")
-        assign(w, 2, "/block", "seconds=0.1")
-        time.sleep(0.2)
+        with tempfile.TemporaryDirectory() as tmp:
+            started = os.path.join(tmp, "started")
+            assign(w, 1, "/block", f"seconds=1.5&started={started}")
+            assign(w, 2, "/block", "seconds=0.1")
+            wait_for_file(started)  # task 1 runs; task 2 waits for the one sync slot
         w.send(encode_cancel_task(2))  # still queued: dropped and answered at once
         w.send(encode_cancel_task(1))  # running: cannot be stopped, answered when it returns
         first, second = results(w, 2)
@@ -209,14 +216,16 @@ class AsyncWorkerTest(unittest.TestCase):
 
     def test_immediate_shutdown_abandons_tasks(self):
         w, _ = self.start()
-        assign(w, 1, "/forever")
-        assign(w, 2, "/block", "seconds=30")
-        time.sleep(0.2)
-        started = time.monotonic()
+        with tempfile.TemporaryDirectory() as tmp:
+            started = os.path.join(tmp, "started")
+            assign(w, 1, "/forever")
+            assign(w, 2, "/block", f"seconds=30&started={started}")
+            wait_for_file(started)
         w.send(encode_shutdown(False))
+        # It exits without answering either task (waiting for the 30 s one would outlast TIMEOUT).
+        self.assertIsNone(w.receive(skip_heartbeats=True))
         code, stderr = w.finish()
         self.assertEqual(code, 0)
-        self.assertLess(time.monotonic() - started, 5)
         self.assertNotIn("Task was destroyed", stderr)
 
     def test_end_of_stream(self):

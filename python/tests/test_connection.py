@@ -1,6 +1,7 @@
 """The worker's blocking frame reader and writer, over a real socket pair."""
 
 import socket
+import struct
 import threading
 import unittest
 
@@ -16,6 +17,8 @@ from neutrino.internal.worker.protocol import (
     encode_heartbeat,
     encode_task_assignment,
 )
+
+TIMEVAL = struct.Struct("@ll")
 
 
 class ConnectionTest(unittest.TestCase):
@@ -113,34 +116,62 @@ class HeartbeatTest(unittest.TestCase):
         self.ours.close()
         self.theirs.close()
 
-    def send_later(self, delay, data):
-        timer = threading.Timer(delay, self.theirs.sendall, args=(data,))
-        timer.start()
-        self.addCleanup(timer.join)
+    def send_after_heartbeats(self, count, data):
+        """From another thread: reads `count` heartbeats from the worker's side, then sends `data`.
+
+        Sends `data` anyway after 5 s without a heartbeat, so a broken heartbeat fails the test's
+        count instead of blocking read_message forever. Returns a list that ends up holding the
+        number of heartbeats seen.
+        """
+        seen = []
+
+        def run():
+            decoder, beats = FrameDecoder(), 0
+            try:
+                while 0 <= beats < count:
+                    chunk = self.theirs.recv(65536)
+                    if not chunk:
+                        break
+                    for message in decoder.feed(chunk):
+                        beats = beats + 1 if message == Heartbeat("w1") else -1  # -1: not a heartbeat
+            except socket.timeout:
+                pass
+            finally:
+                seen.append(beats)
+                self.theirs.sendall(data)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        self.addCleanup(thread.join)
+        return seen
 
     def heartbeats_sent(self):
-        self.theirs.settimeout(0.01)
+        """Heartbeats already written to the socket and not yet read; does not wait."""
+        self.theirs.setblocking(False)
         received = bytearray()
         try:
             while True:
-                received += self.theirs.recv(65536)
-        except socket.timeout:
+                chunk = self.theirs.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        except BlockingIOError:
             pass
         messages = FrameDecoder().feed(bytes(received))
         self.assertTrue(all(m == Heartbeat("w1") for m in messages), messages)
         return len(messages)
 
     def test_heartbeats_while_waiting(self):
-        self.send_later(0.4, encode_discover_routes())
+        seen = self.send_after_heartbeats(3, encode_discover_routes())
         self.assertEqual(self.conn.read_message(), DiscoverRoutes())
-        self.assertGreaterEqual(self.heartbeats_sent(), 2)  # ~8 due; slack for a busy machine
+        self.assertEqual(seen, [3])
 
     def test_heartbeats_between_the_pieces_of_a_frame(self):
         frame = encode_discover_routes()
         self.theirs.sendall(frame[:3])
-        self.send_later(0.3, frame[3:])
+        seen = self.send_after_heartbeats(3, frame[3:])
         self.assertEqual(self.conn.read_message(), DiscoverRoutes())
-        self.assertGreaterEqual(self.heartbeats_sent(), 2)
+        self.assertEqual(seen, [3])
 
     def test_no_heartbeat_when_frames_keep_coming(self):
         self.theirs.sendall(encode_discover_routes() * 3)
@@ -149,9 +180,16 @@ class HeartbeatTest(unittest.TestCase):
         self.assertEqual(self.heartbeats_sent(), 0)
 
     def test_any_interval_is_accepted(self):
-        for interval in (1e-9, 0.9999999, 2.5, 1e300):
+        # The receive timeout the kernel holds afterwards (rounded to its clock tick): never zero,
+        # which would mean "block forever" and stop the heartbeats.
+        for interval, expected in ((1e-9, None), (0.9999999, 1.0), (2.5, 2.5), (1e300, 2**31 - 1)):
             self.conn.enable_heartbeat(interval, encode_heartbeat("w1"))
-
+            raw = self.ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, TIMEVAL.size)
+            seconds, micros = TIMEVAL.unpack(raw)
+            timeout = seconds + micros / 1e6
+            self.assertGreater(timeout, 0, interval)
+            if expected is not None:
+                self.assertAlmostEqual(timeout, expected, delta=0.02, msg=interval)
 
 if __name__ == "__main__":
     unittest.main()

@@ -65,7 +65,7 @@ def expected_body(obj) -> bytes:
 
 
 class SuccessTest(unittest.TestCase):
-    def test_plan_example_exact_bytes(self):
+    def test_add_result_exact_bytes(self):
         self.assertEqual(run("POST", "/add", body=b'{"x": 2, "y": 3}'), (200, 0, [], b'{"result": 5}'))
         self.assertEqual(run("GET", "/add", "x=2&y=3"), (200, 0, [], b'{"result": 5}'))
 

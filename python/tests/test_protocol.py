@@ -7,6 +7,7 @@ import unittest
 from neutrino.internal.worker.protocol import (
     DEFAULT_MAX_FRAME,
     CancelTask,
+    DiscoverRoutes,
     FrameDecoder,
     Hello,
     ProtocolError,
@@ -110,8 +111,11 @@ class InvalidVectorsTest(unittest.TestCase):
 
     def test_end_of_stream_between_frames_is_fine(self):
         decoder = FrameDecoder()
-        decoder.feed(bytes.fromhex("0000000102"))
-        decoder.end()
+        self.assertEqual(decoder.feed(bytes.fromhex("0000000102")), [DiscoverRoutes()])
+        decoder.end()  # raises ProtocolError when bytes of a frame are left over
+        decoder.feed(bytes.fromhex("00000001"))
+        with self.assertRaises(ProtocolError):
+            decoder.end()
 
     def test_json_constants_rejected(self):
         frame = bytes.fromhex("0000000e01") + b'{"pid":NaN}'

@@ -19,7 +19,7 @@ export interface CompressionOptions {
 /** The size `--compress` without a value sets. */
 export const DEFAULT_MIN_BYTES = 1024;
 /** Bodies below this are compressed on the event loop, larger ones in the thread pool. */
-export const SYNC_LIMIT = 32 * 1024;
+const SYNC_LIMIT = 32 * 1024;
 /** Brotli's default quality, 11, is far too slow for responses; 4 compresses better than gzip at about its speed. */
 const BROTLI_QUALITY = 4;
 

@@ -15,7 +15,7 @@ export interface CorsOptions {
 }
 
 /** How long a browser may cache a preflight's answer (Chromium caps it at 2 hours). */
-export const PREFLIGHT_MAX_AGE_SECONDS = 600;
+const PREFLIGHT_MAX_AGE_SECONDS = 600;
 
 /**
  * `https://Example.com:443/` → `https://example.com`, as browsers send Origin; `*` stays.

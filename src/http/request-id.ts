@@ -6,10 +6,10 @@ import { randomBytes } from "node:crypto";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
-/** The longest id taken from a client (the wire field is a str8; ids are ASCII). */
-export const MAX_REQUEST_ID_LENGTH = 128;
-
-/** 1 to 128 characters that are safe in a header, a log line and a URL. */
+/**
+ * 1 to 128 characters that are safe in a header, a log line and a URL (the wire field is a str8;
+ * ids are ASCII).
+ */
 const USABLE = /^[A-Za-z0-9._~:/+=-]{1,128}$/;
 
 /**

@@ -6,7 +6,7 @@ import { METHODS } from "node:http";
 import FindMyWay from "find-my-way";
 import type { RouteInfo } from "../protocol/messages.js";
 
-export type RouteMatch =
+type RouteMatch =
   | {
       readonly kind: "route";
       readonly route: RouteInfo;

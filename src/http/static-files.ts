@@ -40,7 +40,7 @@ export class StaticMountError extends Error {
 const PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
 
 /** Parses `PREFIX=DIR` (DIR relative to `cwd`); the folder must exist. */
-export function parseStaticMount(text: string, cwd = process.cwd()): StaticMount {
+function parseStaticMount(text: string, cwd = process.cwd()): StaticMount {
   const eq = text.indexOf("=");
   if (eq < 0) throw new StaticMountError(`"${text}" must be PREFIX=DIR, for example /assets=./public`);
   const prefix = text.slice(0, eq).trim().replace(/\/+$/, "");
@@ -268,7 +268,7 @@ export function notModified(req: IncomingMessage, etag: string, mtimeMs: number)
  * Answers with an open file: 304 when the client's copy is current, the headers alone for HEAD,
  * else the file streamed from disk. Closes the handle in every case.
  */
-export function sendFile(
+function sendFile(
   req: IncomingMessage,
   res: ServerResponse,
   method: string,

@@ -18,7 +18,7 @@ export const OPENAPI_PATH = "/openapi.json";
 export const DOCS_PATH = "/docs";
 
 /** The folder of the swagger-ui-dist package. */
-export const swaggerUiDir = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+const swaggerUiDir = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
 
 /** The files of swagger-ui-dist the page uses (and their source maps, for the browser's devtools). */
 const ASSETS = new Set([

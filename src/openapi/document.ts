@@ -22,7 +22,7 @@ export interface OpenApiInfo {
 
 export type Operation = Record<string, unknown>;
 
-export interface OpenApiDocument {
+interface OpenApiDocument {
   openapi: "3.1.0";
   info: { title: string; version: string };
   paths: Record<string, Record<string, Operation>>;
@@ -39,7 +39,7 @@ export function pathParameterNames(path: string): string[] {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The operation a route gets when its SDK sent none. */
-export function minimalOperation(path: string): Operation {
+function minimalOperation(path: string): Operation {
   const parameters = pathParameterNames(path).map(pathParameter);
   return { ...(parameters.length > 0 ? { parameters } : {}), responses: { "200": { description: "OK" } } };
 }

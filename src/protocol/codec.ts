@@ -12,7 +12,7 @@ import {
   type TaskResult,
 } from "./messages.js";
 
-export type ProtocolErrorKind = "truncated" | "too_large" | "unknown_type" | "malformed";
+type ProtocolErrorKind = "truncated" | "too_large" | "unknown_type" | "malformed";
 
 export class ProtocolError extends Error {
   constructor(
@@ -25,7 +25,7 @@ export class ProtocolError extends Error {
 }
 
 /** Bytes before the payload: u32 length + u8 type. */
-export const HEADER_SIZE = 5;
+const HEADER_SIZE = 5;
 /** 64 MiB of body plus room for the fixed fields, paths and headers. */
 export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024 + 64 * 1024;
 

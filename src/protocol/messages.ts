@@ -104,7 +104,7 @@ export interface TaskAssignment {
   body: Buffer;
 }
 
-/** Bit 0 of TaskResult.flags: the handler failed (the seed plan's `success: false`). */
+/** Bit 0 of TaskResult.flags: the handler failed (the body is an error response). */
 export const HANDLER_FAILED = 0x01;
 
 export interface TaskResult {

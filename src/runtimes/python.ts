@@ -6,7 +6,7 @@ import { packageRoot } from "../package-root.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
 /** The SDK ships inside the package and goes on the workers' PYTHONPATH: no pip install needed. */
-export const pythonSdkDir = join(packageRoot, "python", "src");
+const pythonSdkDir = join(packageRoot, "python", "src");
 
 /** The active virtualenv's interpreter, else `python3` from PATH. */
 export function defaultPython(env: NodeJS.ProcessEnv = process.env): string {

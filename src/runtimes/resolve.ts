@@ -13,7 +13,7 @@ import { statSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, type AppSpec } from "../shared/app-spec.js";
 
-export type Language = "python" | "node";
+type Language = "python" | "node";
 
 export interface ResolvedApp {
   readonly language: Language;

@@ -5,7 +5,7 @@ import { defaultPython, PythonRuntime } from "./python.js";
 import type { ResolvedApp } from "./resolve.js";
 import type { WorkerRuntime } from "./runtime.js";
 
-export interface RuntimeSettings {
+interface RuntimeSettings {
   /** Interpreter for Python workers. */
   readonly python?: string | undefined;
   /** Requests one worker holds at once: a Node worker, or a Python worker of an app with async routes. */

@@ -29,7 +29,7 @@ export function latencyBucket(ms: number): number {
   return i < LATENCY_BUCKETS ? i : LATENCY_BUCKETS - 1;
 }
 
-export interface Percentiles {
+interface Percentiles {
   p50_ms: number | null;
   p90_ms: number | null;
   p99_ms: number | null;

@@ -11,14 +11,14 @@ import type { Worker } from "../workers/worker.js";
 import { PAGE_CSP, PAGE_HTML } from "./page.js";
 import { HISTORY_SECONDS, RequestStats, type SecondPoint, type StatsWindow } from "./request-stats.js";
 
-export const STATUS_PREFIX = "/_neutrino";
-export const STATUS_PAGE_PATH = `${STATUS_PREFIX}/`;
-export const STATUS_JSON_PATH = `${STATUS_PREFIX}/status.json`;
+const STATUS_PREFIX = "/_neutrino";
+const STATUS_PAGE_PATH = `${STATUS_PREFIX}/`;
+const STATUS_JSON_PATH = `${STATUS_PREFIX}/status.json`;
 
 /** What the status page shows for a worker: its process state and whether it takes requests. */
-export type WorkerState = "starting" | "idle" | "busy" | "retiring" | "stopping" | "exited";
+type WorkerState = "starting" | "idle" | "busy" | "retiring" | "stopping" | "exited";
 
-export interface WorkerStatus {
+interface WorkerStatus {
   id: string;
   pid: number;
   state: WorkerState;
@@ -31,7 +31,7 @@ export interface WorkerStatus {
   current: { method: string; route: string; running_ms: number }[];
 }
 
-export interface StatusSnapshot {
+interface StatusSnapshot {
   neutrino: { version: string; app: string; runtime: string; pid: number; rss_bytes: number; uptime_s: number; draining: boolean };
   /** Unix time of the snapshot, in milliseconds. */
   time: number;
@@ -48,7 +48,7 @@ export interface StatusSnapshot {
   series: { step_s: number; points: SecondPoint[] };
 }
 
-export interface StatusPageOptions {
+interface StatusPageOptions {
   /** The pool's workers, whatever their state (`WorkerPool.workers`). */
   readonly workers: () => readonly Worker[];
   readonly pool: () => PoolHealth;
@@ -61,7 +61,7 @@ export interface StatusPageOptions {
 
 const PAGE = Buffer.from(PAGE_HTML);
 /** `accepting`: the dispatcher gives it work. */
-export function workerState(w: Worker, accepting: boolean): WorkerState {
+function workerState(w: Worker, accepting: boolean): WorkerState {
   switch (w.lifecycle) {
     case "starting":
       return "starting";

@@ -59,8 +59,7 @@ describe("configuration from the environment and a config file", () => {
     writeFileSync(join(dir, "neutrino.toml"), `app = ${JSON.stringify(APP)}\nport = 0\nworkers = 1\n`);
     const run = runCli(["serve"], { cwd: dir });
     try {
-      const deadline = Date.now() + 30_000;
-      while (!/"url":/.test(run.out()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      await waitFor(() => /"url":/.test(run.out()), 30_000, "the listening log line");
       assert.match(run.out(), /"workers":1/, run.err());
     } finally {
       run.proc.kill("SIGTERM");
@@ -75,7 +74,7 @@ describe("configuration from the environment and a config file", () => {
     await server.stop();
     writeFileSync(join(dir, "neutrino.toml"), "reload = false\n");
     server = await startServer(APP, [], { cwd: dir });
-    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await server.stop(), 0);
     assert.doesNotMatch(server.stdout(), /watching/);
     const bad = runCli(["serve", APP, "--port", "0"], { cwd: dir, env: { NEUTRINO_RELOAD: "maybe" } });
     assert.equal(await bad.exited, 2);

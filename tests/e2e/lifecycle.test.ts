@@ -5,6 +5,7 @@ import { connect, createServer } from "node:net";
 import { describe, it } from "node:test";
 import { testApps } from "../support/apps.js";
 import { childPids, isAlive, request, runCli, startServer } from "../support/server.js";
+import { waitForLoad } from "../support/status.js";
 
 const PY_APP = "tests/fixtures/pyapp:app";
 const EXAMPLES = ["examples/myapp.py:app", "examples/myapp.ts:app"];
@@ -102,15 +103,15 @@ describe("start-up failures: a clear message, a non-zero exit, the port never bo
 describe("graceful shutdown", () => {
   for (const [{ language, app }, signal] of testApps.flatMap((a) => [[a, "SIGTERM"], [a, "SIGINT"]] as const)) {
     it(`${signal} (${language}): in-flight requests finish, workers and the socket directory go, exit 0`, async () => {
-      const server = await startServer(app, ["--workers", "2"]);
+      const server = await startServer(app, ["--workers", "2", "--status-page"]);
       const listening = server.logs().find((r) => r.url)!;
       const socketDir = listening.socketDir as string;
       assert.equal(statSync(socketDir).mode & 0o777, 0o700, "the socket directory is private");
       const workers = childPids(server.proc.pid!);
       assert.equal(workers.length, 2);
 
-      const inflight = [request(`${server.url}/sleep?seconds=0.8`), request(`${server.url}/sleep?seconds=0.8`)];
-      await new Promise((r) => setTimeout(r, 200));
+      const inflight = [request(`${server.url}/sleep?seconds=1.2`), request(`${server.url}/sleep?seconds=1.2`)];
+      await waitForLoad(server, 2);
       const code = server.stop(signal);
       for (const r of await Promise.all(inflight)) assert.equal(r.status, 200);
       assert.equal(await code, 0);

@@ -1,7 +1,8 @@
 /** Prometheus metrics, aggregated in the orchestrator, through a real scrape. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { request, startServer } from "../support/server.js";
+import { request, startServer, type Reply } from "../support/server.js";
+import { waitFor } from "../support/wait.js";
 
 /** The value of the first sample line that starts with `prefix`, or undefined. */
 function sample(text: string, prefix: string): number | undefined {
@@ -18,11 +19,8 @@ describe("metrics", () => {
       await request(`${server.url}/nope`);
       await request(`${server.url}/exit`);
       // The worker that died on /exit is replaced: scrape once the pool is whole again.
-      let scrape = await request(`${server.url}/metrics`);
-      for (let tries = 0; sample(scrape.text, 'neutrino_workers{state="idle"}') !== 2 && tries < 100; tries++) {
-        await new Promise((r) => setTimeout(r, 50));
-        scrape = await request(`${server.url}/metrics`);
-      }
+      let scrape!: Reply;
+      await waitFor(async () => sample((scrape = await request(`${server.url}/metrics`)).text, 'neutrino_workers{state="idle"}') === 2);
       assert.equal(scrape.status, 200);
       assert.match(scrape.headers.get("content-type") ?? "", /text\/plain/);
       const text = scrape.text;

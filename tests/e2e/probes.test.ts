@@ -5,15 +5,16 @@ import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { answerProbe } from "../../src/http/probes.js";
 import { request, startServer } from "../support/server.js";
+import { waitForLoad } from "../support/status.js";
 
 describe("health and readiness probes", () => {
   it("answer while every worker is busy and requests are queued", async () => {
-    const server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "1"]);
+    const server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "1", "--status-page"]);
     try {
       let slowDone = false;
       const slow = [request(`${server.url}/sleep?seconds=1`), request(`${server.url}/sleep?seconds=0.5`)];
       void Promise.all(slow).then(() => (slowDone = true));
-      await new Promise((r) => setTimeout(r, 100));
+      await waitForLoad(server, 1, 1);
       const health = await request(`${server.url}/health`);
       const ready = await request(`${server.url}/ready`);
       assert.equal(slowDone, false, "the probes did not wait for the worker");

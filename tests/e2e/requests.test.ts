@@ -18,7 +18,7 @@ for (const { language, app } of testApps) {
       await server.stop();
     });
 
-    it("answers the seed plan's POST /add with exactly {\"result\": 5}", async () => {
+    it("answers POST /add {x: 2, y: 3} with exactly {\"result\": 5}", async () => {
       const r = await post(`${server.url}/add`, '{"x": 2, "y": 3}');
       assert.equal(r.status, 200);
       assert.equal(r.headers.get("content-type"), "application/json");

@@ -3,21 +3,22 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ONE_REQUEST_PER_WORKER, testApps } from "../support/apps.js";
 import { childPids, request, startServer, type RunningServer } from "../support/server.js";
+import { waitForLoad, waitForStatus } from "../support/status.js";
 import { waitFor } from "../support/wait.js";
 
 for (const { language, app } of testApps) {
   describe(`worker death (${language})`, () => {
     let server: RunningServer;
     before(async () => {
-      server = await startServer(app, ["--workers", "2", ...ONE_REQUEST_PER_WORKER]);
+      server = await startServer(app, ["--workers", "2", "--status-page", ...ONE_REQUEST_PER_WORKER]);
     });
     after(async () => {
       await server.stop();
     });
 
     it("a handler that exits the worker gets 502 at once; the worker is replaced; others are not lost", async () => {
-      const slow = request(`${server.url}/sleep?seconds=0.5`);
-      await new Promise((r) => setTimeout(r, 100));
+      const slow = request(`${server.url}/sleep?seconds=1`);
+      await waitForLoad(server, 1);
       const before = childPids(server.proc.pid!);
       const died = await request(`${server.url}/exit`, { headers: { "x-request-id": `exit-${language}` } });
       assert.equal(died.status, 502);
@@ -34,13 +35,15 @@ for (const { language, app } of testApps) {
     });
 
     it("a worker SIGKILLed from outside mid-request: that request gets 502, the queue behind it is served", async () => {
-      const victimReply = request(`${server.url}/sleep?seconds=2`);
-      await new Promise((r) => setTimeout(r, 300));
-      const other = (await request(`${server.url}/pid`)).json.pid as number;
-      const victim = childPids(server.proc.pid!).find((p) => p !== other)!;
+      // A replacement started by the test before may still be loading the app.
+      await waitForStatus(server, (s) => s.workers.filter((w) => w.state === "idle").length === 2, "two idle workers");
+      const victimReply = request(`${server.url}/sleep?seconds=3`);
+      const victim = (await waitForStatus(server, (s) => s.workers.some((w) => w.state === "busy"), "a busy worker")).workers.find(
+        (w) => w.state === "busy",
+      )!.pid;
       // Two more slow requests: one runs on the other worker, one waits in the queue.
-      const queued = [request(`${server.url}/sleep?seconds=0.3`), request(`${server.url}/sleep?seconds=0.3`)];
-      await new Promise((r) => setTimeout(r, 50));
+      const queued = [request(`${server.url}/sleep?seconds=1`), request(`${server.url}/sleep?seconds=1`)];
+      await waitForLoad(server, 2, 1);
       process.kill(victim, "SIGKILL");
       const r = await victimReply;
       assert.equal(r.status, 502);
@@ -53,7 +56,7 @@ for (const { language, app } of testApps) {
   describe(`dispatch to the least busy worker (${language})`, () => {
     let server: RunningServer;
     before(async () => {
-      server = await startServer(app, ["--workers", "2"]);
+      server = await startServer(app, ["--workers", "2", "--status-page"]);
     });
     after(async () => {
       await server.stop();
@@ -62,7 +65,7 @@ for (const { language, app } of testApps) {
     it("a slow request does not hold back fast ones: they go to the idle worker", async () => {
       let slowDone = false;
       const slow = request(`${server.url}/sleep?seconds=1.5`).then((r) => ((slowDone = true), r));
-      await new Promise((r) => setTimeout(r, 100));
+      await waitForLoad(server, 1);
       for (let i = 0; i < 10; i++) {
         const r = await request(`${server.url}/add?x=${i}&y=1`);
         assert.deepEqual(r.json, { result: i + 1 });
@@ -81,7 +84,7 @@ for (const { language, app } of testApps) {
   describe(`the bounded queue and the body limit (${language})`, () => {
     let server: RunningServer;
     before(async () => {
-      server = await startServer(app, ["--workers", "1", "--max-queue", "2", "--max-body-size", "100", ...ONE_REQUEST_PER_WORKER]);
+      server = await startServer(app, ["--workers", "1", "--max-queue", "2", "--max-body-size", "100", "--status-page", ...ONE_REQUEST_PER_WORKER]);
     });
     after(async () => {
       await server.stop();
@@ -89,10 +92,10 @@ for (const { language, app } of testApps) {
 
     it("queues FIFO when all workers are busy, and answers 503 with Retry-After when the queue is full", async () => {
       const order: number[] = [];
-      const running = request(`${server.url}/sleep?seconds=0.6`);
-      await new Promise((r) => setTimeout(r, 100));
+      const running = request(`${server.url}/sleep?seconds=1.5`);
+      await waitForLoad(server, 1);
       const queued = [1, 2].map((n) => request(`${server.url}/add?x=${n}&y=0`).then((r) => (order.push(n), r)));
-      await new Promise((r) => setTimeout(r, 100));
+      await waitForLoad(server, 1, 2);
       const rejected = await request(`${server.url}/add?x=9&y=9`);
       assert.equal(rejected.status, 503);
       assert.equal(rejected.headers.get("retry-after"), "1");
@@ -130,7 +133,7 @@ describe("one Node worker holds many requests at once", () => {
 describe("prefetch: a request waiting inside a worker that dies (python)", () => {
   let server: RunningServer;
   before(async () => {
-    server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "1"]);
+    server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "1", "--status-page"]);
   });
   after(async () => {
     await server.stop();
@@ -141,10 +144,11 @@ describe("prefetch: a request waiting inside a worker that dies (python)", () =>
     for (let i = 0; i < 30; i++) assert.equal((await request(`${server.url}/sleep?seconds=0`)).status, 200);
     const [victim] = childPids(server.proc.pid!);
     const running = request(`${server.url}/sleep?seconds=2`);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForLoad(server, 1);
+    // One more goes into the worker behind the running one; the next waits in the orchestrator.
     const waiting = request(`${server.url}/sleep?seconds=0`);
     const queued = request(`${server.url}/pid`);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitForLoad(server, 2, 1);
     process.kill(victim!, "SIGKILL");
     assert.equal((await running).status, 502);
     const w = await waiting;
@@ -157,24 +161,25 @@ describe("prefetch: a request waiting inside a worker that dies (python)", () =>
 describe("slow routes never take the last free worker (python)", () => {
   let server: RunningServer;
   before(async () => {
-    server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "2"]);
+    server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "2", "--status-page"]);
   });
   after(async () => {
     await server.stop();
   });
 
-  it("a quick request sent while slow ones could fill every worker is answered at once", async () => {
+  it("slow requests leave one worker free: a quick request sent meanwhile is answered before any of them", async () => {
     // Teach the dispatcher that /sleep is slow (about 60 ms) and /add quick.
     for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/sleep?seconds=0.06`)).status, 200);
     for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/add?x=1&y=2`)).status, 200);
-    const slow = [1, 2, 3].map(() => request(`${server.url}/sleep?seconds=0.8`));
-    await new Promise((r) => setTimeout(r, 100));
-    const started = performance.now();
+    let slowDone = 0;
+    const slow = [1, 2, 3].map(() => request(`${server.url}/sleep?seconds=1.2`).then((r) => (slowDone++, r)));
+    // Without the reservation two of them would hold both workers.
+    const state = await waitForStatus(server, (s) => s.inflight + s.queue.depth === 3, "the three slow requests to arrive");
+    assert.deepEqual([state.inflight, state.queue.depth], [1, 2], "one slow request runs, two wait");
+    assert.deepEqual(state.workers.map((w) => w.state).sort(), ["busy", "idle"]);
     const quick = await request(`${server.url}/add?x=2&y=3`);
-    const waited = performance.now() - started;
     assert.deepEqual(quick.json, { result: 5 });
-    // Without the reservation two slow requests would hold both workers for 0.8 s.
-    assert.ok(waited < 400, `the quick request took ${waited.toFixed(0)} ms`);
+    assert.equal(slowDone, 0, "the quick request was answered before any slow one");
     for (const r of await Promise.all(slow)) assert.equal(r.status, 200, "the slow ones all finish, one after another");
   });
 });

@@ -10,7 +10,8 @@ import { describe, it } from "node:test";
 import { ONE_REQUEST_PER_WORKER, testApps } from "../support/apps.js";
 import { count2xx, countStatus, emptyTally, formatTally, runLoad, type Tally, type Target } from "../support/load.js";
 import { childPids, isAlive, request, startServer, type RunningServer } from "../support/server.js";
-import { sleep, waitFor } from "../support/wait.js";
+import { liveStatus, waitForLoad } from "../support/status.js";
+import { waitFor } from "../support/wait.js";
 
 const ADD: Target = { path: "/add?x=2&y=3" };
 
@@ -46,10 +47,10 @@ async function scenario(
 }
 
 /** Fast requests from 4 clients while `inject` runs; the 2xx count must equal the fast requests sent. */
-async function loadWhile(server: RunningServer, inject: () => Promise<void>, requests = 400): Promise<Tally> {
+async function loadWhile(server: RunningServer, inject: (tally: Tally) => Promise<void>, requests = 400): Promise<Tally> {
   const tally = emptyTally();
   const load = runLoad({ baseUrl: server.url, clients: 4, requests, durationMs: 20_000, target: () => ADD, tally });
-  await inject();
+  await inject(tally);
   await load;
   return tally;
 }
@@ -59,9 +60,11 @@ for (const { language, app } of testApps) {
     it("workers SIGKILLed under load: only the requests they held fail (502)", async () => {
       let kills = 0;
       const { tally } = await scenario("sigkill", app, ["--workers", "2"], (server) =>
-        loadWhile(server, async () => {
+        loadWhile(server, async (tally) => {
           for (let i = 0; i < 3; i++) {
-            await sleep(150);
+            // Each kill lands under load, on a whole pool: more requests answered since the last one.
+            const answered = count2xx(tally);
+            await waitFor(() => count2xx(tally) >= answered + 30 && childPids(server.proc.pid!).length === 2);
             const victim = childPids(server.proc.pid!)[0];
             if (victim) {
               process.kill(victim, "SIGKILL");
@@ -115,14 +118,16 @@ for (const { language, app } of testApps) {
     });
 
     it("a leaking worker is recycled past --max-worker-memory without failing a request", async () => {
-      const { tally, server } = await scenario("leak, --max-worker-memory", app, ["--workers", "2", "--max-worker-memory", "250"], async (server) => {
+      const LIMIT = 250 * 1024 * 1024; // --max-worker-memory 250 (MiB, as the watchdog counts)
+      const { tally, server } = await scenario("leak, --max-worker-memory", app, ["--workers", "2", "--max-worker-memory", "250", "--status-page"], async (server) => {
         const tally = emptyTally();
         // 40 MB kept per /leak request: a worker passes 250 MB after a few of them (an idle Node
         // worker with tsx and zod loaded takes about 130 MB, a Python one about 15 MB).
         for (let round = 0; round < 5; round++) {
           await runLoad({ baseUrl: server.url, clients: 2, requests: 6, durationMs: 10_000, target: () => ({ path: "/leak?mb=40" }), tally });
           await runLoad({ baseUrl: server.url, clients: 2, requests: 40, durationMs: 10_000, target: () => ADD, tally });
-          await sleep(300);
+          // The next round starts once the watchdog has recycled every worker over the limit.
+          await waitFor(async () => (await liveStatus(server)).workers.every((w) => w.state === "exited" || w.rss_bytes <= LIMIT));
         }
         return tally;
       });
@@ -181,7 +186,7 @@ for (const { language, app } of testApps) {
         async (server) => {
           const tally = emptyTally();
           const load = runLoad({ baseUrl: server.url, clients: 4, requests: 100_000, durationMs: 1_500, keepAlive: false, target: () => ({ path: "/sleep?seconds=0.05" }), tally });
-          await sleep(500);
+          await waitFor(() => count2xx(tally) >= 10);
           server.proc.kill("SIGTERM");
           await load;
           return tally;
@@ -201,7 +206,8 @@ for (const { language, app } of testApps) {
             before = childPids(server.proc.pid!);
             server.proc.kill("SIGHUP");
             await waitFor(() => /reloaded: 2 new workers serving/.test(server.stdout()));
-            await sleep(300);
+            // The old workers exit once their last request is answered.
+            await waitFor(() => childPids(server.proc.pid!).every((p) => !before.includes(p)));
             after = childPids(server.proc.pid!);
           },
           600,
@@ -214,10 +220,10 @@ for (const { language, app } of testApps) {
     });
 
     it("--queue-timeout answers 503 with Retry-After to a request that waited too long", async () => {
-      const { tally } = await scenario("queue timeout", app, ["--workers", "1", "--queue-timeout", "0.3"], async (server) => {
+      const { tally } = await scenario("queue timeout", app, ["--workers", "1", "--queue-timeout", "0.3", "--status-page"], async (server) => {
         const tally = emptyTally();
         const slow = runLoad({ baseUrl: server.url, clients: 1, requests: 1, durationMs: 5_000, target: () => ({ path: "/sleep?seconds=1" }), tally });
-        await sleep(200);
+        await waitForLoad(server, 1);
         await runLoad({ baseUrl: server.url, clients: 1, requests: 1, durationMs: 5_000, target: () => ADD, tally });
         await slow;
         return tally;

@@ -23,7 +23,7 @@ TASK_RESULT = 0x11
 CANCEL_TASK = 0x12
 TASK_STARTED = 0x13
 
-#: TaskResult.flags bit 0: the handler failed (the seed plan's ``success: false``).
+#: TaskResult.flags bit 0: the handler failed (the body is an error response).
 HANDLER_FAILED = 0x01
 
 #: 64 MiB of body plus room for the fixed fields, paths and headers (same as the TypeScript codec).
