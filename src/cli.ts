@@ -12,7 +12,7 @@ import { DEFAULT_CONCURRENCY } from "./node-worker/concurrency.js";
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
 import { runtimeFor } from "./runtimes/select.js";
 import { serve } from "./serve.js";
-import { version } from "./version.js";
+import { nameAndVersion } from "./version.js";
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -114,7 +114,7 @@ const startTimeoutOption = () =>
 
 const program = new Command("neutrino")
   .description("A polyglot application server: one orchestrator owns HTTP, a pool of workers runs your handlers.")
-  .version(version, "-V, --version")
+  .version(nameAndVersion, "-V, --version")
   .showHelpAfterError()
   .configureHelp({ helpWidth: 120 });
 
@@ -238,7 +238,7 @@ program
     const { app } = resolved;
     try {
       const routes = await discoverRoutes(app, runtimeFor(resolved, opts), opts.startTimeout * 1000);
-      process.stdout.write(formatRouteTable(routes));
+      process.stdout.write(`${nameAndVersion}: routes of ${app.text}\n${formatRouteTable(routes)}`);
     } catch (err) {
       const traceback = (err as { traceback?: string }).traceback;
       process.stderr.write(`neutrino: cannot load ${app.text}: ${(err as Error).message}\n${traceback ? `\n${traceback}` : ""}`);

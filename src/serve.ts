@@ -21,7 +21,7 @@ import type { Logger } from "./log.js";
 import type { RouteInfo } from "./protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
-import { version } from "./version.js";
+import { nameAndVersion, version } from "./version.js";
 import { WorkerPool } from "./workers/pool.js";
 import { createRunSecret } from "./workers/secret.js";
 import { SocketDir } from "./workers/socket-dir.js";
@@ -213,7 +213,7 @@ export async function serve(options: ServeOptions): Promise<number> {
   async function start(): Promise<HttpServer> {
     log.info(
       { app: app.text, workers: options.workers, runtime: runtime.name, version },
-      `Neutrino ${version}: loading ${app.text} with ${runtime.description}`,
+      `${nameAndVersion}: loading ${app.text} with ${runtime.description}`,
     );
     // Discovery: one worker loads the app and lists its routes, then joins the pool.
     const { routes } = await pool.discover();
