@@ -4,7 +4,7 @@
  * as a wheel from the shipped copy and installed into a fresh virtualenv.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -107,6 +107,38 @@ describe("the npm package and the Python distribution", () => {
       assert.deepEqual(reply.json, { hello: "neutrino" });
     } finally {
       assert.equal(await server.stop(), 0);
+    }
+  });
+
+  it("SIGTERM to `npx neutrino serve` drains and stops the server and its workers, and frees the port", async () => {
+    writeFileSync(join(scratch, "myapp.py"), readFileSync(join(repoRoot, "examples", "myapp.py")));
+    const npx = spawn("npx", ["--offline", "neutrino", "serve", "myapp.py:app", "--workers", "2", "--port", "0"], {
+      cwd: scratch,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    npx.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    npx.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
+    const npxExited = new Promise((resolve) => npx.once("exit", resolve));
+    const records = (): Record<string, unknown>[] =>
+      out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    let server: number | undefined;
+    try {
+      await waitFor(() => records().some((r) => typeof r.url === "string"), 30_000);
+      const listening = records().find((r) => typeof r.url === "string")!;
+      server = listening.pid as number;
+      const workers = childPids(server);
+      assert.equal(workers.length, 2, "the server runs its workers");
+      assert.notEqual(server, npx.pid, "npx runs the server as a process of its own");
+
+      npx.kill("SIGTERM");
+      await npxExited;
+      await waitFor(() => !isAlive(server!) && workers.every((pid) => !isAlive(pid)), 15_000);
+      assert.match(out, /received SIGTERM: finishing/, "the server drained rather than being killed");
+      assert.equal(await canConnect(listening.port as number), false, "the port is released");
+    } finally {
+      if (server !== undefined && isAlive(server)) process.kill(server, "SIGKILL");
+      npx.kill("SIGKILL");
     }
   });
 
