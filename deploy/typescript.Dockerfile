@@ -25,7 +25,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# package.json's "exports" let the app `import { App } from "neutrino"` (self-reference).
+# package.json's "exports" let the app `import { App } from "neutrino-server"` (self-reference).
 COPY package.json ./
 COPY bin ./bin
 COPY examples/myapp.ts ./examples/myapp.ts

@@ -1,4 +1,4 @@
-import { App } from "neutrino";
+import { App } from "neutrino-server";
 import { z } from "zod";
 
 export const app = new App();

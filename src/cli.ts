@@ -9,7 +9,7 @@ import { APP_ARGUMENT, commanderOptions, conflicts, longName, SERVE_OPTIONS, typ
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
 import { runtimeFor } from "./runtimes/select.js";
 import { Server } from "./serve.js";
-import { version } from "./version.js";
+import { nameAndVersion } from "./version.js";
 
 /** Adds the commander options of these option-table entries to `command`. */
 function withOptions(command: Command, table: Readonly<Record<string, OptionSpec<any>>>): Command {
@@ -66,7 +66,7 @@ function configure(command: Command, cliApp: ResolvedApp | undefined): ResolvedA
 
 const program = new Command("neutrino")
   .description("A polyglot application server: one orchestrator owns HTTP, a pool of workers runs your handlers.")
-  .version(version, "-V, --version")
+  .version(nameAndVersion, "-V, --version")
   .showHelpAfterError()
   .configureHelp({ helpWidth: 120 });
 
@@ -91,7 +91,7 @@ withOptions(program.command("routes"), { python: SERVE_OPTIONS.python, startTime
     const { app } = resolved;
     try {
       const routes = await discoverRoutes(app, runtimeFor(resolved, opts), opts.startTimeout * 1000);
-      process.stdout.write(formatRouteTable(routes));
+      process.stdout.write(`${nameAndVersion}: routes of ${app.text}\n${formatRouteTable(routes)}`);
     } catch (err) {
       const traceback = (err as { traceback?: string }).traceback;
       process.stderr.write(`neutrino: cannot load ${app.text}: ${(err as Error).message}\n${traceback ? `\n${traceback}` : ""}`);

@@ -27,7 +27,7 @@ import { watchForReload } from "./reload.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
 import { tolerateLostStdio } from "./stdio.js";
-import { version } from "./version.js";
+import { nameAndVersion, version } from "./version.js";
 import { WorkerPool } from "./workers/pool.js";
 import { createRunSecret } from "./workers/secret.js";
 import { SocketDir } from "./workers/socket-dir.js";
@@ -158,7 +158,7 @@ export class Server {
     const { options, log } = this;
     log.info(
       { app: options.app.text, workers: options.workers, runtime: options.runtime.name, version },
-      `Neutrino ${version}: loading ${options.app.text} with ${options.runtime.description}`,
+      `${nameAndVersion}: loading ${options.app.text} with ${options.runtime.description}`,
     );
     // Discovery: one worker loads the app and lists its routes, then joins the pool.
     const { routes } = await this.pool.discover();

@@ -3,7 +3,7 @@
  * The routes of neutrino_app.py, and the JS CPU loop of the Node ceilings (work.mjs, the same
  * iteration counts), so the `neutrino-ts` rows differ from `node-cluster` only by the server.
  */
-import { App } from "neutrino";
+import { App } from "neutrino-server";
 import { z } from "zod";
 import { burn, CPU_ITERS, SLOW_ITERS } from "./work.mjs";
 

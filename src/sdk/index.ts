@@ -1,4 +1,4 @@
-/** The TypeScript/JavaScript SDK: `import { App, Request, Response, HTTPException } from "neutrino"`. */
+/** The TypeScript/JavaScript SDK: `import { App, Request, Response, HTTPException } from "neutrino-server"`. */
 export { App, DEFAULT_METHODS, Route, RouteError } from "./app.js";
 export type { Arguments, Handler, Middleware, RouteOptions, SchemaRouteOptions } from "./app.js";
 export { Request } from "./request.js";

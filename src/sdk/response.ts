@@ -17,7 +17,7 @@ export interface ResponseInit {
 }
 
 // Marks instances across copies of this package, as App.isApp does: an app that imports its own
-// installed "neutrino" while another copy runs the worker still has its Responses recognized.
+// installed "neutrino-server" while another copy runs the worker still has its Responses recognized.
 const RESPONSE_BRAND = Symbol.for("neutrino.Response");
 const HTTP_EXCEPTION_BRAND = Symbol.for("neutrino.HTTPException");
 /** Set on a Response whose body is JSON whatever its type (Response.json): a string is then a JSON string. */

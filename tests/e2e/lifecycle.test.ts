@@ -1,21 +1,24 @@
 /** The CLI, start-up failures and graceful shutdown, through the real `neutrino` command. */
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { connect, createServer } from "node:net";
 import { describe, it } from "node:test";
 import { testApps } from "../support/apps.js";
+import { repoRoot } from "../support/paths.js";
 import { childPids, isAlive, request, runCli, startServer } from "../support/server.js";
 import { waitForLoad } from "../support/status.js";
 
+const packageVersion = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 const PY_APP = "tests/fixtures/pyapp:app";
 const EXAMPLES = ["examples/myapp.py:app", "examples/myapp.ts:app"];
 
 // Each of these runs its own processes: they run at once, which keeps the suite fast on two cores.
 describe("command line", { concurrency: true }, () => {
-  it("--version prints the package version", async () => {
+  it("--version prints the package's name and version", async () => {
     const run = runCli(["--version"]);
     assert.equal(await run.exited, 0);
-    assert.match(run.out(), /^\d+\.\d+\.\d+\n$/);
+    assert.equal(run.out(), `neutrino-server ${packageVersion}\n`);
   });
 
   it("serve --help lists the options with their defaults", async () => {
@@ -34,7 +37,10 @@ describe("command line", { concurrency: true }, () => {
     it(`routes prints the route table without serving (${example})`, async () => {
       const run = runCli(["routes", example]);
       assert.equal(await run.exited, 0, run.err());
-      assert.equal(run.out(), "METHODS    PATH\nGET, POST  /add\nPOST       /process\n");
+      assert.equal(
+        run.out(),
+        `neutrino-server ${packageVersion}: routes of ${example}\nMETHODS    PATH\nGET, POST  /add\nPOST       /process\n`,
+      );
     });
   }
 

@@ -27,10 +27,12 @@ export interface StartOptions {
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly timeoutMs?: number;
+  /** The CLI script to run instead of this checkout's (e.g. an installed package's bin/neutrino.js). */
+  readonly cli?: string;
 }
 
 export function runCli(args: string[], options: StartOptions = {}): { proc: ChildProcess; out: () => string; err: () => string; exited: Promise<number | string> } {
-  const proc = spawn(process.execPath, [cliPath, ...args], {
+  const proc = spawn(process.execPath, [options.cli ?? cliPath, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
