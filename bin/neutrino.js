@@ -22,4 +22,4 @@ if (process.env.npm_command !== undefined) {
   watch.unref();
 }
 
-await import("../dist/src/cli.js");
+await import("../dist/src/orchestrator/cli.js");

@@ -1,14 +1,14 @@
 /**
- * Writes the options table of docs/configuration.md from the option table (src/options.ts), between
+ * Writes the options table of docs/configuration.md from the option table (src/orchestrator/options.ts), between
  * `<!-- options:start -->` and `<!-- options:end -->`. `npm run docs:options` runs it; a unit test
  * fails while the doc is out of date.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { envName } from "../src/config.js";
-import { APP_ARGUMENT, longName, SERVE_OPTIONS, type OptionSpec } from "../src/options.js";
-import { packageRoot } from "../src/package-root.js";
+import { envName } from "../src/orchestrator/config.js";
+import { APP_ARGUMENT, longName, SERVE_OPTIONS, type OptionSpec } from "../src/orchestrator/options.js";
+import { packageRoot } from "../src/shared/package-root.js";
 
 export const CONFIGURATION_DOC = join(packageRoot, "docs", "configuration.md");
 const START = "<!-- options:start -->";

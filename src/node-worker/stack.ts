@@ -1,7 +1,7 @@
 /** Stack traces as the operator wants them: the user's frames, not the worker's or Node's. */
 import { join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { packageRoot } from "../package-root.js";
+import { packageRoot } from "../shared/package-root.js";
 
 /** The worker's own files, compiled and (through source maps, under tsx) as sources. */
 const workerDirs = [fileURLToPath(new URL(".", import.meta.url)), join(packageRoot, "src", "node-worker") + sep];

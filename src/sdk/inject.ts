@@ -5,7 +5,7 @@
  * what a client of `neutrino serve` would.
  */
 import { STATUS_CODES } from "node:http";
-import { Router } from "../http/router.js";
+import { Router } from "../orchestrator/http/router.js";
 import { Executor, type Outcome } from "../node-worker/executor.js";
 import type { Pair } from "../protocol/messages.js";
 import type { App } from "./app.js";

@@ -48,7 +48,7 @@ describe("the npm package and the Python distribution", () => {
       "LICENSE",
       "README.md",
       "bin/neutrino.js",
-      "dist/src/cli.js",
+      "dist/src/orchestrator/cli.js",
       "dist/src/sdk/index.d.ts",
       "protocol/vectors.json",
       "python/pyproject.toml",

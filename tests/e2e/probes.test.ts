@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { answerProbe } from "../../src/http/probes.js";
+import { answerProbe } from "../../src/orchestrator/http/probes.js";
 import { request, startServer } from "../support/server.js";
 import { waitForLoad } from "../support/status.js";
 

@@ -11,7 +11,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { SPLIT_MARK } from "../../src/workers/output-lines.js";
+import { SPLIT_MARK } from "../../src/orchestrator/workers/output-lines.js";
 import { childPids, cliPath, isAlive, request, startServer } from "../support/server.js";
 import { repoRoot } from "../support/paths.js";
 import { waitFor } from "../support/wait.js";

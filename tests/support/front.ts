@@ -3,11 +3,11 @@
  * TaskAssignment the server built and answers as a worker would. The unit tests of the
  * orchestrator's own work around a request (request ids, CORS, compression) run against it.
  */
-import type { Dispatcher } from "../../src/dispatch/dispatcher.js";
-import type { Job } from "../../src/dispatch/job.js";
-import { Router } from "../../src/http/router.js";
-import { HttpServer, type HttpServerOptions } from "../../src/http/server.js";
-import { Metrics } from "../../src/metrics.js";
+import type { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
+import type { Job } from "../../src/orchestrator/dispatch/job.js";
+import { Router } from "../../src/orchestrator/http/router.js";
+import { HttpServer, type HttpServerOptions } from "../../src/orchestrator/http/server.js";
+import { Metrics } from "../../src/orchestrator/metrics.js";
 import { decodeFrame } from "../../src/protocol/codec.js";
 import type { Pair, RouteInfo, TaskAssignment } from "../../src/protocol/messages.js";
 

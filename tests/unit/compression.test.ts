@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
-import { isCompressible, negotiate } from "../../src/http/compression.js";
+import { isCompressible, negotiate } from "../../src/orchestrator/http/compression.js";
 import { startFront, stopFront, type Answer, type Front } from "../support/front.js";
 
 describe("compression (in process)", () => {

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Cors, normalizeOrigin } from "../../src/http/cors.js";
-import { addStaticMount, StaticFiles } from "../../src/http/static-files.js";
-import { ApiDocs } from "../../src/openapi/docs-page.js";
+import { Cors, normalizeOrigin } from "../../src/orchestrator/http/cors.js";
+import { addStaticMount, StaticFiles } from "../../src/orchestrator/http/static-files.js";
+import { ApiDocs } from "../../src/orchestrator/openapi/docs-page.js";
 import { ROUTES, startFront, stopFront, type Front } from "../support/front.js";
 
 describe("CORS (in process)", () => {

@@ -1,9 +1,9 @@
 /** The dispatcher with stand-in workers that run many tasks at once: one sync task per worker at a time. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Dispatcher } from "../../src/dispatch/dispatcher.js";
-import type { Job } from "../../src/dispatch/job.js";
-import type { Worker } from "../../src/workers/worker.js";
+import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
+import type { Job } from "../../src/orchestrator/dispatch/job.js";
+import type { Worker } from "../../src/orchestrator/workers/worker.js";
 
 interface FakeJob extends Job {
   failed: number | null;

@@ -1,9 +1,9 @@
 /** The dispatcher's choices, with stand-in workers: least busy first, the queue, and prefetch. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Dispatcher } from "../../src/dispatch/dispatcher.js";
-import type { Job } from "../../src/dispatch/job.js";
-import type { Worker } from "../../src/workers/worker.js";
+import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
+import type { Job } from "../../src/orchestrator/dispatch/job.js";
+import type { Worker } from "../../src/orchestrator/workers/worker.js";
 
 let nextId = 1;
 

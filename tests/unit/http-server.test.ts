@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { isUsableRequestId } from "../../src/http/request-id.js";
+import { isUsableRequestId } from "../../src/orchestrator/http/request-id.js";
 import type { Pair } from "../../src/protocol/messages.js";
 import { startFront, stopFront, type Front } from "../support/front.js";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { JobQueue } from "../../src/dispatch/job-queue.js";
-import type { Job } from "../../src/dispatch/job.js";
+import { JobQueue } from "../../src/orchestrator/dispatch/job-queue.js";
+import type { Job } from "../../src/orchestrator/dispatch/job.js";
 
 const job = (taskId: number) => ({ taskId }) as Job;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { buildOpenApiDocument, pathParameterNames } from "../../src/openapi/document.js";
+import { buildOpenApiDocument, pathParameterNames } from "../../src/orchestrator/openapi/document.js";
 import type { RouteInfo } from "../../src/protocol/messages.js";
 
 const INFO = { title: "myapp:app", version: "0.0.0" };

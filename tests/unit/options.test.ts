@@ -1,11 +1,11 @@
-/** The option table (src/options.ts): the CLI, the environment, the file and the docs all follow it. */
+/** The option table (src/orchestrator/options.ts): the CLI, the environment, the file and the docs all follow it. */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { Command } from "commander";
 import { CONFIGURATION_DOC, optionsTable, withOptionsTable } from "../../scripts/docs-options.js";
-import { applyConfig, envName } from "../../src/config.js";
-import { commanderOptions, longName, SERVE_OPTIONS, type OptionSpec } from "../../src/options.js";
+import { applyConfig, envName } from "../../src/orchestrator/config.js";
+import { commanderOptions, longName, SERVE_OPTIONS, type OptionSpec } from "../../src/orchestrator/options.js";
 import { runCli } from "../support/server.js";
 
 const entries = Object.entries(SERVE_OPTIONS as Record<string, OptionSpec<unknown>>);

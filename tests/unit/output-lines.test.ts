@@ -1,8 +1,8 @@
-/** Worker output split into bounded lines (src/workers/output-lines.ts). */
+/** Worker output split into bounded lines (src/orchestrator/workers/output-lines.ts). */
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { it } from "node:test";
-import { forEachLine } from "../../src/workers/output-lines.js";
+import { forEachLine } from "../../src/orchestrator/workers/output-lines.js";
 
 /** Feeds `chunks` through forEachLine with a tiny bound and returns what it emitted. */
 async function split(chunks: (string | Buffer)[], maxBytes = 8): Promise<[string, boolean][]> {

@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import { pino } from "pino";
 import type { AppSpec } from "../../src/shared/app-spec.js";
-import { Dispatcher } from "../../src/dispatch/dispatcher.js";
-import type { Job } from "../../src/dispatch/job.js";
-import type { WorkerRuntime } from "../../src/runtimes/runtime.js";
+import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
+import type { Job } from "../../src/orchestrator/dispatch/job.js";
+import type { WorkerRuntime } from "../../src/orchestrator/runtimes/runtime.js";
 import { StartupFailure } from "../../src/shared/startup-failure.js";
-import { WorkerPool } from "../../src/workers/pool.js";
-import type { SocketDir } from "../../src/workers/socket-dir.js";
-import type { Worker, WorkerOptions } from "../../src/workers/worker.js";
+import { WorkerPool } from "../../src/orchestrator/workers/pool.js";
+import type { SocketDir } from "../../src/orchestrator/workers/socket-dir.js";
+import type { Worker, WorkerOptions } from "../../src/orchestrator/workers/worker.js";
 
 let nextTask = 1;
 

@@ -1,7 +1,7 @@
 /** The request headers sent to a worker, as protocol pairs. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { requestHeaderPairs } from "../../src/http/request-headers.js";
+import { requestHeaderPairs } from "../../src/orchestrator/http/request-headers.js";
 
 describe("request headers for the worker", () => {
   it("lower-cases the names and keeps repeated headers as repeated pairs, in order", () => {

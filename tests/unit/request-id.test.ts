@@ -1,7 +1,7 @@
 /** X-Request-Id: which ids are taken from a client, and the ids made here. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { generateRequestId, isUsableRequestId } from "../../src/http/request-id.js";
+import { generateRequestId, isUsableRequestId } from "../../src/orchestrator/http/request-id.js";
 
 describe("request ids", () => {
   it("generates short, distinct ids made of usable characters", () => {

@@ -1,7 +1,7 @@
 /** The status page's rolling per-second statistics, on a clock the test moves by hand. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HISTORY_SECONDS, LATENCY_BUCKETS, latencyBucket, RequestStats } from "../../src/status/request-stats.js";
+import { HISTORY_SECONDS, LATENCY_BUCKETS, latencyBucket, RequestStats } from "../../src/orchestrator/status/request-stats.js";
 
 /** A clock starting at Unix second 1_000_000, moved with `at(seconds)`. */
 function fakeClock(): { now: () => number; at: (seconds: number) => void } {

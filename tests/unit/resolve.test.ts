@@ -6,8 +6,8 @@ import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { AppSpecError, parseAppSpec } from "../../src/shared/app-spec.js";
 import { CONCURRENCY_ENV, concurrencyFrom } from "../../src/shared/concurrency.js";
-import { resolveApp } from "../../src/runtimes/resolve.js";
-import { runtimeFor } from "../../src/runtimes/select.js";
+import { resolveApp } from "../../src/orchestrator/runtimes/resolve.js";
+import { runtimeFor } from "../../src/orchestrator/runtimes/select.js";
 
 describe("APP resolution", () => {
   let cwd: string;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Router, toRouterPath } from "../../src/http/router.js";
+import { Router, toRouterPath } from "../../src/orchestrator/http/router.js";
 
 const router = new Router([
   { path: "/add", methods: ["GET", "POST"] },

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Stats } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { describe, it } from "node:test";
-import { contentTypeFor, etagFor, lookupPath, notModified } from "../../src/http/static-files.js";
+import { contentTypeFor, etagFor, lookupPath, notModified } from "../../src/orchestrator/http/static-files.js";
 
 const req = (headers: Record<string, string>): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
 

@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Dispatcher } from "../../src/dispatch/dispatcher.js";
-import type { Job } from "../../src/dispatch/job.js";
-import type { WorkerPool } from "../../src/workers/pool.js";
-import { Watchdog, type WatchdogOptions } from "../../src/workers/watchdog.js";
-import type { Worker } from "../../src/workers/worker.js";
+import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
+import type { Job } from "../../src/orchestrator/dispatch/job.js";
+import type { WorkerPool } from "../../src/orchestrator/workers/pool.js";
+import { Watchdog, type WatchdogOptions } from "../../src/orchestrator/workers/watchdog.js";
+import type { Worker } from "../../src/orchestrator/workers/worker.js";
 
 let nextTask = 1;
 

@@ -5,9 +5,9 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { it } from "node:test";
 import { parseAppSpec } from "../../src/shared/app-spec.js";
-import { createRunSecret } from "../../src/workers/secret.js";
-import { SocketDir } from "../../src/workers/socket-dir.js";
-import { Worker } from "../../src/workers/worker.js";
+import { createRunSecret } from "../../src/orchestrator/workers/secret.js";
+import { SocketDir } from "../../src/orchestrator/workers/socket-dir.js";
+import { Worker } from "../../src/orchestrator/workers/worker.js";
 import { repoRoot } from "../support/paths.js";
 import { waitFor } from "../support/wait.js";
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `neutrino` command line (commander). */
 import { Command, InvalidArgumentError } from "commander";
-import { AppSpecError, parseAppSpec } from "./shared/app-spec.js";
+import { AppSpecError, parseAppSpec } from "../shared/app-spec.js";
 import { applyConfig, ConfigError, envName, readConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { createLogger } from "./log.js";
@@ -9,7 +9,7 @@ import { APP_ARGUMENT, commanderOptions, conflicts, longName, SERVE_OPTIONS, typ
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
 import { runtimeFor } from "./runtimes/select.js";
 import { Server } from "./serve.js";
-import { nameAndVersion } from "./version.js";
+import { nameAndVersion } from "../shared/version.js";
 
 /** Adds the commander options of these option-table entries to `command`. */
 function withOptions(command: Command, table: Readonly<Record<string, OptionSpec<any>>>): Command {
@@ -29,7 +29,7 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
-/** Parses APP and decides its language (src/runtimes/resolve.ts). */
+/** Parses APP and decides its language (src/orchestrator/runtimes/resolve.ts). */
 function appSpec(text: string): ResolvedApp {
   try {
     return resolveApp(parseAppSpec(text));
@@ -39,7 +39,7 @@ function appSpec(text: string): ResolvedApp {
   }
 }
 
-/** Options from NEUTRINO_* and the config file (src/config.ts); returns APP from wherever it came. */
+/** Options from NEUTRINO_* and the config file (src/orchestrator/config.ts); returns APP from wherever it came. */
 function configure(command: Command, cliApp: ResolvedApp | undefined): ResolvedApp {
   try {
     const file = readConfigFile(command.getOptionValue("config") ?? (process.env[envName("config")] || undefined));

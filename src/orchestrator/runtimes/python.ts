@@ -1,8 +1,8 @@
 /** Starts Python workers: `python -m neutrino.internal.worker.main <socket> <id> <app>`. */
 import { delimiter, join } from "node:path";
-import type { AppSpec } from "../shared/app-spec.js";
-import { CONCURRENCY_ENV } from "../shared/concurrency.js";
-import { packageRoot } from "../package-root.js";
+import type { AppSpec } from "../../shared/app-spec.js";
+import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
+import { packageRoot } from "../../shared/package-root.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
 /** The SDK ships inside the package and goes on the workers' PYTHONPATH: no pip install needed. */

@@ -10,11 +10,11 @@
  * 503 at once (an outage). Only before the server first served does a crash loop stop it.
  */
 import { randomInt } from "node:crypto";
-import type { AppSpec } from "../shared/app-spec.js";
+import type { AppSpec } from "../../shared/app-spec.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { Job } from "../dispatch/job.js";
 import type { Logger } from "../log.js";
-import type { RouteInfo } from "../protocol/messages.js";
+import type { RouteInfo } from "../../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import type { SocketDir } from "./socket-dir.js";
 import { StartupFailure, Worker, type WorkerListener, type WorkerOptions } from "./worker.js";

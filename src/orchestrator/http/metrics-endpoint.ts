@@ -17,7 +17,7 @@ export async function serveMetrics(metrics: Metrics, res: ServerResponse): Promi
   }
 }
 
-/** `/metrics` as a built-in route (src/http/built-ins.ts). */
+/** `/metrics` as a built-in route (src/orchestrator/http/built-ins.ts). */
 export function metricsBuiltIn(metrics: Metrics, path = METRICS_PATH): BuiltIn {
   return {
     paths: [path],

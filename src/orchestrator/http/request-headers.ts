@@ -4,7 +4,7 @@
  * the hot path lean.
  */
 import type { IncomingMessage } from "node:http";
-import type { Pair } from "../protocol/messages.js";
+import type { Pair } from "../../protocol/messages.js";
 
 /**
  * The request headers as received, names in lower case, in their order. A header sent several

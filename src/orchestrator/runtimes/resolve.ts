@@ -11,7 +11,7 @@
  */
 import { statSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
-import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, type AppSpec } from "../shared/app-spec.js";
+import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, type AppSpec } from "../../shared/app-spec.js";
 
 type Language = "python" | "node";
 

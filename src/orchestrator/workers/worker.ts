@@ -8,13 +8,13 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
-import type { AppSpec } from "../shared/app-spec.js";
+import type { AppSpec } from "../../shared/app-spec.js";
 import type { Job } from "../dispatch/job.js";
-import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../protocol/codec.js";
-import { FrameDecoder } from "../protocol/frame-decoder.js";
-import type { Message, RouteInfo } from "../protocol/messages.js";
+import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../../protocol/codec.js";
+import { FrameDecoder } from "../../protocol/frame-decoder.js";
+import type { Message, RouteInfo } from "../../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
-import { StartupFailure } from "../shared/startup-failure.js";
+import { StartupFailure } from "../../shared/startup-failure.js";
 import { forEachLine, SPLIT_MARK } from "./output-lines.js";
 import type { SocketDir } from "./socket-dir.js";
 

@@ -9,7 +9,7 @@
  * SYNC_LIMIT up the work goes to the thread pool, off the event loop.
  */
 import { brotliCompress, brotliCompressSync, constants, gzip, gzipSync, type BrotliOptions } from "node:zlib";
-import type { Pair } from "../protocol/messages.js";
+import type { Pair } from "../../protocol/messages.js";
 
 export interface CompressionOptions {
   /** Smallest body compressed, in bytes. */

@@ -6,12 +6,12 @@
 import { createRequire } from "node:module";
 import { extname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { TYPESCRIPT_EXTENSIONS, type AppSpec } from "../shared/app-spec.js";
-import { CONCURRENCY_ENV } from "../shared/concurrency.js";
+import { TYPESCRIPT_EXTENSIONS, type AppSpec } from "../../shared/app-spec.js";
+import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
-/** This file compiles to dist/src/runtimes/node.js; the worker is dist/src/node-worker/main.js. */
-const workerMain = fileURLToPath(new URL("../node-worker/main.js", import.meta.url));
+/** This file compiles to dist/src/orchestrator/runtimes/node.js; the worker is dist/src/node-worker/main.js. */
+const workerMain = fileURLToPath(new URL("../../node-worker/main.js", import.meta.url));
 
 /**
  * tsx's loader, resolved from this package as an absolute URL, so that an app need not install

@@ -1,6 +1,6 @@
 /**
  * Every `neutrino serve` option, declared once. Each entry drives the commander option (`--help`
- * included), the `NEUTRINO_*` variable and the config-file key (src/config.ts derives both from the
+ * included), the `NEUTRINO_*` variable and the config-file key (src/orchestrator/config.ts derives both from the
  * long flag), the typed settings the Server runs on (ServeSettings, derived from this table), and
  * the options table of docs/configuration.md (`npm run docs:options`).
  *
@@ -11,7 +11,7 @@ import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_MIN_BYTES } from "./http/compression.js";
 import { normalizeOrigin } from "./http/cors.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
-import { DEFAULT_CONCURRENCY } from "./shared/concurrency.js";
+import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
 
 export interface OptionSpec<T> {
   /** Commander's flags: short and long name and the value's placeholder (`-w, --workers <n>`). */

@@ -1,5 +1,5 @@
 /** A worker runtime knows how to start a worker process for one kind of app (Python, Node, ...). */
-import type { AppSpec } from "../shared/app-spec.js";
+import type { AppSpec } from "../../shared/app-spec.js";
 
 export interface WorkerCommand {
   readonly file: string;

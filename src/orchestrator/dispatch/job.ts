@@ -1,5 +1,5 @@
 /** A request on its way to a worker: what the dispatcher, the queue and the workers pass around. */
-import type { TaskResult } from "../protocol/messages.js";
+import type { TaskResult } from "../../protocol/messages.js";
 
 export interface Job {
   /** The task id on the wire; unique across the whole server while in flight. */

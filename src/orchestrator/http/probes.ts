@@ -36,7 +36,7 @@ export function answerProbe(paths: ProbePaths, path: string, draining: boolean, 
   return true;
 }
 
-/** The probes as a built-in route (src/http/built-ins.ts). */
+/** The probes as a built-in route (src/orchestrator/http/built-ins.ts). */
 export function probesBuiltIn(paths: ProbePaths): BuiltIn {
   return {
     paths: [paths.health, paths.ready],

@@ -100,7 +100,7 @@ export class StatusPage {
     return path === STATUS_PREFIX || path === STATUS_PAGE_PATH || path === STATUS_JSON_PATH;
   }
 
-  /** Answers a GET or HEAD of a path it matches (the 405 for other methods is src/http/built-ins.ts's). */
+  /** Answers a GET or HEAD of a path it matches (the 405 for other methods is src/orchestrator/http/built-ins.ts's). */
   answer(path: string, draining: boolean, res: ServerResponse): void {
     if (path === STATUS_PREFIX) {
       // The page fetches status.json relative to its own URL, which must end with a slash.

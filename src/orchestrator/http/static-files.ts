@@ -18,7 +18,7 @@ import { basename, join, relative, resolve, sep } from "node:path";
 import { pipeline } from "node:stream";
 import { contentType } from "mime-types";
 import type { Logger } from "../log.js";
-import type { RouteInfo } from "../protocol/messages.js";
+import type { RouteInfo } from "../../protocol/messages.js";
 import type { BuiltIn, BuiltInRequest } from "./built-ins.js";
 import { sendError } from "./errors.js";
 
@@ -114,7 +114,7 @@ export function lookupPath(rest: string): Lookup {
   return { kind: "file", segments, directory };
 }
 
-/** Serves the files of the `--static` mounts: a built-in route that wins over the app's (src/http/built-ins.ts). */
+/** Serves the files of the `--static` mounts: a built-in route that wins over the app's (src/orchestrator/http/built-ins.ts). */
 export class StaticFiles implements BuiltIn {
   readonly beforeApp = true;
   readonly paths: readonly string[] = [];

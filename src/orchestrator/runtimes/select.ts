@@ -1,5 +1,5 @@
 /** Builds the runtime for a resolved APP from the command line's settings. */
-import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
+import { DEFAULT_CONCURRENCY } from "../../shared/concurrency.js";
 import { NodeRuntime } from "./node.js";
 import { defaultPython, PythonRuntime } from "./python.js";
 import type { ResolvedApp } from "./resolve.js";

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { BuiltIn, BuiltInRequest } from "../http/built-ins.js";
-import type { RouteInfo } from "../protocol/messages.js";
+import type { RouteInfo } from "../../protocol/messages.js";
 import { sendError } from "../http/errors.js";
 import { contentTypeFor, sendPath } from "../http/static-files.js";
 import { buildOpenApiDocument, type OpenApiInfo } from "./document.js";
@@ -92,7 +92,7 @@ function payload(body: Buffer): Payload {
   return { body, etag: `"${createHash("sha1").update(body).digest("base64url")}"` };
 }
 
-/** A built-in route (src/http/built-ins.ts). */
+/** A built-in route (src/orchestrator/http/built-ins.ts). */
 export class ApiDocs implements BuiltIn {
   readonly paths = [OPENAPI_PATH, DOCS_PATH];
 

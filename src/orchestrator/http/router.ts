@@ -4,7 +4,7 @@
  */
 import { METHODS } from "node:http";
 import FindMyWay from "find-my-way";
-import type { RouteInfo } from "../protocol/messages.js";
+import type { RouteInfo } from "../../protocol/messages.js";
 
 type RouteMatch =
   | {

@@ -1,6 +1,6 @@
 /** `neutrino routes`: runs the discovery worker alone and returns the app's routes. */
-import type { AppSpec } from "./shared/app-spec.js";
-import type { RouteInfo } from "./protocol/messages.js";
+import type { AppSpec } from "../shared/app-spec.js";
+import type { RouteInfo } from "../protocol/messages.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { createRunSecret } from "./workers/secret.js";
 import { SocketDir } from "./workers/socket-dir.js";

@@ -13,7 +13,7 @@
  * requestBody (browsers and /docs cannot send one); an operation with a body documents 400 (not
  * valid JSON, or nested too deeply) and 413 (over --max-body-size). (Each SDK documents its 422.)
  */
-import type { RouteInfo } from "../protocol/messages.js";
+import type { RouteInfo } from "../../protocol/messages.js";
 
 export interface OpenApiInfo {
   readonly title: string;

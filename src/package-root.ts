@@ -1,5 +1,0 @@
-/** Where the installed package lives, so the orchestrator finds the SDKs it ships (python/, protocol/). */
-import { fileURLToPath } from "node:url";
-
-// This file compiles to dist/src/package-root.js: the package root is two levels up.
-export const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
