@@ -128,7 +128,6 @@ export class Server {
       dispatcher: this.dispatcher,
       log,
       requestTimeoutMs: options.timeout * 1000,
-      queueTimeoutMs: options.queueTimeout * 1000,
       workerTimeoutMs,
       maxWorkerMemoryBytes: options.maxWorkerMemory * 1024 * 1024,
     });

@@ -64,8 +64,8 @@ class FakeWorker {
   }
 }
 
-function setup(concurrencies: number[], maxQueue = 100): { d: Dispatcher; workers: FakeWorker[] } {
-  const d = new Dispatcher(maxQueue);
+function setup(concurrencies: number[], maxQueue = 100, queueTimeoutMs = 0): { d: Dispatcher; workers: FakeWorker[] } {
+  const d = new Dispatcher(maxQueue, () => {}, true, queueTimeoutMs);
   const workers = concurrencies.map((c, i) => new FakeWorker(`w${i}`, c));
   for (const w of workers) d.addWorker(w as unknown as Worker);
   return { d, workers };
@@ -166,12 +166,12 @@ describe("dispatcher: sync jobs", () => {
   });
 
   it("expires and rejects queued sync jobs too", () => {
-    const { d } = setup([2]);
+    const { d } = setup([2], 100, 500);
     d.submit(job(1, true));
     d.submit(job(2));
     const waiting = [job(3, true), job(4)];
     for (const j of waiting) d.submit(j);
-    d.expireQueued(clock + 1000, 500, 0);
+    d.expireQueued(clock + 1000, 0);
     assert.deepEqual(waiting.map((j) => j.failed), [503, 503]);
     assert.equal(d.queued, 0);
     const more = [job(5, true), job(6)];

@@ -170,7 +170,7 @@ describe("dispatcher", () => {
     d.submit(job("/slow", 10));
     d.submit(job("/slow", 20));
     assert.equal(d.queued, 1, "held back: a quick request came 20 ms ago");
-    d.expireQueued(1500, 0, 0);
+    d.expireQueued(1500, 0);
     assert.deepEqual([a.inflightCount, b.inflightCount], [1, 1], "quick traffic stopped: the idle worker takes it");
     d.submit(job("/slow", 1600));
     d.submit(job("/slow", 1600));
@@ -213,7 +213,7 @@ describe("dispatcher", () => {
     for (const j of burst) d.submit(j);
     assert.equal(d.queued, 9, "nothing measured yet: all wait");
     w.finish(d, 200);
-    d.expireQueued(200, 1000, 0);
+    d.expireQueued(200, 0);
     // burst[1] runs; each queued one has waited 200 ms and the k-th starts within k × 200 ms more:
     // burst[2..5] fit in 1 s, burst[6..9] do not.
     assert.deepEqual(burst.map((j) => j.failedWith), [undefined, undefined, undefined, undefined, undefined, undefined, 503, 503, 503, 503]);

@@ -91,7 +91,6 @@ function setup(
     dispatcher,
     log: pino({ level: "info" }, { write: (line: string) => void logs.push(line) }),
     requestTimeoutMs: 0,
-    queueTimeoutMs: 0,
     workerTimeoutMs: 0,
     maxWorkerMemoryBytes: 0,
     ...limits,

@@ -89,7 +89,7 @@ export class Dispatcher {
     private readonly maxQueue: number,
     private readonly onDequeued: (waitedMs: number) => void = () => {},
     private readonly prefetch = true,
-    private readonly queueTimeoutMs = 0,
+    readonly queueTimeoutMs = 0,
   ) {
     this.queue = new JobQueue(maxQueue);
     this.syncQueue = new JobQueue(maxQueue);
@@ -212,10 +212,11 @@ export class Dispatcher {
   }
 
   /**
-   * Answers the jobs that waited too long in the queue: 503 past `queueTimeoutMs`, 504 past
+   * Answers the jobs that waited too long in the queue: 503 past the queue timeout, 504 past
    * `requestTimeoutMs` (0 turns either off). The queue is FIFO, so only its head needs looking at.
    */
-  expireQueued(now: number, queueTimeoutMs: number, requestTimeoutMs: number): void {
+  expireQueued(now: number, requestTimeoutMs: number): void {
+    const { queueTimeoutMs } = this;
     for (const queue of [this.queue, this.syncQueue, this.slowQueue]) {
       for (let job = queue.peek(); job; job = queue.peek()) {
         const waited = now - job.submittedAt;

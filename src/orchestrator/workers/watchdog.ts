@@ -15,7 +15,6 @@ export interface WatchdogOptions {
   readonly log: Logger;
   /** 0 turns a check off. */
   readonly requestTimeoutMs: number;
-  readonly queueTimeoutMs: number;
   readonly workerTimeoutMs: number;
   readonly maxWorkerMemoryBytes: number;
 }
@@ -38,8 +37,9 @@ export class Watchdog {
   constructor(private readonly options: WatchdogOptions) {}
 
   start(): void {
-    const { requestTimeoutMs, queueTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
-    if (requestTimeoutMs + queueTimeoutMs + workerTimeoutMs + maxWorkerMemoryBytes === 0) return;
+    const { dispatcher, requestTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
+    // The queue timeout is the dispatcher's: it expires its own queue on each tick.
+    if (requestTimeoutMs + dispatcher.queueTimeoutMs + workerTimeoutMs + maxWorkerMemoryBytes === 0) return;
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -51,8 +51,8 @@ export class Watchdog {
 
   /** One round of checks (the timer calls it every TICK_MS; tests call it with their own clock). */
   tick(now = performance.now()): void {
-    const { dispatcher, pool, requestTimeoutMs, queueTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
-    dispatcher.expireQueued(now, queueTimeoutMs, requestTimeoutMs);
+    const { dispatcher, pool, requestTimeoutMs, workerTimeoutMs, maxWorkerMemoryBytes } = this.options;
+    dispatcher.expireQueued(now, requestTimeoutMs);
     const checkMemory = maxWorkerMemoryBytes > 0 && now - this.lastMemoryCheck >= MEMORY_CHECK_MS;
     if (checkMemory) this.lastMemoryCheck = now;
     for (const worker of pool.serving) {
