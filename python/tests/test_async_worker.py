@@ -124,7 +124,7 @@ class AsyncWorkerTest(unittest.TestCase):
                                                                   "detail": {"why": "async says no"}}))
         assign(w, 2, "/async-boom")
         [r] = results(w, 1)
-        self.assertEqual((r.status, r.flags, body(r)["exception"]), (500, HANDLER_FAILED, "RuntimeError"))
+        self.assertEqual((r.status, r.flags, body(r)["detail"]), (500, HANDLER_FAILED, "the handler failed; the server log has the details"))
         assign(w, 3, "/missing")
         self.assertEqual(results(w, 1)[0].status, 404)
         assign(w, 4, "/wait", "seconds=x")

@@ -3,9 +3,11 @@
 import io
 import json
 import unittest
+from unittest import mock
 from contextlib import redirect_stderr
 
 from neutrino import App
+from neutrino.internal.worker import executor
 from neutrino.internal.worker.executor import build_route_table, execute
 from neutrino.internal.worker.protocol import HANDLER_FAILED, TaskAssignment
 
@@ -143,11 +145,12 @@ class HandlerFailureTest(unittest.TestCase):
         with redirect_stderr(stderr):
             status, flags, headers, body = run("GET", "/boom")
         self.assertEqual((status, flags, headers), (500, HANDLER_FAILED, []))
-        self.assertEqual(body, expected_body({
-            "error": "Internal Server Error",
-            "detail": "ZeroDivisionError: division by zero",
-            "exception": "ZeroDivisionError",
-        }))
+        # The client learns that it failed and the request id, never the exception's text.
+        answer = json.loads(body)
+        self.assertEqual(answer["error"], "Internal Server Error")
+        self.assertEqual(answer["detail"], "the handler failed; the server log has the details")
+        self.assertTrue(answer["request_id"])
+        self.assertNotIn(b"ZeroDivision", body)
         log = stderr.getvalue()
         self.assertIn("handler 'boom' failed on GET /boom", log)
         self.assertIn("Traceback (most recent call last)", log)
@@ -155,11 +158,16 @@ class HandlerFailureTest(unittest.TestCase):
         self.assertIn("ZeroDivisionError: division by zero", log)
         self.assertNotIn("entry.handler(", log)  # the user's frames only, not the executor's
 
-    def test_exception_without_message(self):
-        with redirect_stderr(io.StringIO()):
-            status, flags, _, body = run("GET", "/quiet")
-        self.assertEqual((status, flags), (500, HANDLER_FAILED))
-        self.assertEqual(json.loads(body)["detail"], "KeyError")
+    def test_debug_puts_the_exception_in_the_body(self):
+        with mock.patch.object(executor, "DEBUG", True), redirect_stderr(io.StringIO()):
+            status, _, _, body = run("GET", "/boom")
+            _, _, _, quiet = run("GET", "/quiet")
+        answer = json.loads(body)
+        self.assertEqual(status, 500)
+        self.assertEqual(answer["detail"], "ZeroDivisionError: division by zero")
+        self.assertEqual(answer["exception"], "ZeroDivisionError")
+        self.assertIn("return 1 / 0", answer["traceback"])
+        self.assertEqual(json.loads(quiet)["detail"], "KeyError")
 
     def test_still_serving_after_a_failure(self):
         with redirect_stderr(io.StringIO()):

@@ -155,7 +155,7 @@ class ServingTest(unittest.TestCase):
 
         failed = w.task(3, "GET", "/boom")
         self.assertEqual((failed.task_id, failed.status, failed.flags), (3, 500, 1))
-        self.assertEqual(json.loads(bytes(failed.body))["exception"], "ZeroDivisionError")
+        self.assertEqual(json.loads(bytes(failed.body))["detail"], "the handler failed; the server log has the details")
 
         again = w.task(0xFFFFFFFF, "GET", "/add", query="x=1&y=1")  # still serving
         self.assertEqual(again, TaskResult(0xFFFFFFFF, 200, 0, [], b'{"result": 2}'))

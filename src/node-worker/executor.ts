@@ -256,11 +256,18 @@ export function errorOutcome(
   return { status, flags, headers, body: Buffer.from(body) };
 }
 
+/** NEUTRINO_DEBUG=1 (the orchestrator's --debug): a 500 shows the error and its stack. */
+const DEBUG = process.env.NEUTRINO_DEBUG === "1";
+
 function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Response {
   const { name, message, stack } = describeThrown(thrown);
-  // The client gets the name and message; the operator needs where it happened.
+  // The operator needs where it happened: the log gets the stack.
   process.stderr.write(`neutrino: ${who} failed on ${task.method} ${task.path}\n${stack}\n`);
-  return errorResponse(500, message ? `${name}: ${message}` : name, { exception: name });
+  const ids = task.requestId ? { request_id: task.requestId } : {};
+  // The error's text may hold anything (a password in a connection string): by default the
+  // client learns only that it failed, and the id to find it in the log.
+  if (!DEBUG) return errorResponse(500, `the ${who.split(" ")[0]} failed; the server log has the details`, ids);
+  return errorResponse(500, message ? `${name}: ${message}` : name, { exception: name, traceback: stack, ...ids });
 }
 
 function notSerializable(route: Route, task: TaskAssignment, why: string): Outcome {

@@ -214,6 +214,12 @@ export const SERVE_OPTIONS = {
     default: false,
     negate: "no access log",
   }),
+  debug: option({
+    flags: "--debug",
+    help: "put a failed handler's exception and traceback in its 500 response (development only)",
+    doc: "put a failed handler's exception, message and traceback (`exception`, `detail`, `traceback`) in its 500 response. Off, a 500 says only that the handler failed and gives the request id: an exception's text can hold secrets. The log has the traceback either way. Workers see it as `NEUTRINO_DEBUG=1`",
+    default: false,
+  }),
   statusPage: option({
     flags: "--status-page",
     help: "serve a live status page at /_neutrino/: workers, queue, request rate and latency",

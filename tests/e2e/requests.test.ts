@@ -92,12 +92,14 @@ for (const { language, app } of testApps) {
       assert.match(JSON.stringify(r.json), /\bx\b/);
     });
 
-    it("500 naming the exception when a handler raises, and the workers keep serving", async () => {
+    it("500 with the request id but not the exception's text when a handler raises, and the workers keep serving", async () => {
       for (let i = 0; i < 4; i++) {
         const r = await request(`${server.url}/boom`);
         assert.equal(r.status, 500);
         assert.equal(r.json.error, "Internal Server Error");
-        assert.match(r.json.detail, /kaboom/);
+        assert.equal(r.json.detail, "the handler failed; the server log has the details");
+        assert.equal(r.json.request_id, r.headers.get("x-request-id"));
+        assert.doesNotMatch(r.text, /kaboom/);
       }
       const ok = await request(`${server.url}/add?x=1&y=2`);
       assert.deepEqual(ok.json, { result: 3 });
@@ -127,6 +129,27 @@ for (const { language, app } of testApps) {
       const r = await post(`${server.url}/echo`, big);
       assert.equal(r.status, 200);
       assert.equal(r.json.value.length, 1 << 20);
+    });
+  });
+}
+
+for (const { language, app } of testApps) {
+  describe(`--debug (${language})`, () => {
+    let server: RunningServer;
+    before(async () => {
+      server = await startServer(app, ["--workers", "1", "--debug"]);
+    });
+    after(async () => {
+      await server.stop();
+    });
+
+    it("puts the exception, its message and the traceback in a 500's body", async () => {
+      const r = await request(`${server.url}/boom`);
+      assert.equal(r.status, 500);
+      assert.match(r.json.detail, /kaboom/);
+      assert.ok(r.json.exception, "the exception's class");
+      assert.match(String(r.json.traceback), /kaboom/);
+      assert.equal(r.json.request_id, r.headers.get("x-request-id"));
     });
   });
 }

@@ -26,9 +26,9 @@ export class NodeRuntime implements WorkerRuntime {
   readonly description: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(concurrency: number) {
+  constructor(concurrency: number, workerEnv: Record<string, string> = {}) {
     this.description = `node ${process.version} (up to ${concurrency} requests at once per worker)`;
-    this.env = { ...process.env, [CONCURRENCY_ENV]: String(concurrency) };
+    this.env = { ...process.env, [CONCURRENCY_ENV]: String(concurrency), ...workerEnv };
   }
 
   command(socketPath: string, workerId: string, app: AppSpec): WorkerCommand {

@@ -21,6 +21,7 @@ export class PythonRuntime implements WorkerRuntime {
   constructor(
     private readonly python: string,
     concurrency: number,
+    workerEnv: Record<string, string> = {},
   ) {
     this.description = python;
     const inherited = process.env.PYTHONPATH;
@@ -32,6 +33,7 @@ export class PythonRuntime implements WorkerRuntime {
       PYTHONUNBUFFERED: "1",
       // Used only by apps with async routes; the others run one request at a time.
       [CONCURRENCY_ENV]: String(concurrency),
+      ...workerEnv,
     };
   }
 

@@ -10,11 +10,19 @@ interface RuntimeSettings {
   readonly python?: string | undefined;
   /** Requests one worker holds at once: a Node worker, or a Python worker of an app with async routes. */
   readonly workerConcurrency?: number | undefined;
+  /** --debug: failed handlers' exceptions go in their 500s. */
+  readonly debug?: boolean | undefined;
 }
 
 export function runtimeFor({ language }: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
   const { workerConcurrency } = settings;
-  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY);
+  const env = workerEnv(settings);
+  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, env);
   // A Python app without async routes runs one request at a time whatever this says.
-  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY);
+  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY, env);
+}
+
+/** The settings workers of every runtime read from their environment. */
+function workerEnv(settings: RuntimeSettings): Record<string, string> {
+  return settings.debug ? { NEUTRINO_DEBUG: "1" } : {};
 }

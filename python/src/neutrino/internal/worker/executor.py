@@ -10,6 +10,7 @@ around an endpoint that binds the Request's arguments and calls the handler; eac
 its outcome into a Response, so middleware sees every response, errors included.
 """
 
+import os
 import sys
 import traceback
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
@@ -209,7 +210,8 @@ def execute(table: Dict[str, RouteEntry], task: TaskAssignment) -> Result:
                 return entry.status, 0, [], encode_json(result).encode()
             return render(result, entry.status)
         except Exception as exc:
-            return failure_result(exc, stage, entry.name, task.method, task.path)
+            return failure_result(exc, stage, entry.name, task.method, task.path,
+                                  request_id=task.request_id)
     return _finish(entry.chain(_make_request(entry, task)), entry.name, task)
 
 
@@ -227,7 +229,8 @@ async def execute_async(table: Dict[str, RouteEntry], task: TaskAssignment) -> R
             stage = RENDER
             return render(result, entry.status)
         except Exception as exc:
-            return failure_result(exc, stage, entry.name, task.method, task.path)
+            return failure_result(exc, stage, entry.name, task.method, task.path,
+                                  request_id=task.request_id)
     return _finish(await entry.chain(_make_request(entry, task)), entry.name, task)
 
 
@@ -235,7 +238,8 @@ def _finish(response: Response, name: str, task: TaskAssignment) -> Result:
     try:
         return render_response(response)
     except Exception as exc:
-        return failure_result(exc, RENDER, name, task.method, task.path)
+        return failure_result(exc, RENDER, name, task.method, task.path,
+                              request_id=task.request_id)
 
 
 # ------------------------------------------------------------------------------ the chain
@@ -257,7 +261,7 @@ def _sync_endpoint(entry: RouteEntry) -> Callable[[Request], Response]:
             return _returned(result, entry.status)
         except Exception as exc:
             return _as_response(failure_result(exc, stage, entry.name, request.method,
-                                               request.path))
+                                               request.path, request_id=request.request_id))
 
     return endpoint
 
@@ -273,7 +277,7 @@ def _async_endpoint(entry: RouteEntry) -> Callable[[Request], Awaitable[Response
             return _returned(result, entry.status)
         except Exception as exc:
             return _as_response(failure_result(exc, stage, entry.name, request.method,
-                                               request.path))
+                                               request.path, request_id=request.request_id))
 
     return endpoint
 
@@ -295,7 +299,7 @@ def _sync_middleware(mw: Callable, name: str, call_next: Callable[[Request], Res
             return _returned(result)
         except Exception as exc:
             return _as_response(failure_result(exc, stage, name, request.method, request.path,
-                                               "middleware"))
+                                               "middleware", request.request_id))
 
     return layer
 
@@ -311,7 +315,7 @@ def _async_middleware(mw: Callable, name: str,
             return _returned(result)
         except Exception as exc:
             return _as_response(failure_result(exc, stage, name, request.method, request.path,
-                                               "middleware"))
+                                               "middleware", request.request_id))
 
     return layer
 
@@ -333,7 +337,7 @@ BIND, CALL, RENDER = 0, 1, 2
 
 
 def failure_result(exc: Exception, stage: int, name: str, method: str, path: str,
-                   what: str = "handler") -> Result:
+                   what: str = "handler", request_id: str = "") -> Result:
     """The one mapping from what went wrong to the response, for every way a route runs."""
     if stage == BIND:
         if isinstance(exc, InvalidArguments):
@@ -344,17 +348,26 @@ def failure_result(exc: Exception, stage: int, name: str, method: str, path: str
         return http_exception_result(exc)
     elif stage == RENDER:
         return _not_serializable(name, method, path, exc)
-    return _failed(name, method, path, exc, what)
+    return _failed(name, method, path, exc, what, request_id)
 
 
+#: NEUTRINO_DEBUG=1 (the orchestrator's --debug): a 500 shows the exception and its traceback.
+DEBUG = os.environ.get("NEUTRINO_DEBUG") == "1"
 
-def _failed(name: str, method: str, path: str, exc: BaseException, what: str = "handler"
-            ) -> Result:
-    _report_failure(name, method, path, exc, what)
+
+def _failed(name: str, method: str, path: str, exc: BaseException, what: str = "handler",
+            request_id: str = "") -> Result:
+    text = _report_failure(name, method, path, exc, what)
+    ids = {"request_id": request_id} if request_id else {}
+    if not DEBUG:
+        # The exception's text may hold anything (a password in a connection string): the
+        # client learns only that it failed, and the id to find it in the log.
+        return error_result(500, f"the {what} failed; the server log has the details",
+                            HANDLER_FAILED, **ids)
     kind = type(exc).__name__
     message = _safe_str(exc)
     detail = f"{kind}: {message}" if message else kind
-    return error_result(500, detail, HANDLER_FAILED, exception=kind)
+    return error_result(500, detail, HANDLER_FAILED, exception=kind, traceback=text, **ids)
 
 
 def _not_serializable(name: str, method: str, path: str, exc: Exception) -> Result:
@@ -370,10 +383,11 @@ def _safe_str(exc: Any) -> str:
         return "<exception message could not be printed>"
 
 
-def _report_failure(name: str, method: str, path: str, exc: BaseException, what: str) -> None:
-    # The client gets the class and message; the operator needs where it happened.
+def _report_failure(name: str, method: str, path: str, exc: BaseException, what: str) -> str:
+    """Logs the failure with its traceback (the operator needs where it happened); returns
+    the traceback."""
     tb = exc.__traceback__
-    lines = traceback.format_exception(type(exc), exc, tb.tb_next if tb else None)
-    sys.stderr.write(f"neutrino: {what} {name!r} failed on {method} {path}\n" + "".join(lines))
+    text = "".join(traceback.format_exception(type(exc), exc, tb.tb_next if tb else None))
+    sys.stderr.write(f"neutrino: {what} {name!r} failed on {method} {path}\n" + text)
     sys.stderr.flush()
-
+    return text
