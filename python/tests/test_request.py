@@ -123,3 +123,26 @@ class HeadersTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CookieTest(unittest.TestCase):
+    def test_request_cookies_from_every_cookie_header(self):
+        from neutrino import Request
+
+        r = Request(headers=[("cookie", 'a=1; b="x y"'), ("Cookie", "c=3; a=9; lonely")])
+        self.assertEqual(r.cookies, {"a": "1", "b": "x y", "c": "3", "": "lonely"})
+        self.assertEqual(Request().cookies, {})
+
+    def test_set_and_delete_cookie_add_one_header_each(self):
+        from neutrino import Response
+
+        response = Response()
+        response.set_cookie("sid", "s1", max_age=60, httponly=True, secure=True, domain="x.org")
+        response.set_cookie("pref", "a", samesite=None, path=None)
+        response.delete_cookie("old")
+        sid, pref, old = response.headers.get_all("set-cookie")
+        self.assertEqual(sid, "sid=s1; Domain=x.org; HttpOnly; Max-Age=60; Path=/; SameSite=Lax; Secure")
+        self.assertEqual(pref, "pref=a")
+        self.assertIn("Max-Age=0", old)
+        with self.assertRaises(ValueError):
+            response.set_cookie("x", "1", samesite="sometimes")

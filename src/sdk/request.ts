@@ -1,3 +1,5 @@
+import { parse as parseCookies } from "cookie";
+
 /**
  * The request as a handler or middleware sees it: the handler's second argument, and the first
  * argument of every middleware. It mirrors the Python SDK's Request.
@@ -38,6 +40,7 @@ export class Request {
   readonly requestId: string;
   /** The route's path parameters (`/users/{id}` → `{ id: "7" }`), as text. */
   readonly pathParams: Readonly<Record<string, string>>;
+  private parsedCookies: Readonly<Record<string, string>> | undefined;
 
   constructor(init: RequestInit) {
     this.method = init.method;
@@ -51,6 +54,20 @@ export class Request {
     const params: Record<string, string> = Object.create(null);
     for (const [name, value] of init.pathParams ?? []) params[name] = value;
     this.pathParams = Object.freeze(params);
+  }
+
+  /** The cookies the client sent (URL-decoded); the first of a repeated name wins. */
+  get cookies(): Readonly<Record<string, string>> {
+    if (this.parsedCookies === undefined) {
+      const all: Record<string, string> = Object.create(null);
+      const header = this.headers.get("cookie"); // several Cookie headers come joined with ", "
+      if (header) for (const part of header.split(/;|, /)) {
+        const parsed = parseCookies(part);
+        for (const name in parsed) if (!(name in all) && parsed[name] !== undefined) all[name] = parsed[name]!;
+      }
+      this.parsedCookies = Object.freeze(all);
+    }
+    return this.parsedCookies;
   }
 
   /** The body parsed as JSON (throws a SyntaxError if it is not JSON); undefined for an empty body. */

@@ -4,6 +4,21 @@
  * Both mirror the Python SDK's classes of the same names.
  */
 import { STATUS_CODES } from "node:http";
+import { serialize } from "cookie";
+
+/** Set-Cookie attributes, as the Python SDK's `set_cookie` takes them. */
+export interface CookieOptions {
+  /** Seconds until it expires (0: at once). */
+  readonly maxAge?: number;
+  readonly expires?: Date;
+  /** "/" by default. */
+  readonly path?: string;
+  readonly domain?: string;
+  readonly secure?: boolean;
+  readonly httpOnly?: boolean;
+  /** "lax" by default; false leaves it out. */
+  readonly sameSite?: "lax" | "strict" | "none" | false;
+}
 
 /** Headers as the Fetch API takes them: a Headers, a record, or a list of [name, value] pairs. */
 export type HeadersInit = Headers | Record<string, string> | Iterable<readonly [string, string]>;
@@ -40,6 +55,18 @@ export class Response {
     this.body = body;
     this.headers = new Headers(headers as ConstructorParameters<typeof Headers>[0]);
     if (mediaType !== undefined) this.headers.set("content-type", mediaType);
+  }
+
+  /** Adds a Set-Cookie header (one per cookie: they are never folded into one line). The value is URL-encoded. */
+  setCookie(name: string, value: string, options: CookieOptions = {}): this {
+    const { path = "/", sameSite = "lax", ...rest } = options;
+    this.headers.append("set-cookie", serialize(name, value, { ...rest, path, ...(sameSite ? { sameSite } : {}) }));
+    return this;
+  }
+
+  /** Asks the client to drop a cookie (the path and domain must match how it was set). */
+  deleteCookie(name: string, options: Omit<CookieOptions, "maxAge" | "expires"> = {}): this {
+    return this.setCookie(name, "", { ...options, maxAge: 0, expires: new Date(0) });
   }
 
   /**

@@ -130,12 +130,13 @@ class Request:
     ``path`` is still percent-encoded and ``query`` is the raw query string (``query_params``
     parses it); ``headers`` are case-insensitive; ``client`` is the peer's ``(host, port)``;
     ``body`` is the raw body (``json()`` parses it); ``request_id`` is the X-Request-Id the
-    response carries; ``path_params`` the route's ``{name}`` parts, decoded.
+    response carries; ``path_params`` the route's ``{name}`` parts, decoded; ``cookies`` the
+    Cookie header's name/value pairs.
     """
 
     __slots__ = (
         "method", "path", "query", "headers", "client", "body", "request_id", "path_params",
-        "route", "_query_params",
+        "route", "_query_params", "_cookies",
     )
 
     def __init__(
@@ -160,12 +161,20 @@ class Request:
         self.path_params: Dict[str, str] = dict(path_params or {})
         self.route = route  # the route's path pattern, e.g. /users/{user_id}
         self._query_params: Optional[QueryParams] = None
+        self._cookies: Optional[Dict[str, str]] = None
 
     @property
     def query_params(self) -> QueryParams:
         if self._query_params is None:
             self._query_params = QueryParams(self.query)
         return self._query_params
+
+    @property
+    def cookies(self) -> Dict[str, str]:
+        """The cookies the client sent (every Cookie header); the first of a repeated name wins."""
+        if self._cookies is None:
+            self._cookies = parse_cookies(self.headers.get_all("cookie"))
+        return self._cookies
 
     def json(self) -> Any:
         """The body parsed as JSON (ValueError if it is not, or nests too deeply)."""
@@ -176,3 +185,20 @@ class Request:
     def __repr__(self) -> str:
         target = self.path + ("?" + self.query if self.query else "")
         return f"<Request {self.method} {target} id={self.request_id!r}>"
+
+
+def parse_cookies(headers: List[str]) -> Dict[str, str]:
+    """Cookie headers as a dict, leniently as browsers send them (RFC 6265 section 5.4): pairs
+    split on ";", a pair without "=" is a value with an empty name, quotes are removed."""
+    from http.cookies import _unquote  # type: ignore[attr-defined]
+
+    cookies: Dict[str, str] = {}
+    for header in headers:
+        for part in header.split(";"):
+            name, eq, value = part.partition("=")
+            if not eq:
+                name, value = "", name
+            name, value = name.strip(), value.strip()
+            if (name or value) and name not in cookies:
+                cookies[name] = _unquote(value)
+    return cookies

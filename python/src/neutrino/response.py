@@ -1,6 +1,9 @@
 """What a handler can return or raise besides a plain value: Response and HTTPException."""
 
-from typing import Any
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from http.cookies import SimpleCookie
+from typing import Any, Optional, Union
 
 from .request import Headers, HeadersInit
 
@@ -60,6 +63,47 @@ class Response:
         self.headers = Headers(headers)
         self.media_type = media_type
         self._flags = 0  # TaskResult flags of the outcome this response stands for
+
+    def set_cookie(
+        self, key: str, value: str = "", max_age: Optional[int] = None,
+        expires: Union[datetime, int, str, None] = None, path: Optional[str] = "/",
+        domain: Optional[str] = None, secure: bool = False, httponly: bool = False,
+        samesite: Optional[str] = "lax",
+    ) -> None:
+        """Adds a Set-Cookie header (one per cookie: they are never folded into one line).
+
+        ``expires``: a datetime, or seconds from now; ``samesite``: "lax", "strict", "none" or
+        None to leave it out.
+        """
+        cookie: SimpleCookie = SimpleCookie()
+        cookie[key] = value
+        morsel = cookie[key]
+        if max_age is not None:
+            morsel["max-age"] = max_age
+        if expires is not None:
+            morsel["expires"] = (format_datetime(expires.astimezone(timezone.utc), usegmt=True)
+                                 if isinstance(expires, datetime) else expires)
+        if path is not None:
+            morsel["path"] = path
+        if domain is not None:
+            morsel["domain"] = domain
+        if secure:
+            morsel["secure"] = True
+        if httponly:
+            morsel["httponly"] = True
+        if samesite is not None:
+            if samesite.lower() not in ("lax", "strict", "none"):
+                raise ValueError(f"samesite must be 'lax', 'strict' or 'none', got {samesite!r}")
+            morsel["samesite"] = samesite.capitalize()
+        self.headers.add("set-cookie", morsel.OutputString())
+
+    def delete_cookie(
+        self, key: str, path: Optional[str] = "/", domain: Optional[str] = None,
+        secure: bool = False, httponly: bool = False, samesite: Optional[str] = "lax",
+    ) -> None:
+        """Asks the client to drop a cookie (the path and domain must match how it was set)."""
+        self.set_cookie(key, "", max_age=0, expires=0, path=path, domain=domain, secure=secure,
+                        httponly=httponly, samesite=samesite)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.headers.get('content-type', self.media_type)}>"
