@@ -17,8 +17,11 @@
 import type { Pair } from "../protocol/messages.js";
 import type { StandardSchemaV1 } from "../sdk/standard-schema.js";
 
-/** Where an argument came from: the first element of an error's `loc`, as in Python. */
-export type Source = "query" | "body" | "path";
+/**
+ * Where an argument came from: the first element of an error's `loc`, as in Python. A form field
+ * is text like a query value, but errors place it in the "body".
+ */
+export type Source = "query" | "body" | "path" | "form";
 
 export interface ArgumentError {
   readonly loc: (string | number)[];
@@ -69,8 +72,16 @@ export const MAX_REPORTED_ERRORS = 100;
  * `rawBodyOk`: the handler reads the Request, so a body that is not JSON is its business
  * (`request.body`), not a 400; it then supplies no arguments. `bodyRoute`: the route takes only
  * methods with a body (POST, PUT, PATCH), so arguments missing from an empty one are the body's.
+ * `form`: the body's fields when it is a form (forms.ts), bound by name as query values are.
  */
-export function collectArguments(query: string, params: readonly Pair[], body: Buffer, rawBodyOk = false, bodyRoute = false): RawArguments {
+export function collectArguments(
+  query: string,
+  params: readonly Pair[],
+  body: Buffer,
+  rawBodyOk = false,
+  bodyRoute = false,
+  form?: readonly [string, string | File][],
+): RawArguments {
   const values: Record<string, unknown> = {};
   const sources = new Map<string, Source>();
   for (const [name, text] of params) {
@@ -91,7 +102,19 @@ export function collectArguments(query: string, params: readonly Pair[], body: B
     }
   }
   const hasBody = body.length > 0;
-  if (hasBody) {
+  if (form !== undefined) {
+    for (const [name, value] of form) {
+      const source = sources.get(name);
+      if (source === undefined) {
+        setOwn(values, name, value);
+        sources.set(name, "form");
+      } else if (source === "form") {
+        const previous = values[name];
+        if (Array.isArray(previous)) previous.push(value);
+        else setOwn(values, name, [previous, value]);
+      }
+    }
+  } else if (hasBody) {
     let data: unknown;
     try {
       data = parseJson(body);
@@ -174,7 +197,7 @@ function convertRejectedText(raw: RawArguments, issues: readonly StandardSchemaV
     const name = path[0];
     if (name === undefined || path.length > 2) continue;
     const source = raw.sources.get(String(name));
-    if (source !== "query" && source !== "path") continue;
+    if (source !== "query" && source !== "path" && source !== "form") continue;
     const current = (copy ?? raw.values)[name];
     if (path.length === 1 && typeof current === "string") {
       const value = fromText(current);
@@ -217,7 +240,8 @@ function toError(issue: StandardSchemaV1.Issue, raw: RawArguments): ArgumentErro
   // An issue about the whole object, or about a name nobody sent, is blamed on where the request
   // carried its arguments: the body if it had one, else the query string (as in Python).
   const fallback: Source = raw.hasBody ? "body" : "query";
-  const source = path.length > 0 ? (raw.sources.get(String(path[0])) ?? fallback) : fallback;
+  const from = path.length > 0 ? (raw.sources.get(String(path[0])) ?? fallback) : fallback;
+  const source = from === "form" ? "body" : from;
   const code = (issue as { code?: unknown }).code;
   return { loc: [source, ...path], msg: issue.message, type: typeof code === "string" ? code : "invalid" };
 }

@@ -12,6 +12,7 @@ import type { App, Middleware, Route } from "../sdk/app.js";
 import { Request } from "../sdk/request.js";
 import { HTTPException, JSON_BODY, Response } from "../sdk/response.js";
 import { collectArguments, InvalidArguments, InvalidBody, validateArguments } from "./arguments.js";
+import { FormTooLarge, formContentType, parseForm } from "./forms.js";
 import { operationFor } from "./openapi.js";
 import { userStack } from "./stack.js";
 
@@ -101,10 +102,13 @@ export class Executor {
   private async call(route: Route, task: TaskAssignment, request: Request | undefined, state: CallState): Promise<unknown> {
     try {
       const bodyRoute = route.methods.every((m) => BODY_METHODS.has(m.toUpperCase()));
-      const raw = collectArguments(task.query, task.params, task.body, route.readsRequest, bodyRoute);
+      const formType = formContentType(task.headers, task.body);
+      const form = formType === undefined ? undefined : await parseForm(formType, task.body);
+      const raw = collectArguments(task.query, task.params, task.body, route.readsRequest, bodyRoute, form);
       const args = route.schema ? await validateArguments(route.schema, raw) : raw.values;
       return await route.handler(args as never, request as never);
     } catch (err) {
+      if (err instanceof FormTooLarge) return errorResponse(413, err.message);
       if (err instanceof InvalidBody) return errorResponse(400, err.message);
       if (err instanceof InvalidArguments) return errorResponse(422, err.message, { errors: err.errors });
       if (HTTPException.isHTTPException(err)) return exceptionResponse(err);

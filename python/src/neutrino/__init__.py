@@ -4,6 +4,8 @@ from .app import App, Route
 from .errors import RouteError
 from .request import Headers, Request
 from .response import HTTPException, Response
+from .uploads import UploadedFile
 
-__all__ = ["App", "Route", "Request", "Response", "HTTPException", "Headers", "RouteError"]
+__all__ = ["App", "Route", "Request", "Response", "HTTPException", "Headers", "RouteError",
+           "UploadedFile"]
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
 /**
  * The request as a worker sees it when its route reads the request (`"headers": true` in the
  * RouteRegistry): the headers and the client's address. Other routes get none of it, which keeps
- * the hot path lean.
+ * the hot path lean, except the headers of a request whose body is a form: the worker needs its
+ * Content-Type (multipart boundary included) to bind the fields.
  */
 import type { IncomingMessage } from "node:http";
 import type { Pair } from "../../protocol/messages.js";
@@ -21,4 +22,11 @@ export function requestHeaderPairs(rawHeaders: readonly string[]): Pair[] {
 export function clientAddress(req: IncomingMessage): [host: string, port: number] {
   const socket = req.socket;
   return [socket.remoteAddress ?? "", socket.remotePort ?? 0];
+}
+
+/** Whether a Content-Type names an HTML form body (urlencoded or multipart), which workers parse. */
+export function isFormBody(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const type = contentType.trimStart().slice(0, 33).toLowerCase();
+  return type.startsWith("application/x-www-form-urlencoded") || type.startsWith("multipart/form-data");
 }

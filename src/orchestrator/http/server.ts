@@ -19,7 +19,7 @@ import type { RequestStats } from "../status/request-stats.js";
 import type { StatusPage } from "../status/status-page.js";
 import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
 import { Cors, type CorsOptions } from "./cors.js";
-import { clientAddress, requestHeaderPairs } from "./request-headers.js";
+import { clientAddress, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
 import type { StaticFiles } from "./static-files.js";
@@ -366,8 +366,9 @@ export class HttpServer {
       const params = paramPairs(match.params);
       const taskId = nextTaskId();
       const query = q < 0 ? "" : url.slice(q + 1);
-      // Headers and the client's address only for routes that read the request.
-      const headers = match.headers ? requestHeaderPairs(req.rawHeaders) : NO_PAIRS;
+      // Headers and the client's address only for routes that read the request; headers for a
+      // form body too (the worker binds its fields by its Content-Type).
+      const headers = match.headers || isFormBody(req.headers["content-type"]) ? requestHeaderPairs(req.rawHeaders) : NO_PAIRS;
       const [host, port] = match.headers ? clientAddress(req) : NO_CLIENT;
       const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
       this.options.dispatcher.submit(

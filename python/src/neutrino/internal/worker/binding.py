@@ -22,12 +22,22 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ...errors import RouteError
 from ...request import Request
 from .conversion import _ANY, Invalid, _shown, compile_hint, describe_hint
+from ...uploads import UploadedFile
+from .forms import FormTooLarge, InvalidForm, form_kind, parse_form
 from .jsondata import InvalidJSON, decode_json
 
 # Where an argument came from: the first item of an error's `loc`.
 QUERY = "query"
 PATH = "path"
 BODY = "body"
+
+
+class _FormSource(str):
+    """A form field comes from the body ("body" in errors) but is text, converted like a query
+    parameter: a source of its own, told apart from BODY by identity."""
+
+
+FORM = _FormSource("body")
 
 _NO_ARGS: Tuple[()] = ()
 
@@ -46,7 +56,11 @@ class InvalidArguments(Exception):
 
 
 class InvalidBody(Exception):
-    """The request body is not valid JSON (HTTP 400)."""
+    """The request body is not valid JSON, or not a valid form (HTTP 400)."""
+
+
+class BodyTooLarge(InvalidBody):
+    """A form with more fields than allowed (HTTP 413)."""
 
 
 class Param:
@@ -190,9 +204,10 @@ class ArgumentBinder:
 
     def bind(
         self, query: str, path_params: Sequence[Tuple[str, str]], body: Any,
-        request: Optional[Request] = None,
+        request: Optional[Request] = None, content_type: str = "",
     ) -> Tuple[tuple, Dict[str, Any]]:
-        """``body`` is bytes-like (empty for none). Raises InvalidBody or InvalidArguments."""
+        """``body`` is bytes-like (empty for none); ``content_type`` its Content-Type, which
+        matters only for forms. Raises InvalidBody or InvalidArguments."""
         supplied: Dict[str, Tuple[str, Any]] = {}
         errors: List[Dict[str, Any]] = []
         if path_params:
@@ -210,7 +225,10 @@ class ArgumentBinder:
                 elif name not in supplied or supplied[name][0] is QUERY:
                     supplied[name] = (QUERY, text)  # a repeated scalar: the last one wins
                 # else: a path parameter; the query cannot override it
-        if body and self._parse_body:
+        form = form_kind(content_type, body) if body and self._parse_body else None
+        if form is not None:
+            self._supply_form(supplied, form, content_type, body)
+        elif body and self._parse_body:
             try:
                 data = decode_json(body)
             except InvalidJSON as exc:
@@ -247,6 +265,10 @@ class ArgumentBinder:
                     errors.append(_error(source, name, "unexpected", msg))
                 continue
             convert = param.from_json if source is BODY else param.from_text
+            if source is FORM and param.conv is not _ANY and (
+                    type(raw) is UploadedFile) is not param.conv.file:
+                errors.append(_type_error(param, source, raw))
+                continue
             if convert is not None:
                 try:
                     raw = convert(raw)
@@ -275,6 +297,30 @@ class ArgumentBinder:
         return _NO_ARGS, kwargs
 
 
+    def _supply_form(self, supplied: Dict[str, Tuple[str, Any]], kind: str, content_type: str,
+                     body: Any) -> None:
+        """Form fields by name, as query parameters are (a repeated name is a list for a list
+        parameter, else the last one wins); never over a path or query value."""
+        try:
+            fields = parse_form(kind, content_type, body)
+        except FormTooLarge as exc:
+            raise BodyTooLarge(str(exc)) from None
+        except InvalidForm as exc:
+            raise InvalidBody(str(exc)) from None
+        multi = self._multi
+        for name, value in fields:
+            previous = supplied.get(name)
+            if previous is not None and previous[0] is not FORM:
+                continue
+            if name in multi:
+                if previous is None:
+                    supplied[name] = (FORM, [value])
+                else:
+                    previous[1].append(value)
+            else:
+                supplied[name] = (FORM, value)
+
+
 class _RequestSlot:
     """A positional-only parameter annotated Request, in the positional arguments' order."""
 
@@ -290,7 +336,7 @@ def _error(source: str, name: Optional[str], type_: str, msg: str) -> Dict[str, 
 
 
 def _type_error(param: Param, source: str, raw: Any) -> Dict[str, Any]:
-    shown = _shown(raw, source is BODY)
+    shown = "a file" if type(raw) is UploadedFile else _shown(raw, source is BODY)
     msg = f"argument {param.name!r} must be {param.expected}, got {shown}"
     return _error(source, param.name, param.conv.kind, msg)
 

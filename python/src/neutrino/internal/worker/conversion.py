@@ -20,6 +20,8 @@ import typing
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ...uploads import UploadedFile
+
 _UNION_TYPES = (typing.Union, getattr(types, "UnionType", typing.Union))  # X | Y is 3.10+
 _NONE_TYPE = type(None)
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",
@@ -126,6 +128,12 @@ def _none_from_json(value: Any) -> None:
         raise ValueError
 
 
+def _file_from_form(value: Any) -> UploadedFile:
+    if type(value) is not UploadedFile:
+        raise ValueError("not a file")
+    return value
+
+
 def _reject(value: Any) -> Any:
     raise ValueError  # e.g. a dict parameter given a query string value
 
@@ -168,14 +176,17 @@ class Conv:
     values; ``kind`` is the error type when a converter raises ValueError; ``expected`` names
     the type in messages; ``textual``: the type can come from a query string or a path;
     ``model``: a dataclass, TypedDict or pydantic model, which may take the whole JSON body;
-    ``schema``: the JSON Schema of what the converters take (never mutated: copy it).
+    ``schema``: the JSON Schema of what the converters take (never mutated: copy it);
+    ``file``: an UploadedFile, which only a multipart form's file part can give.
     """
 
-    __slots__ = ("text", "json", "multi", "kind", "expected", "textual", "model", "schema")
+    __slots__ = ("text", "json", "multi", "kind", "expected", "textual", "model", "schema",
+                 "file")
 
     def __init__(self, text: Fn, json_: Fn, kind: str, expected: str, *, multi: bool = False,
                  textual: bool = True, model: bool = False,
-                 schema: Optional[Dict[str, Any]] = None) -> None:
+                 schema: Optional[Dict[str, Any]] = None, file: bool = False) -> None:
+        self.file = file
         self.schema: Dict[str, Any] = {} if schema is None else schema
         self.text = text
         self.json = json_
@@ -208,6 +219,8 @@ _SCALARS: Dict[Any, Conv] = {
                     schema={"type": "string", "format": "uuid"}),
     _NONE_TYPE: Conv(_reject, _none_from_json, "none_required", "null", textual=False,
                      schema={"type": "null"}),
+    UploadedFile: Conv(_file_from_form, _reject, "file_type", "a file (a multipart form's file part)",
+                       textual=False, file=True, schema={"type": "string", "format": "binary"}),
 }
 
 
@@ -350,7 +363,7 @@ def _nullable(inner: Conv) -> Conv:
         return None if value is None else inner_json(value)
 
     return Conv(inner.text, from_json, inner.kind, inner.expected, multi=inner.multi,
-                textual=inner.textual, model=inner.model,
+                textual=inner.textual, model=inner.model, file=inner.file,
                 schema={"anyOf": [inner.schema, {"type": "null"}]})
 
 
