@@ -81,7 +81,7 @@ export class Server {
     this.log = log;
     const metrics = this.metrics;
     this.dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch, options.queueTimeout * 1000);
-    this.staticFiles = options.static.length > 0 ? new StaticFiles(options.static) : null;
+    this.staticFiles = options.static.length > 0 ? new StaticFiles(options.static, options.staticCacheControl) : null;
     this.apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
     const workerTimeoutMs = options.workerTimeout * 1000;
     this.pool = new WorkerPool({
