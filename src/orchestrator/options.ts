@@ -9,6 +9,7 @@
  */
 import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_MIN_BYTES } from "./http/compression.js";
+import { DEFAULT_CACHE_CONTROL } from "./http/file-response.js";
 import { normalizeOrigin } from "./http/cors.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
@@ -259,6 +260,12 @@ export const SERVE_OPTIONS = {
     default: [] as StaticMount[],
     defaultText: "none",
     list: true,
+  }),
+  staticCacheControl: option({
+    flags: "--static-cache-control <value>",
+    help: "the Cache-Control header of --static files, e.g. \"public, max-age=31536000, immutable\" for fingerprinted assets",
+    doc: "the `Cache-Control` header of `--static` files (the default makes browsers revalidate, which costs a 304)",
+    default: DEFAULT_CACHE_CONTROL,
   }),
   docs: option({
     flags: "--docs",
