@@ -7,6 +7,7 @@
  * Adding an option is one entry here: the key must be commander's attribute name for the long flag
  * (`--max-queue` → `maxQueue`, checked at start-up); then read `settings.<key>` where it is used.
  */
+import { statSync, type Stats } from "node:fs";
 import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_MIN_BYTES } from "./http/compression.js";
 import { DEFAULT_CACHE_CONTROL } from "./http/file-response.js";
@@ -72,6 +73,23 @@ function staticMount(value: string, previous: StaticMount[] | undefined): Static
   }
 }
 
+/** An existing directory, as given (relative paths stay relative to the current directory). */
+function directory(value: string): string {
+  let stats: Stats;
+  try {
+    stats = statSync(value);
+  } catch {
+    throw new InvalidArgumentError(`directory ${value} does not exist`);
+  }
+  if (!stats.isDirectory()) throw new InvalidArgumentError(`${value} is not a directory`);
+  return value;
+}
+
+/** One more value of a repeatable option (a comma-separated list from the environment or the file). */
+function another<T>(parse: (text: string) => T) {
+  return (value: string, previous: T[] | undefined): T[] => [...(previous ?? []), parse(value)];
+}
+
 /** One more `--cors-origin`; a value may also list origins separated by commas. */
 function corsOrigins(value: string, previous: string[] | undefined): string[] {
   try {
@@ -117,6 +135,27 @@ export const SERVE_OPTIONS = {
     help: "Python interpreter for the workers",
     default: undefined as string | undefined,
     defaultText: "the active virtualenv's, else python3",
+  }),
+  appDir: option({
+    flags: "--app-dir <dir>",
+    help: "look for APP's module in DIR instead of the current directory",
+    doc: "look for APP's module in this folder instead of the current directory (Python: also on the workers' import path, after the current directory)",
+    parse: directory,
+    default: undefined as string | undefined,
+    defaultText: "the current directory",
+  }),
+  factory: option({
+    flags: "--factory",
+    help: "APP names a function that returns the app (e.g. myapp:create_app): each worker calls it once",
+    doc: "APP names a function, called with no arguments once per worker, that returns the app (e.g. `myapp:create_app`)",
+    default: false,
+  }),
+  envFile: option({
+    flags: "--env-file <path>",
+    help: "read environment variables from this dotenv file before anything else: the workers get them, and NEUTRINO_* ones set options (variables already set win)",
+    doc: "read `KEY=value` lines (dotenv format) into the environment before the options are read: the workers get them, and `NEUTRINO_*` ones set options as the environment does; a variable already set in the environment wins over the file",
+    default: undefined as string | undefined,
+    defaultText: "none",
   }),
   workerConcurrency: option({
     flags: "--worker-concurrency <n>",
@@ -248,9 +287,36 @@ export const SERVE_OPTIONS = {
   }),
   reload: option({
     flags: "--reload",
-    help: "development: reload the app when a source file in the current directory changes",
-    doc: "development: watch the current directory and roll the workers when a source file changes (code that fails to import leaves the last good workers serving, with the traceback in the log)",
+    help: "development: reload the app when a source file in the current directory (or --reload-dir) changes",
+    doc: "development: watch the current directory (or the `--reload-dir` folders) and roll the workers when a source file changes (code that fails to import leaves the last good workers serving, with the traceback in the log)",
     default: false,
+  }),
+  reloadDir: option({
+    flags: "--reload-dir <dir>",
+    help: "--reload: watch this folder instead of the current directory (repeatable)",
+    doc: "`--reload`: watch this folder instead of the current directory (repeatable)",
+    parse: another(directory),
+    default: [] as string[],
+    defaultText: "the current directory",
+    list: true,
+  }),
+  reloadInclude: option({
+    flags: "--reload-include <glob>",
+    help: "--reload: also reload when a file matching GLOB changes (source files always count), e.g. '*.html' (repeatable)",
+    doc: "`--reload`: files matching this glob count too, besides source files (`.py`, `.ts`, `.js`, `.json`, `.toml`...), e.g. `*.html`, `templates/**` (repeatable); a glob without `/` matches the file name",
+    parse: another((glob: string) => glob),
+    default: [] as string[],
+    defaultText: "none",
+    list: true,
+  }),
+  reloadExclude: option({
+    flags: "--reload-exclude <glob>",
+    help: "--reload: ignore changes to files or folders matching GLOB, e.g. 'tests/**' (repeatable)",
+    doc: "`--reload`: changes to files or folders matching this glob never reload, e.g. `tests/**`, `*.log` (repeatable); node_modules, .git, virtualenvs, caches and dist are always ignored",
+    parse: another((glob: string) => glob),
+    default: [] as string[],
+    defaultText: "none",
+    list: true,
   }),
   static: option({
     flags: "--static <prefix=dir>",
