@@ -2,9 +2,16 @@
  * `--reload` for development: watch the app's source files (chokidar) and roll the workers when
  * one changes. The rolling restart keeps the last good workers serving when the new code fails to
  * import, and logs the traceback (WorkerPool.reload).
+ *
+ * What is watched: the `--reload-dir` folders (default: the current directory). A file counts when
+ * it has a source extension or matches a `--reload-include` glob, and neither it nor a folder above
+ * it matches a `--reload-exclude` glob or is one of the folders never watched (node_modules, .git,
+ * virtualenvs, caches, dist). Globs are matched against the path relative to the watched folder; a
+ * glob without a slash also matches the file or folder name alone (`*.html`, `migrations`).
  */
 import { watch, type FSWatcher } from "chokidar";
-import { extname } from "node:path";
+import { extname, isAbsolute, relative, resolve, sep } from "node:path";
+import picomatch from "picomatch";
 import type { Logger } from "./log.js";
 
 const SOURCE_EXTENSIONS = new Set([".py", ".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json", ".toml"]);
@@ -12,11 +19,50 @@ const IGNORED_DIRS = /(^|[/\\])(node_modules|\.git|__pycache__|\.venv|venv|dist|
 /** Editors write a file in several steps; one reload per burst. */
 const DEBOUNCE_MS = 200;
 
-export function watchForReload(dir: string, log: Logger, reload: () => void): FSWatcher {
+export interface ReloadOptions {
+  /** Folders to watch (relative to the current directory); none: the current directory. */
+  readonly dirs?: readonly string[];
+  /** Globs of files that count besides the source extensions (`*.html`, `templates/**`). */
+  readonly include?: readonly string[];
+  /** Globs of files and folders whose changes never count (`tests/**`, `*.log`). */
+  readonly exclude?: readonly string[];
+}
+
+/** The folders watched: `dirs` as absolute paths, else the current directory. */
+export function reloadDirs(dirs: readonly string[] = [], cwd = process.cwd()): string[] {
+  return dirs.length > 0 ? dirs.map((d) => resolve(cwd, d)) : [cwd];
+}
+
+/** Decides which changed paths reload the app. */
+export function reloadFilter({ dirs, include = [], exclude = [] }: ReloadOptions, cwd = process.cwd()) {
+  const roots = reloadDirs(dirs, cwd);
+  const matchOptions = { dot: true, basename: true } as const;
+  const included = include.length > 0 ? picomatch([...include], matchOptions) : () => false;
+  const excluded = exclude.length > 0 ? picomatch([...exclude], matchOptions) : () => false;
+  /** `path` relative to the watched folder it is in, with forward slashes. */
+  const relativePath = (path: string): string => {
+    const root = roots.find((r) => path === r || path.startsWith(r.endsWith(sep) ? r : r + sep));
+    const rel = root === undefined ? path : relative(root, path);
+    return rel.split(sep).join("/");
+  };
+  return {
+    roots,
+    /** Whether a change of `path` (a folder, or a file when `isFile`) is ignored; a folder ignored is not descended into. */
+    ignored(path: string, isFile: boolean | undefined): boolean {
+      const rel = relativePath(isAbsolute(path) ? path : resolve(cwd, path));
+      if (rel === "") return false; // a watched folder itself
+      if (IGNORED_DIRS.test(rel) || excluded(rel)) return true;
+      return isFile === true && !SOURCE_EXTENSIONS.has(extname(rel)) && !included(rel);
+    },
+  };
+}
+
+export function watchForReload(options: ReloadOptions, log: Logger, reload: () => void): FSWatcher {
+  const filter = reloadFilter(options);
   let timer: NodeJS.Timeout | null = null;
-  const watcher = watch(dir, {
+  const watcher = watch(filter.roots, {
     ignoreInitial: true,
-    ignored: (path, stats) => IGNORED_DIRS.test(path) || (stats?.isFile() === true && !SOURCE_EXTENSIONS.has(extname(path))),
+    ignored: (path, stats) => filter.ignored(path, stats?.isFile()),
   });
   watcher.on("all", (event, path) => {
     if (timer) clearTimeout(timer);

@@ -23,7 +23,7 @@ import { Metrics } from "./metrics.js";
 import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import type { ServeSettings } from "./options.js";
 import type { RouteInfo } from "../protocol/messages.js";
-import { watchForReload } from "./reload.js";
+import { reloadDirs, watchForReload } from "./reload.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
 import { tolerateLostStdio } from "./stdio.js";
@@ -184,9 +184,10 @@ export class Server {
     this.state = "running";
     this.watchdog.start();
     if (options.reload) {
-      const dir = process.cwd();
-      this.watcher = watchForReload(dir, log, () => this.state === "running" && void this.pool.reload());
-      log.info({ dir }, `watching ${dir} for changes`);
+      const watch = { dirs: options.reloadDir, include: options.reloadInclude, exclude: options.reloadExclude };
+      this.watcher = watchForReload(watch, log, () => this.state === "running" && void this.pool.reload());
+      const dirs = reloadDirs(options.reloadDir);
+      log.info({ dirs, include: options.reloadInclude, exclude: options.reloadExclude }, `watching ${dirs.join(", ")} for changes`);
     }
   }
 
@@ -374,7 +375,8 @@ export class Server {
 
   private reportStartupFailure(err: Error): void {
     const traceback = (err as { traceback?: string }).traceback;
-    process.stderr.write(`neutrino: cannot serve ${this.options.app.text}: ${err.message}\n${traceback ? `\n${traceback}` : ""}`);
+    const hint = this.options.runtime.startupHint?.(err);
+    process.stderr.write(`neutrino: cannot serve ${this.options.app.text}: ${err.message}\n${hint ? `${hint}\n` : ""}${traceback ? `\n${traceback}` : ""}`);
   }
 }
 

@@ -1,7 +1,8 @@
 /** Builds the runtime for a resolved APP from the command line's settings. */
 import { DEFAULT_CONCURRENCY } from "../../shared/concurrency.js";
+import { appDirectory, choosePython } from "./interpreter.js";
 import { NodeRuntime } from "./node.js";
-import { defaultPython, PythonRuntime } from "./python.js";
+import { PythonRuntime } from "./python.js";
 import type { ResolvedApp } from "./resolve.js";
 import type { WorkerRuntime } from "./runtime.js";
 
@@ -10,11 +11,16 @@ interface RuntimeSettings {
   readonly python?: string | undefined;
   /** Requests one worker holds at once: a Node worker, or a Python worker of an app with async routes. */
   readonly workerConcurrency?: number | undefined;
+  /** `--app-dir`: where APP's module is looked up. */
+  readonly appDir?: string | undefined;
+  /** `--factory`: APP names a function that returns the app. */
+  readonly factory?: boolean | undefined;
 }
 
-export function runtimeFor({ language }: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
-  const { workerConcurrency } = settings;
-  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY);
+export function runtimeFor({ language, app }: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
+  const { workerConcurrency, appDir, factory } = settings;
+  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, { factory });
   // A Python app without async routes runs one request at a time whatever this says.
-  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY);
+  const interpreter = choosePython(settings.python, appDirectory(app, appDir));
+  return new PythonRuntime(interpreter, workerConcurrency ?? DEFAULT_CONCURRENCY, { appDir, factory });
 }
