@@ -12,6 +12,8 @@ import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_MIN_BYTES } from "./http/compression.js";
 import { DEFAULT_CACHE_CONTROL } from "./http/file-response.js";
 import { normalizeOrigin } from "./http/cors.js";
+import { BindError, parseBind, parseFd, parseMode } from "./http/listeners.js";
+import { compileTrust } from "./http/proxy-headers.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
 
@@ -90,6 +92,41 @@ function another<T>(parse: (text: string) => T) {
   return (value: string, previous: T[] | undefined): T[] => [...(previous ?? []), parse(value)];
 }
 
+/** A parser from one that throws BindError (listeners.ts) to one that throws commander's error. */
+function listenValue<T>(parse: (text: string) => T) {
+  return (value: string): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      if (err instanceof BindError) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
+  };
+}
+
+/** One more `--bind`, checked now; --port fills in a missing port later. */
+function bindAddress(value: string, previous: string[] | undefined): string[] {
+  listenValue((text) => parseBind(text, 0))(value);
+  return [...(previous ?? []), value.trim()];
+}
+
+/** `--forwarded-allow-ips`: addresses and CIDR ranges separated by commas, or `*`. */
+function trustedAddresses(value: string): string {
+  try {
+    compileTrust(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}: give IP addresses or CIDR ranges separated by commas, or *`);
+  }
+  return value;
+}
+
+/** `--root-path`: empty, or a path that starts with `/` (a trailing `/` is dropped). */
+function rootPath(value: string): string {
+  const path = value.trim().replace(/\/+$/, "");
+  if (path !== "" && !path.startsWith("/")) throw new InvalidArgumentError("must be a URL path starting with /, e.g. /api");
+  return path;
+}
+
 /** One more `--cors-origin`; a value may also list origins separated by commas. */
 function corsOrigins(value: string, previous: string[] | undefined): string[] {
   try {
@@ -130,6 +167,95 @@ export const SERVE_OPTIONS = {
   workers: option({ flags: "-w, --workers <n>", help: "number of worker processes", parse: integer(1, 1024), default: 4 }),
   port: option({ flags: "-p, --port <port>", help: "port to listen on (0 picks a free one)", parse: integer(0, 65535), default: 8000 }),
   host: option({ flags: "--host <host>", help: "address to bind", default: "127.0.0.1" }),
+  bind: option({
+    flags: "-b, --bind <address>",
+    help: "listen on ADDRESS instead of --host/--port: HOST:PORT, [::1]:PORT, unix:PATH or fd://N (repeatable)",
+    doc: "listen here instead of `--host`/`--port`, as gunicorn writes it: `HOST:PORT`, `[::1]:PORT`, `HOST` (with `--port`), `unix:PATH`, `fd://N` (repeatable: every listener serves the same app)",
+    parse: bindAddress,
+    default: [] as string[],
+    defaultText: "--host:--port",
+    list: true,
+  }),
+  uds: option({
+    flags: "--uds <path>",
+    help: "listen on this Unix socket (a stale socket file is replaced; removed at exit)",
+    default: undefined as string | undefined,
+    defaultText: "none",
+  }),
+  udsMode: option({
+    flags: "--uds-mode <mode>",
+    help: "permissions of the --uds socket file, in octal (e.g. 660)",
+    parse: listenValue(parseMode),
+    default: undefined as number | undefined,
+    defaultText: "per the umask",
+  }),
+  fd: option({
+    flags: "--fd <n>",
+    help: "listen on this inherited file descriptor (socket activation, e.g. 3 under systemd)",
+    parse: listenValue(parseFd),
+    default: undefined as number | undefined,
+    defaultText: "none",
+  }),
+  backlog: option({
+    flags: "--backlog <n>",
+    help: "connections the kernel queues before the server accepts them",
+    parse: integer(1, 65535),
+    default: 2048,
+  }),
+  sslCertfile: option({
+    flags: "--ssl-certfile <path>",
+    help: "serve HTTPS with this PEM certificate (chain); HTTP/2 by ALPN, HTTP/1.1 for other clients; SIGHUP re-reads it",
+    default: undefined as string | undefined,
+    defaultText: "none: plain HTTP",
+  }),
+  sslKeyfile: option({
+    flags: "--ssl-keyfile <path>",
+    help: "the PEM private key of --ssl-certfile",
+    default: undefined as string | undefined,
+    defaultText: "in the certificate file",
+  }),
+  sslKeyfilePassword: option({
+    flags: "--ssl-keyfile-password <password>",
+    help: "password of an encrypted --ssl-keyfile",
+    default: undefined as string | undefined,
+    defaultText: "none",
+  }),
+  sslCaCerts: option({
+    flags: "--ssl-ca-certs <path>",
+    help: "PEM CA certificates that client certificates are checked against (with --ssl-cert-reqs)",
+    default: undefined as string | undefined,
+    defaultText: "none",
+  }),
+  sslCertReqs: option({
+    flags: "--ssl-cert-reqs <n>",
+    help: "client certificates: 0 not asked, 1 asked and checked if given, 2 required",
+    doc: "client certificates, as uvicorn numbers it: 0 not asked for, 1 asked for (the connection goes on without one), 2 required and checked against `--ssl-ca-certs`",
+    parse: integer(0, 2),
+    default: 0,
+  }),
+  proxyHeaders: option({
+    flags: "--proxy-headers",
+    help: "trust Forwarded / X-Forwarded-For, -Proto, -Host from --forwarded-allow-ips for the client address, scheme and host",
+    doc: "take the client's address, scheme and host from `Forwarded` or `X-Forwarded-For`/`-Proto`/`-Host` when the connection comes from `--forwarded-allow-ips` (or a Unix socket) ([deploy](deploy.md#behind-a-proxy))",
+    default: true,
+    negate: "ignore forwarding headers: the connection's peer is the client",
+  }),
+  forwardedAllowIps: option({
+    flags: "--forwarded-allow-ips <ips>",
+    help: "proxies whose forwarding headers are trusted: addresses and CIDR ranges, comma-separated, or *; also FORWARDED_ALLOW_IPS",
+    doc: "proxies whose forwarding headers are trusted: IP addresses and CIDR ranges separated by commas, `*` for any; uvicorn's `FORWARDED_ALLOW_IPS` variable works too",
+    parse: trustedAddresses,
+    default: undefined as string | undefined,
+    defaultText: "$FORWARDED_ALLOW_IPS, else 127.0.0.1",
+  }),
+  rootPath: option({
+    flags: "--root-path <path>",
+    help: "the URL prefix a proxy mounts the app under (e.g. /api): told to the workers; routes still match the path as sent",
+    doc: "the URL prefix a proxy mounts the app under (e.g. `/api`), given to the workers as `NEUTRINO_ROOT_PATH` for the URLs they build; routes still match the path as the proxy sends it, as in uvicorn",
+    parse: rootPath,
+    default: "",
+    defaultText: "none",
+  }),
   python: option({
     flags: "--python <path>",
     help: "Python interpreter for the workers",
@@ -399,6 +525,15 @@ export function commanderOptions<T>(key: string, spec: OptionSpec<T>): Option[] 
 
 /** Settings that cannot go together; the message says why. */
 export function conflicts(settings: ServeSettings): string | null {
+  if (settings.forwardedAllowIps === undefined && process.env.FORWARDED_ALLOW_IPS) {
+    try {
+      trustedAddresses(process.env.FORWARDED_ALLOW_IPS);
+    } catch (err) {
+      return `FORWARDED_ALLOW_IPS: ${(err as Error).message}`;
+    }
+  }
+  if (settings.udsMode !== undefined && settings.uds === undefined) return "--uds-mode needs --uds";
+  if (settings.sslCertReqs > 0 && settings.sslCertfile === undefined) return "--ssl-cert-reqs needs --ssl-certfile";
   if (settings.corsCredentials && settings.corsOrigin.length === 0) return "--cors-credentials needs --cors-origin";
   if (settings.corsCredentials && settings.corsOrigin.includes("*")) {
     return "--cors-credentials cannot be used with --cors-origin '*': list the origins";

@@ -15,7 +15,9 @@ import { Dispatcher } from "./dispatch/dispatcher.js";
 import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
 import { sendError } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
-import { HttpServer } from "./http/server.js";
+import { listenSpecs, loadTls, removeSocketFile, type Bound } from "./http/listeners.js";
+import { compileTrust } from "./http/proxy-headers.js";
+import { HttpServer, type TlsServerOptions } from "./http/server.js";
 import { Router } from "./http/router.js";
 import { StaticFiles, warnStaticClashes } from "./http/static-files.js";
 import type { Logger } from "./log.js";
@@ -24,7 +26,7 @@ import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import type { ServeSettings } from "./options.js";
 import type { RouteInfo } from "../protocol/messages.js";
 import { reloadDirs, watchForReload } from "./reload.js";
-import type { WorkerRuntime } from "./runtimes/runtime.js";
+import type { WorkerCommand, WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
 import { tolerateLostStdio } from "./stdio.js";
 import { nameAndVersion, version } from "../shared/version.js";
@@ -62,6 +64,8 @@ export class Server {
   /** Paths the orchestrator answers itself; an app route on one of them wins, with a warning. */
   private readonly builtIns: string[];
   private http: HttpServer | null = null;
+  /** --uds socket files this run created, removed at exit. */
+  private readonly socketFiles: { path: string; ino: number }[] = [];
   /** --metrics-port and --admin-port: ports that serve built-ins alone. */
   private readonly sidePorts: NodeServer[] = [];
   private watcher: FSWatcher | null = null;
@@ -86,7 +90,7 @@ export class Server {
     const workerTimeoutMs = options.workerTimeout * 1000;
     this.pool = new WorkerPool({
       size: options.workers,
-      runtime,
+      runtime: withRootPath(runtime, options.rootPath),
       app,
       socketDir: this.socketDir,
       dispatcher: this.dispatcher,
@@ -140,6 +144,7 @@ export class Server {
     process.once("exit", () => {
       this.pool.kill();
       this.socketDir.remove();
+      for (const file of this.socketFiles) removeSocketFile(file);
     });
     for (const [signal, handler] of Object.entries(this.signalHandlers)) process.on(signal, handler);
     this.start().catch((err: Error) => {
@@ -159,18 +164,20 @@ export class Server {
       { app: options.app.text, workers: options.workers, runtime: options.runtime.name, version },
       `${nameAndVersion}: loading ${options.app.text} with ${options.runtime.description}`,
     );
+    // Certificates and addresses first: a typo there fails before any worker starts.
+    const tls = this.tlsOptions();
+    const specs = listenSpecs(options);
     // Discovery: one worker loads the app and lists its routes, then joins the pool.
     const { routes } = await this.pool.discover();
     this.apiDocs?.update(routes);
     await this.pool.start();
-    const http = this.createHttpServer(new Router(routes));
-    const address = await http.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(
-        err.code === "EADDRINUSE"
-          ? `port ${options.port} on ${options.host} is already in use`
-          : `cannot listen on ${options.host}:${options.port}: ${err.message}`,
-      );
-    });
+    const http = this.createHttpServer(new Router(routes), tls);
+    const bound: Bound[] = [];
+    for (const spec of specs) {
+      const one = await http.listenOn(spec, { backlog: options.backlog, udsMode: options.udsMode });
+      if (one.socketFile) this.socketFiles.push(one.socketFile);
+      bound.push(one);
+    }
     if (this.state !== "starting") {
       // Stopped while starting: this listener is not wanted any more.
       http.drain();
@@ -180,7 +187,7 @@ export class Server {
     this.http = http;
     logRoutes(log, routes);
     await this.listenSidePorts(http);
-    this.logStartup(routes, address);
+    this.logStartup(routes, bound);
     this.state = "running";
     this.watchdog.start();
     if (options.reload) {
@@ -229,9 +236,30 @@ export class Server {
     this.stopSignal("SIGINT");
   }
 
-  /** Reload the app: a rolling restart of every worker. */
+  /** Reload the app (a rolling restart of every worker) and re-read the TLS certificate. */
   handleHup(): void {
-    if (this.state === "running") void this.pool.reload();
+    if (this.state !== "running") return;
+    this.reloadCertificate();
+    void this.pool.reload();
+  }
+
+  /** New connections get the certificate now in the files; one that does not load leaves the old one serving. */
+  private reloadCertificate(): void {
+    if (this.options.sslCertfile === undefined) return;
+    try {
+      this.http?.setSecureContext(loadTls(this.options)!);
+      this.log.info({ certfile: this.options.sslCertfile }, `reloaded the TLS certificate ${this.options.sslCertfile}`);
+    } catch (err) {
+      this.log.error({ certfile: this.options.sslCertfile }, `TLS certificate not reloaded, the previous one stays in use: ${(err as Error).message}`);
+    }
+  }
+
+  /** The --ssl-* files, read and checked, or null for plain HTTP. */
+  private tlsOptions(): TlsServerOptions | null {
+    const context = loadTls(this.options);
+    if (context === null) return null;
+    const reqs = this.options.sslCertReqs;
+    return { ...context, requestCert: reqs > 0, rejectUnauthorized: reqs === 2 };
   }
 
   /** One worker more. */
@@ -293,7 +321,7 @@ export class Server {
     warnStaticClashes(this.log, this.options.static, routes);
   }
 
-  private createHttpServer(router: Router): HttpServer {
+  private createHttpServer(router: Router, tls: TlsServerOptions | null): HttpServer {
     const { options, log } = this;
     return new HttpServer({
       router,
@@ -315,6 +343,8 @@ export class Server {
       statusPageHere: options.adminPort === undefined,
       cors: options.corsOrigin.length > 0 ? { origins: options.corsOrigin, credentials: options.corsCredentials } : null,
       compression: typeof options.compress === "number" ? { minBytes: options.compress } : null,
+      tls,
+      proxyTrust: options.proxyHeaders ? compileTrust(options.forwardedAllowIps ?? (process.env.FORWARDED_ALLOW_IPS || "127.0.0.1")) : null,
     });
   }
 
@@ -357,19 +387,20 @@ export class Server {
     }
   }
 
-  private logStartup(routes: readonly RouteInfo[], address: AddressInfo): void {
+  private logStartup(routes: readonly RouteInfo[], bound: readonly Bound[]): void {
     const { options, log } = this;
     for (const path of this.builtIns) {
       if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
     }
     for (const m of options.static) log.info({ prefix: m.prefix, dir: m.root }, `static files: ${m.prefix}/ from ${m.root}`);
     warnStaticClashes(log, options.static, routes, this.builtIns);
-    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    const url = `http://${host}:${address.port}`;
+    const urls = bound.map((b) => b.url);
+    const url = urls[0]!;
     if (this.statusPage && options.adminPort === undefined) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
+    const tls = options.sslCertfile !== undefined ? " (TLS: HTTP/2 and HTTP/1.1)" : "";
     log.info(
-      { url, port: address.port, workers: options.workers, socketDir: this.socketDir.path },
-      `listening on ${url} with ${options.workers} workers`,
+      { url, urls, port: bound.find((b) => b.port !== undefined)?.port, workers: options.workers, socketDir: this.socketDir.path },
+      `listening on ${urls.join(", ")}${tls} with ${options.workers} workers`,
     );
   }
 
@@ -403,6 +434,19 @@ function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining
       resolve(server);
     });
   });
+}
+
+/**
+ * Tells the workers --root-path as NEUTRINO_ROOT_PATH (the option's own variable name, so a value
+ * set in the environment reaches them unchanged too).
+ */
+function withRootPath(runtime: WorkerRuntime, rootPath: string): WorkerRuntime {
+  const wrapped: WorkerRuntime = Object.create(runtime);
+  wrapped.command = (...args): WorkerCommand => {
+    const command = runtime.command(...args);
+    return { ...command, env: { ...command.env, NEUTRINO_ROOT_PATH: rootPath } };
+  };
+  return wrapped;
 }
 
 /** Whether \`host\` only accepts connections from this machine. */
