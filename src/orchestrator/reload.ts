@@ -65,6 +65,7 @@ export function watchForReload(options: ReloadOptions, log: Logger, reload: () =
     ignored: (path, stats) => filter.ignored(path, stats?.isFile()),
   });
   watcher.on("all", (event, path) => {
+    log.debug({ event, path }, `${path}: ${event}`);
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = null;
