@@ -3,7 +3,7 @@
  * writing the worker's answer back. The response body bytes come from the worker and are passed
  * through untouched.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, Server, type IncomingMessage, type ServerResponse } from "node:http";
 import { createSecureServer, type Http2SecureServer, type Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
@@ -357,15 +357,16 @@ export class HttpServer {
     this.draining = true;
     for (const server of this.listeners) {
       server.close();
-      // Http2SecureServer has it too, for its HTTP/1.1 connections.
-      (server as Server).closeIdleConnections();
+      // Node's HTTP/1.1 connection list, which Http2SecureServer keeps too for its HTTP/1.1 side
+      // but has no public method for (Node 20).
+      Server.prototype.closeIdleConnections.call(server);
     }
     for (const session of this.sessions) session.close();
   }
 
   /** Closes whatever connections remain (end of shutdown). */
   closeAll(): void {
-    for (const server of this.listeners) (server as Server).closeAllConnections();
+    for (const server of this.listeners) Server.prototype.closeAllConnections.call(server);
     for (const session of this.sessions) session.destroy();
   }
 
