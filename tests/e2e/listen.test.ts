@@ -76,6 +76,10 @@ describe("listening on a Unix socket", () => {
       assert.equal(r.status, 200);
       assert.equal(r.json.host, "app.local");
       assert.equal(r.json.scheme, "http");
+      // Only a local process can connect to the socket: it is trusted as a proxy (as in gunicorn).
+      const proxied = await getJson({ socketPath: path, path: "/who", headers: { "x-forwarded-for": "203.0.113.5", "x-forwarded-proto": "https" } });
+      assert.deepEqual(proxied.json.client, ["203.0.113.5", 0]);
+      assert.equal(proxied.json.scheme, "https");
     } finally {
       assert.equal(await stop(run), 0);
     }
