@@ -36,9 +36,8 @@ export function reloadDirs(dirs: readonly string[] = [], cwd = process.cwd()): s
 /** Decides which changed paths reload the app. */
 export function reloadFilter({ dirs, include = [], exclude = [] }: ReloadOptions, cwd = process.cwd()) {
   const roots = reloadDirs(dirs, cwd);
-  const matchOptions = { dot: true, basename: true } as const;
-  const included = include.length > 0 ? picomatch([...include], matchOptions) : () => false;
-  const excluded = exclude.length > 0 ? picomatch([...exclude], matchOptions) : () => false;
+  const included = globs(include);
+  const excluded = globs(exclude);
   /** `path` relative to the watched folder it is in, with forward slashes. */
   const relativePath = (path: string): string => {
     const root = roots.find((r) => path === r || path.startsWith(r.endsWith(sep) ? r : r + sep));
@@ -55,6 +54,15 @@ export function reloadFilter({ dirs, include = [], exclude = [] }: ReloadOptions
       return isFile === true && !SOURCE_EXTENSIONS.has(extname(rel)) && !included(rel);
     },
   };
+}
+
+/** A matcher for relative paths: a glob with a slash matches the whole path, one without the last name. */
+function globs(patterns: readonly string[]): (rel: string) => boolean {
+  const withSlash = patterns.filter((p) => p.includes("/"));
+  const nameOnly = patterns.filter((p) => !p.includes("/"));
+  const whole = withSlash.length > 0 ? picomatch(withSlash, { dot: true }) : () => false;
+  const name = nameOnly.length > 0 ? picomatch(nameOnly, { dot: true }) : () => false;
+  return (rel) => whole(rel) || name(rel.slice(rel.lastIndexOf("/") + 1));
 }
 
 export function watchForReload(options: ReloadOptions, log: Logger, reload: () => void): FSWatcher {
@@ -74,5 +82,10 @@ export function watchForReload(options: ReloadOptions, log: Logger, reload: () =
     }, DEBOUNCE_MS);
   });
   watcher.on("error", (err) => log.warn({ err: String(err) }, `file watcher: ${String(err)}`));
+  // Said once the folders are scanned: a change made before that would not be seen.
+  watcher.once("ready", () => {
+    const { include = [], exclude = [] } = options;
+    log.info({ dirs: filter.roots, include, exclude }, `watching ${filter.roots.join(", ")} for changes`);
+  });
   return watcher;
 }

@@ -25,7 +25,7 @@ import { Metrics } from "./metrics.js";
 import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import type { ServeSettings } from "./options.js";
 import type { RouteInfo } from "../protocol/messages.js";
-import { reloadDirs, watchForReload } from "./reload.js";
+import { watchForReload } from "./reload.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
 import { tolerateLostStdio } from "./stdio.js";
@@ -193,8 +193,6 @@ export class Server {
     if (options.reload) {
       const watch = { dirs: options.reloadDir, include: options.reloadInclude, exclude: options.reloadExclude };
       this.watcher = watchForReload(watch, log, () => this.state === "running" && void this.pool.reload());
-      const dirs = reloadDirs(options.reloadDir);
-      log.info({ dirs, include: options.reloadInclude, exclude: options.reloadExclude }, `watching ${dirs.join(", ")} for changes`);
     }
   }
 
