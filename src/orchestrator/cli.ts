@@ -36,7 +36,7 @@ export function explainAppSpec(text: string, err: AppSpecError): string {
   const colon = text.lastIndexOf(":");
   const module = colon < 0 ? text : text.slice(0, colon);
   const attribute = colon < 0 ? "" : text.slice(colon + 1);
-  if (module !== "" && attribute === "") return `"${text}" is not MODULE:ATTRIBUTE or FILE:ATTRIBUTE: try "${module}:app"`;
+  if (module !== "" && attribute === "") return `"${text}" is not module:attribute or file:attribute: try "${module}:app"`;
   if (module === "") return `"${text}" names no module before the colon: try "main${text}" for an app in main.py`;
   return `${err.message}: try "${module}:app"`;
 }

@@ -61,12 +61,12 @@ function scratch(): string {
 
 describe("a malformed APP", () => {
   for (const [args, env, expected] of [
-    [["serve", "myapp"], {}, 'neutrino: "myapp" is not MODULE:ATTRIBUTE or FILE:ATTRIBUTE: try "myapp:app"'],
-    [["serve", "src/main.py"], {}, 'neutrino: "src/main.py" is not MODULE:ATTRIBUTE or FILE:ATTRIBUTE: try "src/main.py:app"'],
-    [["serve", "myapp:"], {}, 'neutrino: "myapp:" is not MODULE:ATTRIBUTE or FILE:ATTRIBUTE: try "myapp:app"'],
+    [["serve", "myapp"], {}, 'neutrino: "myapp" is not module:attribute or file:attribute: try "myapp:app"'],
+    [["serve", "src/main.py"], {}, 'neutrino: "src/main.py" is not module:attribute or file:attribute: try "src/main.py:app"'],
+    [["serve", "myapp:"], {}, 'neutrino: "myapp:" is not module:attribute or file:attribute: try "myapp:app"'],
     [["serve", "myapp:my-app"], {}, 'neutrino: "my-app" in "myapp:my-app" is not a valid attribute name: try "myapp:app"'],
-    [["serve"], { NEUTRINO_APP: "myapp" }, 'neutrino: NEUTRINO_APP: "myapp" is not MODULE:ATTRIBUTE or FILE:ATTRIBUTE: try "myapp:app"'],
-    [["routes", "myapp"], {}, 'neutrino: "myapp" is not MODULE:ATTRIBUTE or FILE:ATTRIBUTE: try "myapp:app"'],
+    [["serve"], { NEUTRINO_APP: "myapp" }, 'neutrino: NEUTRINO_APP: "myapp" is not module:attribute or file:attribute: try "myapp:app"'],
+    [["routes", "myapp"], {}, 'neutrino: "myapp" is not module:attribute or file:attribute: try "myapp:app"'],
   ] as const) {
     it(`${[...args].join(" ")}${env.NEUTRINO_APP ? ` (NEUTRINO_APP=${env.NEUTRINO_APP})` : ""}: one line saying what to write, exit code 2, no --help`, async () => {
       const run = runCli([...args], { env });
