@@ -259,8 +259,9 @@ export const SERVE_OPTIONS = {
   python: option({
     flags: "--python <path>",
     help: "Python interpreter for the workers",
+    doc: "Python interpreter for the workers; the start-up log says which one runs and why ([python](python.md#the-interpreter))",
     default: undefined as string | undefined,
-    defaultText: "the active virtualenv's, else python3",
+    defaultText: "the active virtualenv's, else .venv/ or venv/ in the app's folder or the current one, else python3",
   }),
   appDir: option({
     flags: "--app-dir <dir>",
@@ -375,8 +376,8 @@ export const SERVE_OPTIONS = {
   }),
   accessLog: option({
     flags: "--access-log",
-    help: "log one line per request: request id, route, status, queue wait and worker time",
-    doc: "one log record per request: request id, method, path, route, status, `durationMs`, `queueMs`, `workerMs`",
+    help: "log one line per request: client, request line, status, size, user agent, request id, queue wait and worker time",
+    doc: "one log record per request: request id, client address (after proxy headers), method, path, query, protocol, route, status, response bytes, user agent, `durationMs`, `queueMs`, `workerMs` ([fields](operations.md#logs))",
     default: false,
     negate: "no access log",
   }),
