@@ -15,7 +15,7 @@ import { Dispatcher } from "./dispatch/dispatcher.js";
 import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
 import { sendError } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
-import { listenSpecs, loadTls, removeSocketFile, type Bound } from "./http/listeners.js";
+import { listenSpecs, loadTls, removeSocketFile, type Bound, type ListenSpec } from "./http/listeners.js";
 import { compileTrust } from "./http/proxy-headers.js";
 import { HttpServer, type TlsServerOptions } from "./http/server.js";
 import { Router } from "./http/router.js";
@@ -186,7 +186,7 @@ export class Server {
     }
     this.http = http;
     logRoutes(log, routes);
-    await this.listenSidePorts(http);
+    await this.listenSidePorts(http, specs);
     this.logStartup(routes, bound);
     this.state = "running";
     this.watchdog.start();
@@ -352,7 +352,7 @@ export class Server {
   }
 
   /** --metrics-port (/metrics alone) and --admin-port (metrics, docs, status page, probes). */
-  private async listenSidePorts(http: HttpServer): Promise<void> {
+  private async listenSidePorts(http: HttpServer, specs: readonly ListenSpec[]): Promise<void> {
     const { options, log } = this;
     const listen = async (port: number, only: BuiltIn[]): Promise<number> => {
       const side = await listenBuiltIns(options.host, port, new BuiltIns(only), () => http.draining);
@@ -377,7 +377,7 @@ export class Server {
       );
       const port = await listen(options.adminPort, only);
       log.info({ adminPort: port }, `admin port http://${options.host}:${port}: ${only.flatMap((b) => b.paths).join(", ")}`);
-    } else if (!isLoopback(options.host) && (this.metricsHere || this.apiDocs || this.statusPage)) {
+    } else if (specs.some(reachableFromOutside) && (this.metricsHere || this.apiDocs || this.statusPage)) {
       log.warn(
         { host: options.host },
         `/metrics${this.apiDocs ? ", /openapi.json, /docs" : ""}${this.statusPage ? ", the status page" : ""} answer on the public port: in production, move them with --admin-port <port> (docs/deploy.md)`,
@@ -445,6 +445,11 @@ function withRootPath(runtime: WorkerRuntime, rootPath: string): WorkerRuntime {
     return { ...command, env: { ...command.env, NEUTRINO_ROOT_PATH: rootPath } };
   };
   return wrapped;
+}
+
+/** Whether a listener may take connections from other machines (an inherited socket: unknown, so yes). */
+function reachableFromOutside(spec: ListenSpec): boolean {
+  return spec.kind === "fd" || (spec.kind === "tcp" && !isLoopback(spec.host));
 }
 
 /** Whether \`host\` only accepts connections from this machine. */
