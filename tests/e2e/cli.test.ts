@@ -148,6 +148,26 @@ for (const [language, { file, source }] of Object.entries(APPS)) {
       assert.doesNotMatch(flag.out(), /listening/);
     });
 
+    it("env-file in neutrino.toml is read before the other options; a missing one names the key", async () => {
+      const project = mkdtempSync(join(tmpdir(), "neutrino-cli-toml-"));
+      try {
+        writeFileSync(join(project, "neutrino.toml"), `env-file = "${join(dir, ".env")}"\napp-dir = "${join(dir, "backend")}"\n`);
+        const server = await startServer("envapp:app", ["--workers", "1"], { cwd: project });
+        try {
+          assert.equal((await request(`${server.url}/env?name=QUOTED`)).json.value, "two words");
+          assert.equal((await request(`${server.url}/alive`)).status, 200, "NEUTRINO_HEALTH_PATH from the env file");
+        } finally {
+          await server.stop();
+        }
+        writeFileSync(join(project, "neutrino.toml"), 'env-file = "gone.env"\n');
+        const run = runCli(["serve", "envapp:app"], { cwd: project });
+        assert.equal(await run.exited, 2);
+        assert.equal(run.err(), "neutrino: neutrino.toml: env-file: cannot read gone.env: ENOENT\n");
+      } finally {
+        rmSync(project, { recursive: true, force: true });
+      }
+    });
+
     it("--app-dir: APP's module is found in that folder; a folder that does not exist is a usage error", async () => {
       const server = await startServer("envapp:app", ["--app-dir", join(dir, "backend"), "--workers", "1"], { cwd: dir });
       try {
