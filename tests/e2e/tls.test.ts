@@ -69,6 +69,8 @@ for (const { runtime, app } of apps) {
       const session = http2Connect(origin, { ca: certs.certPem });
       try {
         const missing = await h2Request(session, "/nope");
+        // Bounded, unlike Node's default of 2^32 - 1 streams per connection.
+        assert.equal(session.remoteSettings.maxConcurrentStreams, 128);
         assert.equal(missing.status, 404);
         assert.equal(missing.json.error, "Not Found");
         const big = await h2Request(session, "/who", { "content-type": "application/json" }, JSON.stringify({ pad: "x".repeat(200) }));

@@ -81,6 +81,8 @@ export interface TlsServerOptions extends SecureContextOptions {
 type Listener = Server | Http2SecureServer<any, any, any, any>;
 
 const EMPTY = Buffer.alloc(0);
+/** Requests one HTTP/2 connection may have open at once. */
+const MAX_HTTP2_STREAMS = 128;
 const NO_PAIRS: Pair[] = [];
 const NO_CLIENT: readonly [host: string, port: number] = ["", 0];
 /** On a connection: the response to its latest request, which Node writes after every earlier one. */
@@ -147,7 +149,7 @@ class HttpJob implements Job {
         queueMs: ms(started - this.submittedAt),
         workerMs: this.assignedAt ? ms(now - this.assignedAt) : 0,
       },
-      `${client.host} "${this.method} ${this.path}${query ? `?${query}` : ""} ${protocol}" ${status} ${bytes} B ${ms(now - this.submittedAt)} ms`,
+      `${client.host || "-"} "${this.method} ${this.path}${query ? `?${query}` : ""} ${protocol}" ${status} ${bytes} B ${ms(now - this.submittedAt)} ms`,
     );
   }
 
@@ -278,7 +280,8 @@ export class HttpServer {
           // HTTP/2 where the client offers it (ALPN), HTTP/1.1 for the others.
           allowHTTP1: true,
           Http2ServerResponse: EdgeHttp2Response,
-          settings: { maxHeaderListSize: options.maxHeaderSize ?? 16 * 1024 },
+          // Streams per connection are bounded as nginx bounds them (Node's default is 2^32 - 1).
+          settings: { maxHeaderListSize: options.maxHeaderSize ?? 16 * 1024, maxConcurrentStreams: MAX_HTTP2_STREAMS },
         },
         onRequest as never,
       );
