@@ -9,6 +9,7 @@ import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect as http2Connect } from "node:http2";
 import { after, before, describe, it } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import { promisify } from "node:util";
 import { runCli, startServer, type RunningServer } from "../support/server.js";
 import { certDir, h2Get, h2Request, httpsGet, makeCert, removeDir, servedCommonName, type CertFiles } from "../support/tls.js";
@@ -169,6 +170,25 @@ describe("TLS certificates (python)", () => {
       } finally {
         session.close();
       }
+    } finally {
+      await server.stop();
+      removeDir(dir);
+    }
+  });
+
+  it("HTTP/1.1 over TLS keeps --header-timeout: a request head that never ends gets a 408", async () => {
+    const dir = certDir();
+    const certs = makeCert(dir, "server");
+    const server = await startServer(app, ["--workers", "1", ...tlsFlags(certs), "--header-timeout", "1"]);
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ port: server.port, host: "127.0.0.1", ca: certs.certPem }, () => socket.write("GET /plain HTTP/1.1\r\nHost: x\r\n"));
+        let text = "";
+        socket.setEncoding("utf8").on("data", (d: string) => (text += d));
+        socket.on("close", () => resolve(text));
+        socket.on("error", reject);
+      });
+      assert.match(answer, /^HTTP\/1\.1 408 Request Timeout\r\n/);
     } finally {
       await server.stop();
       removeDir(dir);
