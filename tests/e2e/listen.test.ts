@@ -105,17 +105,21 @@ describe("listening on a Unix socket", () => {
     assert.equal(readFileSync(plain, "utf8"), "keep me");
   });
 
-  it("--bind twice: a TCP address and a Unix socket serve the same app", async () => {
+  it("--bind several times: an IPv4 address, an IPv6 one in brackets and a Unix socket serve the same app", async () => {
     const path = join(dir, "bind.sock");
-    const run = runCli(["serve", APP, "--workers", "1", "--bind", "127.0.0.1:0", "--bind", `unix:${path}`]);
+    const run = runCli(["serve", APP, "--workers", "1", "--bind", "127.0.0.1:0", "--bind", "[::1]:0", "--bind", `unix:${path}`]);
     try {
       const { urls, port } = await listening(run);
-      assert.equal(urls.length, 2);
+      assert.equal(urls.length, 3);
       assert.equal(urls[0], `http://127.0.0.1:${port}`);
-      assert.equal(urls[1], `unix:${path}`);
-      const tcp = await getJson({ host: "127.0.0.1", port, path: "/plain" });
+      const v6 = /^http:\/\/\[::1\]:(\d+)$/.exec(urls[1]!);
+      assert.ok(v6, urls[1]);
+      assert.equal(urls[2], `unix:${path}`);
+      const tcp = await getJson({ host: "127.0.0.1", port, path: "/who" });
+      const ipv6 = await getJson({ host: "::1", port: Number(v6[1]), path: "/who" });
       const unix = await getJson({ socketPath: path, path: "/plain" });
-      assert.deepEqual([tcp.status, unix.status], [200, 200]);
+      assert.deepEqual([tcp.status, ipv6.status, unix.status], [200, 200, 200]);
+      assert.equal(ipv6.json.client[0], "::1");
     } finally {
       assert.equal(await stop(run), 0);
     }
