@@ -184,7 +184,7 @@ export const SERVE_OPTIONS = {
   }),
   udsMode: option({
     flags: "--uds-mode <mode>",
-    help: "permissions of the --uds socket file, in octal (e.g. 660)",
+    help: "permissions of the Unix socket file (--uds, --bind unix:PATH), in octal (e.g. 660)",
     parse: listenValue(parseMode),
     default: undefined as number | undefined,
     defaultText: "per the umask",
@@ -533,7 +533,12 @@ export function conflicts(settings: ServeSettings): string | null {
       return `FORWARDED_ALLOW_IPS: ${(err as Error).message}`;
     }
   }
-  if (settings.udsMode !== undefined && settings.uds === undefined) return "--uds-mode needs --uds";
+  if (settings.udsMode !== undefined && settings.uds === undefined && !settings.bind.some((b) => b.startsWith("unix:"))) {
+    return "--uds-mode needs --uds (or a --bind unix:PATH)";
+  }
+  for (const flag of ["sslKeyfile", "sslKeyfilePassword", "sslCaCerts"] as const) {
+    if (settings[flag] !== undefined && settings.sslCertfile === undefined) return `--${longName(SERVE_OPTIONS[flag])} needs --ssl-certfile`;
+  }
   if (settings.sslCertReqs > 0 && settings.sslCertfile === undefined) return "--ssl-cert-reqs needs --ssl-certfile";
   if (settings.corsCredentials && settings.corsOrigin.length === 0) return "--cors-credentials needs --cors-origin";
   if (settings.corsCredentials && settings.corsOrigin.includes("*")) {

@@ -134,6 +134,9 @@ describe("listening on a Unix socket", () => {
     const fd = runCli(["serve", APP, "--fd", "1"]);
     assert.notEqual(await fd.exited, 0);
     assert.match(fd.err(), /a file descriptor is a whole number, 3 or more/);
+    const mode = runCli(["serve", APP, "--uds-mode", "660"]);
+    assert.equal(await mode.exited, 2);
+    assert.match(mode.err(), /--uds-mode needs --uds \(or a --bind unix:PATH\)/);
   });
 });
 

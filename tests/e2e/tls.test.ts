@@ -151,10 +151,13 @@ describe("TLS certificates (python)", () => {
     }
   });
 
-  it("a certificate file that is not there: the server says which and exits 1", async () => {
+  it("a certificate file that is not there: the server says which and exits 1; a key without a certificate is a usage error", async () => {
     const run = runCli(["serve", app, "--port", "0", "--ssl-certfile", "/nonexistent/cert.pem"]);
     assert.equal(await run.exited, 1);
     assert.match(run.err(), /--ssl-certfile \/nonexistent\/cert\.pem: no such file/);
+    const keyOnly = runCli(["serve", app, "--port", "0", "--ssl-keyfile", "/tmp/key.pem"]);
+    assert.equal(await keyOnly.exited, 2);
+    assert.match(keyOnly.err(), /--ssl-keyfile needs --ssl-certfile/);
   });
 
   it("--ssl-cert-reqs 2 refuses a client without a certificate signed by --ssl-ca-certs", async () => {
