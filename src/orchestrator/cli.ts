@@ -32,7 +32,7 @@ function usageError(message: string): never {
 }
 
 /** Says in one line what is wrong with an APP and what to write instead. */
-export function explainAppSpec(text: string, err: AppSpecError): string {
+function explainAppSpec(text: string, err: AppSpecError): string {
   const colon = text.lastIndexOf(":");
   const module = colon < 0 ? text : text.slice(0, colon);
   const attribute = colon < 0 ? "" : text.slice(colon + 1);
