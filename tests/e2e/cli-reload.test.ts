@@ -54,7 +54,7 @@ for (const [language, { file, source }] of Object.entries(APPS)) {
       assert.equal(await version(), 1);
       writeFileSync(join(dir, "outside.py"), "x = 1\n");
       writeFileSync(join(dir, "src", file), source(2));
-      await waitFor(() => reloads() === 1, 60_000, () => `a reload (log: ${server!.stdout().slice(-3000)})`);
+      await waitFor(() => reloads() >= 1, 60_000, () => `a reload (log: ${server!.stdout().slice(-3000)})`);
       assert.equal(await version(), 2);
       assert.ok(!seen().some((p) => p.endsWith("outside.py")), `outside.py is not watched (${seen().join(", ")})`);
     });
@@ -69,14 +69,15 @@ for (const [language, { file, source }] of Object.entries(APPS)) {
       writeFileSync(join(dir, "src", "generated", "schema.py"), "x = 1\n");
       writeFileSync(join(dir, "src", "scratch.tmp.py"), "x = 1\n");
       writeFileSync(join(dir, "src", file), source(2));
-      await waitFor(() => reloads() === 1, 60_000, () => `a reload (log: ${server!.stdout().slice(-3000)})`);
+      await waitFor(() => reloads() >= 1, 60_000, () => `a reload (log: ${server!.stdout().slice(-3000)})`);
       assert.equal(await version(), 2);
       const excluded = seen().filter((p) => p.includes("generated") || p.endsWith("scratch.tmp.py"));
       assert.deepEqual(excluded, [], "excluded changes are never seen");
 
+      // An editor's save can be two events a moment apart, so count reloads from here on.
+      const before = reloads();
       writeFileSync(join(dir, "templates", "page.html"), "<p>hi</p>");
-      await waitFor(() => reloads() === 2, 60_000, "a reload for the template");
-      assert.match(server.stdout(), /page\.html changed: reloading/);
+      await waitFor(() => /page\.html changed: reloading/.test(server!.stdout()) && reloads() > before, 60_000, "a reload for the template");
     });
   });
 }
