@@ -92,6 +92,14 @@ function configure(command: Command, cliApp: AppSpec | undefined): AppSpec {
   }
 }
 
+/** Where an option's value came from, as the log names it: `--python`, `NEUTRINO_PYTHON`, `python in the config file`. */
+function givenBy(command: Command, key: string): string {
+  const source = command.getOptionValueSource(key);
+  if (source === "env") return envName(key);
+  if (source === "config") return `${key} in the config file`;
+  return `--${key}`;
+}
+
 /** `env-file` (or `env_file`) in the config file. */
 function loadEnvFileOf(file: ConfigFile | undefined): void {
   const written = ["env-file", "env_file"].find((key) => file?.values[key] !== undefined);
@@ -117,7 +125,7 @@ withOptions(program.command("serve"), SERVE_OPTIONS)
     const conflict = conflicts(settings);
     if (conflict) usageError(conflict);
     const found = resolved(app, settings.appDir);
-    const runtime = runtimeFor(found, settings);
+    const runtime = runtimeFor(found, { ...settings, pythonFrom: givenBy(command, "python") });
     const code = await new Server({ ...settings, app: found.app, runtime, log: createLogger(settings.logLevel) }).run();
     process.exit(code);
   });

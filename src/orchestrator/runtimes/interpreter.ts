@@ -43,8 +43,10 @@ export function choosePython(
   appDirectory: string,
   env: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd(),
+  /** Where `given` came from, for the log: "--python", "NEUTRINO_PYTHON", ... */
+  givenBy = "--python",
 ): Interpreter {
-  if (given) return { path: given, why: "--python" };
+  if (given) return { path: given, why: givenBy };
   if (env.VIRTUAL_ENV) return { path: join(env.VIRTUAL_ENV, "bin", "python"), why: "the active virtualenv (VIRTUAL_ENV)" };
   const dirs = [...new Set([appDirectory, cwd])];
   for (const dir of dirs) {

@@ -9,6 +9,8 @@ import type { WorkerRuntime } from "./runtime.js";
 interface RuntimeSettings {
   /** Interpreter for Python workers. */
   readonly python?: string | undefined;
+  /** Where `python` came from, for the log (default "--python"). */
+  readonly pythonFrom?: string | undefined;
   /** Requests one worker holds at once: a Node worker, or a Python worker of an app with async routes. */
   readonly workerConcurrency?: number | undefined;
   /** `--app-dir`: where APP's module is looked up. */
@@ -21,6 +23,6 @@ export function runtimeFor({ language, app }: ResolvedApp, settings: RuntimeSett
   const { workerConcurrency, appDir, factory } = settings;
   if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, { factory });
   // A Python app without async routes runs one request at a time whatever this says.
-  const interpreter = choosePython(settings.python, appDirectory(app, appDir));
+  const interpreter = choosePython(settings.python, appDirectory(app, appDir), process.env, process.cwd(), settings.pythonFrom);
   return new PythonRuntime(interpreter, workerConcurrency ?? DEFAULT_CONCURRENCY, { appDir, factory });
 }
