@@ -61,6 +61,7 @@ describe("APP resolution", () => {
     assert.equal(resolve("b.ts:app", "a").app.text, "a/b.ts:app");
     assert.equal(resolve("main.py:app", "a").app.text, "a/main.py:app");
     assert.equal(resolve("x/main:app", "a").app.text, "a/x/main:app");
+    assert.equal(resolve("/srv/main.py:app", "a").app.text, "/srv/main.py:app", "an absolute path stays as it is");
     assert.deepEqual(resolve("main:app", "a"), { language: "python", app: parseAppSpec("main:app") }, "a module name is imported from the folder");
   });
 

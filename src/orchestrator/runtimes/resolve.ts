@@ -12,7 +12,7 @@
  * directory), and a Python module name is imported from it (src/orchestrator/runtimes/python.ts).
  */
 import { statSync } from "node:fs";
-import { extname, join, resolve } from "node:path";
+import { extname, isAbsolute, join, resolve } from "node:path";
 import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, type AppSpec } from "../../shared/app-spec.js";
 
 type Language = "python" | "node";
@@ -28,7 +28,7 @@ export function resolveApp(app: AppSpec, appDir?: string, cwd: string = process.
   const base = resolve(cwd, appDir ?? ".");
   /** The app with its file named relative to the current directory. */
   const inAppDir = (file: string): AppSpec => {
-    const path = appDir === undefined ? file : join(appDir, file);
+    const path = appDir === undefined || isAbsolute(file) ? file : join(appDir, file);
     return path === module ? app : { text: `${path}:${attribute}`, module: path, attribute };
   };
   const extension = extname(module);
