@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /** The `neutrino` command line (commander). */
-import { Command, InvalidArgumentError } from "commander";
-import { AppSpecError, parseAppSpec } from "../shared/app-spec.js";
-import { applyConfig, ConfigError, envName, readConfigFile } from "./config.js";
+import { Command } from "commander";
+import { AppSpecError, parseAppSpec, type AppSpec } from "../shared/app-spec.js";
+import { applyConfig, ConfigError, envName, readConfigFile, type ConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
+import { loadEnvFile } from "./env-file.js";
 import { createLogger } from "./log.js";
 import { APP_ARGUMENT, commanderOptions, conflicts, longName, SERVE_OPTIONS, type OptionSpec, type ServeSettings } from "./options.js";
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
@@ -24,25 +25,53 @@ const NOT_IN_FILE = Object.values(SERVE_OPTIONS as Record<string, OptionSpec<unk
   .filter((spec) => spec.notInFile)
   .map(longName);
 
+/** A usage error: one line, exit code 2, no --help dump. */
 function usageError(message: string): never {
   process.stderr.write(`neutrino: ${message}\n`);
   process.exit(2);
 }
 
-/** Parses APP and decides its language (src/orchestrator/runtimes/resolve.ts). */
-function appSpec(text: string): ResolvedApp {
+/** Says in one line what is wrong with an APP and what to write instead. */
+function explainAppSpec(text: string, err: AppSpecError): string {
+  const colon = text.lastIndexOf(":");
+  const module = colon < 0 ? text : text.slice(0, colon);
+  const attribute = colon < 0 ? "" : text.slice(colon + 1);
+  if (module !== "" && attribute === "") return `"${text}" is not module:attribute or file:attribute: try "${module}:app"`;
+  if (module === "") return `"${text}" names no module before the colon: try "main${text}" for an app in main.py`;
+  return `${err.message}: try "${module}:app"`;
+}
+
+/** APP as written; which language serves it is decided once --app-dir is known. */
+function appArgument(text: string): AppSpec {
   try {
-    return resolveApp(parseAppSpec(text));
+    return parseAppSpec(text);
   } catch (err) {
-    if (err instanceof AppSpecError) throw new InvalidArgumentError(err.message);
+    if (err instanceof AppSpecError) usageError(explainAppSpec(text, err));
     throw err;
   }
 }
 
-/** Options from NEUTRINO_* and the config file (src/orchestrator/config.ts); returns APP from wherever it came. */
-function configure(command: Command, cliApp: ResolvedApp | undefined): ResolvedApp {
+/** Decides APP's language, looking for its files in --app-dir; an ambiguous APP is a usage error. */
+function resolved(app: AppSpec, appDir: string | undefined): ResolvedApp {
   try {
+    return resolveApp(app, appDir);
+  } catch (err) {
+    if (err instanceof AppSpecError) usageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The env file first (--env-file, else NEUTRINO_ENV_FILE, else env-file in the config file), then
+ * options from NEUTRINO_* and the config file (src/orchestrator/config.ts); returns APP from
+ * wherever it came.
+ */
+function configure(command: Command, cliApp: AppSpec | undefined): AppSpec {
+  try {
+    const envFile = command.getOptionValue("envFile") ?? (process.env[envName("env-file")] || undefined);
+    if (envFile !== undefined) loadEnvFile(envFile, command.getOptionValueSource("envFile") === "cli" ? "--env-file" : envName("env-file"));
     const file = readConfigFile(command.getOptionValue("config") ?? (process.env[envName("config")] || undefined));
+    if (envFile === undefined) loadEnvFileOf(file);
     applyConfig(command, { file, skip: NOT_IN_FILE, extraKeys: ["app"] });
     if (cliApp) return cliApp;
     const fromEnv = process.env[envName("app")];
@@ -52,16 +81,32 @@ function configure(command: Command, cliApp: ResolvedApp | undefined): ResolvedA
     }
     if (typeof text !== "string") throw new ConfigError(`${where}: must be a string`);
     try {
-      return appSpec(text);
+      return parseAppSpec(text);
     } catch (err) {
-      if (err instanceof InvalidArgumentError) throw new ConfigError(`${where}: ${err.message}`);
+      if (err instanceof AppSpecError) throw new ConfigError(`${where}: ${explainAppSpec(text, err)}`);
       throw err;
     }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`neutrino: ${err.message}\n`);
-    process.exit(2); // a usage error
+    usageError(err.message);
   }
+}
+
+/** Where an option's value came from, as the log names it: `--python`, `NEUTRINO_PYTHON`, `python in the config file`. */
+function givenBy(command: Command, key: string): string {
+  const source = command.getOptionValueSource(key);
+  if (source === "env") return envName(key);
+  if (source === "config") return `${key} in the config file`;
+  return `--${key}`;
+}
+
+/** `env-file` (or `env_file`) in the config file. */
+function loadEnvFileOf(file: ConfigFile | undefined): void {
+  const written = ["env-file", "env_file"].find((key) => file?.values[key] !== undefined);
+  if (written === undefined) return;
+  const path = file!.values[written];
+  if (typeof path !== "string") throw new ConfigError(`${file!.label}: ${written}: must be a string`);
+  loadEnvFile(path, `${file!.label}: ${written}`);
 }
 
 const program = new Command("neutrino")
@@ -72,29 +117,34 @@ const program = new Command("neutrino")
 
 withOptions(program.command("serve"), SERVE_OPTIONS)
   .description("start the orchestrator and a pool of workers serving APP")
-  .argument("[APP]", APP_ARGUMENT.help, appSpec)
+  .argument("[APP]", APP_ARGUMENT.help, appArgument)
   .addHelpText("after", "\nEvery option can also be set as NEUTRINO_<OPTION> (e.g. NEUTRINO_MAX_QUEUE) or as a key of the config file\n(e.g. max-queue = 512); a flag wins over the environment, which wins over the file.")
-  .action(async (cliApp: ResolvedApp | undefined, _opts, command: Command) => {
-    const resolved = configure(command, cliApp);
+  .action(async (cliApp: AppSpec | undefined, _opts, command: Command) => {
+    const app = configure(command, cliApp);
     const settings = command.opts<ServeSettings>();
     const conflict = conflicts(settings);
     if (conflict) usageError(conflict);
-    const runtime = runtimeFor(resolved, settings);
-    const code = await new Server({ ...settings, app: resolved.app, runtime, log: createLogger(settings.logLevel) }).run();
+    const found = resolved(app, settings.appDir);
+    const runtime = runtimeFor(found, { ...settings, pythonFrom: givenBy(command, "python") });
+    const code = await new Server({ ...settings, app: found.app, runtime, log: createLogger(settings.logLevel) }).run();
     process.exit(code);
   });
 
-withOptions(program.command("routes"), { python: SERVE_OPTIONS.python, startTimeout: SERVE_OPTIONS.startTimeout })
+const { python, appDir, factory, startTimeout } = SERVE_OPTIONS;
+withOptions(program.command("routes"), { python, appDir, factory, startTimeout })
   .description("load APP in one worker and print its route table")
-  .argument("<APP>", 'the app, "module:attribute"', appSpec)
-  .action(async (resolved: ResolvedApp, opts) => {
-    const { app } = resolved;
+  .argument("<APP>", 'the app, "module:attribute"', appArgument)
+  .action(async (spec: AppSpec, opts) => {
+    const found = resolved(spec, opts.appDir);
+    const { app } = found;
+    const runtime = runtimeFor(found, opts);
     try {
-      const routes = await discoverRoutes(app, runtimeFor(resolved, opts), opts.startTimeout * 1000);
+      const routes = await discoverRoutes(app, runtime, opts.startTimeout * 1000);
       process.stdout.write(`${nameAndVersion}: routes of ${app.text}\n${formatRouteTable(routes)}`);
     } catch (err) {
       const traceback = (err as { traceback?: string }).traceback;
-      process.stderr.write(`neutrino: cannot load ${app.text}: ${(err as Error).message}\n${traceback ? `\n${traceback}` : ""}`);
+      const hint = runtime.startupHint?.(err as Error);
+      process.stderr.write(`neutrino: cannot load ${app.text}: ${(err as Error).message}\n${hint ? `${hint}\n` : ""}${traceback ? `\n${traceback}` : ""}`);
       process.exitCode = 1;
     }
   });

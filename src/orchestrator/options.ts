@@ -7,9 +7,13 @@
  * Adding an option is one entry here: the key must be commander's attribute name for the long flag
  * (`--max-queue` → `maxQueue`, checked at start-up); then read `settings.<key>` where it is used.
  */
+import { statSync, type Stats } from "node:fs";
 import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_MIN_BYTES } from "./http/compression.js";
+import { DEFAULT_CACHE_CONTROL } from "./http/file-response.js";
 import { normalizeOrigin } from "./http/cors.js";
+import { BindError, parseBind, parseFd, parseMode } from "./http/listeners.js";
+import { compileTrust } from "./http/proxy-headers.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
 
@@ -71,6 +75,58 @@ function staticMount(value: string, previous: StaticMount[] | undefined): Static
   }
 }
 
+/** An existing directory, as given (relative paths stay relative to the current directory). */
+function directory(value: string): string {
+  let stats: Stats;
+  try {
+    stats = statSync(value);
+  } catch {
+    throw new InvalidArgumentError(`directory ${value} does not exist`);
+  }
+  if (!stats.isDirectory()) throw new InvalidArgumentError(`${value} is not a directory`);
+  return value;
+}
+
+/** One more value of a repeatable option (a comma-separated list from the environment or the file). */
+function another<T>(parse: (text: string) => T) {
+  return (value: string, previous: T[] | undefined): T[] => [...(previous ?? []), parse(value)];
+}
+
+/** A parser from one that throws BindError (listeners.ts) to one that throws commander's error. */
+function listenValue<T>(parse: (text: string) => T) {
+  return (value: string): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      if (err instanceof BindError) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
+  };
+}
+
+/** One more `--bind`, checked now; --port fills in a missing port later. */
+function bindAddress(value: string, previous: string[] | undefined): string[] {
+  listenValue((text) => parseBind(text, 0))(value);
+  return [...(previous ?? []), value.trim()];
+}
+
+/** `--forwarded-allow-ips`: addresses and CIDR ranges separated by commas, or `*`. */
+function trustedAddresses(value: string): string {
+  try {
+    compileTrust(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}: give IP addresses or CIDR ranges separated by commas, or *`);
+  }
+  return value;
+}
+
+/** `--root-path`: empty, or a path that starts with `/` (a trailing `/` is dropped). */
+function rootPath(value: string): string {
+  const path = value.trim().replace(/\/+$/, "");
+  if (path !== "" && !path.startsWith("/")) throw new InvalidArgumentError("must be a URL path starting with /, e.g. /api");
+  return path;
+}
+
 /** One more `--cors-origin`; a value may also list origins separated by commas. */
 function corsOrigins(value: string, previous: string[] | undefined): string[] {
   try {
@@ -111,11 +167,122 @@ export const SERVE_OPTIONS = {
   workers: option({ flags: "-w, --workers <n>", help: "number of worker processes", parse: integer(1, 1024), default: 4 }),
   port: option({ flags: "-p, --port <port>", help: "port to listen on (0 picks a free one)", parse: integer(0, 65535), default: 8000 }),
   host: option({ flags: "--host <host>", help: "address to bind", default: "127.0.0.1" }),
+  bind: option({
+    flags: "-b, --bind <address>",
+    help: "listen on ADDRESS instead of --host/--port: HOST:PORT, [::1]:PORT, unix:PATH or fd://N (repeatable)",
+    doc: "listen here instead of `--host`/`--port`, as gunicorn writes it: `HOST:PORT`, `[::1]:PORT`, `HOST` (with `--port`), `unix:PATH`, `fd://N` (repeatable: every listener serves the same app)",
+    parse: bindAddress,
+    default: [] as string[],
+    defaultText: "--host:--port",
+    list: true,
+  }),
+  uds: option({
+    flags: "--uds <path>",
+    help: "listen on this Unix socket (a stale socket file is replaced; removed at exit)",
+    default: undefined as string | undefined,
+    defaultText: "none",
+  }),
+  udsMode: option({
+    flags: "--uds-mode <mode>",
+    help: "permissions of the Unix socket file (--uds, --bind unix:PATH), in octal (e.g. 660)",
+    parse: listenValue(parseMode),
+    default: undefined as number | undefined,
+    defaultText: "per the umask",
+  }),
+  fd: option({
+    flags: "--fd <n>",
+    help: "listen on this inherited file descriptor (socket activation, e.g. 3 under systemd)",
+    parse: listenValue(parseFd),
+    default: undefined as number | undefined,
+    defaultText: "none",
+  }),
+  backlog: option({
+    flags: "--backlog <n>",
+    help: "connections the kernel queues before the server accepts them",
+    parse: integer(1, 65535),
+    default: 2048,
+  }),
+  sslCertfile: option({
+    flags: "--ssl-certfile <path>",
+    help: "serve HTTPS with this PEM certificate (chain); HTTP/2 by ALPN, HTTP/1.1 for other clients; SIGHUP re-reads it",
+    default: undefined as string | undefined,
+    defaultText: "none: plain HTTP",
+  }),
+  sslKeyfile: option({
+    flags: "--ssl-keyfile <path>",
+    help: "the PEM private key of --ssl-certfile",
+    default: undefined as string | undefined,
+    defaultText: "in the certificate file",
+  }),
+  sslKeyfilePassword: option({
+    flags: "--ssl-keyfile-password <password>",
+    help: "password of an encrypted --ssl-keyfile",
+    default: undefined as string | undefined,
+    defaultText: "none",
+  }),
+  sslCaCerts: option({
+    flags: "--ssl-ca-certs <path>",
+    help: "PEM CA certificates that client certificates are checked against (with --ssl-cert-reqs)",
+    default: undefined as string | undefined,
+    defaultText: "none",
+  }),
+  sslCertReqs: option({
+    flags: "--ssl-cert-reqs <n>",
+    help: "client certificates: 0 not asked, 1 asked and checked if given, 2 required",
+    doc: "client certificates, as uvicorn numbers it: 0 not asked for, 1 asked for (the connection goes on without one), 2 required and checked against `--ssl-ca-certs`",
+    parse: integer(0, 2),
+    default: 0,
+  }),
+  proxyHeaders: option({
+    flags: "--proxy-headers",
+    help: "trust Forwarded / X-Forwarded-For, -Proto, -Host from --forwarded-allow-ips for the client address, scheme and host",
+    doc: "take the client's address, scheme and host from `Forwarded` or `X-Forwarded-For`/`-Proto`/`-Host` when the connection comes from `--forwarded-allow-ips` (or a Unix socket) ([deploy](deploy.md#behind-a-proxy))",
+    default: true,
+    negate: "ignore forwarding headers: the connection's peer is the client",
+  }),
+  forwardedAllowIps: option({
+    flags: "--forwarded-allow-ips <ips>",
+    help: "proxies whose forwarding headers are trusted: addresses and CIDR ranges, comma-separated, or *; also FORWARDED_ALLOW_IPS",
+    doc: "proxies whose forwarding headers are trusted: IP addresses and CIDR ranges separated by commas, `*` for any; uvicorn's `FORWARDED_ALLOW_IPS` variable works too",
+    parse: trustedAddresses,
+    default: undefined as string | undefined,
+    defaultText: "$FORWARDED_ALLOW_IPS, else 127.0.0.1",
+  }),
+  rootPath: option({
+    flags: "--root-path <path>",
+    help: "the URL prefix a proxy mounts the app under (e.g. /api): told to the workers; routes still match the path as sent",
+    doc: "the URL prefix a proxy mounts the app under (e.g. `/api`), given to the workers as `NEUTRINO_ROOT_PATH` for the URLs they build; routes still match the path as the proxy sends it, as in uvicorn",
+    parse: rootPath,
+    default: "",
+    defaultText: "none",
+  }),
   python: option({
     flags: "--python <path>",
     help: "Python interpreter for the workers",
+    doc: "Python interpreter for the workers; the start-up log says which one runs and why ([python](python.md#the-interpreter))",
     default: undefined as string | undefined,
-    defaultText: "the active virtualenv's, else python3",
+    defaultText: "the active virtualenv's, else .venv/ or venv/ in the app's folder or the current one, else python3",
+  }),
+  appDir: option({
+    flags: "--app-dir <dir>",
+    help: "look for APP's module in DIR instead of the current directory",
+    doc: "look for APP's module in this folder instead of the current directory (Python: also on the workers' import path, after the current directory)",
+    parse: directory,
+    default: undefined as string | undefined,
+    defaultText: "the current directory",
+  }),
+  factory: option({
+    flags: "--factory",
+    help: "APP names a function that returns the app (e.g. myapp:create_app): each worker calls it once",
+    doc: "APP names a function, called with no arguments once per worker, that returns the app (e.g. `myapp:create_app`)",
+    default: false,
+  }),
+  envFile: option({
+    flags: "--env-file <path>",
+    help: "read environment variables from this dotenv file before anything else: the workers get them, and NEUTRINO_* ones set options (variables already set win)",
+    doc: "read `KEY=value` lines (dotenv format) into the environment before the options are read: the workers get them, and `NEUTRINO_*` ones set options as the environment does; a variable already set in the environment wins over the file",
+    default: undefined as string | undefined,
+    defaultText: "none",
   }),
   workerConcurrency: option({
     flags: "--worker-concurrency <n>",
@@ -209,8 +376,8 @@ export const SERVE_OPTIONS = {
   }),
   accessLog: option({
     flags: "--access-log",
-    help: "log one line per request: request id, route, status, queue wait and worker time",
-    doc: "one log record per request: request id, method, path, route, status, `durationMs`, `queueMs`, `workerMs`",
+    help: "log one line per request: client, request line, status, size, user agent, request id, queue wait and worker time",
+    doc: "one log record per request: request id, client address (after proxy headers), method, path, query, protocol, route, status, response bytes, user agent, `durationMs`, `queueMs`, `workerMs` ([fields](operations.md#logs))",
     default: false,
     negate: "no access log",
   }),
@@ -253,9 +420,36 @@ export const SERVE_OPTIONS = {
   }),
   reload: option({
     flags: "--reload",
-    help: "development: reload the app when a source file in the current directory changes",
-    doc: "development: watch the current directory and roll the workers when a source file changes (code that fails to import leaves the last good workers serving, with the traceback in the log)",
+    help: "development: reload the app when a source file in the current directory (or --reload-dir) changes",
+    doc: "development: watch the current directory (or the `--reload-dir` folders) and roll the workers when a source file changes (code that fails to import leaves the last good workers serving, with the traceback in the log)",
     default: false,
+  }),
+  reloadDir: option({
+    flags: "--reload-dir <dir>",
+    help: "--reload: watch this folder instead of the current directory (repeatable)",
+    doc: "`--reload`: watch this folder instead of the current directory (repeatable)",
+    parse: another(directory),
+    default: [] as string[],
+    defaultText: "the current directory",
+    list: true,
+  }),
+  reloadInclude: option({
+    flags: "--reload-include <glob>",
+    help: "--reload: also reload when a file matching GLOB changes (source files always count), e.g. '*.html' (repeatable)",
+    doc: "`--reload`: files matching this glob count too, besides source files (`.py`, `.ts`, `.js`, `.json`, `.toml`...), e.g. `*.html`, `templates/**` (repeatable); a glob without `/` matches the file name",
+    parse: another((glob: string) => glob),
+    default: [] as string[],
+    defaultText: "none",
+    list: true,
+  }),
+  reloadExclude: option({
+    flags: "--reload-exclude <glob>",
+    help: "--reload: ignore changes to files or folders matching GLOB, e.g. 'tests/**' (repeatable)",
+    doc: "`--reload`: changes to files or folders matching this glob never reload, e.g. `tests/**`, `*.log` (repeatable); node_modules, .git, virtualenvs, caches and dist are always ignored",
+    parse: another((glob: string) => glob),
+    default: [] as string[],
+    defaultText: "none",
+    list: true,
   }),
   static: option({
     flags: "--static <prefix=dir>",
@@ -265,6 +459,12 @@ export const SERVE_OPTIONS = {
     default: [] as StaticMount[],
     defaultText: "none",
     list: true,
+  }),
+  staticCacheControl: option({
+    flags: "--static-cache-control <value>",
+    help: "the Cache-Control header of --static files, e.g. \"public, max-age=31536000, immutable\" for fingerprinted assets",
+    doc: "the `Cache-Control` header of `--static` files (the default makes browsers revalidate, which costs a 304)",
+    default: DEFAULT_CACHE_CONTROL,
   }),
   docs: option({
     flags: "--docs",
@@ -332,6 +532,20 @@ export function commanderOptions<T>(key: string, spec: OptionSpec<T>): Option[] 
 
 /** Settings that cannot go together; the message says why. */
 export function conflicts(settings: ServeSettings): string | null {
+  if (settings.forwardedAllowIps === undefined && process.env.FORWARDED_ALLOW_IPS) {
+    try {
+      trustedAddresses(process.env.FORWARDED_ALLOW_IPS);
+    } catch (err) {
+      return `FORWARDED_ALLOW_IPS: ${(err as Error).message}`;
+    }
+  }
+  if (settings.udsMode !== undefined && settings.uds === undefined && !settings.bind.some((b) => b.startsWith("unix:"))) {
+    return "--uds-mode needs --uds (or a --bind unix:PATH)";
+  }
+  for (const flag of ["sslKeyfile", "sslKeyfilePassword", "sslCaCerts"] as const) {
+    if (settings[flag] !== undefined && settings.sslCertfile === undefined) return `--${longName(SERVE_OPTIONS[flag])} needs --ssl-certfile`;
+  }
+  if (settings.sslCertReqs > 0 && settings.sslCertfile === undefined) return "--ssl-cert-reqs needs --ssl-certfile";
   if (settings.corsCredentials && settings.corsOrigin.length === 0) return "--cors-credentials needs --cors-origin";
   if (settings.corsCredentials && settings.corsOrigin.includes("*")) {
     return "--cors-credentials cannot be used with --cors-origin '*': list the origins";

@@ -15,7 +15,9 @@ import { Dispatcher } from "./dispatch/dispatcher.js";
 import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
 import { sendError } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
-import { HttpServer } from "./http/server.js";
+import { listenSpecs, loadTls, removeSocketFile, type Bound, type ListenSpec } from "./http/listeners.js";
+import { compileTrust } from "./http/proxy-headers.js";
+import { HttpServer, type TlsServerOptions } from "./http/server.js";
 import { Router } from "./http/router.js";
 import { StaticFiles, warnStaticClashes } from "./http/static-files.js";
 import type { Logger } from "./log.js";
@@ -24,7 +26,7 @@ import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
 import type { ServeSettings } from "./options.js";
 import type { RouteInfo } from "../protocol/messages.js";
 import { watchForReload } from "./reload.js";
-import type { WorkerRuntime } from "./runtimes/runtime.js";
+import type { WorkerCommand, WorkerRuntime } from "./runtimes/runtime.js";
 import { StatusPage } from "./status/status-page.js";
 import { tolerateLostStdio } from "./stdio.js";
 import { nameAndVersion, version } from "../shared/version.js";
@@ -62,6 +64,8 @@ export class Server {
   /** Paths the orchestrator answers itself; an app route on one of them wins, with a warning. */
   private readonly builtIns: string[];
   private http: HttpServer | null = null;
+  /** --uds socket files this run created, removed at exit. */
+  private readonly socketFiles: { path: string; ino: number }[] = [];
   /** --metrics-port and --admin-port: ports that serve built-ins alone. */
   private readonly sidePorts: NodeServer[] = [];
   private watcher: FSWatcher | null = null;
@@ -81,12 +85,12 @@ export class Server {
     this.log = log;
     const metrics = this.metrics;
     this.dispatcher = new Dispatcher(options.maxQueue, (ms) => metrics.waited(ms / 1000), options.prefetch, options.queueTimeout * 1000);
-    this.staticFiles = options.static.length > 0 ? new StaticFiles(options.static) : null;
+    this.staticFiles = options.static.length > 0 ? new StaticFiles(options.static, options.staticCacheControl) : null;
     this.apiDocs = options.docs ? new ApiDocs({ title: app.text, version: "0.0.0" }, (message) => log.warn(message)) : null;
     const workerTimeoutMs = options.workerTimeout * 1000;
     this.pool = new WorkerPool({
       size: options.workers,
-      runtime,
+      runtime: withRootPath(runtime, options.rootPath),
       app,
       socketDir: this.socketDir,
       dispatcher: this.dispatcher,
@@ -140,6 +144,7 @@ export class Server {
     process.once("exit", () => {
       this.pool.kill();
       this.socketDir.remove();
+      for (const file of this.socketFiles) removeSocketFile(file);
     });
     for (const [signal, handler] of Object.entries(this.signalHandlers)) process.on(signal, handler);
     this.start().catch((err: Error) => {
@@ -159,18 +164,20 @@ export class Server {
       { app: options.app.text, workers: options.workers, runtime: options.runtime.name, version },
       `${nameAndVersion}: loading ${options.app.text} with ${options.runtime.description}`,
     );
+    // Certificates and addresses first: a typo there fails before any worker starts.
+    const tls = this.tlsOptions();
+    const specs = listenSpecs(options);
     // Discovery: one worker loads the app and lists its routes, then joins the pool.
     const { routes } = await this.pool.discover();
     this.apiDocs?.update(routes);
     await this.pool.start();
-    const http = this.createHttpServer(new Router(routes));
-    const address = await http.listen(options.host, options.port).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(
-        err.code === "EADDRINUSE"
-          ? `port ${options.port} on ${options.host} is already in use`
-          : `cannot listen on ${options.host}:${options.port}: ${err.message}`,
-      );
-    });
+    const http = this.createHttpServer(new Router(routes), tls);
+    const bound: Bound[] = [];
+    for (const spec of specs) {
+      const one = await http.listenOn(spec, { backlog: options.backlog, udsMode: options.udsMode });
+      if (one.socketFile) this.socketFiles.push(one.socketFile);
+      bound.push(one);
+    }
     if (this.state !== "starting") {
       // Stopped while starting: this listener is not wanted any more.
       http.drain();
@@ -179,14 +186,13 @@ export class Server {
     }
     this.http = http;
     logRoutes(log, routes);
-    await this.listenSidePorts(http);
-    this.logStartup(routes, address);
+    await this.listenSidePorts(http, specs);
+    this.logStartup(routes, bound);
     this.state = "running";
     this.watchdog.start();
     if (options.reload) {
-      const dir = process.cwd();
-      this.watcher = watchForReload(dir, log, () => this.state === "running" && void this.pool.reload());
-      log.info({ dir }, `watching ${dir} for changes`);
+      const watch = { dirs: options.reloadDir, include: options.reloadInclude, exclude: options.reloadExclude };
+      this.watcher = watchForReload(watch, log, () => this.state === "running" && void this.pool.reload());
     }
   }
 
@@ -228,9 +234,30 @@ export class Server {
     this.stopSignal("SIGINT");
   }
 
-  /** Reload the app: a rolling restart of every worker. */
+  /** Reload the app (a rolling restart of every worker) and re-read the TLS certificate. */
   handleHup(): void {
-    if (this.state === "running") void this.pool.reload();
+    if (this.state !== "running") return;
+    this.reloadCertificate();
+    void this.pool.reload();
+  }
+
+  /** New connections get the certificate now in the files; one that does not load leaves the old one serving. */
+  private reloadCertificate(): void {
+    if (this.options.sslCertfile === undefined) return;
+    try {
+      this.http?.setSecureContext(loadTls(this.options)!);
+      this.log.info({ certfile: this.options.sslCertfile }, `reloaded the TLS certificate ${this.options.sslCertfile}`);
+    } catch (err) {
+      this.log.error({ certfile: this.options.sslCertfile }, `TLS certificate not reloaded, the previous one stays in use: ${(err as Error).message}`);
+    }
+  }
+
+  /** The --ssl-* files, read and checked, or null for plain HTTP. */
+  private tlsOptions(): TlsServerOptions | null {
+    const context = loadTls(this.options);
+    if (context === null) return null;
+    const reqs = this.options.sslCertReqs;
+    return { ...context, requestCert: reqs > 0, rejectUnauthorized: reqs === 2 };
   }
 
   /** One worker more. */
@@ -292,7 +319,7 @@ export class Server {
     warnStaticClashes(this.log, this.options.static, routes);
   }
 
-  private createHttpServer(router: Router): HttpServer {
+  private createHttpServer(router: Router, tls: TlsServerOptions | null): HttpServer {
     const { options, log } = this;
     return new HttpServer({
       router,
@@ -314,6 +341,8 @@ export class Server {
       statusPageHere: options.adminPort === undefined,
       cors: options.corsOrigin.length > 0 ? { origins: options.corsOrigin, credentials: options.corsCredentials } : null,
       compression: typeof options.compress === "number" ? { minBytes: options.compress } : null,
+      tls,
+      proxyTrust: options.proxyHeaders ? compileTrust(options.forwardedAllowIps ?? (process.env.FORWARDED_ALLOW_IPS || "127.0.0.1")) : null,
     });
   }
 
@@ -323,7 +352,7 @@ export class Server {
   }
 
   /** --metrics-port (/metrics alone) and --admin-port (metrics, docs, status page, probes). */
-  private async listenSidePorts(http: HttpServer): Promise<void> {
+  private async listenSidePorts(http: HttpServer, specs: readonly ListenSpec[]): Promise<void> {
     const { options, log } = this;
     const listen = async (port: number, only: BuiltIn[]): Promise<number> => {
       const side = await listenBuiltIns(options.host, port, new BuiltIns(only), () => http.draining);
@@ -348,7 +377,7 @@ export class Server {
       );
       const port = await listen(options.adminPort, only);
       log.info({ adminPort: port }, `admin port http://${options.host}:${port}: ${only.flatMap((b) => b.paths).join(", ")}`);
-    } else if (!isLoopback(options.host) && (this.metricsHere || this.apiDocs || this.statusPage)) {
+    } else if (specs.some(reachableFromOutside) && (this.metricsHere || this.apiDocs || this.statusPage)) {
       log.warn(
         { host: options.host },
         `/metrics${this.apiDocs ? ", /openapi.json, /docs" : ""}${this.statusPage ? ", the status page" : ""} answer on the public port: in production, move them with --admin-port <port> (docs/deploy.md)`,
@@ -356,25 +385,27 @@ export class Server {
     }
   }
 
-  private logStartup(routes: readonly RouteInfo[], address: AddressInfo): void {
+  private logStartup(routes: readonly RouteInfo[], bound: readonly Bound[]): void {
     const { options, log } = this;
     for (const path of this.builtIns) {
       if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
     }
     for (const m of options.static) log.info({ prefix: m.prefix, dir: m.root }, `static files: ${m.prefix}/ from ${m.root}`);
     warnStaticClashes(log, options.static, routes, this.builtIns);
-    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    const url = `http://${host}:${address.port}`;
+    const urls = bound.map((b) => b.url);
+    const url = urls[0]!;
     if (this.statusPage && options.adminPort === undefined) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);
+    const tls = options.sslCertfile !== undefined ? " (TLS: HTTP/2 and HTTP/1.1)" : "";
     log.info(
-      { url, port: address.port, workers: options.workers, socketDir: this.socketDir.path },
-      `listening on ${url} with ${options.workers} workers`,
+      { url, urls, port: bound.find((b) => b.port !== undefined)?.port, workers: options.workers, socketDir: this.socketDir.path },
+      `listening on ${urls.join(", ")}${tls} with ${options.workers} workers`,
     );
   }
 
   private reportStartupFailure(err: Error): void {
     const traceback = (err as { traceback?: string }).traceback;
-    process.stderr.write(`neutrino: cannot serve ${this.options.app.text}: ${err.message}\n${traceback ? `\n${traceback}` : ""}`);
+    const hint = this.options.runtime.startupHint?.(err);
+    process.stderr.write(`neutrino: cannot serve ${this.options.app.text}: ${err.message}\n${hint ? `${hint}\n` : ""}${traceback ? `\n${traceback}` : ""}`);
   }
 }
 
@@ -401,6 +432,24 @@ function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining
       resolve(server);
     });
   });
+}
+
+/**
+ * Tells the workers --root-path as NEUTRINO_ROOT_PATH (the option's own variable name, so a value
+ * set in the environment reaches them unchanged too).
+ */
+function withRootPath(runtime: WorkerRuntime, rootPath: string): WorkerRuntime {
+  const wrapped: WorkerRuntime = Object.create(runtime);
+  wrapped.command = (...args): WorkerCommand => {
+    const command = runtime.command(...args);
+    return { ...command, env: { ...command.env, NEUTRINO_ROOT_PATH: rootPath } };
+  };
+  return wrapped;
+}
+
+/** Whether a listener may take connections from other machines (an inherited socket: unknown, so yes). */
+function reachableFromOutside(spec: ListenSpec): boolean {
+  return spec.kind === "fd" || (spec.kind === "tcp" && !isLoopback(spec.host));
 }
 
 /** Whether \`host\` only accepts connections from this machine. */

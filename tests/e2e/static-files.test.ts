@@ -10,6 +10,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from "node:zlib";
 import { testApps } from "../support/apps.js";
 import { repoRoot } from "../support/paths.js";
 import { request, runCli, startServer, type RunningServer } from "../support/server.js";
@@ -17,6 +18,8 @@ import { request, runCli, startServer, type RunningServer } from "../support/ser
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==", "base64");
 const SECRET = "TOP-SECRET-outside-the-folder";
 const BIG_SIZE = 5 * 1024 * 1024 + 123;
+const DIGITS = "0123456789abcdefghij";
+const BUNDLE = `console.log(${JSON.stringify("x".repeat(2000))});\n`;
 
 /** A folder tree in a temporary directory: public/ is served; secret.txt and outside/ are not. */
 function makeTree(): string {
@@ -37,6 +40,16 @@ function makeTree(): string {
   writeFileSync(join(pub, ".env"), SECRET);
   writeFileSync(join(pub, "sub", "index.html"), "<p>sub</p>");
   writeFileSync(join(pub, "big.bin"), Buffer.alloc(BIG_SIZE, 7));
+  writeFileSync(join(pub, "digits.txt"), DIGITS);
+  // Precompressed siblings: bundle.js has both, only-gz.css a gzip one; hidden.js's sibling is a symlink out.
+  writeFileSync(join(pub, "bundle.js"), BUNDLE);
+  writeFileSync(join(pub, "bundle.js.br"), brotliCompressSync(BUNDLE));
+  writeFileSync(join(pub, "bundle.js.gz"), gzipSync(BUNDLE));
+  writeFileSync(join(pub, "only-gz.css"), "p { margin: 0 }\n");
+  writeFileSync(join(pub, "only-gz.css.gz"), gzipSync("p { margin: 0 }\n"));
+  writeFileSync(join(pub, "hidden.js"), "plain();\n");
+  writeFileSync(join(dir, "outside", "hidden.js.gz"), gzipSync(SECRET));
+  symlinkSync(join(dir, "outside", "hidden.js.gz"), join(pub, "hidden.js.gz"));
   symlinkSync(join(dir, "secret.txt"), join(pub, "escape.txt"));
   symlinkSync("../outside", join(pub, "outdir"));
   symlinkSync("style.css", join(pub, "inside.css"));
@@ -50,11 +63,11 @@ interface RawReply {
   body: string;
 }
 
-/** Sends `path` exactly as written (no normalization), so `..` reaches the server. */
-function raw(url: string, path: string, method = "GET"): Promise<RawReply> {
+/** Sends `path` exactly as written (no normalization), so `..` reaches the server; the body undecoded. */
+function raw(url: string, path: string, method = "GET", headers: Record<string, string> = {}): Promise<RawReply> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, path, method }, (res) => {
+    const req = httpRequest({ host: hostname, port, path, method, headers }, (res) => {
       let body = "";
       res.setEncoding("latin1").on("data", (d: string) => (body += d));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
@@ -130,6 +143,69 @@ for (const { language, app } of testApps) {
       assert.equal(changed.status, 200);
       assert.equal(changed.text, "body { color: blue }\n");
       assert.notEqual(changed.headers.get("etag"), etag);
+    });
+
+    it("byte ranges: 206 with Content-Range for one range, 416 for one outside the file, the whole file for a stale If-Range", async () => {
+      const url = `${server.url}/assets/digits.txt`;
+      const whole = await request(url);
+      assert.equal(whole.headers.get("accept-ranges"), "bytes");
+      const part = await request(url, { headers: { range: "bytes=2-5" } });
+      assert.equal(part.status, 206);
+      assert.equal(part.text, "2345");
+      assert.equal(part.headers.get("content-range"), `bytes 2-5/${DIGITS.length}`);
+      assert.equal(part.headers.get("content-length"), "4");
+      const suffix = await request(url, { headers: { range: "bytes=-3" } });
+      assert.equal(suffix.status, 206);
+      assert.equal(suffix.text, "hij");
+      const open = await request(url, { headers: { range: "bytes=18-" } });
+      assert.equal(open.text, "ij");
+      const outside = await request(url, { headers: { range: "bytes=100-200" } });
+      assert.equal(outside.status, 416);
+      assert.equal(outside.headers.get("content-range"), `bytes */${DIGITS.length}`);
+      assert.equal(outside.json.error, "Range Not Satisfiable");
+      const matching = await request(url, { headers: { range: "bytes=0-1", "if-range": whole.headers.get("etag")! } });
+      assert.equal(matching.status, 206);
+      assert.equal(matching.text, "01");
+      const stale = await request(url, { headers: { range: "bytes=0-1", "if-range": '"old"' } });
+      assert.equal(stale.status, 200);
+      assert.equal(stale.text, DIGITS);
+      const big = await request(`${server.url}/assets/big.bin`, { headers: { range: `bytes=${BIG_SIZE - 10}-` } });
+      assert.equal(big.status, 206);
+      assert.equal(big.headers.get("content-range"), `bytes ${BIG_SIZE - 10}-${BIG_SIZE - 1}/${BIG_SIZE}`);
+    });
+
+    it("Cache-Control is public, max-age=0 by default; If-Match that fails is a 412", async () => {
+      const res = await request(`${server.url}/assets/digits.txt`);
+      assert.equal(res.headers.get("cache-control"), "public, max-age=0");
+      const failed = await request(`${server.url}/assets/digits.txt`, { headers: { "if-match": '"other"' } });
+      assert.equal(failed.status, 412);
+      assert.equal(failed.json.error, "Precondition Failed");
+    });
+
+    it("a precompressed sibling is served when the client accepts its coding, with Content-Encoding and Vary", async () => {
+      const br = await raw(server.url, "/assets/bundle.js", "GET", { "accept-encoding": "gzip, br" });
+      assert.equal(br.status, 200);
+      assert.equal(br.headers["content-encoding"], "br");
+      assert.equal(br.headers["content-type"], "text/javascript; charset=utf-8");
+      assert.equal(br.headers.vary, "Accept-Encoding");
+      assert.equal(brotliDecompressSync(Buffer.from(br.body, "latin1")).toString(), BUNDLE);
+      const gz = await raw(server.url, "/assets/bundle.js", "GET", { "accept-encoding": "gzip" });
+      assert.equal(gz.headers["content-encoding"], "gzip");
+      assert.equal(gunzipSync(Buffer.from(gz.body, "latin1")).toString(), BUNDLE);
+      assert.notEqual(gz.headers.etag, br.headers.etag, "each coding has its own validator");
+      const plain = await raw(server.url, "/assets/bundle.js", "GET", { "accept-encoding": "identity" });
+      assert.equal(plain.headers["content-encoding"], undefined);
+      assert.equal(plain.headers.vary, "Accept-Encoding");
+      assert.equal(plain.body, BUNDLE);
+      const onlyGz = await raw(server.url, "/assets/only-gz.css", "GET", { "accept-encoding": "br, gzip;q=0.5" });
+      assert.equal(onlyGz.headers["content-encoding"], "gzip");
+      assert.equal(gunzipSync(Buffer.from(onlyGz.body, "latin1")).toString(), "p { margin: 0 }\n");
+      const none = await raw(server.url, "/assets/style.css", "GET", { "accept-encoding": "gzip, br" });
+      assert.equal(none.headers["content-encoding"], undefined);
+      assert.equal(none.headers.vary, undefined);
+      const escaped = await raw(server.url, "/assets/hidden.js", "GET", { "accept-encoding": "gzip" });
+      assert.equal(escaped.headers["content-encoding"], undefined, "a sibling that is a symlink out of the folder is ignored");
+      assert.equal(escaped.body, "plain();\n");
     });
 
     it("HEAD sends the headers alone; other methods get 405 with Allow", async () => {
@@ -249,6 +325,20 @@ describe("static files: configuration and start-up errors", () => {
     const run = runCli(["serve", APP, "--port", "0"], { cwd: dir, env: { NEUTRINO_STATIC: "/a=./public,/b=./gone" } });
     assert.equal(await run.exited, 2);
     assert.match(run.err(), /^neutrino: NEUTRINO_STATIC: directory \.\/gone does not exist/);
+  });
+
+  it("--static-cache-control sets the Cache-Control of every file, 304s included", async () => {
+    const immutable = "public, max-age=31536000, immutable";
+    const server = await startServer(APP, ["--workers", "1", "--static", "/a=public", "--static-cache-control", immutable], { cwd: dir });
+    try {
+      const res = await request(`${server.url}/a/style.css`);
+      assert.equal(res.headers.get("cache-control"), immutable);
+      const cached = await request(`${server.url}/a/style.css`, { headers: { "if-none-match": res.headers.get("etag")! } });
+      assert.equal(cached.status, 304);
+      assert.equal(cached.headers.get("cache-control"), immutable);
+    } finally {
+      await server.stop();
+    }
   });
 
   it("static = [...] in neutrino.toml", async () => {

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
-import { isCompressible, negotiate } from "../../src/orchestrator/http/compression.js";
+import { acceptedEncodings, isCompressible, negotiate } from "../../src/orchestrator/http/compression.js";
 import { startFront, stopFront, type Answer, type Front } from "../support/front.js";
 
 describe("compression (in process)", () => {
@@ -25,6 +25,14 @@ describe("compression (in process)", () => {
       ["deflate", null],
     ];
     for (const [header, expected] of cases) assert.equal(negotiate(header), expected, String(header));
+  });
+
+  it("lists every accepted encoding, preferred first", () => {
+    assert.deepEqual(acceptedEncodings("gzip, br"), ["br", "gzip"]);
+    assert.deepEqual(acceptedEncodings("gzip;q=1.0, br;q=0.5"), ["gzip", "br"]);
+    assert.deepEqual(acceptedEncodings("br;q=0, *"), ["gzip"]);
+    assert.deepEqual(acceptedEncodings("identity"), []);
+    assert.deepEqual(acceptedEncodings(undefined), []);
   });
 
   it("compresses JSON, text, JavaScript, XML and SVG only", () => {

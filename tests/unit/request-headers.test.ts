@@ -13,4 +13,19 @@ describe("request headers for the worker", () => {
     ]);
     assert.deepEqual(requestHeaderPairs([]), []);
   });
+
+  it("with the client's view: HTTP/2 pseudo-headers dropped, :authority as host, the forwarded host and one x-forwarded-proto", () => {
+    const h2 = [":path", "/", ":method", "GET", ":authority", "example.com:8443", ":scheme", "https", "x-forwarded-proto", "http", "accept", "*/*"];
+    assert.deepEqual(requestHeaderPairs(h2, { host: "127.0.0.1", port: 1, scheme: "https", forwardedHost: undefined }), [
+      ["host", "example.com:8443"],
+      ["accept", "*/*"],
+      ["x-forwarded-proto", "https"],
+    ]);
+    const proxied = ["Host", "backend:8000", "X-Forwarded-Host", "shop.example"];
+    assert.deepEqual(requestHeaderPairs(proxied, { host: "203.0.113.9", port: 0, scheme: "http", forwardedHost: "shop.example" }), [
+      ["host", "shop.example"],
+      ["x-forwarded-host", "shop.example"],
+      ["x-forwarded-proto", "http"],
+    ]);
+  });
 });

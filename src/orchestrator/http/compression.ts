@@ -30,7 +30,12 @@ export type Encoding = "br" | "gzip";
  * stands for any coding the header does not name; on a tie brotli wins.
  */
 export function negotiate(acceptEncoding: string | undefined): Encoding | null {
-  if (!acceptEncoding) return null;
+  return acceptedEncodings(acceptEncoding)[0] ?? null;
+}
+
+/** The encodings Accept-Encoding accepts (q > 0), preferred first (brotli on a tie). */
+export function acceptedEncodings(acceptEncoding: string | undefined): Encoding[] {
+  if (!acceptEncoding) return [];
   let br = -1;
   let gz = -1;
   let star = -1;
@@ -49,8 +54,14 @@ export function negotiate(acceptEncoding: string | undefined): Encoding | null {
   }
   if (br < 0) br = star;
   if (gz < 0) gz = star;
-  if (br <= 0 && gz <= 0) return null;
-  return br >= gz ? "br" : "gzip";
+  const accepted: [Encoding, number][] = [
+    ["br", br],
+    ["gzip", gz],
+  ];
+  return accepted
+    .filter(([, q]) => q > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([encoding]) => encoding);
 }
 
 /** JSON, text, JavaScript, XML and SVG (`+json` and `+xml` types too); not images, archives or fonts. */

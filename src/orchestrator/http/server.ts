@@ -3,14 +3,16 @@
  * writing the worker's answer back. The response body bytes come from the worker and are passed
  * through untouched.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, Server, type IncomingMessage, type ServerResponse } from "node:http";
+import { createSecureServer, type Http2SecureServer, type Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
+import type { SecureContextOptions } from "node:tls";
 import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { nextTaskId, type Job } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../../protocol/codec.js";
 import type { Pair, TaskResult } from "../../protocol/messages.js";
-import { sendError, sendRawError } from "./errors.js";
+import { errorBody, sendError, sendRawError } from "./errors.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import type { ProbePaths } from "./probes.js";
@@ -19,7 +21,10 @@ import type { RequestStats } from "../status/request-stats.js";
 import type { StatusPage } from "../status/status-page.js";
 import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
 import { Cors, type CorsOptions } from "./cors.js";
-import { clientAddress, isFormBody, requestHeaderPairs } from "./request-headers.js";
+import { EdgeHttp2Response } from "./http2-response.js";
+import { listenOn, type Bound, type ListenOptions, type ListenSpec } from "./listeners.js";
+import type { Trust } from "./proxy-headers.js";
+import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
 import type { StaticFiles } from "./static-files.js";
@@ -59,9 +64,25 @@ export interface HttpServerOptions {
   readonly cors?: CorsOptions | null;
   /** --compress: compress worker answers from this size up (null or absent: off). */
   readonly compression?: CompressionOptions | null;
+  /** --ssl-*: serve HTTPS, HTTP/2 by ALPN with HTTP/1.1 for clients without it (null or absent: plain HTTP). */
+  readonly tls?: TlsServerOptions | null;
+  /** --forwarded-allow-ips: the proxies whose forwarding headers count (null or absent: none, the connection is the client). */
+  readonly proxyTrust?: Trust | null;
 }
 
+export interface TlsServerOptions extends SecureContextOptions {
+  /** Ask clients for a certificate (--ssl-cert-reqs 1 or 2). */
+  readonly requestCert?: boolean;
+  /** Refuse a client without a valid certificate (--ssl-cert-reqs 2). */
+  readonly rejectUnauthorized?: boolean;
+}
+
+/** One listening server; several (--bind, --uds, --fd) share one HttpServer's handler. */
+type Listener = Server | Http2SecureServer<any, any, any, any>;
+
 const EMPTY = Buffer.alloc(0);
+/** Requests one HTTP/2 connection may have open at once. */
+const MAX_HTTP2_STREAMS = 128;
 const NO_PAIRS: Pair[] = [];
 const NO_CLIENT: readonly [host: string, port: number] = ["", 0];
 /** On a connection: the response to its latest request, which Node writes after every earlier one. */
@@ -97,7 +118,7 @@ class HttpJob implements Job {
     private readonly metrics: Metrics,
   ) {}
 
-  private record(status: number): void {
+  private record(status: number, bytes: number): void {
     const now = performance.now();
     this.metrics.requestDone(this.route, this.method, status, (now - this.submittedAt) / 1000);
     this.server.requestStats?.record(status, (now - this.submittedAt) / 1000);
@@ -105,18 +126,30 @@ class HttpJob implements Job {
     if (!log) return;
     const ms = (t: number): number => Math.round(t * 1000) / 1000;
     const started = this.assignedAt || now;
+    const req = this.req;
+    const client = clientViewOf(req);
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const query = q < 0 ? "" : url.slice(q + 1);
+    const protocol = req.httpVersionMajor === 2 ? "HTTP/2" : `HTTP/${req.httpVersion}`;
     log.info(
       {
         requestId: this.requestId,
+        client: client.host,
+        clientPort: client.port,
         method: this.method,
         path: this.path,
+        query,
+        protocol,
         route: this.route,
         status,
+        bytes,
+        userAgent: req.headers["user-agent"] ?? "",
         durationMs: ms(now - this.submittedAt),
         queueMs: ms(started - this.submittedAt),
         workerMs: this.assignedAt ? ms(now - this.assignedAt) : 0,
       },
-      `${this.method} ${this.path} ${status} ${ms(now - this.submittedAt)} ms`,
+      `${client.host || "-"} "${this.method} ${this.path}${query ? `?${query}` : ""} ${protocol}" ${status} ${bytes} B ${ms(now - this.submittedAt)} ms`,
     );
   }
 
@@ -182,7 +215,7 @@ class HttpJob implements Job {
       return;
     }
     this.res.end(body);
-    this.record(status);
+    this.record(status, body.length);
   }
 
   fail(status: number, detail: string, headers?: Record<string, string>): void {
@@ -192,7 +225,7 @@ class HttpJob implements Job {
   }
 
   private answerError(status: number, detail: string, headers?: Record<string, string>): void {
-    this.record(status);
+    this.record(status, Buffer.byteLength(errorBody(status, detail)));
     const all: Record<string, string> = { ...headers, [REQUEST_ID_HEADER]: this.requestId };
     if (this.server.draining) all.connection = "close";
     const cors = this.server.cors;
@@ -205,7 +238,10 @@ class HttpJob implements Job {
 }
 
 export class HttpServer {
-  readonly server: Server;
+  /** Every listener (--bind, --uds, --fd, or --host/--port), in the order they were opened. */
+  readonly listeners: Listener[] = [];
+  /** Open HTTP/2 connections: a GOAWAY ends them when draining, as `connection: close` ends HTTP/1.1 ones. */
+  private readonly sessions = new Set<Http2Session>();
   /** Set once shutdown begins: every response then closes its connection. */
   draining = false;
   /** Replaced as a whole when a reload brings new routes. */
@@ -216,6 +252,7 @@ export class HttpServer {
   readonly cors: Cors | null;
   readonly compression: CompressionOptions | null;
   readonly builtIns: BuiltIns;
+  private readonly proxyTrust: Trust | null;
 
   constructor(private readonly options: HttpServerOptions) {
     this.router = options.router;
@@ -224,24 +261,65 @@ export class HttpServer {
     this.requestStats = options.statusPage?.stats ?? null;
     this.cors = options.cors ? new Cors(options.cors) : null;
     this.compression = options.compression ?? null;
+    this.proxyTrust = options.proxyTrust ?? null;
+  }
+
+  /** A new listener, not yet listening, with every handler of this server on it. */
+  private createListener(): Listener {
+    const { options } = this;
     const { headersMs, requestMs, keepAliveMs } = options.timeouts;
-    this.server = createServer(
-      {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      attachClientView(req, this.proxyTrust);
+      this.handle(req, res);
+    };
+    let server: Listener;
+    if (options.tls) {
+      const secure = createSecureServer(
+        {
+          ...options.tls,
+          // HTTP/2 where the client offers it (ALPN), HTTP/1.1 for the others.
+          allowHTTP1: true,
+          Http2ServerResponse: EdgeHttp2Response,
+          // Streams per connection are bounded as nginx bounds them (Node's default is 2^32 - 1).
+          settings: { maxHeaderListSize: options.maxHeaderSize ?? 16 * 1024, maxConcurrentStreams: MAX_HTTP2_STREAMS },
+        },
+        onRequest as never,
+      );
+      // The HTTP/1.1 side of this server reads the same settings http.createServer takes as options.
+      Object.assign(secure, {
         headersTimeout: headersMs,
         requestTimeout: Math.max(requestMs, headersMs),
-        maxHeaderSize: options.maxHeaderSize,
-        // Checked in handle(), to answer with the same JSON error as everything else.
-        requireHostHeader: false,
         keepAliveTimeout: keepAliveMs,
-        // Node checks those timeouts every 30 s by default: far too coarse for a 10 s limit.
+        maxHeaderSize: options.maxHeaderSize,
         connectionsCheckingInterval: 1_000,
-      },
-      (req, res) => this.handle(req, res),
-    );
+      });
+      secure.on("session", (session: Http2Session) => {
+        this.sessions.add(session);
+        session.once("close", () => this.sessions.delete(session));
+        // An idle connection ends as an idle HTTP/1.1 keep-alive one does; close() lets open streams finish.
+        session.setTimeout(keepAliveMs, () => session.close());
+        if (this.draining) session.close();
+      });
+      server = secure;
+    } else {
+      server = createServer(
+        {
+          headersTimeout: headersMs,
+          requestTimeout: Math.max(requestMs, headersMs),
+          maxHeaderSize: options.maxHeaderSize,
+          // Checked in handle(), to answer with the same JSON error as everything else.
+          requireHostHeader: false,
+          keepAliveTimeout: keepAliveMs,
+          // Node checks those timeouts every 30 s by default: far too coarse for a 10 s limit.
+          connectionsCheckingInterval: 1_000,
+        },
+        onRequest,
+      );
+    }
     // A client that half-closes after its last request (`printf … | nc`) still gets every answer:
     // by default Node ends the connection at the client's FIN, dropping the responses not yet written.
-    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
+    (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();
         return;
@@ -256,28 +334,43 @@ export class HttpServer {
       // Requests pipelined before the bad one are answered first, in order (RFC 9112 §9.3.2).
       afterResponses(socket, () => sendRawError(socket, status, detail));
     });
+    return server;
   }
 
-  listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => {
-        this.server.off("error", reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+  /** Opens one more listener on `spec` (a TCP address, a Unix socket, an inherited descriptor). */
+  async listenOn(spec: ListenSpec, options: Omit<ListenOptions, "secure">): Promise<Bound> {
+    const server = this.createListener();
+    const bound = await listenOn(server, spec, { ...options, secure: Boolean(this.options.tls) });
+    this.listeners.push(server);
+    return bound;
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    await this.listenOn({ kind: "tcp", host, port }, { backlog: 511 });
+    return this.listeners.at(-1)!.address() as AddressInfo;
+  }
+
+  /** A new certificate for new connections (SIGHUP); the ones open keep theirs. */
+  setSecureContext(tls: SecureContextOptions): void {
+    for (const server of this.listeners) (server as Http2SecureServer).setSecureContext(tls);
   }
 
   /** Stops accepting connections; idle keep-alive connections close now, busy ones after their response. */
   drain(): void {
     this.draining = true;
-    this.server.close();
-    this.server.closeIdleConnections();
+    for (const server of this.listeners) {
+      server.close();
+      // Node's HTTP/1.1 connection list, which Http2SecureServer keeps too for its HTTP/1.1 side
+      // but has no public method for (Node 20).
+      Server.prototype.closeIdleConnections.call(server);
+    }
+    for (const session of this.sessions) session.close();
   }
 
   /** Closes whatever connections remain (end of shutdown). */
   closeAll(): void {
-    this.server.closeAllConnections();
+    for (const server of this.listeners) Server.prototype.closeAllConnections.call(server);
+    for (const session of this.sessions) session.destroy();
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -368,7 +461,8 @@ export class HttpServer {
       const query = q < 0 ? "" : url.slice(q + 1);
       // Headers and the client's address only for routes that read the request; headers for a
       // form body too (the worker binds its fields by its Content-Type).
-      const headers = match.headers || isFormBody(req.headers["content-type"]) ? requestHeaderPairs(req.rawHeaders) : NO_PAIRS;
+      const headers =
+        match.headers || isFormBody(req.headers["content-type"]) ? requestHeaderPairs(req.rawHeaders, clientViewOf(req)) : NO_PAIRS;
       const [host, port] = match.headers ? clientAddress(req) : NO_CLIENT;
       const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
       this.options.dispatcher.submit(

@@ -1,7 +1,9 @@
 /**
  * Static files (`--static /assets=./public`), served by the orchestrator without touching a
- * worker: content type from the file name (mime-types), ETag and Last-Modified with 304 answers to
- * If-None-Match and If-Modified-Since, GET and HEAD only, files streamed from disk.
+ * worker: content type from the file name (mime-types), GET and HEAD only; validators, 304, byte
+ * ranges and streaming from disk are `send`'s (src/orchestrator/http/file-response.ts). A
+ * precompressed sibling (`app.js.br`, `app.js.gz`) is served instead of the file when the client
+ * accepts its coding, with Content-Encoding and Vary: Accept-Encoding.
  *
  * A request under a mount's prefix is the mount's, whether or not the file exists: an app route
  * under the prefix is hidden (warned at start-up). The folder's real path is fixed at start-up, and
@@ -15,12 +17,13 @@ import { constants, realpathSync, statSync, type Stats } from "node:fs";
 import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, join, relative, resolve, sep } from "node:path";
-import { pipeline } from "node:stream";
 import { contentType } from "mime-types";
 import type { Logger } from "../log.js";
 import type { RouteInfo } from "../../protocol/messages.js";
 import type { BuiltIn, BuiltInRequest } from "./built-ins.js";
+import { acceptedEncodings, type Encoding } from "./compression.js";
 import { sendError } from "./errors.js";
+import { DEFAULT_CACHE_CONTROL, sendOpenFile, type OpenFile } from "./file-response.js";
 
 /** One `--static PREFIX=DIR`. */
 export interface StaticMount {
@@ -122,7 +125,11 @@ export class StaticFiles implements BuiltIn {
   /** Longest prefix first, so /a/b wins over /a. */
   readonly mounts: readonly StaticMount[];
 
-  constructor(mounts: readonly StaticMount[]) {
+  constructor(
+    mounts: readonly StaticMount[],
+    /** The Cache-Control of every file (`--static-cache-control`). */
+    private readonly cacheControl = DEFAULT_CACHE_CONTROL,
+  ) {
     this.mounts = [...mounts].sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
@@ -133,10 +140,10 @@ export class StaticFiles implements BuiltIn {
 
   answer({ req, res, method, path, url }: BuiltInRequest): void {
     const mount = this.mounts.find((m) => under(m.prefix, path))!;
-    this.serve(mount, req, res, method, path, url).catch((err: Error) => sendError(res, 500, `cannot serve ${path}: ${err.message}`));
+    this.serve(mount, req, res, path, url).catch((err: Error) => sendError(res, 500, `cannot serve ${path}: ${err.message}`));
   }
 
-  private async serve(mount: StaticMount, req: IncomingMessage, res: ServerResponse, method: string, path: string, url: string): Promise<void> {
+  private async serve(mount: StaticMount, req: IncomingMessage, res: ServerResponse, path: string, url: string): Promise<void> {
     const lookup = lookupPath(path.slice(mount.prefix.length));
     if (lookup.kind === "bad") {
       sendError(res, 400, `${path}: ${lookup.detail}`);
@@ -144,12 +151,13 @@ export class StaticFiles implements BuiltIn {
     }
     const notFound = (): void => sendError(res, 404, `no file for ${path}`);
     if (lookup.kind === "missing") return notFound();
-    const target = await openInside(mount.root, join(mount.root, ...lookup.segments));
+    let candidate = join(mount.root, ...lookup.segments);
+    const target = await openInside(mount.root, candidate);
     if (!target) return notFound();
-    let { handle, stats } = target;
+    let file: OpenFile = target;
     let name = lookup.segments.at(-1) ?? "";
-    if (stats.isDirectory()) {
-      await handle.close();
+    if (target.stats.isDirectory()) {
+      await target.handle.close();
       if (!lookup.directory) {
         // /assets/docs → /assets/docs/, so that the index page's relative links work.
         const q = url.indexOf("?");
@@ -157,19 +165,65 @@ export class StaticFiles implements BuiltIn {
         sendError(res, 301, `${path} is a directory: ${path}/`, { location });
         return;
       }
-      const index = await openInside(mount.root, join(target.real, "index.html"));
+      candidate = join(target.real, "index.html");
+      const index = await openInside(mount.root, candidate);
       if (!index || !index.stats.isFile()) {
         await index?.handle.close();
         return notFound();
       }
-      ({ handle, stats } = index);
+      file = index;
       name = "index.html";
-    } else if (!stats.isFile() || lookup.directory) {
-      await handle.close();
+    } else if (!target.stats.isFile() || lookup.directory) {
+      await target.handle.close();
       return notFound();
     }
-    sendFile(req, res, method, handle, stats, contentTypeFor(name));
+    const type = contentTypeFor(name);
+    const sibling = await precompressed(mount.root, candidate, req.headers["accept-encoding"]);
+    if (sibling.file) {
+      await file.handle.close();
+      file = sibling.file;
+    }
+    sendOpenFile(req, res, file, { type, cacheControl: this.cacheControl, encoding: sibling.encoding, vary: sibling.exists, path });
   }
+}
+
+/** Precompressed siblings, preferred first when the client likes both equally. */
+const SIBLINGS: readonly [Encoding, string][] = [
+  ["br", ".br"],
+  ["gzip", ".gz"],
+];
+
+/**
+ * The precompressed sibling of `candidate` to serve instead of it: the one of the coding the
+ * client prefers among those it accepts and that exist (same checks as any file: inside the root,
+ * a regular file). `exists` says whether any sibling exists, so that the answer varies by
+ * Accept-Encoding even for a client that gets the plain file.
+ */
+async function precompressed(
+  root: string,
+  candidate: string,
+  acceptEncoding: string | undefined,
+): Promise<{ file?: OpenFile; encoding?: Encoding; exists: boolean }> {
+  const accepted = acceptedEncodings(acceptEncoding);
+  let exists = false;
+  let best: { file: OpenFile; encoding: Encoding; rank: number } | undefined;
+  for (const [encoding, extension] of SIBLINGS) {
+    const opened = await openInside(root, candidate + extension);
+    if (!opened) continue;
+    if (!opened.stats.isFile()) {
+      await opened.handle.close();
+      continue;
+    }
+    exists = true;
+    const rank = accepted.indexOf(encoding);
+    if (rank >= 0 && (best === undefined || rank < best.rank)) {
+      await best?.file.handle.close();
+      best = { file: opened, encoding, rank };
+    } else {
+      await opened.handle.close();
+    }
+  }
+  return { file: best?.file, encoding: best?.encoding, exists };
 }
 
 /** The Content-Type for a file name (with a charset for text types); unknown: application/octet-stream. */
@@ -242,82 +296,4 @@ async function openInside(root: string, candidate: string): Promise<{ handle: Fi
     await handle.close();
     return null;
   }
-}
-
-/** A weak validator from the file's size and modification time, as `send` and nginx make it. */
-export function etagFor(stats: Stats): string {
-  return `W/"${stats.size.toString(16)}-${Math.floor(stats.mtimeMs).toString(16)}"`;
-}
-
-const opaque = (tag: string): string => tag.trim().replace(/^W\//, "");
-
-/** Whether the client's cached copy is current (RFC 9110 §13.1: If-None-Match, if present, decides). */
-export function notModified(req: IncomingMessage, etag: string, mtimeMs: number): boolean {
-  const ifNoneMatch = req.headers["if-none-match"];
-  if (ifNoneMatch !== undefined) {
-    return ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((tag) => opaque(tag) === opaque(etag));
-  }
-  const ifModifiedSince = req.headers["if-modified-since"];
-  if (ifModifiedSince === undefined) return false;
-  const since = Date.parse(ifModifiedSince);
-  // Last-Modified has whole seconds.
-  return !Number.isNaN(since) && Math.floor(mtimeMs / 1000) * 1000 <= since;
-}
-
-/**
- * Answers with an open file: 304 when the client's copy is current, the headers alone for HEAD,
- * else the file streamed from disk. Closes the handle in every case.
- */
-function sendFile(
-  req: IncomingMessage,
-  res: ServerResponse,
-  method: string,
-  handle: FileHandle,
-  stats: Stats,
-  type: string,
-  cacheControl = "public, max-age=0",
-): void {
-  const etag = etagFor(stats);
-  const validators = { etag, "last-modified": stats.mtime.toUTCString(), "cache-control": cacheControl };
-  if (notModified(req, etag, stats.mtimeMs)) {
-    void handle.close();
-    res.writeHead(304, validators);
-    res.end();
-    return;
-  }
-  res.writeHead(200, {
-    ...validators,
-    "content-type": type,
-    "content-length": stats.size,
-    "x-content-type-options": "nosniff",
-  });
-  if (method === "HEAD" || stats.size === 0) {
-    void handle.close();
-    res.end();
-    return;
-  }
-  // Exactly the bytes announced, even if the file grows meanwhile; the stream closes the handle.
-  const stream = handle.createReadStream({ start: 0, end: stats.size - 1 });
-  pipeline(stream, res, (err) => {
-    if (err) res.destroy();
-  });
-}
-
-/** Opens a file by absolute path and serves it with sendFile, or answers 404. */
-export async function sendPath(req: IncomingMessage, res: ServerResponse, method: string, file: string, type: string, cacheControl?: string): Promise<void> {
-  let handle: FileHandle;
-  try {
-    handle = await open(file, "r");
-  } catch {
-    sendError(res, 404, `no file for ${req.url ?? ""}`);
-    return;
-  }
-  let stats: Stats;
-  try {
-    stats = await handle.stat();
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
-  sendFile(req, res, method, handle, stats, type, cacheControl);
 }

@@ -11,7 +11,8 @@ import { dirname, join } from "node:path";
 import type { BuiltIn, BuiltInRequest } from "../http/built-ins.js";
 import type { RouteInfo } from "../../protocol/messages.js";
 import { sendError } from "../http/errors.js";
-import { contentTypeFor, sendPath } from "../http/static-files.js";
+import { sendPath } from "../http/file-response.js";
+import { contentTypeFor } from "../http/static-files.js";
 import { buildOpenApiDocument, type OpenApiInfo } from "./document.js";
 
 export const OPENAPI_PATH = "/openapi.json";
@@ -127,7 +128,7 @@ export class ApiDocs implements BuiltIn {
     else if (asset === "") sendError(res, 301, `the docs are at ${DOCS_PATH}`, { location: `../docs` });
     else if (asset === "init.js") reply(req, res, method, this.init, "text/javascript; charset=utf-8");
     else {
-      sendPath(req, res, method, join(swaggerUiDir, asset), contentTypeFor(asset), ASSET_CACHE).catch((err: Error) =>
+      sendPath(req, res, join(swaggerUiDir, asset), contentTypeFor(asset), ASSET_CACHE).catch((err: Error) =>
         sendError(res, 500, `cannot serve ${path}: ${err.message}`),
       );
     }

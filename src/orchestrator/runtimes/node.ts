@@ -1,6 +1,6 @@
 /**
  * Starts Node workers: `node [--import <tsx>] dist/src/node-worker/main.js <socket> <id> <app>`,
- * with the concurrency in NEUTRINO_WORKER_CONCURRENCY. tsx is loaded only for TypeScript apps:
+ * with the concurrency in NEUTRINO_WORKER_CONCURRENCY (and NEUTRINO_FACTORY=1 for `--factory`). tsx is loaded only for TypeScript apps:
  * it costs start-up time that JavaScript apps need not pay.
  */
 import { createRequire } from "node:module";
@@ -8,6 +8,7 @@ import { extname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TYPESCRIPT_EXTENSIONS, type AppSpec } from "../../shared/app-spec.js";
 import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
+import { workerEnv, type WorkerSettings } from "./worker-env.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
 /** This file compiles to dist/src/orchestrator/runtimes/node.js; the worker is dist/src/node-worker/main.js. */
@@ -26,9 +27,9 @@ export class NodeRuntime implements WorkerRuntime {
   readonly description: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(concurrency: number, workerEnv: Record<string, string> = {}) {
+  constructor(concurrency: number, settings: WorkerSettings = {}) {
     this.description = `node ${process.version} (up to ${concurrency} requests at once per worker)`;
-    this.env = { ...process.env, [CONCURRENCY_ENV]: String(concurrency), ...workerEnv };
+    this.env = workerEnv({ ...process.env, [CONCURRENCY_ENV]: String(concurrency) }, settings);
   }
 
   command(socketPath: string, workerId: string, app: AppSpec): WorkerCommand {

@@ -13,4 +13,6 @@ export interface WorkerRuntime {
   /** A human description for the banner, e.g. "python3 (3.11)". */
   readonly description: string;
   command(socketPath: string, workerId: string, app: AppSpec): WorkerCommand;
+  /** One line that tells the user what to try after this start-up failure, where the runtime knows one. */
+  startupHint?(failure: Error): string | null;
 }
