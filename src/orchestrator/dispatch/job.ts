@@ -1,5 +1,6 @@
 /** A request on its way to a worker: what the dispatcher, the queue and the workers pass around. */
-import type { TaskResult } from "../../protocol/messages.js";
+import type { StreamFrame, TaskResult } from "../../protocol/messages.js";
+import type { Worker } from "../workers/worker.js";
 
 export interface Job {
   /** The task id on the wire; unique across the whole server while in flight. */
@@ -26,6 +27,12 @@ export interface Job {
   readonly answered: boolean;
   /** Sends the worker's result to the client; ignored once answered. */
   complete(result: TaskResult): void;
+  /**
+   * A frame of this task's stream or WebSocket from `worker` (docs/protocol.md, Streams). A
+   * BodyEnd or WebSocketClose has already ended the task on the worker's side when it arrives
+   * here. Absent on a job that cannot stream: a stream frame for it is a protocol error.
+   */
+  onStreamFrame?(m: StreamFrame, worker: Worker): void;
   /** Answers with a JSON error body `{"error": reason phrase, "detail": detail}`; ignored once answered. */
   fail(status: number, detail: string, headers?: Record<string, string>): void;
 }

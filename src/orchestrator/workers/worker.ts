@@ -12,7 +12,7 @@ import type { AppSpec } from "../../shared/app-spec.js";
 import type { Job } from "../dispatch/job.js";
 import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../../protocol/codec.js";
 import { FrameDecoder } from "../../protocol/frame-decoder.js";
-import type { Message, RouteInfo } from "../../protocol/messages.js";
+import type { Message, RouteInfo, StreamFrame } from "../../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import { StartupFailure } from "../../shared/startup-failure.js";
 import { forEachLine, SPLIT_MARK } from "./output-lines.js";
@@ -105,6 +105,11 @@ export class Worker {
   private readonly started = new Set<number>();
   /** performance.now() when the running task of a sequential worker started. */
   private runningSince = 0;
+  /**
+   * The highest task id given to this worker: a stream frame for a lower id not in flight is for
+   * a task that has ended (the two crossed on the wire), not a protocol error.
+   */
+  private highestTaskId = 0;
   private readonly decoder = new FrameDecoder();
   private readonly startupOutput: string[] = [];
   private pendingRoutes: { resolve(r: RouteInfo[]): void; reject(e: Error): void } | null = null;
@@ -250,7 +255,21 @@ export class Worker {
   assign(job: Job): void {
     if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
+    if (job.taskId > this.highestTaskId) this.highestTaskId = job.taskId;
     this.socket!.write(job.frame);
+  }
+
+  /** Writes frames of a task in flight (stream data, window updates) to the worker's socket. */
+  send(frames: Buffer | readonly Buffer[]): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    if (Buffer.isBuffer(frames)) {
+      socket.write(frames);
+      return;
+    }
+    socket.cork();
+    for (const frame of frames) socket.write(frame);
+    socket.uncork();
   }
 
   /**
@@ -408,22 +427,19 @@ export class Worker {
           this.protocolViolation(`result for unknown task ${m.taskId}`);
           return;
         }
-        this.inflight.delete(m.taskId);
-        this.started.delete(m.taskId);
-        this.served++;
-        const now = performance.now();
-        let serviceMs: number;
-        if (this.sequential) {
-          // The next task in flight, if any, starts now: its wait behind this one is not service.
-          serviceMs = now - this.runningSince;
-          this.runningSince = now;
-        } else {
-          serviceMs = now - job.assignedAt;
-        }
+        const serviceMs = this.endTask(job);
         job.complete(m);
         this.options.listener.taskDone(this, job, serviceMs);
         return;
       }
+      case "ResponseHead":
+      case "BodyChunk":
+      case "BodyEnd":
+      case "WindowUpdate":
+      case "WebSocketAccept":
+      case "WebSocketMessage":
+      case "WebSocketClose":
+        return this.streamFrame(m);
       case "TaskStarted":
         if (!this.inflight.has(m.taskId)) return this.protocolViolation(`TaskStarted for unknown task ${m.taskId}`);
         this.started.add(m.taskId);
@@ -450,6 +466,36 @@ export class Worker {
       default:
         this.protocolViolation(`unexpected ${m.type} from a worker`);
     }
+  }
+
+  /** Takes a finished task out of flight; returns how long the worker ran it (milliseconds). */
+  private endTask(job: Job): number {
+    this.inflight.delete(job.taskId);
+    this.started.delete(job.taskId);
+    this.served++;
+    const now = performance.now();
+    if (!this.sequential) return now - job.assignedAt;
+    // The next task in flight, if any, starts now: its wait behind this one is not service.
+    const serviceMs = now - this.runningSince;
+    this.runningSince = now;
+    return serviceMs;
+  }
+
+  /** A frame of a streaming task goes to its job; a BodyEnd or WebSocketClose ends the task. */
+  private streamFrame(m: StreamFrame): void {
+    const job = this.inflight.get(m.taskId);
+    if (!job) {
+      if (m.taskId <= this.highestTaskId) return; // the task ended while this frame was on its way
+      return this.protocolViolation(`${m.type} for unknown task ${m.taskId}`);
+    }
+    if (!job.onStreamFrame) return this.protocolViolation(`${m.type} for task ${m.taskId}, which cannot stream`);
+    if (m.type !== "BodyEnd" && m.type !== "WebSocketClose") {
+      job.onStreamFrame(m, this);
+      return;
+    }
+    const serviceMs = this.endTask(job);
+    job.onStreamFrame(m, this);
+    this.options.listener.taskDone(this, job, serviceMs);
   }
 
   private protocolViolation(why: string): void {
