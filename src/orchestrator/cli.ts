@@ -84,7 +84,7 @@ withOptions(program.command("serve"), SERVE_OPTIONS)
     process.exit(code);
   });
 
-withOptions(program.command("routes"), { python: SERVE_OPTIONS.python, startTimeout: SERVE_OPTIONS.startTimeout })
+withOptions(program.command("routes"), { python: SERVE_OPTIONS.python, interface: SERVE_OPTIONS.interface, startTimeout: SERVE_OPTIONS.startTimeout })
   .description("load APP in one worker and print its route table")
   .argument("<APP>", 'the app, "module:attribute"', appSpec)
   .action(async (resolved: ResolvedApp, opts) => {

@@ -12,6 +12,7 @@ import { DEFAULT_MIN_BYTES } from "./http/compression.js";
 import { normalizeOrigin } from "./http/cors.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
+import { INTERFACES, type Interface } from "../shared/interface.js";
 
 export interface OptionSpec<T> {
   /** Commander's flags: short and long name and the value's placeholder (`-w, --workers <n>`). */
@@ -116,6 +117,13 @@ export const SERVE_OPTIONS = {
     help: "Python interpreter for the workers",
     default: undefined as string | undefined,
     defaultText: "the active virtualenv's, else python3",
+  }),
+  interface: option({
+    flags: "--interface <kind>",
+    help: "what APP is: auto (detect it), neutrino (an App), asgi or wsgi (a Python app), fetch (a Node fetch handler)",
+    doc: "what APP is: `neutrino` (a Neutrino `App`), `asgi` (an ASGI 3 app: FastAPI, Starlette, Django's ASGI handler…), `wsgi` (a WSGI app: Flask, Django, Bottle…) or `fetch` (a JavaScript or TypeScript `fetch(request)` handler: Hono…); `auto` detects it in that order",
+    default: "auto" as Interface,
+    choices: INTERFACES,
   }),
   workerConcurrency: option({
     flags: "--worker-concurrency <n>",

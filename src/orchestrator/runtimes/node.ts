@@ -8,6 +8,7 @@ import { extname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TYPESCRIPT_EXTENSIONS, type AppSpec } from "../../shared/app-spec.js";
 import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
+import { INTERFACE_ENV, type Interface } from "../../shared/interface.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
 /** This file compiles to dist/src/orchestrator/runtimes/node.js; the worker is dist/src/node-worker/main.js. */
@@ -26,9 +27,9 @@ export class NodeRuntime implements WorkerRuntime {
   readonly description: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(concurrency: number) {
+  constructor(concurrency: number, kind: Interface = "auto") {
     this.description = `node ${process.version} (up to ${concurrency} requests at once per worker)`;
-    this.env = { ...process.env, [CONCURRENCY_ENV]: String(concurrency) };
+    this.env = { ...process.env, [CONCURRENCY_ENV]: String(concurrency), [INTERFACE_ENV]: kind };
   }
 
   command(socketPath: string, workerId: string, app: AppSpec): WorkerCommand {

@@ -2,6 +2,7 @@
 import { delimiter, join } from "node:path";
 import type { AppSpec } from "../../shared/app-spec.js";
 import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
+import { INTERFACE_ENV, type Interface } from "../../shared/interface.js";
 import { packageRoot } from "../../shared/package-root.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
@@ -21,6 +22,7 @@ export class PythonRuntime implements WorkerRuntime {
   constructor(
     private readonly python: string,
     concurrency: number,
+    kind: Interface = "auto",
   ) {
     this.description = python;
     const inherited = process.env.PYTHONPATH;
@@ -32,6 +34,7 @@ export class PythonRuntime implements WorkerRuntime {
       PYTHONUNBUFFERED: "1",
       // Used only by apps with async routes; the others run one request at a time.
       [CONCURRENCY_ENV]: String(concurrency),
+      [INTERFACE_ENV]: kind,
     };
   }
 

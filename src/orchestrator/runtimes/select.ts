@@ -1,5 +1,6 @@
 /** Builds the runtime for a resolved APP from the command line's settings. */
 import { DEFAULT_CONCURRENCY } from "../../shared/concurrency.js";
+import type { Interface } from "../../shared/interface.js";
 import { NodeRuntime } from "./node.js";
 import { defaultPython, PythonRuntime } from "./python.js";
 import type { ResolvedApp } from "./resolve.js";
@@ -10,11 +11,14 @@ interface RuntimeSettings {
   readonly python?: string | undefined;
   /** Requests one worker holds at once: a Node worker, or a Python worker of an app with async routes. */
   readonly workerConcurrency?: number | undefined;
+  /** What APP is (`--interface`); auto when unset. */
+  readonly interface?: Interface | undefined;
 }
 
 export function runtimeFor({ language }: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
   const { workerConcurrency } = settings;
-  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY);
+  const kind = settings.interface ?? "auto";
+  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, kind);
   // A Python app without async routes runs one request at a time whatever this says.
-  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY);
+  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY, kind);
 }
