@@ -108,6 +108,7 @@ export class Server {
           workers: () => this.pool.workers,
           pool: () => this.pool.health,
           dispatcher: this.dispatcher,
+          streams: this.metrics.streams,
           maxQueue: options.maxQueue,
           app: app.text,
           runtime: runtime.name,
@@ -314,6 +315,11 @@ export class Server {
       statusPageHere: options.adminPort === undefined,
       cors: options.corsOrigin.length > 0 ? { origins: options.corsOrigin, credentials: options.corsCredentials } : null,
       compression: typeof options.compress === "number" ? { minBytes: options.compress } : null,
+      websocket: {
+        maxPayload: options.wsMaxSize,
+        pingIntervalMs: options.wsPingInterval * 1000,
+        pingTimeoutMs: options.wsPingTimeout * 1000,
+      },
     });
   }
 

@@ -16,6 +16,8 @@ function job(route: string, submittedAt = 0): Job & { failedWith?: number } {
     requestId: "r",
     submittedAt,
     slow: false,
+    streaming: false,
+    progressAt: 0,
     assignedAt: 0,
     abandoned: false,
     answered: false,

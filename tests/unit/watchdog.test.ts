@@ -22,6 +22,8 @@ function job(submittedAt = 0): Job & { failedWith?: number } {
     requestId: `r${nextTask}`,
     submittedAt,
     slow: false,
+    streaming: false,
+    progressAt: 0,
     assignedAt: 0,
     abandoned: false,
     answered: false,

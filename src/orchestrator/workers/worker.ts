@@ -82,6 +82,11 @@ export class Worker {
   concurrency = 1;
   /** performance.now() of the last byte received: a hung worker is one that stays silent. */
   lastHeard = 0;
+  /**
+   * performance.now() of the last stream frame sent to it (data, a window): a worker blocked on a
+   * stream may be silent since then, waiting for it, without being hung.
+   */
+  lastSent = 0;
   /** Tasks completed, for --max-requests. */
   served = 0;
   private state: WorkerLifecycle = "starting";
@@ -257,12 +262,19 @@ export class Worker {
     this.inflight.set(job.taskId, job);
     if (job.taskId > this.highestTaskId) this.highestTaskId = job.taskId;
     this.socket!.write(job.frame);
+    job.assigned?.(this);
+  }
+
+  /** Whether the task is in flight here (not ended on the worker's side). */
+  has(taskId: number): boolean {
+    return this.inflight.has(taskId);
   }
 
   /** Writes frames of a task in flight (stream data, window updates) to the worker's socket. */
   send(frames: Buffer | readonly Buffer[]): void {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
+    this.lastSent = performance.now();
     if (Buffer.isBuffer(frames)) {
       socket.write(frames);
       return;
@@ -285,7 +297,10 @@ export class Worker {
     return this.exitedPromise.finally(() => clearTimeout(timer));
   }
 
-  /** Asks an async worker to abandon a task; its slot frees when the worker answers. */
+  /**
+   * Asks the worker to abandon a task: an async worker's timed-out task, or a stream of any
+   * worker (docs/protocol.md, Ending early). Its slot frees when the worker ends the task.
+   */
   cancel(taskId: number): void {
     if (this.inflight.has(taskId) && this.socket && !this.socket.destroyed) this.socket.write(encodeCancelTask(taskId));
   }
@@ -490,11 +505,17 @@ export class Worker {
     }
     if (!job.onStreamFrame) return this.protocolViolation(`${m.type} for task ${m.taskId}, which cannot stream`);
     if (m.type !== "BodyEnd" && m.type !== "WebSocketClose") {
-      job.onStreamFrame(m, this);
+      const error = job.onStreamFrame(m, this);
+      if (error) this.protocolViolation(`${error} (task ${m.taskId})`);
       return;
     }
     const serviceMs = this.endTask(job);
-    job.onStreamFrame(m, this);
+    const error = job.onStreamFrame(m, this);
+    if (error) {
+      // The task is out of flight already, so the worker's exit will not answer it: do it here.
+      job.fail(502, "the worker handling this request broke the wire protocol");
+      this.protocolViolation(`${error} (task ${m.taskId})`);
+    }
     this.options.listener.taskDone(this, job, serviceMs);
   }
 
