@@ -4,6 +4,10 @@ from .app import App, Route
 from .errors import RouteError
 from .request import Headers, Request
 from .response import HTTPException, Response
+from .streaming import ClientDisconnect, ServerSentEvent, StreamingResponse
+from .websocket import WebSocket, WebSocketDisconnect
 
-__all__ = ["App", "Route", "Request", "Response", "HTTPException", "Headers", "RouteError"]
+__all__ = ["App", "Route", "Request", "Response", "HTTPException", "Headers", "RouteError",
+           "StreamingResponse", "ServerSentEvent", "ClientDisconnect", "WebSocket",
+           "WebSocketDisconnect"]
 __version__ = "0.1.0"

@@ -25,18 +25,26 @@ from ...errors import RouteError
 from .app_loader import StartupFailure, load_app
 from .connection import Connection
 from .executor import RouteEntry, build_route_table, execute
+from .sync_streams import Session, WorkerExit
 from .protocol import (
+    BodyChunk,
+    BodyEnd,
     CancelTask,
     DiscoverRoutes,
     ProtocolError,
     Shutdown,
     TaskAssignment,
+    WindowUpdate,
     encode_heartbeat,
     encode_hello,
     encode_route_registry,
     encode_startup_error,
     encode_worker_ready,
 )
+
+# This worker runs its one task to the end before it reads again, so these are for a task it has
+# already answered: a CancelTask, a window or a request body's rest that crossed its end.
+_LATE_FRAMES = (CancelTask, WindowUpdate, BodyChunk, BodyEnd)
 
 _USAGE = "usage: python -m neutrino.internal.worker.main <socket_path> <worker_id> <app_path>\n"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -137,7 +145,8 @@ class _Registry:
 def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = None
                    ) -> List[Dict[str, Any]]:
     """RouteRegistry entries: path, methods, "headers" for routes that read the request,
-    "sync" for sync handlers of a worker taking more than one task, "openapi"."""
+    "sync" for sync handlers of a worker taking more than one task, "stream_body",
+    "websocket", "openapi" (not for a WebSocket route: OpenAPI does not describe them)."""
     from ..openapi import operation
 
     entries = []
@@ -147,6 +156,12 @@ def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = No
             item["headers"] = True
         if concurrent and entry.sync:
             item["sync"] = True
+        if entry.stream_body:
+            item["stream_body"] = True
+        if entry.websocket:
+            item["websocket"] = True
+            entries.append(item)
+            continue
         try:
             route = entry.route
             item["openapi"] = operation(entry.handler, route.path_params, entry.binder,
@@ -160,20 +175,37 @@ def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = No
 
 
 def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: Callable[[], bytes]) -> int:
-    read_message = conn.read_message
+    session = Session(conn, registry)
+    try:
+        return _serve_session(session, table, registry)
+    except WorkerExit as exit:
+        return exit.code
+
+
+def _serve_session(session: Session, table: Dict[str, RouteEntry],
+                   registry: Callable[[], bytes]) -> int:
+    conn = session.conn
+    read_message = session.next_message
     send_result = conn.send_result
+    streamed_bodies = {path for path, entry in table.items() if entry.stream_body}
     while True:
         msg = read_message()
         kind = type(msg)
         if kind is TaskAssignment:
-            status, flags, headers, body = execute(table, msg)
-            send_result(msg.task_id, status, flags, headers, body)
+            body = None
+            if streamed_bodies and msg.route in streamed_bodies:
+                body = session.body(msg.task_id)
+            outcome = execute(table, msg, body)
+            if type(outcome) is tuple:
+                status, flags, headers, data = outcome
+                send_result(msg.task_id, status, flags, headers, data)
+            else:
+                session.send_stream(msg.task_id, outcome)
+            session.task_done(msg.task_id)
+        elif kind in _LATE_FRAMES:
+            pass  # for a task already answered: they crossed on the wire
         elif kind is DiscoverRoutes:
             conn.send(registry())
-        elif kind is CancelTask:
-            # This worker runs its one task to the end before it reads again, so a CancelTask
-            # it reads is for a task it has already answered (the two crossed on the wire).
-            pass
         elif kind is Shutdown:
             # Graceful or not, the same: a synchronous worker has nothing in flight between tasks.
             return 0
