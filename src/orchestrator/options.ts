@@ -297,6 +297,24 @@ export const SERVE_OPTIONS = {
     parse: seconds,
     default: 5,
   }),
+  wsMaxSize: option({
+    flags: "--ws-max-size <bytes>",
+    help: "largest WebSocket message a client may send (the connection closes with 1009 above)",
+    parse: integer(1, 64 * 1024 * 1024),
+    default: 16 * 1024 * 1024,
+  }),
+  wsPingInterval: option({
+    flags: "--ws-ping-interval <seconds>",
+    help: "ping each open WebSocket this often, to keep it alive through proxies; 0: never",
+    parse: seconds,
+    default: 20,
+  }),
+  wsPingTimeout: option({
+    flags: "--ws-ping-timeout <seconds>",
+    help: "drop a WebSocket whose client does not answer a ping within this long (its handler sees 1006); 0: never",
+    parse: seconds,
+    default: 20,
+  }),
   logLevel: option({
     flags: "--log-level <level>",
     help: "log level",
