@@ -1,0 +1,216 @@
+/**
+ * Fetch apps (Hono, a plain `(request) => Response` function) served unchanged through the real
+ * CLI: web Request and Response both ways, the app's own 404 and errors, streamed bodies, the
+ * request's signal aborted when the client leaves or time runs out, X-Request-Id, and metrics
+ * labelled by the app's route templates, never by raw paths.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { get, type IncomingMessage } from "node:http";
+import { after, before, describe, it } from "node:test";
+import { request, runCli, startServer, type RunningServer } from "../support/server.js";
+import { waitFor } from "../support/wait.js";
+
+const HONO = "tests/fixtures/hono_app.ts:default";
+const FUNCTION = "tests/fixtures/fetch_function.ts:default";
+
+/** A GET whose response is read by hand, piece by piece. */
+function open(url: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => get(url, resolve).once("error", reject));
+}
+
+/** Reads `res` until what arrived so far satisfies `enough`; returns it. */
+function readUntil(res: IncomingMessage, enough: (text: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString("latin1");
+      if (enough(text)) {
+        res.off("data", onData).off("end", onEnd);
+        res.pause();
+        resolve(text);
+      }
+    };
+    const onEnd = (): void => reject(new Error(`the response ended before it was enough: ${JSON.stringify(text.slice(0, 200))}`));
+    res.on("data", onData).once("end", onEnd).resume();
+  });
+}
+
+function readAll(res: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (c: Buffer) => chunks.push(c)).once("end", () => resolve(Buffer.concat(chunks))).once("error", reject).resume();
+  });
+}
+
+describe("a Hono app served unchanged (fetch app)", () => {
+  let server: RunningServer;
+  let url: string;
+  before(async () => {
+    server = await startServer(HONO, ["--workers", "1"]);
+    url = server.url;
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it("a route with a parameter; X-Request-Id reaches the app and comes back", async () => {
+    const r = await request(`${url}/users/42`, { headers: { "x-request-id": "fetch-app-42" } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { id: "42", requestId: "fetch-app-42" });
+    assert.equal(r.headers.get("x-request-id"), "fetch-app-42");
+    // Without one, the app sees the id the orchestrator made, the one the client gets.
+    const made = await request(`${url}/users/7`);
+    assert.equal(made.json.requestId, made.headers.get("x-request-id"));
+    assert.ok(made.json.requestId);
+  });
+
+  it("a JSON POST, answered by the app with its own status and validation", async () => {
+    const created = await request(`${url}/items`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "pen" }) });
+    assert.equal(created.status, 201, created.text);
+    assert.match(created.headers.get("content-type") ?? "", /^application\/json/);
+    assert.deepEqual(created.json, { created: { name: "pen" } });
+    const refused = await request(`${url}/items`, { method: "POST", body: JSON.stringify({ name: 3 }) });
+    assert.equal(refused.status, 422);
+    assert.deepEqual(refused.json, { message: "name must be a string" });
+  });
+
+  it("the app's own 404, 405 and error handler stand", async () => {
+    const missing = await request(`${url}/no/such/page`);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.json, { message: "the app has no /no/such/page" });
+    // A path of a known template with a method the app does not route: still the app's answer.
+    const wrongMethod = await request(`${url}/users/1`, { method: "DELETE" });
+    assert.equal(wrongMethod.status, 404);
+    assert.deepEqual(wrongMethod.json, { message: "the app has no /users/1" });
+    const broken = await request(`${url}/boom`);
+    assert.equal(broken.status, 500);
+    assert.deepEqual(broken.json, { message: "the app caught: the handler broke" });
+  });
+
+  it("the Request the app gets: method, Host, path and query; HEAD answered without a body", async () => {
+    const r = await request(`${url}/request?x=1&y=%20`, { headers: { "user-agent": "fetch-app-test" } });
+    assert.deepEqual(r.json, { method: "GET", host: `127.0.0.1:${server.port}`, path: "/request", query: "?x=1&y=%20", agent: "fetch-app-test" });
+    const head = await request(`${url}/users/1`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.text, "");
+  });
+
+  it("several Set-Cookie headers stay apart", async () => {
+    const r = await request(`${url}/cookies`);
+    assert.equal(r.text, "two cookies");
+    assert.deepEqual(r.headers.getSetCookie(), ["a=1; Path=/", "b=2; Path=/"]);
+  });
+
+  it("the request body reaches the app whole, read as a stream", async () => {
+    const body = randomBytes(3 * 1024 * 1024 + 17);
+    const r = await request(`${url}/digest`, { method: "POST", body });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { bytes: body.length, sha256: createHash("sha256").update(body).digest("hex") });
+  });
+
+  it("a streamed body (streamText) reaches the client as it is written", async () => {
+    const res = await open(`${url}/stream`);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers["transfer-encoding"], "chunked");
+    // The handler waits for the release after its first write: the first line is here before the end.
+    const first = await readUntil(res, (text) => text.includes("\n"));
+    assert.equal(first, "first\n");
+    assert.deepEqual((await request(`${url}/release`, { method: "POST" })).json, { released: true });
+    assert.equal((await readAll(res)).toString(), "second\n");
+  });
+
+  it("a body from c.body(ReadableStream), bigger than one chunk, arrives whole", async () => {
+    const res = await open(`${url}/chunks?n=40&size=65536`);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers["content-type"], "application/octet-stream");
+    const body = await readAll(res);
+    assert.equal(body.length, 40 * 65536);
+    assert.ok(body.every((b) => b === 0x78));
+  });
+
+  it("a client that leaves mid-stream stops the app's stream, and the worker serves on", async () => {
+    const before = (await request(`${url}/ended`)).json.streamsAborted as number;
+    const res = await open(`${url}/forever`);
+    await readUntil(res, (text) => text.length > 0);
+    res.destroy();
+    await waitFor(async () => (await request(`${url}/ended`)).json.streamsAborted === before + 1, 10_000, "the app's onAbort");
+    assert.equal((await request(`${url}/users/3`)).json.id, "3");
+  });
+
+  it("metrics and the access log label requests by the app's route template, never the raw path", async () => {
+    for (const path of ["/users/100", "/users/101", "/users/102", "/no/such/page/9"]) await request(`${url}${path}`);
+    const metrics = (await request(`${url}/metrics`)).text;
+    assert.match(metrics, /neutrino_requests_total\{[^}]*route="\/users\/\{id\}"[^}]*\}/);
+    assert.match(metrics, /neutrino_requests_total\{[^}]*route="\/\*"[^}]*\}/);
+    assert.doesNotMatch(metrics, /route="\/users\/10\d"/);
+    assert.doesNotMatch(metrics, /route="\/no\/such/);
+  });
+
+  it("`neutrino routes` lists the templates Hono knows, then the catch-all", async () => {
+    const run = runCli(["routes", HONO]);
+    assert.equal(await run.exited, 0, run.err());
+    const paths = run
+      .out()
+      .split("\n")
+      .map((line) => line.trim().split(/\s+/).pop())
+      .filter((p): p is string => typeof p === "string" && p.startsWith("/"));
+    assert.ok(paths.includes("/users/{id}"), run.out());
+    assert.ok(paths.includes("/items"), run.out());
+    assert.equal(paths.at(-1), "/*", run.out());
+  });
+});
+
+describe("--timeout with a fetch app: 504, and the request's signal is aborted", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer(HONO, ["--workers", "1", "--timeout", "1"]);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it("a request past --timeout gets 504; the app sees its signal aborted; the worker serves on", async () => {
+    const r = await request(`${server.url}/hang`);
+    assert.equal(r.status, 504, r.text);
+    await waitFor(async () => (await request(`${server.url}/ended`)).json.signalsAborted === 1, 10_000, "the aborted signal");
+    assert.equal((await request(`${server.url}/users/5`)).json.id, "5");
+  });
+});
+
+describe("a plain function (request) => Response", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer(FUNCTION, ["--workers", "1"]);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it("gets every path and method, with its body, and answers with its own Response", async () => {
+    const r = await request(`${server.url}/any/where?q=1`, { method: "PUT", body: "payload" });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get("content-type"), "text/plain;charset=UTF-8");
+    assert.equal(r.text, "PUT /any/where?q=1 payload");
+    const bytes = await request(`${server.url}/bytes`);
+    assert.equal(bytes.headers.get("content-type"), "application/octet-stream", "a body of no stated type is bytes, not JSON");
+    assert.deepEqual([...Buffer.from(bytes.text, "latin1")], [1, 2, 3]);
+  });
+
+  it("a handler that throws is a 500 with the usual error body; one returning no Response too", async () => {
+    const thrown = await request(`${server.url}/throw`);
+    assert.equal(thrown.status, 500);
+    assert.deepEqual(thrown.json, { error: "Internal Server Error", detail: "TypeError: not today", exception: "TypeError" });
+    const nothing = await request(`${server.url}/nothing`);
+    assert.equal(nothing.status, 500);
+    assert.equal(nothing.json.detail, "the fetch handler returned a string, not a Response");
+  });
+});
+
+describe("which exports are fetch apps", { concurrency: true }, () => {
+  it("a function that takes no request is refused, naming both kinds of app", async () => {
+    const run = runCli(["serve", "tests/fixtures/fetch_function.ts:noRequest", "--port", "0"]);
+    assert.notEqual(await run.exited, 0);
+    assert.match(run.err(), /is a function, not a neutrino App nor a fetch app/);
+  });
+});
