@@ -55,7 +55,6 @@ from .protocol import (
     encode_response_head,
     encode_task_result_head,
     encode_task_started,
-    encode_websocket_accept,
     encode_window_update,
 )
 from .sockets import Credit, SocketChannel, choose_subprotocol, valid_close_code
@@ -178,8 +177,20 @@ class AsyncWorker(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, table: Dict[str, RouteEntry],
                  registry: Callable[[], bytes], runner: SyncThread,
-                 heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "") -> None:
+                 heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "",
+                 foreign: Any = None) -> None:
         self._worker_id = worker_id
+        # An ASGI app's adapter: every task goes to ``await foreign.execute_async(task, body,
+        # socket)`` (body: a BodyStream for a route listed "stream_body"; socket: a SocketChannel
+        # for one listed "websocket"), which gives a Result or a Stream, or None once the
+        # socket it accepted is closed.
+        self._foreign = foreign
+        self._foreign_bodies: Any = frozenset()
+        self._foreign_sockets: Any = frozenset()
+        if foreign is not None:
+            routes = foreign.registry()
+            self._foreign_bodies = {r["path"] for r in routes if r.get("stream_body")}
+            self._foreign_sockets = {r["path"] for r in routes if r.get("websocket")}
         self._loop = loop
         self._table = table
         self._registry = registry
@@ -285,6 +296,9 @@ class AsyncWorker(asyncio.Protocol):
             raise ProtocolError("malformed", f"task {task_id} assigned after Shutdown")
         if task_id in self._inflight:
             raise ProtocolError("malformed", f"task {task_id} is already in flight")
+        if self._foreign is not None:
+            self._start_foreign(task)
+            return
         found = find_route(self._table, task)
         if type(found) is tuple:  # 404 or 405: answered at once
             self._send(task_id, found)
@@ -421,8 +435,7 @@ class AsyncWorker(asyncio.Protocol):
         """Accepts, runs the handler, and closes: 1000 when it returns (or the peer closed),
         1011 when it raises (traceback logged), 1001 when the task is cancelled."""
         self._transport.write(encode_task_started(task_id))
-        channel = SocketChannel(self._loop, task_id, self._write, self._drained,
-                                self._socket_closed)
+        channel = self._channel(task_id)
         subprotocol = choose_subprotocol(entry.route.subprotocols, task.headers)
         client = (task.client_host, task.client_port) if task.client_host else None
         ws = WebSocket(channel, subprotocol or None, method=task.method, path=task.path,
@@ -433,9 +446,7 @@ class AsyncWorker(asyncio.Protocol):
             args, kwargs = entry.binder.bind(task.query, task.params, b"", ws)
         except Exception as exc:  # the handshake is refused with the 422 (or 400)
             return failure_result(exc, BIND, entry.name, task.method, task.path)
-        self._sockets[task_id] = channel
-        self._credits[task_id] = channel.credit
-        self._transport.write(encode_websocket_accept(task_id, subprotocol, []))
+        channel.accept(subprotocol)
         code = 1000
         try:
             await entry.handler(*args, **kwargs)
@@ -450,6 +461,49 @@ class AsyncWorker(asyncio.Protocol):
             code = 1011
         channel.end(code)
         return None
+
+    def _channel(self, task_id: int) -> SocketChannel:
+        return SocketChannel(self._loop, task_id, self._write, self._drained,
+                             self._socket_accepted, self._socket_closed)
+
+    def _socket_accepted(self, task_id: int, channel: SocketChannel) -> None:
+        self._sockets[task_id] = channel
+        self._credits[task_id] = channel.credit
+
+    # foreign (ASGI) apps ----------------------------------------------------------------------
+
+    def _start_foreign(self, task: TaskAssignment) -> None:
+        task_id = task.task_id
+        body = channel = None
+        if task.route in self._foreign_bodies:
+            body = self._bodies[task_id] = BodyStream(self._loop,
+                                                      functools.partial(self._grant, task_id))
+        if task.route in self._foreign_sockets:
+            channel = self._channel(task_id)
+        handle = self._loop.create_task(self._run_foreign(task_id, task, body, channel))
+        self._inflight[task_id] = handle
+        handle.add_done_callback(functools.partial(self._done, task_id, handle))
+
+    async def _run_foreign(self, task_id: int, task: TaskAssignment, body: Any,
+                           channel: Optional[SocketChannel]) -> Outcome:
+        self._transport.write(encode_task_started(task_id))
+        try:
+            outcome = await self._foreign.execute_async(task, body, channel)
+        except asyncio.CancelledError:
+            if channel is None or not channel.accepted:
+                raise
+            channel.end(1001)
+            return None
+        except Exception as exc:
+            if channel is None or not channel.accepted:
+                raise
+            report_stream_failure(task_id, exc)
+            channel.end(1011)
+            return None
+        if channel is not None and channel.accepted:
+            channel.end(1000)  # once: a no-op if the app closed it
+            return None
+        return outcome
 
     def _write(self, data: Any) -> None:
         if self.exit_code.done():
@@ -538,18 +592,22 @@ def _close(iterator: Any) -> None:
 
 def serve_async(loop: asyncio.AbstractEventLoop, sock: socket.socket,
                 table: Dict[str, RouteEntry], registry: Callable[[], bytes], runner: SyncThread,
-                heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "") -> int:
+                heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "",
+                foreign: Any = None) -> int:
     """Serves until Shutdown, end of stream or a protocol error; returns the exit status.
 
     The caller must exit without waiting when ``worker.busy`` is still true (a Shutdown that is
     not graceful): see main.
     """
     asyncio.set_event_loop(loop)
-    worker = AsyncWorker(loop, table, registry, runner, heartbeat, interval, worker_id)
+    worker = AsyncWorker(loop, table, registry, runner, heartbeat, interval, worker_id, foreign)
 
     async def run() -> int:
         await loop.create_unix_connection(lambda: worker, sock=sock)
-        return await worker.exit_code
+        code = await worker.exit_code
+        if foreign is not None:
+            await foreign.shutdown()  # an ASGI app's lifespan shutdown (bounded by the adapter)
+        return code
 
     try:
         code = loop.run_until_complete(run())

@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 from ...app import App, Route, is_async_callable
 from ...errors import RouteError
-from ...request import Headers, Request
+from ...request import Request
 from ...response import HTTPException, Response, reason_phrase
 from ...streaming import EVENT_STREAM, ClientDisconnect, StreamingResponse
 from .binding import ArgumentBinder, InvalidArguments, InvalidBody
@@ -93,17 +93,11 @@ def _stream(response: StreamingResponse) -> Stream:
     media = response.media_type or _TEXT_PLAIN
     if media.startswith("text/") and media != EVENT_STREAM and "charset" not in media:
         media += "; charset=utf-8"
-    headers = response.headers
-    if "content-type" not in headers:
-        headers = Headers(headers)
-        headers["content-type"] = media
-    if headers["content-type"].split(";")[0].strip().lower() == EVENT_STREAM:
-        # Events must reach the client as they happen: no proxy may hold them back.
-        headers = Headers(headers)
-        for name, value in (("cache-control", "no-cache"), ("x-accel-buffering", "no")):
-            if name not in headers:
-                headers[name] = value
-    return Stream(response.status, response._flags, headers.raw(), response.body)
+    # Event streams' no-cache and no-buffering headers are the orchestrator's, for every runtime.
+    headers = response.headers.raw()
+    if "content-type" not in response.headers:
+        headers.append(("content-type", media))
+    return Stream(response.status, response._flags, headers, response.body)
 
 
 def error_result(

@@ -7,11 +7,12 @@ client wait for credit (Credit) and for the socket to drain.
 
 import asyncio
 from collections import deque
-from typing import Any, Awaitable, Callable, Deque, List, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, Deque, List, Optional, Sequence, Tuple, Union
 
 from ...websocket import WebSocketDisconnect
 from .protocol import (
     INITIAL_WINDOW,
+    encode_websocket_accept,
     encode_websocket_close,
     encode_websocket_message_head,
     encode_window_update,
@@ -27,12 +28,13 @@ def valid_close_code(code: Any) -> bool:
 
 
 def choose_subprotocol(offered: List[str], headers: List[Tuple[str, str]]) -> str:
-    """The first of the route's subprotocols that the client asked for; "" for none."""
+    """The first subprotocol the client asked for (in its order) that the route speaks; ""
+    for none. The TypeScript SDK chooses the same way."""
     if not offered:
         return ""
-    asked = {p.strip() for name, value in headers if name == "sec-websocket-protocol"
-             for p in value.split(",")}
-    return next((p for p in offered if p in asked), "")
+    asked = [p.strip() for name, value in headers if name == "sec-websocket-protocol"
+             for p in value.split(",")]
+    return next((p for p in asked if p in offered), "")
 
 
 class Credit:
@@ -65,17 +67,24 @@ class Credit:
 
 
 class SocketChannel:
-    """``write(frames)``: writes to the orchestrator; ``drained()``: awaits a writable socket;
-    ``closed(task_id)``: the task is over for the orchestrator (our WebSocketClose went out)."""
+    """One WebSocket task, for the handler (through WebSocket) or an ASGI adapter: ``accept``,
+    ``receive`` (str or bytes; WebSocketDisconnect once the peer closed), ``send``, ``close``.
+
+    ``write(frames)``: writes to the orchestrator; ``drained()``: awaits a writable socket;
+    ``accepted(task_id, channel)``: WebSocketAccept went out (the worker routes the task's frames
+    here from then on); ``closed(task_id)``: our WebSocketClose went out, the task is over."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, task_id: int,
                  write: Callable[[Any], None], drained: Callable[[], Awaitable[None]],
+                 accepted: Callable[[int, "SocketChannel"], None],
                  closed: Callable[[int], None]) -> None:
         self._loop = loop
         self._task_id = task_id
         self._write = write
         self._drained = drained
+        self._on_accepted = accepted
         self._on_closed = closed
+        self.accepted = False
         self.credit = Credit(loop)
         self._inbox: Deque[Union[str, bytes]] = deque()
         self._waiter: Optional["asyncio.Future[None]"] = None
@@ -101,6 +110,14 @@ class SocketChannel:
             self._waiter.set_result(None)
 
     # from the handler --------------------------------------------------------------------------
+
+    def accept(self, subprotocol: str = "", headers: Sequence[Tuple[str, str]] = ()) -> None:
+        """Completes the handshake (before it, the task may still answer an HTTP response)."""
+        if self.accepted:
+            raise RuntimeError("the WebSocket is already accepted")
+        self.accepted = True
+        self._on_accepted(self._task_id, self)
+        self._write(encode_websocket_accept(self._task_id, subprotocol or "", list(headers)))
 
     async def receive(self) -> Union[str, bytes]:
         while True:
