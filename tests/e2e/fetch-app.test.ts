@@ -207,10 +207,45 @@ describe("a plain function (request) => Response", () => {
   });
 });
 
-describe("which exports are fetch apps", { concurrency: true }, () => {
-  it("a function that takes no request is refused, naming both kinds of app", async () => {
-    const run = runCli(["serve", "tests/fixtures/fetch_function.ts:noRequest", "--port", "0"]);
-    assert.notEqual(await run.exited, 0);
-    assert.match(run.err(), /is a function, not a neutrino App nor a fetch app/);
+describe("which exports are fetch apps, and --interface", { concurrency: true }, () => {
+  const refusals: { name: string; args: string[]; message: RegExp }[] = [
+    {
+      name: "a function that takes no request is refused, naming both kinds of app",
+      args: ["tests/fixtures/fetch_function.ts:noRequest"],
+      message: /"tests\/fixtures\/fetch_function\.ts:noRequest" is a function, not a neutrino App nor a fetch app/,
+    },
+    {
+      name: "--interface neutrino refuses a Hono app",
+      args: [HONO, "--interface", "neutrino"],
+      message: /is a Hono, not a neutrino App/,
+    },
+    {
+      name: "--interface fetch refuses a neutrino App",
+      args: ["tests/fixtures/tsapp.ts:app", "--interface", "fetch"],
+      message: /is an App, not a fetch app/,
+    },
+    {
+      name: "--interface asgi is not for a Node app",
+      args: [HONO, "--interface", "asgi"],
+      message: /--interface asgi is not for a Node app/,
+    },
+  ];
+  for (const c of refusals) {
+    it(c.name, async () => {
+      const run = runCli(["serve", ...c.args, "--port", "0", "--workers", "1"]);
+      assert.notEqual(await run.exited, 0);
+      assert.match(run.err(), c.message);
+    });
+  }
+
+  it("--interface fetch serves any function as a fetch app", async () => {
+    const server = await startServer("tests/fixtures/fetch_function.ts:noRequest", ["--workers", "1", "--interface", "fetch"]);
+    try {
+      const r = await request(`${server.url}/whatever`);
+      assert.equal(r.status, 200);
+      assert.equal(r.text, "no request needed");
+    } finally {
+      await server.stop();
+    }
   });
 });
