@@ -47,7 +47,7 @@ describe("a Hono app served unchanged (fetch app)", () => {
   let server: RunningServer;
   let url: string;
   before(async () => {
-    server = await startServer(HONO, ["--workers", "1"]);
+    server = await startServer(HONO, ["--workers", "1", "--status-page", "--access-log"]);
     url = server.url;
   });
   after(async () => {
@@ -145,6 +145,19 @@ describe("a Hono app served unchanged (fetch app)", () => {
     assert.match(metrics, /neutrino_requests_total\{[^}]*route="\/\*"[^}]*\}/);
     assert.doesNotMatch(metrics, /route="\/users\/10\d"/);
     assert.doesNotMatch(metrics, /route="\/no\/such/);
+    await waitFor(() => server.logs().some((r) => r.path === "/no/such/page/9"), 10_000, "the access log line");
+    const routeOf = (path: string): unknown => server.logs().find((r) => r.path === path)?.route;
+    assert.equal(routeOf("/users/101"), "/users/{id}");
+    assert.equal(routeOf("/no/such/page/9"), "/*");
+  });
+
+  it("the orchestrator's own endpoints answer before the app's catch-all", async () => {
+    assert.deepEqual((await request(`${url}/health`)).json, { status: "ok" });
+    assert.deepEqual((await request(`${url}/ready`)).json, { status: "ready" });
+    assert.match((await request(`${url}/metrics`)).text, /^# HELP /);
+    const status = await request(`${url}/_neutrino/status.json`);
+    assert.equal(status.status, 200, status.text);
+    assert.ok(Array.isArray(status.json.workers), status.text);
   });
 
   it("`neutrino routes` lists the templates Hono knows, then the catch-all", async () => {
