@@ -5,6 +5,7 @@
  * are twins: every case runs against each.
  */
 import assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { request, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
@@ -27,7 +28,7 @@ for (const { runtime, app } of apps) {
     let ws: string;
     before(async () => {
       // One worker: /closed reports what its handlers saw. A small --ws-max-size for the 1009 case.
-      server = await startServer(app, ["--workers", "1", "--ws-max-size", "65536"]);
+      server = await startServer(app, ["--workers", "1", "--ws-max-size", "65536", "--status-page"]);
       ws = wsUrl(server.url);
     });
     after(async () => {
@@ -119,6 +120,34 @@ for (const { runtime, app } of apps) {
       assert.equal((await request(`${server.url}/closed`)).status, 200);
     });
 
+    it("an upgrade to another protocol (curl --http2 asks for h2c) is ignored: the request is served as HTTP/1.1", async () => {
+      const answer = (path: string, method = "GET", body?: string): Promise<{ status: number; connection: string | undefined; body: string }> =>
+        new Promise((resolve, reject) => {
+          const req = httpRequest(
+            `${server.url}${path}`,
+            { method, agent: false, headers: { connection: "Upgrade, HTTP2-Settings", upgrade: "h2c", "http2-settings": "AAMAAABkAAQAAP__" } },
+            (res) => {
+              let text = "";
+              res.setEncoding("utf8").on("data", (d: string) => (text += d));
+              res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: text }));
+            },
+          );
+          req.on("upgrade", () => reject(new Error("the server switched protocols")));
+          req.on("error", reject);
+          req.end(body);
+        });
+      const plain = await answer("/closed");
+      assert.equal(plain.status, 200, plain.body);
+      assert.ok(Array.isArray(JSON.parse(plain.body).closed));
+      assert.match(plain.connection ?? "", /close/);
+      assert.equal((await answer("/nowhere")).status, 404);
+      assert.equal((await answer("/echo")).status, 426);
+      // Node stops parsing at the head of an upgrade, so a body cannot be read: a clear 400.
+      const withBody = await answer("/closed", "POST", "{}");
+      assert.equal(withBody.status, 400);
+      assert.match(JSON.parse(withBody.body).detail, /without the Upgrade header/);
+    });
+
     it("/metrics counts open WebSockets and messages both ways; the handshake is a 101", async () => {
       const before = (await request(`${server.url}/metrics`)).text;
       const client = await WsClient.open(`${ws}/echo`);
@@ -128,6 +157,7 @@ for (const { runtime, app } of apps) {
       assert.equal(await client.next(), "two");
       const during = (await request(`${server.url}/metrics`)).text;
       assert.equal(sample(during, 'neutrino_streams_open{kind="websocket"}'), 1);
+      assert.equal((await request(`${server.url}/_neutrino/status.json`)).json.streams.websocket, 1);
       const inBefore = sample(before, 'neutrino_websocket_messages_total{direction="in"}');
       const outBefore = sample(before, 'neutrino_websocket_messages_total{direction="out"}');
       assert.equal(sample(during, 'neutrino_websocket_messages_total{direction="in"}') - inBefore, 2);

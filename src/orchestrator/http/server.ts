@@ -113,7 +113,7 @@ export class HttpServer implements JobContext {
     // A client that half-closes after its last request (`printf … | nc`) still gets every answer:
     // by default Node ends the connection at the client's FIN, dropping the responses not yet written.
     (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
-    this.websockets = new WebSocketGateway(this, options.dispatcher, options.metrics, options.websocket);
+    this.websockets = new WebSocketGateway(this, options.dispatcher, options.metrics, options.websocket, (req, res) => this.handle(req, res));
     this.server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => this.websockets.upgrade(req, socket, head));
     this.server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {

@@ -7,7 +7,7 @@
  * under the byte windows of Flow control, pings and pongs stay here, and either side's close
  * reaches the other. An open WebSocket is a task in flight: it holds its worker's slot.
  */
-import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from "node:http";
+import { ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { Counter } from "prom-client";
@@ -157,6 +157,8 @@ export class WebSocketGateway {
     private readonly dispatcher: Dispatcher,
     readonly metrics: Metrics,
     readonly settings: WebSocketSettings = DEFAULT_WEBSOCKET_SETTINGS,
+    /** Serves a request as if it had asked for no upgrade (HttpServer.handle). */
+    private readonly plain: (req: IncomingMessage, res: ServerResponse) => void = () => {},
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -206,9 +208,7 @@ export class WebSocketGateway {
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     if (path.length > MAX_PATH_LENGTH) return refuse(414, `the request path is longer than ${MAX_PATH_LENGTH} characters`);
-    if (req.headers.upgrade?.toLowerCase() !== "websocket") {
-      return refuse(400, `upgrade to ${JSON.stringify(String(req.headers.upgrade).slice(0, 50))} is not supported (only websocket)`);
-    }
+    if (req.headers.upgrade?.toLowerCase() !== "websocket") return this.ignoreUpgrade(req, socket, refuse);
     if (this.host.draining) return refuse(503, GOING_AWAY, { "retry-after": "1" });
     const match = this.host.router.find(method, url);
     if (match === null) return refuse(404, `no route for ${method} ${path}`);
@@ -259,13 +259,36 @@ export class WebSocketGateway {
     this.dispatcher.submit(new WebSocketJob(taskId, requestId, frame, match.sync, route, path, offered, req, socket, head, this));
   }
 
+  /**
+   * Another protocol (`curl --http2` asks for h2c): a server may ignore an upgrade it does not
+   * speak (RFC 9110 §7.8), so the request is served as plain HTTP/1.1 on a connection that then
+   * closes. Node has stopped parsing at the head, so only a request without a body can be served.
+   */
+  private ignoreUpgrade(req: IncomingMessage, socket: Socket, refuse: (status: number, detail: string) => void): void {
+    const length = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
+      refuse(400, `Upgrade: ${String(req.headers.upgrade).slice(0, 50)} is not supported with a request body: send the request without the Upgrade header`);
+      return;
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once("finish", () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    req.push(null); // it has no body
+    this.plain(req, res);
+  }
+
   /** A plain request (no upgrade) on a WebSocket route. */
   upgradeRequired(res: ServerResponse, method: string, route: string, requestId: string): void {
     this.metrics.requestDone(route, method, 426, 0);
     const body = errorBody(426, `${route} is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket)`);
     res.writeHead(426, STATUS_CODES[426], {
       upgrade: "websocket",
-      connection: "Upgrade",
+      // Upgrade is a connection option (RFC 9110 §7.8); a closing connection must still say so.
+      connection: res.shouldKeepAlive && !this.draining ? "Upgrade" : "Upgrade, close",
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
       [REQUEST_ID_HEADER]: requestId,
