@@ -3,8 +3,9 @@
 import asyncio
 import unittest
 
-from neutrino.internal.asgi import AsgiAdapter, LifespanFailed, base_scope, is_websocket
+from neutrino.internal.asgi import AsgiAdapter, base_scope, is_websocket
 from neutrino.internal.foreign import is_asgi, is_wsgi
+from neutrino.internal.worker.app_loader import StartupFailure
 from neutrino.internal.worker.protocol import HANDLER_FAILED, TaskAssignment
 from neutrino.internal.worker.streams import Stream
 
@@ -37,7 +38,8 @@ class Scope(unittest.TestCase):
         self.assertEqual(scope["query_string"], b"x=1&y=%20")
         self.assertEqual(scope["root_path"], "/root")
         self.assertEqual(scope["headers"], [(b"host", b"example.com:8000"), (b"x-many", b"1"),
-                                            (b"x-many", b"2"), (b"x-latin", b"caf\xe9")])
+                                            (b"x-many", b"2"), (b"x-latin", b"caf\xe9"),
+                                            (b"x-request-id", b"rid")])
         self.assertEqual(scope["client"], ("127.0.0.1", 5000))
         self.assertEqual(scope["server"], ("example.com", 8000))
         self.assertEqual(scope["http_version"], "1.1")
@@ -267,8 +269,10 @@ class Lifespan(unittest.TestCase):
             await receive()
             await send({"type": "lifespan.startup.failed", "message": "no database"})
 
-        with self.assertRaisesRegex(LifespanFailed, "no database"):
+        with self.assertRaises(StartupFailure) as caught:
             run(AsgiAdapter(app).startup())
+        self.assertEqual(caught.exception.kind, "startup_failed")
+        self.assertIn("no database", caught.exception.message)
 
     def test_an_app_without_lifespan_is_served_without(self):
         async def app(scope, receive, send):

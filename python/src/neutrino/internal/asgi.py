@@ -45,7 +45,12 @@ def _latin1(text: str) -> bytes:
 
 
 def request_headers(task: TaskAssignment) -> Headers:
-    return [(name.encode("latin-1", "replace"), _latin1(value)) for name, value in task.headers]
+    """The headers as byte pairs; ``x-request-id`` is the request's id (the orchestrator's when
+    the client sent none or an unusable one), so the app logs what the access log says."""
+    headers = [(name.encode("latin-1", "replace"), _latin1(value))
+               for name, value in task.headers if name != "x-request-id"]
+    headers.append((b"x-request-id", _latin1(task.request_id)))
+    return headers
 
 
 def server_address(task: TaskAssignment, default_port: int) -> Optional[Tuple[str, int]]:
@@ -219,18 +224,125 @@ class _HttpExchange:
                     self.app_task.cancel()
 
     def app_ended(self, task: "asyncio.Task[Any]") -> None:
+        # The task's exception holds the app's frames, which hold this exchange: without this
+        # the cycle would keep the app's generators from being closed until the collector runs.
+        self.app_task = None
         error = None if task.cancelled() else task.exception()
         if self.channel is not None and not self.complete:
             self.channel.finish(error or RuntimeError(
                 "ASGI: the app returned before its response was complete"))
-        elif error is not None and self.outcome.done():
+        elif error is not None and self.outcome.done() and not isinstance(error, OSError):
             _log_failure(self.task_id, error, "after its response was sent")
 
 
+# ------------------------------------------------------------------------------- websocket
+
+
+class _WebSocketSession:
+    """One ``websocket`` scope on the worker's SocketChannel for the task.
+
+    Before ``websocket.accept`` the app may refuse: ``websocket.close`` is a 403, as the spec
+    asks, and the denial-response extension sends its own HTTP response. After it, messages and
+    closes travel both ways; the worker closes with 1000 once the app returns without closing.
+    """
+
+    def __init__(self, task: TaskAssignment, socket: Any) -> None:
+        self._task = task
+        self._socket = socket
+        self._connected = False
+        self._refusal: Optional[Result] = None
+        self._denial: Optional[Tuple[int, List[Tuple[str, str]], List[bytes]]] = None
+
+    async def run(self, app: Callable[..., Awaitable[None]], root_path: str,
+                  state: Dict[str, Any]) -> Optional[Outcome]:
+        task = self._task
+        scope = base_scope("websocket", task, root_path, state)
+        offered = header(task.headers, "sec-websocket-protocol") or ""
+        scope["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+        scope["extensions"] = {"websocket.http.response": {}}
+        try:
+            await app(scope, self._receive, self._send)
+        except Exception as exc:
+            if self._socket.accepted:
+                _log_failure(task.task_id, exc, "in its WebSocket")
+                self._socket.end(1011)
+                return None
+            if self._refusal is None:
+                _log_failure(task.task_id, exc, "before accepting its WebSocket")
+                return error_result(500, "the app raised an exception", HANDLER_FAILED,
+                                    exception=type(exc).__name__)
+        if self._socket.accepted:
+            return None  # the worker closes it (1000) if the app did not
+        if self._refusal is not None:
+            return self._refusal
+        sys.stderr.write(f"neutrino: task {task.task_id}: the ASGI app returned without "
+                         "accepting or refusing its WebSocket\n")
+        return error_result(500, "the app neither accepted nor refused the WebSocket",
+                            HANDLER_FAILED)
+
+    async def _receive(self) -> Message:
+        if not self._connected:
+            self._connected = True
+            return {"type": "websocket.connect"}
+        from ..websocket import WebSocketDisconnect
+
+        try:
+            data = await self._socket.receive()
+        except WebSocketDisconnect as exc:
+            return {"type": "websocket.disconnect", "code": exc.code,
+                    "reason": getattr(exc, "reason", "") or ""}
+        except RuntimeError:  # we closed it: nothing more will come
+            return {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+        if isinstance(data, str):
+            return {"type": "websocket.receive", "text": data}
+        return {"type": "websocket.receive", "bytes": data}
+
+    async def _send(self, message: Message) -> None:
+        kind = message["type"]
+        socket = self._socket
+        if self._refusal is not None or socket.closed:
+            raise ClientDisconnected("the WebSocket is closed")
+        if kind == "websocket.accept":
+            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                       for n, v in message.get("headers", ())]
+            socket.accept(message.get("subprotocol") or "", headers)
+        elif kind == "websocket.send":
+            if not socket.accepted:
+                raise RuntimeError("ASGI: websocket.send before websocket.accept")
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+            if data is None:
+                raise RuntimeError("ASGI: websocket.send with neither bytes nor text")
+            from ..websocket import WebSocketDisconnect
+
+            try:
+                await socket.send(data)
+            except WebSocketDisconnect:
+                raise ClientDisconnected("the client closed the WebSocket") from None
+        elif kind == "websocket.close":
+            if socket.accepted:
+                await socket.close(int(message.get("code") or 1000), message.get("reason") or "")
+            else:
+                self._refusal = error_result(403, "the app refused the WebSocket")
+        elif kind == "websocket.http.response.start" and not socket.accepted:
+            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                       for n, v in message.get("headers", ())]
+            self._denial = (int(message["status"]), headers, [])
+        elif kind == "websocket.http.response.body" and self._denial is not None:
+            self._denial[2].append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                status, headers, pieces = self._denial
+                self._refusal = (status, 0, headers, b"".join(pieces))
+        else:
+            raise RuntimeError(f"ASGI: unexpected message {kind!r} in a websocket connection")
+
+
 class AsgiAdapter:
-    """An ASGI 3 app, as the async worker runs it: ``execute_async(task) -> Outcome``."""
+    """An ASGI 3 app, as the async worker runs it: ``await execute_async(task, body, socket)``."""
 
     kind = "asgi"
+    is_async = True  # served by the async worker, NEUTRINO_WORKER_CONCURRENCY tasks at once
 
     def __init__(self, app: Callable[..., Awaitable[None]], root_path: str = "") -> None:
         self.app = app
@@ -239,7 +351,27 @@ class AsgiAdapter:
         self._lifespan: Optional[_Lifespan] = None
         self._running: "set[asyncio.Task[Any]]" = set()  # calls that outlive their response
 
-    async def execute_async(self, task: TaskAssignment) -> Outcome:
+    @staticmethod
+    def new_event_loop() -> asyncio.AbstractEventLoop:
+        """uvloop's loop when the app's Python has it, as uvicorn and Granian do."""
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.new_event_loop()
+        return uvloop.new_event_loop()
+
+    def registry(self) -> List[Dict[str, Any]]:
+        from .introspect import registry
+
+        return registry(self.app, websocket=True)
+
+    async def execute_async(self, task: TaskAssignment, body: Any = None, socket: Any = None
+                            ) -> Optional[Outcome]:
+        """The task's outcome; None for a WebSocket the app accepted (it is over when this
+        returns). ``socket``: the worker's SocketChannel for the task (every route of an ASGI app
+        takes upgrades); ``body`` is unused: bodies come whole."""
+        if socket is not None and is_websocket(task):
+            return await _WebSocketSession(task, socket).run(self.app, self.root_path, self.state)
         exchange = _HttpExchange(task)
         scope = base_scope("http", task, self.root_path, self.state)
         scope["method"] = task.method
@@ -261,9 +393,15 @@ class AsgiAdapter:
     # lifespan ----------------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Runs the app's lifespan startup; raises LifespanFailed with the app's message."""
+        """Runs the app's lifespan startup; raises StartupFailure with the app's message."""
+        from .worker.app_loader import StartupFailure
+
         self._lifespan = _Lifespan(self.app, self.state)
-        await self._lifespan.startup()
+        try:
+            await self._lifespan.startup()
+        except LifespanFailed as exc:
+            raise StartupFailure("startup_failed", f"the app's lifespan startup failed: {exc}",
+                                 exc.traceback) from None
 
     async def shutdown(self) -> None:
         if self._lifespan is not None:
@@ -296,6 +434,10 @@ def _log_failure(task_id: int, error: BaseException, when: str) -> None:
 
 class LifespanFailed(Exception):
     """The app's lifespan startup failed: its message, for the worker's StartupError."""
+
+    def __init__(self, message: str, traceback: str = "") -> None:
+        super().__init__(message)
+        self.traceback = traceback
 
 
 class _Lifespan:
@@ -342,7 +484,13 @@ class _Lifespan:
                                  f"({type(error).__name__}: {error}); serving it without\n")
             return
         if answer.get("type") == "lifespan.startup.failed":
-            raise LifespanFailed(answer.get("message") or "lifespan startup failed")
+            # Starlette re-raises after saying so: its traceback is the one worth showing.
+            await asyncio.wait((self._task,), timeout=1.0)
+            error = self._task.exception() if self._task.done() and not self._task.cancelled() \
+                else None
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__)) \
+                if error is not None else ""
+            raise LifespanFailed(answer.get("message") or "no message", trace)
         if answer.get("type") != "lifespan.startup.complete":
             raise LifespanFailed(f"unexpected lifespan message {answer.get('type')!r}")
 

@@ -64,6 +64,9 @@ def build_environ(task: TaskAssignment, root_path: str = "") -> dict:
             environ[key] = environ[key] + joiner + value
         else:
             environ[key] = value
+    # The request's id, the orchestrator's when the client sent none or an unusable one: the app
+    # logs what the access log says.
+    environ["HTTP_X_REQUEST_ID"] = task.request_id
     if body or "CONTENT_LENGTH" in environ:
         environ["CONTENT_LENGTH"] = str(len(body))  # the orchestrator has the body whole
     return environ
@@ -136,12 +139,19 @@ class WsgiAdapter:
     """A WSGI app, as the sequential worker runs it: ``execute(task) -> Outcome``."""
 
     kind = "wsgi"
+    is_async = False  # served by the sequential worker, one request at a time
 
     def __init__(self, app: Callable[..., Any], root_path: str = "") -> None:
         self.app = app
         self.root_path = root_path
 
-    def execute(self, task: TaskAssignment) -> Outcome:
+    def registry(self) -> List[dict]:
+        from .introspect import registry
+
+        return registry(self.app, websocket=False)
+
+    def execute(self, task: TaskAssignment, body: Any = None) -> Outcome:
+        """``body`` is unused: bodies come whole, in the TaskAssignment."""
         response = _Response()
         try:
             iterable = self.app(build_environ(task, self.root_path), response.start_response)
