@@ -149,6 +149,8 @@ class RouteEntry:
     def __init__(self, route: Route, middleware: List[Callable], offload: Optional[Offload]
                  ) -> None:
         route.prepare()
+        if route.websocket:
+            middleware = []  # HTTP middleware has no say in a WebSocket's messages
         self.route = route
         self.path = route.path
         self.name = route.name
