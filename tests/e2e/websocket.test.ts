@@ -55,6 +55,23 @@ for (const { runtime, app } of apps) {
       assert.deepEqual(await client.whenClosed(), { code: 4000, reason: "bye" });
     });
 
+    it("a handler that returns closes with 1000; one that raises closes with 1011", async () => {
+      const once = await WsClient.open(`${ws}/once`);
+      assert.equal(await once.next(), "once");
+      assert.equal((await once.whenClosed()).code, 1000);
+      const fail = await WsClient.open(`${ws}/fail`);
+      fail.ws.send("go");
+      const closed = await fail.whenClosed();
+      assert.equal(closed.code, 1011);
+      assert.doesNotMatch(closed.reason, /broke/, "the exception's text stays in the server log");
+      // The worker survived: the next connection works.
+      const echo = await WsClient.open(`${ws}/echo`);
+      echo.ws.send("alive");
+      assert.equal(await echo.next(), "alive");
+      echo.ws.close();
+      await echo.whenClosed();
+    });
+
     it("the client's close reaches the handler as WebSocketDisconnect with its code and reason", async () => {
       const client = await WsClient.open(`${ws}/echo`);
       client.ws.send("ping");
