@@ -161,6 +161,23 @@ class DeclarationTest(unittest.TestCase):
                           "websocket": True})
         self.assertEqual(app.get_route("/ws/{room}").subprotocols, ["chat"])
 
+    def test_openapi_of_streamed_responses(self):
+        app = App()
+
+        @app.route("/text")
+        def text():
+            yield "x"
+
+        @app.route("/events", media_type="text/event-stream")
+        async def events():
+            yield ServerSentEvent("x")
+
+        ops = {r["path"]: r["openapi"] for r in route_registry(build_route_table(app), True)}
+        self.assertEqual(ops["/text"]["responses"]["200"]["content"],
+                         {"text/plain; charset=utf-8": {"schema": {"type": "string"}}})
+        self.assertEqual(list(ops["/events"]["responses"]["200"]["content"]),
+                         ["text/event-stream"])
+
     def test_websocket_routes_that_cannot_work_are_refused(self):
         app = App()
         with self.assertRaisesRegex(RouteError, "must be async def"):

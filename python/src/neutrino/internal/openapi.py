@@ -101,6 +101,8 @@ def _return_content(handler: Any, media_type: Optional[str]) -> Optional[Dict[st
         return {media_type: {"schema": schema}}
     if isinstance(hint, type) and issubclass(hint, Response):
         return None  # the handler decides
+    if inspect.isgeneratorfunction(handler) or inspect.isasyncgenfunction(handler):
+        return {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}  # a stream
     if hint in (bytes, bytearray):
         return {"application/octet-stream": {"schema": dict(_BINARY)}}
     return {"application/json": {"schema": _json_return_schema(hint)}}
