@@ -110,6 +110,24 @@ describe("FetchApp", () => {
     assert.equal(String(outcome.body), "http://localhost/p");
   });
 
+  it("a streamed request body (a streamBody route) is the Request's body; the signal is the task's", async () => {
+    const parts = ["up", "load"];
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => (parts.length ? controller.enqueue(new TextEncoder().encode(parts.shift())) : controller.close()),
+    });
+    const controller = new AbortController();
+    let signal: AbortSignal | undefined;
+    const app = FetchApp.from(async (request: Request) => {
+      signal = request.signal;
+      return new Response(`${request.method} ${await request.text()}`);
+    })!;
+    const outcome = await app.run(task("/u", { method: "PUT" }), { signal: controller.signal, body });
+    assert.equal(String(outcome.body), "PUT upload");
+    assert.equal(signal?.aborted, false);
+    controller.abort();
+    assert.equal(signal?.aborted, true);
+  });
+
   it("a body complete at once is one buffered result, with the app's headers", async () => {
     const app = FetchApp.from(new Hono().get("/j", (c) => c.json({ a: 1 })))!;
     const outcome = await app.run(task("/j"), { signal: new AbortController().signal });
