@@ -24,6 +24,8 @@ export const ANY_METHOD: readonly string[] = Object.freeze(["GET", "HEAD", "POST
 export const CATCH_ALL = "/*";
 
 const NO_BODY_METHODS = new Set(["GET", "HEAD"]);
+/** A Host header value: a name or an IPv4 or IPv6 address, and an optional port. */
+const HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 const EMPTY = Buffer.alloc(0);
 /**
  * A body complete within the event-loop turn that produced it, in at most this many pieces and
@@ -101,14 +103,9 @@ function requestOf(task: TaskAssignment, context: TaskContext): Request {
     init.body = context.body;
     init.duplex = "half"; // a streamed request body (fetch requires saying so)
   } else if (task.body.length > 0 && !NO_BODY_METHODS.has(task.method)) init.body = task.body as unknown as BodyInit;
-  if (host !== "") {
-    try {
-      return new TaskRequest(`http://${host}${target}`, init, context.signal);
-    } catch {
-      // a Host header that names no host: the URL cannot be parsed, so use localhost
-    }
-  }
-  return new TaskRequest(`http://localhost${target}`, init, context.signal);
+  // Only a host and port: anything else in the header (a "/" say) would change the path the app sees.
+  if (!HOST.test(host)) host = "localhost";
+  return new TaskRequest(`http://${host}${target}`, init, context.signal);
 }
 
 /**

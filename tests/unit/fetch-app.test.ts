@@ -103,11 +103,14 @@ describe("FetchApp", () => {
     });
   });
 
-  it("a Host that is no host gives a localhost URL; a GET's stray body is dropped", async () => {
+  it("a Host that is not a host and port gives a localhost URL; a GET's stray body is dropped", async () => {
     const app = FetchApp.from((request: Request) => new Response(request.url))!;
-    const outcome = await app.run(task("/p", { headers: [["host", "a b"]], body: Buffer.from("stray") }), { signal: new AbortController().signal });
-    assert.equal(outcome.status, 200);
-    assert.equal(String(outcome.body), "http://localhost/p");
+    const urlFor = async (host: string): Promise<string> =>
+      String((await app.run(task("/p", { headers: [["host", host]], body: Buffer.from("stray") }), { signal: new AbortController().signal })).body);
+    assert.equal(await urlFor("a b"), "http://localhost/p");
+    assert.equal(await urlFor("evil.test/x?"), "http://localhost/p", "a Host cannot change the path");
+    assert.equal(await urlFor("[::1]:8000"), "http://[::1]:8000/p");
+    assert.equal(await urlFor("127.0.0.1"), "http://127.0.0.1/p");
   });
 
   it("a streamed request body (a streamBody route) is the Request's body; the signal is the task's", async () => {
