@@ -6,7 +6,10 @@
  * cancelling the app's task, the client leaving a stream, a failed lifespan startup.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { get, type IncomingMessage } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ensureTestPython, requestCounts, testPython } from "../support/python-apps.js";
 import { request, runCli, startServer, type RunningServer } from "../support/server.js";
@@ -145,6 +148,21 @@ describe("ASGI start-up", () => {
     const code = await run.exited;
     assert.notEqual(code, 0);
     assert.match(run.out() + run.err(), /the database is unreachable/);
+  });
+
+  it("lifespan shutdown runs in every worker when the server stops", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "neutrino-lifespan-"));
+    const log = join(dir, "lifespan.log");
+    try {
+      const server = await startServer(FASTAPI, ["--workers", "2", "--python", testPython], { env: { LIFESPAN_LOG: log } });
+      assert.equal((await request(`${server.url}/state`)).status, 200);
+      assert.equal(await server.stop(), 0);
+      const lines = readFileSync(log, "utf8").trim().split("\n");
+      assert.equal(lines.length, 2, lines.join("|"));
+      for (const line of lines) assert.match(line, /^shutdown \d+$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("--interface wsgi refuses an ASGI app, naming what it wanted", async () => {

@@ -71,6 +71,14 @@ describe("a Flask app served unchanged (WSGI)", () => {
     assert.equal(text, "line 0\nline 1\nline 2\nline 3\n");
   });
 
+  it("a client leaving a stream: the worker stops iterating and the generator is closed", async () => {
+    const before = (await request(`${url}/stream/closed`)).json.streams as number;
+    const res = await open(`${url}/stream/forever`);
+    await new Promise<void>((resolve) => res.once("data", () => resolve()));
+    res.destroy();
+    await waitFor(async () => (await request(`${url}/stream/closed`)).json.streams === before + 1, 10_000, "the generator's finally block");
+  });
+
   it("the environ: SCRIPT_NAME, PATH_INFO, SERVER_NAME/PORT, REMOTE_ADDR, X-Request-Id", async () => {
     const r = await request(`${url}/environ?x=1`, { headers: { "x-request-id": "wsgi-environ-1" } });
     assert.equal(r.status, 200, r.text);
