@@ -34,6 +34,8 @@ export interface JobContext {
 export const CLIENT_CLOSED = 499;
 
 const EMPTY = Buffer.alloc(0);
+/** Time a cut-short response's client gets to take the bytes written before the cut. */
+const ABORT_FLUSH_MS = 10_000;
 /**
  * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
  * X-Request-Id, which the client sent or the orchestrator made.
@@ -322,7 +324,7 @@ export class HttpJob implements Job {
     this.stopWatching();
     if (incomplete || (this.declaredLength >= 0 && this.bytesReceived !== this.declaredLength)) {
       // The client must not take a cut-short body for the whole one: abort the connection.
-      this.res.destroy();
+      this.abortConnection();
       this.record(this.status, { truncated: true, bytes: this.bytesReceived });
       return;
     }
@@ -350,11 +352,26 @@ export class HttpJob implements Job {
     this.closeGauge = null;
   }
 
+  /**
+   * Closes the connection without ending the body (no last chunk, or short of the length), so
+   * the client sees the response cut short; what was already written still reaches it first.
+   * A client that does not take it within ABORT_FLUSH_MS loses it.
+   */
+  private abortConnection(): void {
+    const socket = this.res.socket;
+    if (socket === null || socket.destroyed) {
+      this.res.destroy();
+      return;
+    }
+    socket.end();
+    setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
+  }
+
   /** Cuts an open stream short (its status is out): the client sees the connection abort. */
   private cut(status: number, why: string): void {
     this.stream = "discarding";
     this.stopWatching();
-    this.res.destroy();
+    this.abortConnection();
     this.record(status, { truncated: true, bytes: this.bytesReceived, detail: why });
   }
 

@@ -44,8 +44,11 @@ export class RequestBodyStream {
     const { req } = this;
     req.on("data", this.onData);
     req.once("end", this.onEnd);
-    // 'close' without 'end' first: the client aborted mid-body.
+    // 'close' without 'end' first: the client aborted mid-body. A client that half-closes
+    // mid-body only ends the socket (the server allows half-open connections): it is gone too.
     req.once("close", this.onClose);
+    req.socket.once("end", this.onSocketEnd);
+    req.socket.once("close", this.onSocketEnd);
   }
 
   windowUpdate(increment: number): void {
@@ -60,10 +63,7 @@ export class RequestBodyStream {
    * the rest of the body to nowhere, so the connection can carry the next request.
    */
   abandon(): void {
-    if (this.finish()) {
-      this.req.removeListener("data", this.onData);
-      this.req.resume();
-    }
+    if (this.finish()) this.req.resume();
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -81,8 +81,13 @@ export class RequestBodyStream {
     if (this.finish()) this.worker!.send(encodeBodyEnd(this.taskId, 0));
   };
 
+  private readonly onSocketEnd = (): void => {
+    if (!this.req.complete) this.onClose();
+  };
+
   private readonly onClose = (): void => {
     if (!this.finish()) return;
+    this.req.resume(); // what is left of the body goes nowhere
     this.worker!.send(encodeBodyEnd(this.taskId, BODY_INCOMPLETE));
     this.onClientGone();
   };
@@ -91,8 +96,12 @@ export class RequestBodyStream {
   private finish(): boolean {
     if (this.over) return false;
     this.over = true;
-    this.req.removeListener("end", this.onEnd);
-    this.req.removeListener("close", this.onClose);
+    const { req } = this;
+    req.removeListener("data", this.onData);
+    req.removeListener("end", this.onEnd);
+    req.removeListener("close", this.onClose);
+    req.socket.removeListener("end", this.onSocketEnd);
+    req.socket.removeListener("close", this.onSocketEnd);
     this.closeGauge();
     return true;
   }
