@@ -81,7 +81,11 @@ export class FetchApp implements TaskRunner {
       process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail}\n`);
       return errorOutcome(500, detail, HANDLER_FAILED);
     }
-    return outcomeOf(response, task, context.signal);
+    try {
+      return await outcomeOf(response, task, context.signal);
+    } catch (err) {
+      return bodyFailed(task, err);
+    }
   }
 }
 
@@ -152,18 +156,13 @@ async function outcomeOf(response: Response, task: TaskAssignment, signal: Abort
   let size = 0;
   for (;;) {
     const next = reader.read();
-    let read: ReadableStreamReadResult<Uint8Array> | typeof TURN_OVER;
-    try {
-      read = await Promise.race([next, turnOver]);
-    } catch (err) {
-      return bodyFailed(task, err);
-    }
+    const read = await Promise.race([next, turnOver]);
     if (read === TURN_OVER) return streamed(response, reader, chunks, next);
     if (read.done) {
       const bytes = chunks.length === 1 ? asBuffer(chunks[0]!) : Buffer.concat(chunks, size);
       return { status, flags: 0, headers: headersOf(response, size > 0), body: bytes };
     }
-    chunks.push(read.value);
+    chunks.push(bytes(read.value));
     size += read.value.byteLength;
     if (size > BUFFERED_LIMIT || chunks.length === BUFFERED_READS) return streamed(response, reader, chunks, undefined);
   }
@@ -195,7 +194,7 @@ async function* rest(
         done = true;
         return;
       }
-      yield read.value;
+      yield bytes(read.value);
     }
   } finally {
     if (!done) await reader.cancel().catch(() => {});
@@ -217,30 +216,52 @@ function headersOf(response: Response, hasBody: boolean): Pair[] {
   return pairs;
 }
 
+/** A body chunk, which fetch says must be bytes (an app's own ReadableStream may hold anything). */
+function bytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  throw new TypeError(`the response body gave ${describe(chunk)}, not a Uint8Array`);
+}
+
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
-/** Any fetch implementation's Response (a bundled undici's too): a status, Headers and a body stream. */
+/**
+ * A web Response: this Node's, or another fetch implementation's (a bundled undici's) with a
+ * status, iterable Headers and a web stream or null as its body.
+ */
 function isResponse(value: unknown): value is Response {
   if (value instanceof Response) return true;
   if (typeof value !== "object" || value === null) return false;
-  const r = value as Partial<Response>;
-  return typeof r.status === "number" && typeof r.headers?.[Symbol.iterator] === "function" && "body" in r;
+  const r = value as { status?: unknown; headers?: { [Symbol.iterator]?: unknown }; body?: { getReader?: unknown } | null };
+  return typeof r.status === "number" && typeof r.headers?.[Symbol.iterator] === "function" && (r.body === null || typeof r.body?.getReader === "function");
 }
 
 function handlerFailed(task: TaskAssignment, thrown: unknown): Outcome {
-  const name = thrown instanceof Error ? String(thrown.name) : "NonError";
-  const message = thrown instanceof Error ? String(thrown.message) : `a non-Error value was thrown: ${String(thrown)}`;
-  const stack = thrown instanceof Error && thrown.stack ? userStack(thrown.stack) : `${name}: ${message}`;
+  const { name, message, stack } = describeThrown(thrown);
   // The client gets the name and message, as from a neutrino handler; the operator gets where.
   process.stderr.write(`neutrino: the fetch handler failed on ${task.method} ${task.path}\n${stack}\n`);
   return errorOutcome(500, message ? `${name}: ${message}` : name, HANDLER_FAILED, [], { exception: name });
 }
 
 function bodyFailed(task: TaskAssignment, thrown: unknown): Outcome {
-  process.stderr.write(`neutrino: the response body failed on ${task.method} ${task.path}: ${errorText(thrown)}\n`);
+  process.stderr.write(`neutrino: the response body failed on ${task.method} ${task.path}\n${describeThrown(thrown).stack}\n`);
   return errorOutcome(500, "the response body failed before it was sent", HANDLER_FAILED);
+}
+
+/** Name, message and stack of whatever was thrown, without trusting it (its getters may throw too). */
+function describeThrown(thrown: unknown): { name: string; message: string; stack: string } {
+  try {
+    if (thrown instanceof Error) {
+      const name = String(thrown.name);
+      const message = String(thrown.message);
+      return { name, message, stack: thrown.stack ? userStack(thrown.stack) : `${name}: ${message}` };
+    }
+    const text = `a non-Error value was thrown: ${typeof thrown === "string" ? JSON.stringify(thrown) : String(thrown)}`;
+    return { name: "NonError", message: text, stack: text };
+  } catch {
+    return { name: "Error", message: "<the thrown value could not be printed>", stack: "<the thrown value could not be printed>" };
+  }
 }
 
 /** Hono's `routes`: entries with a string `path` (middleware included: their paths label too). */

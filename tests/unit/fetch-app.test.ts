@@ -209,5 +209,22 @@ describe("FetchApp", () => {
     const networkError = await FetchApp.from(() => Response.error(), true)!.run(task("/"), { signal });
     assert.equal(networkError.status, 500);
     assert.match(stderr(), /the fetch handler failed on GET \/\nRangeError: nope/);
+    const nodeStreamBody = await FetchApp.from(() => ({ status: 200, headers: new Headers(), body: { pipe() {} } }), true)!.run(task("/"), { signal });
+    assert.equal(JSON.parse(String(nodeStreamBody.body)).detail, "the fetch handler returned an object, not a Response");
+  });
+
+  it("a body that is not bytes is a 500 when found before the head, an error of the stream after", async () => {
+    const signal = new AbortController().signal;
+    const strings = (n: number): ReadableStream => {
+      let i = 0;
+      return new ReadableStream({ pull: (c) => void (i++ < n ? c.enqueue(new Uint8Array([1])) : c.enqueue("text")) });
+    };
+    const early = await FetchApp.from(() => new Response(strings(0)), true)!.run(task("/"), { signal });
+    assert.equal(early.status, 500);
+    assert.deepEqual(JSON.parse(String(early.body)), { error: "Internal Server Error", detail: "the response body failed before it was sent" });
+    assert.match(stderr(), /the response body failed on GET \/\nTypeError: the response body gave a string, not a Uint8Array/);
+    const late = await FetchApp.from(() => new Response(strings(8)), true)!.run(task("/"), { signal });
+    assert.equal(late.status, 200);
+    await assert.rejects(collect(late.body), /the response body gave a string, not a Uint8Array/);
   });
 });
