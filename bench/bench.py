@@ -252,6 +252,18 @@ SERVERS = [
         default=False,
     ),
     Server(
+        "neutrino-asgi", "Neutrino serving the peers' FastAPI app unchanged (`fastapi_app.py`): W Python workers, "
+        "each an asyncio loop holding up to 64 requests",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/fastapi_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
+    ),
+    Server(
+        "neutrino-wsgi", "Neutrino serving the peers' Flask app unchanged (`flask_app.py`): W Python workers, "
+        "one request at a time each",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/flask_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
+    ),
+    Server(
         "gunicorn-sync", "gunicorn, sync workers, Flask (`flask_app.py`)",
         lambda w, port: [VENV_BIN / "gunicorn", "--workers", w, "--bind", f"127.0.0.1:{port}", "flask_app:app"],
     ),
@@ -269,6 +281,11 @@ SERVERS = [
         "granian", "Granian, ASGI interface, FastAPI (`fastapi_app.py`)",
         lambda w, port: [VENV_BIN / "granian", "--interface", "asgi", "--workers", w, "--host", "127.0.0.1",
                          "--port", port, "--no-ws", "fastapi_app:app"],
+    ),
+    Server(
+        "granian-wsgi", "Granian, WSGI interface, Flask (`flask_app.py`)",
+        lambda w, port: [VENV_BIN / "granian", "--interface", "wsgi", "--workers", w, "--host", "127.0.0.1",
+                         "--port", port, "--no-ws", "flask_app:app"],
     ),
     Server(
         "fastify", "Fastify, one process, JSON schemas on every route (`fastify_server.mjs`)",
