@@ -6,41 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { get, type IncomingMessage } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { request, runCli, startServer, type RunningServer } from "../support/server.js";
+import { openStream } from "../support/stream-client.js";
 import { waitFor } from "../support/wait.js";
 
 const HONO = "tests/fixtures/hono_app.ts:default";
 const FUNCTION = "tests/fixtures/fetch_function.ts:default";
 
-/** A GET whose response is read by hand, piece by piece. */
-function open(url: string): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => get(url, resolve).once("error", reject));
-}
-
-/** Reads `res` until what arrived so far satisfies `enough`; returns it. */
-function readUntil(res: IncomingMessage, enough: (text: string) => boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString("latin1");
-      if (enough(text)) {
-        res.off("data", onData).off("end", onEnd);
-        res.pause();
-        resolve(text);
-      }
-    };
-    const onEnd = (): void => reject(new Error(`the response ended before it was enough: ${JSON.stringify(text.slice(0, 200))}`));
-    res.on("data", onData).once("end", onEnd).resume();
-  });
-}
-
-function readAll(res: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on("data", (c: Buffer) => chunks.push(c)).once("end", () => resolve(Buffer.concat(chunks))).once("error", reject).resume();
-  });
+function accessRecords(server: RunningServer, path: string): Record<string, unknown>[] {
+  return server.logs().filter((r) => r.log === "access" && r.path === path);
 }
 
 describe("a Hono app served unchanged (fetch app)", () => {
@@ -110,32 +85,56 @@ describe("a Hono app served unchanged (fetch app)", () => {
   });
 
   it("a streamed body (streamText) reaches the client as it is written", async () => {
-    const res = await open(`${url}/stream`);
-    assert.equal(res.statusCode, 200);
-    assert.equal(res.headers["transfer-encoding"], "chunked");
+    const s = await openStream(`${url}/stream`);
+    assert.equal(s.status, 200);
+    assert.equal(s.headers["transfer-encoding"], "chunked");
     // The handler waits for the release after its first write: the first line is here before the end.
-    const first = await readUntil(res, (text) => text.includes("\n"));
-    assert.equal(first, "first\n");
+    assert.equal(await s.waitForBody((text) => text.includes("\n"), "the first line"), "first\n");
+    assert.equal(s.ended, false);
     assert.deepEqual((await request(`${url}/release`, { method: "POST" })).json, { released: true });
-    assert.equal((await readAll(res)).toString(), "second\n");
+    assert.equal(await s.rest(), "first\nsecond\n");
+    assert.equal(s.complete, true);
+  });
+
+  it("Server-Sent Events (streamSSE): the first event arrives before the stream ends", async () => {
+    const s = await openStream(`${url}/events`);
+    assert.equal(s.status, 200);
+    assert.match(String(s.headers["content-type"]), /^text\/event-stream/);
+    assert.equal(await s.waitForBody((text) => text.includes("\n\n"), "the first event"), "event: first\ndata: one\n\n");
+    assert.equal(s.ended, false);
+    await request(`${url}/release`, { method: "POST" });
+    assert.equal(await s.rest(), "event: first\ndata: one\n\ndata: two\nid: 2\n\n");
+    assert.equal(s.complete, true);
   });
 
   it("a body from c.body(ReadableStream), bigger than one chunk, arrives whole", async () => {
-    const res = await open(`${url}/chunks?n=40&size=65536`);
-    assert.equal(res.statusCode, 200);
-    assert.equal(res.headers["content-type"], "application/octet-stream");
-    const body = await readAll(res);
-    assert.equal(body.length, 40 * 65536);
-    assert.ok(body.every((b) => b === 0x78));
+    const s = await openStream(`${url}/chunks?n=40&size=65536`);
+    assert.equal(s.status, 200);
+    assert.equal(s.headers["content-type"], "application/octet-stream");
+    const body = await s.rest();
+    assert.equal(s.complete, true);
+    assert.equal(body, "x".repeat(40 * 65536));
   });
 
-  it("a client that leaves mid-stream stops the app's stream, and the worker serves on", async () => {
+  it("a body whose stream fails midway is cut short, and the worker serves on", async () => {
+    const s = await openStream(`${url}/fail-midway`);
+    assert.equal(await s.waitForBody((text) => text.length > 0, "the first piece"), "partial\n");
+    await request(`${url}/release`, { method: "POST" });
+    assert.equal(await s.rest(), "partial\n");
+    assert.equal(s.complete, false, "the client must not take a cut-short body for the whole one");
+    await waitFor(() => /the body broke/.test(server.stderr() + server.stdout()), 10_000, "the error in the log");
+    assert.equal((await request(`${url}/users/4`)).json.id, "4");
+  });
+
+  it("a client that leaves mid-stream stops the app's stream (its onAbort runs), logged as 499; the worker serves on", async () => {
     const before = (await request(`${url}/ended`)).json.streamsAborted as number;
-    const res = await open(`${url}/forever`);
-    await readUntil(res, (text) => text.length > 0);
-    res.destroy();
+    const s = await openStream(`${url}/forever`);
+    await s.waitForBody((text) => text.length > 0, "the first bytes");
+    s.hangUp();
     await waitFor(async () => (await request(`${url}/ended`)).json.streamsAborted === before + 1, 10_000, "the app's onAbort");
     assert.equal((await request(`${url}/users/3`)).json.id, "3");
+    await waitFor(() => accessRecords(server, "/forever").length > 0, 10_000, "the access log line");
+    assert.equal(accessRecords(server, "/forever")[0]!.status, 499);
   });
 
   it("metrics and the access log label requests by the app's route template, never the raw path", async () => {
