@@ -1,6 +1,8 @@
 """The ASGI adapter driven by hand-written ASGI apps: no framework needed."""
 
 import asyncio
+import io
+import sys
 import unittest
 
 from neutrino.internal.asgi import AsgiAdapter, base_scope, is_websocket
@@ -17,7 +19,12 @@ def task(method="GET", path="/", query="", headers=(), body=b"", client=("127.0.
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Runs a coroutine; the adapter's logs (tracebacks of the apps here) are captured."""
+    saved, sys.stderr = sys.stderr, io.StringIO()
+    try:
+        return asyncio.run(coro)
+    finally:
+        sys.stderr = saved
 
 
 async def collect(stream: Stream) -> bytes:
@@ -293,3 +300,131 @@ class Lifespan(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WebSockets(unittest.TestCase):
+    """The websocket scope on the worker's real SocketChannel, its frames captured."""
+
+    def setUp(self):
+        self.frames = []
+
+    def channel(self, loop):
+        from neutrino.internal.worker.sockets import SocketChannel
+
+        async def drained():
+            return None
+
+        def write(data):
+            self.frames.append(b"".join(data) if isinstance(data, tuple) else bytes(data))
+
+        return SocketChannel(loop, 7, write, drained, lambda *_: None, lambda *_: None)
+
+    def upgrade(self, protocols=""):
+        headers = [("host", "example.com"), ("upgrade", "websocket"), ("connection", "Upgrade")]
+        if protocols:
+            headers.append(("sec-websocket-protocol", protocols))
+        return task(headers=headers)
+
+    def kinds(self):
+        from neutrino.internal.worker.protocol import FrameDecoder
+
+        return [type(m).__name__ for m in FrameDecoder().feed(b"".join(self.frames))]
+
+    def test_accept_echo_and_the_apps_close(self):
+        seen = {}
+
+        async def app(scope, receive, send):
+            seen["scope"] = (scope["type"], scope["subprotocols"], scope["scheme"])
+            assert (await receive())["type"] == "websocket.connect"
+            await send({"type": "websocket.accept", "subprotocol": "chat.v1"})
+            message = await receive()
+            await send({"type": "websocket.send", "text": "echo: " + message["text"]})
+            await send({"type": "websocket.close", "code": 4000, "reason": "bye"})
+
+        async def go():
+            socket = self.channel(asyncio.get_running_loop())
+            running = asyncio.ensure_future(
+                AsgiAdapter(app).execute_async(self.upgrade("chat.v2, chat.v1"), None, socket))
+            await asyncio.sleep(0.01)
+            socket.message(False, b"hi")
+            return await running
+
+        self.assertIsNone(run(go()))
+        self.assertEqual(seen["scope"], ("websocket", ["chat.v2", "chat.v1"], "ws"))
+        # The client's message read (its window given back), the echo, then the app's close.
+        self.assertEqual(self.kinds(), ["WebSocketAccept", "WindowUpdate", "WebSocketMessage",
+                                        "WebSocketClose"])
+
+    def test_close_before_accept_is_a_403(self):
+        async def app(scope, receive, send):
+            await receive()
+            await send({"type": "websocket.close"})
+
+        async def go():
+            socket = self.channel(asyncio.get_running_loop())
+            return await AsgiAdapter(app).execute_async(self.upgrade(), None, socket)
+
+        self.assertEqual(run(go())[0], 403)
+        self.assertEqual(self.frames, [])
+
+    def test_the_denial_response_extension(self):
+        async def app(scope, receive, send):
+            assert "websocket.http.response" in scope["extensions"]
+            await send({"type": "websocket.http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "websocket.http.response.body", "body": b"who", "more_body": True})
+            await send({"type": "websocket.http.response.body", "body": b" are you"})
+
+        async def go():
+            socket = self.channel(asyncio.get_running_loop())
+            return await AsgiAdapter(app).execute_async(self.upgrade(), None, socket)
+
+        self.assertEqual(run(go()), (401, 0, [("content-type", "text/plain")], b"who are you"))
+
+    def test_the_peers_close_reaches_the_app(self):
+        seen = []
+
+        async def app(scope, receive, send):
+            await receive()
+            await send({"type": "websocket.accept"})
+            seen.append(await receive())
+
+        async def go():
+            socket = self.channel(asyncio.get_running_loop())
+            running = asyncio.ensure_future(
+                AsgiAdapter(app).execute_async(self.upgrade(), None, socket))
+            await asyncio.sleep(0.01)
+            socket.peer_close(1001, "going away")
+            return await running
+
+        self.assertIsNone(run(go()))
+        self.assertEqual(seen, [{"type": "websocket.disconnect", "code": 1001,
+                                 "reason": "going away"}])
+
+    def test_an_app_raising_after_accept_closes_with_1011(self):
+        async def app(scope, receive, send):
+            await receive()
+            await send({"type": "websocket.accept"})
+            raise RuntimeError("broken")
+
+        async def go():
+            socket = self.channel(asyncio.get_running_loop())
+            result = await AsgiAdapter(app).execute_async(self.upgrade(), None, socket)
+            return result, socket.closed
+
+        self.assertEqual(run(go()), (None, True))
+        from neutrino.internal.worker.protocol import FrameDecoder
+
+        close = list(FrameDecoder().feed(b"".join(self.frames)))[-1]
+        self.assertEqual(close.code, 1011)
+
+    def test_a_plain_request_on_a_socket_route_is_http(self):
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": scope["type"].encode()})
+
+        async def go():
+            socket = self.channel(asyncio.get_running_loop())
+            return await AsgiAdapter(app).execute_async(task(), None, socket)
+
+        self.assertEqual(run(go())[3], b"http")

@@ -227,6 +227,12 @@ class _HttpExchange:
         # The task's exception holds the app's frames, which hold this exchange: without this
         # the cycle would keep the app's generators from being closed until the collector runs.
         self.app_task = None
+        if not self.outcome.done():
+            try:
+                self.outcome.set_result(_no_response(self.task_id, task))
+            except asyncio.CancelledError:
+                self.outcome.cancel()
+            return
         error = None if task.cancelled() else task.exception()
         if self.channel is not None and not self.complete:
             self.channel.finish(error or RuntimeError(
@@ -381,14 +387,12 @@ class AsgiAdapter:
         app_task.add_done_callback(self._running.discard)
         app_task.add_done_callback(exchange.app_ended)
         try:
-            await asyncio.wait((exchange.outcome, app_task), return_when=asyncio.FIRST_COMPLETED)
+            # Set by the app's send(), or by app_ended when the call ends without a response.
+            return await exchange.outcome
         except asyncio.CancelledError:  # cancelled before any response: stop the app too
             exchange.disconnected.set()
             app_task.cancel()
             raise
-        if exchange.outcome.done():
-            return exchange.outcome.result()
-        return _no_response(task.task_id, app_task)
 
     # lifespan ----------------------------------------------------------------------------------
 
