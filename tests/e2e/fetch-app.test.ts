@@ -64,8 +64,15 @@ describe("a Hono app served unchanged (fetch app)", () => {
   });
 
   it("the Request the app gets: method, Host, path and query; HEAD answered without a body", async () => {
-    const r = await request(`${url}/request?x=1&y=%20`, { headers: { "user-agent": "fetch-app-test" } });
-    assert.deepEqual(r.json, { method: "GET", host: `127.0.0.1:${server.port}`, path: "/request", query: "?x=1&y=%20", agent: "fetch-app-test" });
+    const r = await request(`${url}/request?x=1&y=%20`, { headers: { "user-agent": "fetch-app-test", "x-forwarded-for": "203.0.113.7" } });
+    assert.deepEqual(r.json, {
+      method: "GET",
+      host: `127.0.0.1:${server.port}`,
+      path: "/request",
+      query: "?x=1&y=%20",
+      agent: "fetch-app-test",
+      forwardedFor: "203.0.113.7",
+    });
     const head = await request(`${url}/users/1`, { method: "HEAD" });
     assert.equal(head.status, 200);
     assert.equal(head.text, "");
@@ -187,6 +194,38 @@ describe("--timeout with a fetch app: 504, and the request's signal is aborted",
     assert.equal(r.status, 504, r.text);
     await waitFor(async () => (await request(`${server.url}/ended`)).json.signalsAborted === 1, 10_000, "the aborted signal");
     assert.equal((await request(`${server.url}/users/5`)).json.id, "5");
+  });
+});
+
+describe("a fetch app's workers recycled and reloaded, its answers compressed", () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer(HONO, ["--workers", "1", "--max-requests", "3", "--compress"]);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  const pid = async (): Promise<number> => {
+    const r = await request(`${server.url}/pid`);
+    assert.equal(r.status, 200, r.text);
+    return r.json.pid as number;
+  };
+
+  it("--max-requests replaces the worker, SIGHUP too, and no request fails meanwhile", async () => {
+    // Every poll is a request that must succeed; the replacement takes over once it is ready.
+    const first = await pid();
+    await waitFor(async () => (await pid()) !== first, 20_000, "a new worker after 3 requests");
+    const beforeReload = await pid();
+    server.proc.kill("SIGHUP");
+    await waitFor(async () => (await pid()) !== beforeReload, 20_000, "a new worker after SIGHUP");
+  });
+
+  it("a buffered JSON answer is compressed", async () => {
+    const r = await request(`${server.url}/large`, { headers: { "accept-encoding": "gzip" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("content-encoding"), "gzip");
+    assert.equal(r.json.items.length, 500);
   });
 });
 
