@@ -6,7 +6,7 @@
  * generator that fails midway, an upload abandoned midway, a buffered answer too large for a frame.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -208,6 +208,44 @@ for (const { runtime, app, flags } of apps) {
       await s.done;
       assert.ok(s.complete);
       assert.equal(s.bytes, 10 * MB);
+    });
+  });
+
+  describe(`client gone before the answer (${runtime})`, () => {
+    let server: RunningServer;
+    let url: string;
+    let dir: string;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), "neutrino-gone-"));
+      // The TypeScript worker's default concurrency: such a worker is told to drop the task.
+      server = await startServer(app, ["--workers", "1", "--access-log", "--status-page"]);
+      url = server.url;
+    });
+    after(async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const inflight = async (): Promise<number> => ((await request(`${url}/_neutrino/status.json`)).json as { inflight: number }).inflight;
+
+    it(runtime === "python" ? "a one-at-a-time worker finishes the task, whose answer goes nowhere" : "a worker that runs many tasks drops the task at once (CancelTask), logged as 499", async () => {
+      const go = join(dir, "go");
+      const req = httpRequest(`${url}/wait?go=${encodeURIComponent(go)}`, { agent: false });
+      req.on("error", () => {});
+      req.end();
+      await waitFor(async () => (await inflight()) === 1, 20_000, "the request in flight");
+      // A reset: the server keeps half-closed connections open for their answers, so a plain
+      // FIN from a client is not a client gone until the answer finds the socket closed.
+      req.socket!.resetAndDestroy();
+      if (runtime === "python") {
+        // Its handler cannot be interrupted before it answers: the slot frees once it does.
+        assert.equal(await inflight(), 1);
+        writeFileSync(go, "");
+      }
+      await waitFor(async () => (await inflight()) === 0, 20_000, "the task to end");
+      await waitFor(() => accessRecords(server, "/wait").length > 0, 10_000, "the access log line");
+      assert.equal(accessRecords(server, "/wait")[0]!.status, runtime === "python" ? 200 : 499);
+      writeFileSync(go, "");
     });
   });
 }

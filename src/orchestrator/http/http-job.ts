@@ -121,8 +121,19 @@ export class HttpJob implements Job {
 
   assigned(worker: Worker): void {
     this.worker = worker;
-    this.upload?.start(worker);
+    if (this.upload !== null) this.upload.start(worker);
+    // A worker that runs many tasks at once can drop one whose client left before its answer
+    // (a fetch app's request.signal, an ASGI app's http.disconnect); one that runs a task at a
+    // time cannot be interrupted before its head.
+    else if (worker.concurrency > 1) this.res.once("close", this.onClosedBeforeAnswer);
   }
+
+  private readonly onClosedBeforeAnswer = (): void => {
+    if (this.settled || this.stream !== null || this.worker === null || !this.worker.has(this.taskId)) return;
+    this.settled = true;
+    this.record(CLIENT_CLOSED, { disconnected: true });
+    this.worker.cancel(this.taskId);
+  };
 
   private record(status: number, extra?: Record<string, unknown>): void {
     const now = performance.now();

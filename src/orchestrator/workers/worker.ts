@@ -421,6 +421,9 @@ export class Worker {
       try {
         messages = this.decoder.push(chunk);
       } catch (err) {
+        // Nothing after a refused frame can be read as frames: stop reading, report it once.
+        socket.removeAllListeners("data");
+        socket.pause();
         this.protocolViolation((err as ProtocolError).message);
         return;
       }
