@@ -6,7 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { get, type IncomingMessage } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ensureTestPython, requestCounts, testPython } from "../support/python-apps.js";
 import { request, startServer, type RunningServer } from "../support/server.js";
@@ -116,8 +119,27 @@ describe("a Flask app served unchanged (WSGI)", () => {
   });
 });
 
-describe("WSGI workers are recycled and reloaded like any other", () => {
+describe("WSGI workers are queued, recycled and reloaded like any other", () => {
   before(ensureTestPython);
+
+  it("the only worker busy and no queue: 503 with Retry-After, and the busy request completes", async () => {
+    const server = await startServer(FLASK, ["--workers", "1", "--python", testPython, "--max-queue", "0", "--no-prefetch"]);
+    const dir = mkdtempSync(join(tmpdir(), "neutrino-gate-"));
+    const gate = join(dir, "open");
+    try {
+      const held = request(`${server.url}/gate?path=${encodeURIComponent(gate)}`);
+      await waitFor(async () => /^neutrino_workers\{state="busy"\} 1$/m.test((await request(`${server.url}/metrics`)).text), 10_000, "a busy worker");
+      const rejected = await request(`${server.url}/pid`);
+      assert.equal(rejected.status, 503, rejected.text);
+      assert.ok(rejected.headers.get("retry-after"));
+      writeFileSync(gate, "");
+      assert.deepEqual((await held).json, { opened: true });
+      assert.equal((await request(`${server.url}/pid`)).status, 200);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("--max-requests replaces the worker; SIGHUP rolls it; no request fails", async () => {
     const server = await startServer(FLASK, ["--workers", "1", "--python", testPython, "--max-requests", "3"]);
