@@ -187,6 +187,9 @@ describe("a Django project's ASGI handler", () => {
     const r = await request(`${server.url}/articles/2024/`);
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json, { year: 2024, interface: "asgi" });
+    const head = await request(`${server.url}/articles/2024/`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-length"), String(Buffer.byteLength(r.text)), "HEAD keeps the app's length");
     assert.equal((await request(`${server.url}/nope/`)).status, 404);
     const counts = await requestCounts(server.url);
     assert.equal(counts.get("/articles/{year}/ GET 200"), 1, JSON.stringify([...counts]));

@@ -38,6 +38,9 @@ describe("a Flask app served unchanged (WSGI)", () => {
     const r = await request(`${url}/users/7`);
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json, { user_id: 7 });
+    const head = await request(`${url}/users/7`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-length"), String(Buffer.byteLength(r.text)), "HEAD keeps the app's length");
     assert.equal((await request(`${url}/users/seven`)).status, 404);
     const wrong = await request(`${url}/users/7`, { method: "POST" });
     assert.equal(wrong.status, 405);

@@ -151,6 +151,7 @@ class _HttpExchange:
 
     def __init__(self, task: TaskAssignment) -> None:
         self.task_id = task.task_id
+        self.head_only = task.method == "HEAD"
         self.body: Optional[bytes] = bytes(task.body)  # a view into the receive buffer
         self.head: Optional[Tuple[int, List[Tuple[str, str]]]] = None
         self.complete = False
@@ -188,7 +189,11 @@ class _HttpExchange:
                 status, headers = self.head
                 if not more:
                     self._done()
-                    self.outcome.set_result((status, 0, headers, data))
+                    if self.head_only and not data and header(headers, "content-length"):
+                        # A head alone keeps the app's Content-Length (a TaskResult's is 0 here).
+                        self.outcome.set_result(Stream(status, 0, headers, _nothing()))
+                    else:
+                        self.outcome.set_result((status, 0, headers, data))
                     return
                 self.channel = _Channel()
                 self.outcome.set_result(Stream(status, 0, headers, self._content()))
@@ -410,6 +415,11 @@ class AsgiAdapter:
     async def shutdown(self) -> None:
         if self._lifespan is not None:
             await self._lifespan.shutdown()
+
+
+async def _nothing() -> Any:
+    return
+    yield  # an async generator without items
 
 
 def _no_response(task_id: int, app_task: "asyncio.Task[Any]") -> Result:

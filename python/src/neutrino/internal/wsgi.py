@@ -190,6 +190,9 @@ class WsgiAdapter:
     def _result(task: TaskAssignment, response: _Response, body: bytes) -> Outcome:
         if response.status is None:
             raise AssertionError("the app returned without calling start_response")
+        if task.method == "HEAD" and not body and response.length() is not None:
+            # A head alone keeps the app's Content-Length (a TaskResult's is its body's, 0 here).
+            return Stream(response.status, 0, response.headers, iter(()))
         return response.status, 0, response.headers, body
 
 
