@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { get } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { request, runCli, startServer, type RunningServer } from "../support/server.js";
 import { openStream } from "../support/stream-client.js";
@@ -142,6 +143,19 @@ describe("a Hono app served unchanged (fetch app)", () => {
     assert.equal((await request(`${url}/users/3`)).json.id, "3");
     await waitFor(() => accessRecords(server, "/forever").length > 0, 10_000, "the access log line");
     assert.equal(accessRecords(server, "/forever")[0]!.status, 499);
+  });
+
+  it("a client whose connection breaks before the answer aborts the app's request.signal, logged as 499", async () => {
+    const { signalsAborted: before, hangsStarted } = (await request(`${url}/ended`)).json as Record<string, number>;
+    const req = get(`${url}/hang`);
+    req.on("error", () => {});
+    await waitFor(async () => (await request(`${url}/ended`)).json.hangsStarted === hangsStarted! + 1, 10_000, "the app holding the request");
+    // A reset, as from a client that crashed or lost its network: a plain FIN could be a client
+    // that half-closed after sending its request and still waits for the answer.
+    req.socket!.resetAndDestroy();
+    await waitFor(async () => (await request(`${url}/ended`)).json.signalsAborted === before! + 1, 10_000, "the aborted signal");
+    await waitFor(() => accessRecords(server, "/hang").length > 0, 10_000, "the access log line");
+    assert.equal(accessRecords(server, "/hang")[0]!.status, 499);
   });
 
   it("metrics and the access log label requests by the app's route template, never the raw path", async () => {
