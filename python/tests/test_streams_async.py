@@ -134,6 +134,21 @@ class AsyncStreamTest(unittest.TestCase):
         head = self.next()
         self.assertEqual(head.status, 200)
         self.assertEqual(self.read_body(1), (b"neutrino-sync\n" * 3, 0))
+        marker = self.path("closed")
+        self.assign(2, "/sync-gen", f"n=1000&size=65536&marker={marker}")
+        self.assertIsInstance(self.next(), ResponseHead)
+        sent = 0
+        while sent < INITIAL_WINDOW:  # then it waits for window, between two next() calls
+            sent += len(self.next().data)
+        self.w.send(encode_cancel_task(2))
+        msg = self.next()
+        while isinstance(msg, BodyChunk):
+            msg = self.next()
+        self.assertEqual(msg, BodyEnd(2, BODY_INCOMPLETE))
+        with open(marker) as f:
+            self.assertEqual(f.read(), "closed")  # close() ran on the sync thread
+        self.assign(3, "/pid")
+        self.assertEqual(self.next().status, 200)
 
     def test_a_failing_async_stream_ends_incomplete(self):
         self.assign(1, "/fail-midway")
