@@ -267,6 +267,15 @@ class SequentialStreamTest(unittest.TestCase):
         self.assertEqual(code, 0)
         self.assertNotIn("Traceback", stderr)
 
+    def test_immediate_shutdown_while_a_handler_reads_its_body(self):
+        w = self.start()
+        assign(w, 1, "/upload", method="POST")
+        w.send(encode_body_chunk(1, b"abc"))
+        self.assertEqual(w.receive(), WindowUpdate(1, 3))
+        w.send(encode_shutdown(False))  # the handler waits for more: it must not outlive this
+        self.assertIsNone(w.receive())
+        self.assertEqual(w.finish()[0], 0)
+
     def test_body_of_the_task_sent_ahead_is_kept_for_it(self):
         w = self.start()
         assign(w, 1, "/firehose", "chunks=20")

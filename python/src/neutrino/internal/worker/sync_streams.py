@@ -32,8 +32,11 @@ from .streams import Stream, pieces, report_stream_failure
 _TASK_FRAMES = (WindowUpdate, CancelTask, BodyChunk, BodyEnd)
 
 
-class WorkerExit(Exception):
-    """Stop serving now, with this exit status (the orchestrator is gone, or said so)."""
+class WorkerExit(BaseException):
+    """Stop serving now, with this exit status (the orchestrator is gone, or said so).
+
+    A BaseException, like SystemExit: it may rise through a handler reading its request body,
+    whose ``except Exception`` must not swallow it."""
 
     def __init__(self, code: int) -> None:
         super().__init__(code)
