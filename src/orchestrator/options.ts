@@ -72,6 +72,16 @@ function staticMount(value: string, previous: StaticMount[] | undefined): Static
   }
 }
 
+/** `--root-path`: "" or a path that starts with "/" and does not end with one. */
+function rootPath(value: string): string {
+  const path = value.trim();
+  if (path === "" || path === "/") return "";
+  if (!path.startsWith("/") || path.endsWith("/") || /[?#\s]/.test(path)) {
+    throw new InvalidArgumentError('must be a path such as "/api": a leading "/", no trailing "/", no query');
+  }
+  return path;
+}
+
 /** One more `--cors-origin`; a value may also list origins separated by commas. */
 function corsOrigins(value: string, previous: string[] | undefined): string[] {
   try {
@@ -124,6 +134,14 @@ export const SERVE_OPTIONS = {
     doc: "what APP is: `neutrino` (a Neutrino `App`), `asgi` (an ASGI 3 app: FastAPI, Starlette, Django's ASGI handler…), `wsgi` (a WSGI app: Flask, Django, Bottle…) or `fetch` (a JavaScript or TypeScript `fetch(request)` handler: Hono…); `auto` detects it in that order",
     default: "auto" as Interface,
     choices: INTERFACES,
+  }),
+  rootPath: option({
+    flags: "--root-path <path>",
+    help: "the path an ASGI or WSGI app is mounted at behind a proxy that strips it (/api)",
+    doc: "the path prefix an ASGI or WSGI app is mounted at, behind a proxy that strips it before forwarding (`/api`): the app gets it as `root_path` (ASGI, whose `path` then starts with it, as uvicorn's `--root-path` does) or `SCRIPT_NAME` (WSGI), so the URLs it builds carry it",
+    parse: rootPath,
+    default: "",
+    defaultText: "none",
   }),
   workerConcurrency: option({
     flags: "--worker-concurrency <n>",

@@ -9,3 +9,6 @@ export const INTERFACE_ENV = "NEUTRINO_INTERFACE";
 /** `auto` detects the app: a Neutrino App first, then the foreign kinds its runtime serves. */
 export const INTERFACES = ["auto", "neutrino", "asgi", "wsgi", "fetch"] as const;
 export type Interface = (typeof INTERFACES)[number];
+
+/** `--root-path` for the Python workers' ASGI and WSGI apps ("" when unset). */
+export const ROOT_PATH_ENV = "NEUTRINO_ROOT_PATH";

@@ -77,6 +77,7 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     assert.deepEqual(r.json.server, ["127.0.0.1", server.port]);
     assert.equal(r.json.http_version, "1.1");
     assert.equal(r.json.request_id, "asgi-scope-1");
+    assert.equal(r.json.url_for, `http://127.0.0.1:${server.port}/items/1`);
     assert.equal(r.headers.get("x-request-id"), "asgi-scope-1");
     // Without one from the client, the app sees the id the orchestrator made and sends back.
     const made = await request(`${url}/scope/x`);
@@ -162,6 +163,20 @@ describe("ASGI start-up", () => {
       for (const line of lines) assert.match(line, /^shutdown \d+$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--root-path: root_path, path starting with it, routing on the rest, URLs carrying it", async () => {
+    const server = await startServer(FASTAPI, ["--workers", "1", "--python", testPython, "--root-path", "/api"]);
+    try {
+      const r = await request(`${server.url}/scope/x`);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.root_path, "/api");
+      assert.equal(r.json.path, "/api/scope/x");
+      assert.equal(r.json.url_for, `http://127.0.0.1:${server.port}/api/items/1`);
+      assert.deepEqual((await request(`${server.url}/items/3`)).json, { item_id: 3, q: "" });
+    } finally {
+      await server.stop();
     }
   });
 

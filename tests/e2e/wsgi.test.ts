@@ -91,7 +91,7 @@ describe("a Flask app served unchanged (WSGI)", () => {
     assert.deepEqual(r.json, {
       SCRIPT_NAME: "", PATH_INFO: "/environ", QUERY_STRING: "x=1", SERVER_NAME: "127.0.0.1",
       SERVER_PORT: String(server.port), REMOTE_ADDR: "127.0.0.1", "wsgi.url_scheme": "http",
-      request_id: "wsgi-environ-1",
+      request_id: "wsgi-environ-1", url_for: "/users/1",
     });
   });
 
@@ -166,6 +166,20 @@ describe("WSGI workers are queued, recycled and reloaded like any other", () => 
       await server.stop();
     }
   });
+});
+
+it("--root-path: SCRIPT_NAME, and the URLs Flask builds carry it", async () => {
+  ensureTestPython();
+  const server = await startServer(FLASK, ["--workers", "1", "--python", testPython, "--root-path", "/api"]);
+  try {
+    const r = await request(`${server.url}/environ`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.SCRIPT_NAME, "/api");
+    assert.equal(r.json.PATH_INFO, "/environ");
+    assert.equal(r.json.url_for, "/api/users/1");
+  } finally {
+    await server.stop();
+  }
 });
 
 describe("a Django project's WSGI handler", () => {

@@ -2,7 +2,7 @@
 import { delimiter, join } from "node:path";
 import type { AppSpec } from "../../shared/app-spec.js";
 import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
-import { INTERFACE_ENV, type Interface } from "../../shared/interface.js";
+import { INTERFACE_ENV, ROOT_PATH_ENV, type Interface } from "../../shared/interface.js";
 import { packageRoot } from "../../shared/package-root.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
@@ -23,6 +23,7 @@ export class PythonRuntime implements WorkerRuntime {
     private readonly python: string,
     concurrency: number,
     kind: Interface = "auto",
+    rootPath = "",
   ) {
     this.description = python;
     const inherited = process.env.PYTHONPATH;
@@ -35,6 +36,7 @@ export class PythonRuntime implements WorkerRuntime {
       // Used only by apps with async routes; the others run one request at a time.
       [CONCURRENCY_ENV]: String(concurrency),
       [INTERFACE_ENV]: kind,
+      [ROOT_PATH_ENV]: rootPath,
     };
   }
 

@@ -13,6 +13,8 @@ interface RuntimeSettings {
   readonly workerConcurrency?: number | undefined;
   /** What APP is (`--interface`); auto when unset. */
   readonly interface?: Interface | undefined;
+  /** Where a foreign Python app is mounted behind a proxy (`--root-path`). */
+  readonly rootPath?: string | undefined;
 }
 
 export function runtimeFor({ language }: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
@@ -20,5 +22,5 @@ export function runtimeFor({ language }: ResolvedApp, settings: RuntimeSettings)
   const kind = settings.interface ?? "auto";
   if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, kind);
   // A Python app without async routes runs one request at a time whatever this says.
-  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY, kind);
+  return new PythonRuntime(settings.python ?? defaultPython(), workerConcurrency ?? DEFAULT_CONCURRENCY, kind, settings.rootPath ?? "");
 }

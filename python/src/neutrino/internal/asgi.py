@@ -67,8 +67,10 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
         "asgi": ASGI,
         "http_version": "1.1",
         "scheme": "http" if kind == "http" else "ws",
-        "path": unquote(task.path, errors="surrogateescape"),
-        "raw_path": _latin1(task.path),
+        # Under a root path the proxy stripped, path and raw_path start with it again (as
+        # uvicorn's --root-path does): frameworks route on what follows it.
+        "path": root_path + unquote(task.path, errors="surrogateescape"),
+        "raw_path": _latin1(root_path + task.path),
         "query_string": _latin1(task.query),
         "root_path": root_path,
         "headers": request_headers(task),

@@ -13,6 +13,8 @@ from typing import Any, Optional, Tuple
 
 INTERFACE_ENV = "NEUTRINO_INTERFACE"
 INTERFACES = ("auto", "neutrino", "asgi", "wsgi", "fetch")
+#: ``--root-path``: where the app is mounted behind a proxy that strips it ("" for none).
+ROOT_PATH_ENV = "NEUTRINO_ROOT_PATH"
 
 
 def interface_from_env() -> str:
@@ -56,13 +58,14 @@ def _takes(fn: Any, count: int) -> bool:
 
 def adapter(obj: Any, kind: str) -> Any:
     """The adapter that serves ``obj`` as ``kind`` (asgi or wsgi)."""
+    root_path = os.environ.get(ROOT_PATH_ENV, "").strip().rstrip("/")
     if kind == "asgi":
         from .asgi import AsgiAdapter
 
-        return AsgiAdapter(obj)
+        return AsgiAdapter(obj, root_path)
     from .wsgi import WsgiAdapter
 
-    return WsgiAdapter(obj)
+    return WsgiAdapter(obj, root_path)
 
 
 def host_and_port(value: str, default_port: int) -> Tuple[str, int]:
