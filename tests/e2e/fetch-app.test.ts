@@ -134,6 +134,31 @@ describe("a Hono app served unchanged (fetch app)", () => {
     assert.equal((await request(`${url}/users/4`)).json.id, "4");
   });
 
+  it("a client that reads nothing holds the app's stream back: backpressure, not buffering", async () => {
+    const ended = async (): Promise<Record<string, number>> => (await request(`${url}/ended`)).json;
+    const { streamsAborted, foreverWritten: before } = await ended();
+    const s = await openStream(`${url}/forever`, {}, false);
+    s.res.pause();
+    // The app writes until the window and the socket buffers are full, then waits: its count of
+    // written chunks stops growing, far short of what a buffering server would take.
+    let last = -1;
+    let same = 0;
+    await waitFor(
+      async () => {
+        const now = (await ended()).foreverWritten!;
+        same = now === last ? same + 1 : 0;
+        last = now;
+        return same >= 20;
+      },
+      30_000,
+      () => `the app to stop writing (at chunk ${last})`,
+    );
+    const written = (await ended()).foreverWritten! - before!;
+    assert.ok(written * 16 * 1024 < 32 * 1024 * 1024, `the app wrote ${written} chunks of 16 KiB to a client that read none`);
+    s.hangUp();
+    await waitFor(async () => (await ended()).streamsAborted === streamsAborted! + 1, 10_000, "the app's onAbort");
+  });
+
   it("a client that leaves mid-stream stops the app's stream (its onAbort runs), logged as 499; the worker serves on", async () => {
     const before = (await request(`${url}/ended`)).json.streamsAborted as number;
     const s = await openStream(`${url}/forever`);
