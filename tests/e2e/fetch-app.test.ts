@@ -1,8 +1,9 @@
 /**
  * Fetch apps (Hono, a plain `(request) => Response` function) served unchanged through the real
- * CLI: web Request and Response both ways, the app's own 404 and errors, streamed bodies, the
- * request's signal aborted when the client leaves or time runs out, X-Request-Id, and metrics
- * labelled by the app's route templates, never by raw paths.
+ * CLI: web Request and Response both ways, the app's own 404 and errors, streamed bodies (SSE,
+ * backpressure, a failure midway, a client that leaves), the request's signal aborted when the
+ * client goes or time runs out, X-Request-Id, metrics and the access log labelled by the app's
+ * route templates (never raw paths), the built-in endpoints, recycling, SIGHUP and --interface.
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
