@@ -122,6 +122,16 @@ class Responses(unittest.TestCase):
         outcome.content.close()
         self.assertEqual(body.closed, 1)
 
+    def test_a_head_alone_keeps_the_apps_length(self):
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Length", "42")])
+            return ()
+
+        outcome = WsgiAdapter(app).execute(task("HEAD"))
+        self.assertIsInstance(outcome, Stream)
+        self.assertEqual(outcome.headers, [("content-length", "42")])
+        self.assertEqual(list(outcome.content), [])
+
     def test_the_write_callable(self):
         def app(environ, start_response):
             write = start_response("200 OK", [])
