@@ -8,7 +8,7 @@
 import type { Pair, RouteInfo, TaskAssignment } from "../protocol/messages.js";
 import { HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
 import { errorOutcome } from "./executor.js";
-import { userStack } from "./stack.js";
+import { describeThrown } from "./stack.js";
 import type { Outcome, TaskContext, TaskRunner } from "./task-runner.js";
 
 export type FetchHandler = (request: Request, info: ConnectionInfo) => unknown;
@@ -247,21 +247,6 @@ function handlerFailed(task: TaskAssignment, thrown: unknown): Outcome {
 function bodyFailed(task: TaskAssignment, thrown: unknown): Outcome {
   process.stderr.write(`neutrino: the response body failed on ${task.method} ${task.path}\n${describeThrown(thrown).stack}\n`);
   return errorOutcome(500, "the response body failed before it was sent", HANDLER_FAILED);
-}
-
-/** Name, message and stack of whatever was thrown, without trusting it (its getters may throw too). */
-function describeThrown(thrown: unknown): { name: string; message: string; stack: string } {
-  try {
-    if (thrown instanceof Error) {
-      const name = String(thrown.name);
-      const message = String(thrown.message);
-      return { name, message, stack: thrown.stack ? userStack(thrown.stack) : `${name}: ${message}` };
-    }
-    const text = `a non-Error value was thrown: ${typeof thrown === "string" ? JSON.stringify(thrown) : String(thrown)}`;
-    return { name: "NonError", message: text, stack: text };
-  } catch {
-    return { name: "Error", message: "<the thrown value could not be printed>", stack: "<the thrown value could not be printed>" };
-  }
 }
 
 /** Hono's `routes`: entries with a string `path` (middleware included: their paths label too). */
