@@ -7,7 +7,7 @@ import unittest
 from neutrino.internal import introspect
 from neutrino.internal.worker.protocol import HANDLER_FAILED, TaskAssignment
 from neutrino.internal.worker.streams import Stream
-from neutrino.internal.wsgi import WsgiAdapter, build_environ
+from neutrino.internal.wsgi import BUFFER_LIMIT, WsgiAdapter, build_environ
 
 
 def task(method="GET", path="/", query="", headers=(), body=b""):
@@ -85,6 +85,28 @@ class Responses(unittest.TestCase):
         self.assertEqual(b"".join(outcome.content), b"hello")
         outcome.content.close()
         self.assertEqual(body.closed, 1)
+
+    def test_a_list_is_buffered_unless_it_is_too_large(self):
+        def small(environ, start_response):
+            start_response("200 OK", [])
+            return [b"a", b"b", b"c"]
+
+        def large(environ, start_response):
+            start_response("200 OK", [])
+            return [b"x" * (BUFFER_LIMIT // 2)] * 3
+
+        self.assertEqual(WsgiAdapter(small).execute(task())[3], b"abc")
+        outcome = WsgiAdapter(large).execute(task())
+        self.assertIsInstance(outcome, Stream)
+        self.assertEqual(sum(len(p) for p in outcome.content), 3 * (BUFFER_LIMIT // 2))
+
+    def test_a_length_that_lies_does_not_fill_memory(self):
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Length", "10")])
+            return iter([b"x" * BUFFER_LIMIT, b"y", b"z"])
+
+        outcome = WsgiAdapter(app).execute(task())
+        self.assertIsInstance(outcome, Stream)  # the orchestrator cuts it at its length
 
     def test_a_declared_length_is_buffered(self):
         body = Closing([b"ab", b"cd"])

@@ -69,7 +69,7 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
         "scheme": "http" if kind == "http" else "ws",
         # Under a root path the proxy stripped, path and raw_path start with it again (as
         # uvicorn's --root-path does): frameworks route on what follows it.
-        "path": root_path + unquote(task.path, errors="surrogateescape"),
+        "path": root_path + unquote(task.path),
         "raw_path": _latin1(root_path + task.path),
         "query_string": _latin1(task.query),
         "root_path": root_path,

@@ -5,7 +5,7 @@ request that runs past ``--timeout`` gets its worker killed and replaced, which 
 stop synchronous code. The body arrives whole in the TaskAssignment (``wsgi.input``).
 
 A response is buffered (one TaskResult, the hot path) when its size is known up front: a list or
-tuple of at most one piece, or a ``Content-Length`` within BUFFER_LIMIT. Anything else streams
+tuple, or a ``Content-Length``, of at most BUFFER_LIMIT bytes. Anything else streams
 (ResponseHead, then a chunk per piece under the worker's window), its head sent once the first
 non-empty piece exists, as PEP 3333 asks. The iterable's ``close()`` is always called.
 """
@@ -160,18 +160,26 @@ class WsgiAdapter:
         streaming = False
         try:
             iterator = iter(iterable)
-            sized = isinstance(iterable, (list, tuple)) and len(iterable) <= 1
-            length = response.length()
-            if sized or (length is not None and length <= BUFFER_LIMIT):
-                pieces = response.written + [bytes(p) for p in iterator]
-                return self._result(task, response, b"".join(pieces))
             first = response.written
-            for piece in iterator:  # PEP 3333: no head before the first non-empty piece
-                if piece:
+            length = response.length()
+            if isinstance(iterable, (list, tuple)) or (length is not None
+                                                       and length <= BUFFER_LIMIT):
+                # Known to be small: read it whole, unless it turns out larger than it said.
+                total = sum(len(p) for p in first)
+                for piece in iterator:
                     first.append(bytes(piece))
-                    break
+                    total += len(piece)
+                    if total > BUFFER_LIMIT:
+                        break
+                else:
+                    return self._result(task, response, b"".join(first))
             else:
-                return self._result(task, response, b"".join(first))
+                for piece in iterator:  # PEP 3333: no head before the first non-empty piece
+                    if piece:
+                        first.append(bytes(piece))
+                        break
+                else:
+                    return self._result(task, response, b"".join(first))
             if response.status is None:
                 raise AssertionError("the app yielded a body without calling start_response")
             response.head_sent = True
