@@ -251,6 +251,21 @@ class Introspection(unittest.TestCase):
         self.assertEqual([e["path"] for e in introspect.registry(Flask(), websocket=False)],
                          ["/static/*", "/users/{id}/posts", "/a/{p}/b", "/plain", "/*"])
 
+    def test_typed_parameters_and_django_regexes(self):
+        self.assertEqual(introspect.normalize("/items/{item_id:int}/x"), "/items/{item_id}/x")
+        self.assertEqual(introspect.normalize("/files/{rest:path}"), "/files/*")
+        self.assertIsNone(introspect.normalize("/a/*/b"))
+        self.assertIsNone(introspect.normalize("/file-{name}.txt"))
+
+        class Regex:
+            _regex = r"^articles/(?P<year>[0-9]{4})/(?P<slug>[-\w]+)/$"
+
+        class Unnamed:
+            _regex = r"^(en|fr)/about/$"
+
+        self.assertEqual(introspect._django_part(Regex()), "articles/{year}/{slug}/")
+        self.assertIsNone(introspect._django_part(Unnamed()))
+
     def test_an_app_without_routes_has_the_catch_all(self):
         def app(environ, start_response):
             return []

@@ -24,6 +24,7 @@ MAX_TEMPLATES = 2000
 
 _LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'+,;=@%-]*$")
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_TYPED_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^{}/]*)\}")
 
 
 def registry(app: Any, websocket: bool, log: Any = sys.stderr) -> List[dict]:
@@ -56,6 +57,11 @@ def normalize(path: str) -> Optional[str]:
     """The template as the router takes it, or None when it cannot."""
     if not isinstance(path, str) or not path.startswith("/"):
         return None
+    # Litestar's and Starlette's typed parameters, ``{id:int}``; a final ``{p:path}`` spans
+    # segments, as ``*`` does.
+    path = _TYPED_PARAM.sub(
+        lambda m: "*" if m.group(2) == "path" and m.end() == len(path) else "{" + m.group(1) + "}",
+        path)
     segments = path[1:].split("/")
     for i, segment in enumerate(segments):
         if segment == "*":
@@ -143,7 +149,8 @@ def _converted(text: str, variable: "re.Pattern[str]", is_path: Any) -> str:
 # ------------------------------------------------------------------------------------ Django
 
 _DJANGO_VARIABLE = re.compile(r"<(?:([A-Za-z_][A-Za-z0-9_]*):)?([A-Za-z_][A-Za-z0-9_]*)>")
-_REGEX_GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>\[\^/\]\+\)")
+# A named group that cannot span segments: (?P<pk>[0-9]+), (?P<slug>[-\w]+)
+_REGEX_GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>[^()/]*\)")
 
 
 def _is_django(app: Any) -> bool:
@@ -173,7 +180,7 @@ def _django_part(pattern: Any) -> Optional[str]:
     if isinstance(route, str):  # path("items/<int:id>/", ...)
         return _converted(route, _DJANGO_VARIABLE, lambda m: m.group(1) == "path")
     regex = getattr(pattern, "_regex", None)
-    if isinstance(regex, str):  # re_path: only the plain ones: ^items/(?P<id>[^/]+)/$
+    if isinstance(regex, str):  # re_path: only the plain ones: ^items/(?P<id>[0-9]+)/$
         text = _REGEX_GROUP.sub(lambda m: "{" + m.group(1) + "}", regex)
         text = text[1:] if text.startswith("^") else text
         text = text[:-1] if text.endswith("$") else text
