@@ -298,6 +298,21 @@ describe("a plain function (request) => Response", () => {
   });
 });
 
+describe("examples/hono.ts", () => {
+  it("answers as examples/myapp.ts does, and streams its events", async () => {
+    const server = await startServer("examples/hono.ts:default", ["--workers", "1"]);
+    try {
+      assert.deepEqual((await request(`${server.url}/add?x=2&y=3`)).json, { result: 5 });
+      const processed = await request(`${server.url}/process`, { method: "POST", body: JSON.stringify({ data: { hello: "world" } }) });
+      assert.deepEqual(processed.json, { processed: { hello: "world" } });
+      const ticks = await openStream(`${server.url}/ticks`);
+      assert.equal(await ticks.rest(), "data: 1\nid: 1\n\ndata: 2\nid: 2\n\ndata: 3\nid: 3\n\n");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("which exports are fetch apps, and --interface", { concurrency: true }, () => {
   const refusals: { name: string; args: string[]; message: RegExp }[] = [
     {
