@@ -103,10 +103,13 @@ function requestOf(task: TaskAssignment, context: TaskContext): Request {
   headers.push(["x-request-id", task.requestId]);
   const target = task.query === "" ? task.path : `${task.path}?${task.query}`;
   const init: RequestInit & { duplex?: "half" } = { method: task.method, headers };
-  if (context.body !== undefined) {
-    init.body = context.body;
-    init.duplex = "half"; // a streamed request body (fetch requires saying so)
-  } else if (task.body.length > 0 && !NO_BODY_METHODS.has(task.method)) init.body = task.body as unknown as BodyInit;
+  // A GET or HEAD carries no body in fetch (a Request with one cannot be made).
+  if (!NO_BODY_METHODS.has(task.method)) {
+    if (context.body !== undefined) {
+      init.body = context.body;
+      init.duplex = "half"; // a streamed request body (fetch requires saying so)
+    } else if (task.body.length > 0) init.body = task.body as unknown as BodyInit;
+  }
   // Only a host and port: anything else in the header (a "/" say) would change the path the app sees.
   if (!HOST.test(host)) host = "localhost";
   return new TaskRequest(`http://${host}${target}`, init, context.signal);
