@@ -102,6 +102,15 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     await waitFor(async () => (await request(`${url}/stream/closed`)).json.streams === before + 1, 10_000, "the generator's finally block");
   });
 
+  it("a client whose connection breaks before the answer: the app's task is stopped", async () => {
+    const before = (await request(`${url}/stream/closed`)).json.hangs as number;
+    const req = get(`${url}/hang`);
+    req.on("error", () => {});
+    await waitFor(async () => /^neutrino_workers\{state="busy"\} 1$/m.test((await request(`${url}/metrics`)).text), 10_000, "the request in the app");
+    req.socket!.resetAndDestroy();
+    await waitFor(async () => (await request(`${url}/stream/closed`)).json.hangs === before + 1, 10_000, "the handler's finally block");
+  });
+
   it("a WebSocket: accept, messages both ways, the app's close code", async () => {
     const client = await WsClient.open(`${wsUrl(url)}/ws/echo`);
     client.ws.send("hi");
