@@ -98,6 +98,26 @@ class Detection(unittest.TestCase):
         self.assertFalse(is_asgi(nothing))
 
 
+class EventLoop(unittest.TestCase):
+    def test_uvloop_when_importable_else_asyncio(self):
+        import types
+
+        loop = AsgiAdapter.new_event_loop()
+        self.assertIsInstance(loop, asyncio.AbstractEventLoop)
+        loop.close()
+        fake = types.ModuleType("uvloop")
+        fake.new_event_loop = lambda: "uvloop's loop"
+        saved = sys.modules.get("uvloop")
+        sys.modules["uvloop"] = fake
+        try:
+            self.assertEqual(AsgiAdapter.new_event_loop(), "uvloop's loop")
+        finally:
+            if saved is None:
+                del sys.modules["uvloop"]
+            else:
+                sys.modules["uvloop"] = saved
+
+
 class Http(unittest.TestCase):
     def test_whole_body_is_one_buffered_result(self):
         seen = {}
