@@ -344,6 +344,17 @@ describe("which exports are fetch apps, and --interface", { concurrency: true },
     });
   }
 
+  it("an object with a fetch method, in plain JavaScript, is called as a method", async () => {
+    const server = await startServer("tests/fixtures/fetch_object.mjs:default", ["--workers", "1"]);
+    try {
+      const r = await request(`${server.url}/somewhere`);
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json, { message: "hello from /somewhere", client: "127.0.0.1" });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("--interface fetch serves any function as a fetch app", async () => {
     const server = await startServer("tests/fixtures/fetch_function.ts:noRequest", ["--workers", "1", "--interface", "fetch"]);
     try {
