@@ -60,6 +60,14 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     assert.deepEqual(wrongMethod.json, { detail: "Method Not Allowed" });
   });
 
+  it("an exception in a route: the app's own 500, its text never sent, its traceback logged", async () => {
+    const r = await request(`${url}/boom`);
+    assert.equal(r.status, 500);
+    assert.doesNotMatch(r.text, /secret internals/);
+    await waitFor(() => /RuntimeError: secret internals/.test(server.stdout() + server.stderr()), 10_000, "the traceback in the log");
+    assert.equal((await request(`${url}/items/1`)).status, 200, "the worker serves on");
+  });
+
   it("lifespan startup state reaches every request", async () => {
     const r = await request(`${url}/state`);
     assert.equal(r.status, 200, r.text);
