@@ -84,20 +84,20 @@ export class HttpJob implements Job {
     /** The route reads its body as a stream: it follows the TaskAssignment in BodyChunk frames. */
     streamBody = false,
   ) {
-    this.upload = streamBody ? new RequestBodyStream(taskId, req, server.metrics.streams, this.onUploadAborted) : null;
+    this.upload = streamBody ? new RequestBodyStream(taskId, req, server.metrics.streams, () => this.uploadAborted()) : null;
     this.streaming = streamBody;
   }
 
   private readonly upload: RequestBodyStream | null;
 
   /** The client left mid-upload (the worker has its BodyEnd with bit 0): stop the handler. */
-  private readonly onUploadAborted = (): void => {
+  private uploadAborted(): void {
     if (!this.settled && this.stream === null) {
       this.settled = true;
       this.record(CLIENT_CLOSED, { disconnected: true });
     }
     if (this.worker !== null) this.worker.cancel(this.taskId);
-  };
+  }
 
   get progressAt(): number {
     const up = this.upload?.progressAt ?? 0;
@@ -125,15 +125,15 @@ export class HttpJob implements Job {
     // A worker that runs many tasks at once can drop one whose client left before its answer
     // (a fetch app's request.signal, an ASGI app's http.disconnect); one that runs a task at a
     // time cannot be interrupted before its head.
-    else if (worker.concurrency > 1) this.res.once("close", this.onClosedBeforeAnswer);
+    else if (worker.concurrency > 1) this.res.once("close", () => this.closedBeforeAnswer());
   }
 
-  private readonly onClosedBeforeAnswer = (): void => {
+  private closedBeforeAnswer(): void {
     if (this.settled || this.stream !== null || this.worker === null || !this.worker.has(this.taskId)) return;
     this.settled = true;
     this.record(CLIENT_CLOSED, { disconnected: true });
     this.worker.cancel(this.taskId);
-  };
+  }
 
   private record(status: number, extra?: Record<string, unknown>): void {
     const now = performance.now();
@@ -299,6 +299,7 @@ export class HttpJob implements Job {
     this.res.flushHeaders();
     this.stream = "open";
     this.closeGauge = this.server.metrics.streams.open("response");
+    this.onConnectionClose = () => this.connectionClosed();
     this.req.socket.once("close", this.onConnectionClose);
   }
 
@@ -344,13 +345,16 @@ export class HttpJob implements Job {
   }
 
   /** The client's connection closed while its stream was open: stop the handler. */
-  private readonly onConnectionClose = (): void => {
+  /** Set while a response stream is open: its listener on the connection's close. */
+  private onConnectionClose: (() => void) | null = null;
+
+  private connectionClosed(): void {
     if (this.stream !== "open") return;
     this.stream = "discarding";
     this.stopWatching();
     this.clientGone();
     if (this.worker !== null) this.worker.cancel(this.taskId);
-  };
+  }
 
   private clientGone(): void {
     this.settled = true;
@@ -358,7 +362,8 @@ export class HttpJob implements Job {
   }
 
   private stopWatching(): void {
-    this.req.socket.removeListener("close", this.onConnectionClose as () => void);
+    if (this.onConnectionClose !== null) this.req.socket.removeListener("close", this.onConnectionClose);
+    this.onConnectionClose = null;
     this.closeGauge?.();
     this.closeGauge = null;
   }
