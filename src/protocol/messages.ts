@@ -78,7 +78,8 @@ export type StartupErrorKind =
   | "import_error"
   | "attribute_not_found"
   | "not_an_app"
-  | "invalid_route";
+  | "invalid_route"
+  | "startup_failed";
 
 export interface StartupError {
   type: "StartupError";

@@ -107,3 +107,17 @@ describe("protocol encoder", () => {
     });
   });
 });
+
+describe("a decoder that refused a frame", () => {
+  it("refuses what follows with the same error, never reading the refused frame's body as frames", () => {
+    const decoder = new FrameDecoder(1024);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(1025, 0);
+    head[4] = 0x11;
+    const refused = (): unknown => decoder.push(Buffer.concat([head, Buffer.alloc(100, "x")]));
+    assert.throws(refused, (err: ProtocolError) => err.kind === "too_large" && /1025 bytes/.test(err.message));
+    for (const more of [Buffer.alloc(2000, "x"), Buffer.from("0000000102", "hex")]) {
+      assert.throws(() => decoder.push(more), (err: ProtocolError) => err.kind === "too_large" && /1025 bytes/.test(err.message));
+    }
+  });
+});
