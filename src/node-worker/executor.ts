@@ -11,7 +11,7 @@ import { HANDLER_FAILED, type Pair, type RouteInfo, type TaskAssignment } from "
 import type { App, Middleware, Route, WebSocketHandler } from "../sdk/app.js";
 import { Request, type BodyStream } from "../sdk/request.js";
 import { HTTPException, JSON_BODY, Response } from "../sdk/response.js";
-import { chunkBytes, isEventStream, isStreamBody, STREAM_MEDIA_TYPE, StreamingResponse } from "../sdk/streaming.js";
+import { chunkBytes, isEventStream, isStreamBody, STREAM_MEDIA_TYPE, streamedBody, StreamingResponse } from "../sdk/streaming.js";
 import { WebSocket, WebSocketDisconnect } from "../sdk/websocket.js";
 import { collectArguments, InvalidArguments, InvalidBody, validateArguments } from "./arguments.js";
 import { BodySource } from "./body-source.js";
@@ -247,9 +247,10 @@ function responseOutcome(response: Response, route: Route, task: TaskAssignment,
   }
   let bytes: Buffer;
   let mediaType: string | undefined;
-  if (isStreamBody(body) && !(NO_BODY.has(status) || status < 200)) return streamOutcome(response, body, route, task, flags);
-  if (isStreamBody(body)) {
-    BodySource.from(body).cancel(); // never read: let it clean up
+  const stream = streamedBody(response);
+  if (stream && !(NO_BODY.has(status) || status < 200)) return streamOutcome(response, stream, route, task, flags);
+  if (stream) {
+    BodySource.from(stream).cancel(); // never read: let it clean up
     bytes = EMPTY;
   } else if (NO_BODY.has(status) || status < 200) bytes = EMPTY; // whatever the body, these statuses carry none
   else if ((response as unknown as Record<symbol, unknown>)[JSON_BODY] === true) {

@@ -25,7 +25,7 @@ export class StreamingResponse extends Response {
   declare body: StreamBody;
 
   constructor(body: StreamBody, init: ResponseInit = {}) {
-    if (!isStreamBody(body)) {
+    if (!isStreamBody(body) && !isIterableBody(body)) {
       throw new TypeError("StreamingResponse: the body must be an async iterable, an iterable or a ReadableStream");
     }
     super(body, init);
@@ -125,6 +125,28 @@ export function isStreamBody(value: unknown): value is StreamBody {
   if (typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") return true;
   if (value instanceof ReadableStream) return true;
   return Object.prototype.toString.call(value) === "[object Generator]";
+}
+
+/** Any iterable but a string or bytes (which are whole bodies): what a StreamingResponse may also stream. */
+function isIterableBody(value: unknown): value is Iterable<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !(value instanceof Uint8Array) &&
+    typeof (value as Iterable<unknown>)[Symbol.iterator] === "function"
+  );
+}
+
+/**
+ * The body of `response` if it is to be streamed: a stream body (see isStreamBody) in any
+ * Response, or any iterable in a StreamingResponse. Undefined for a body sent whole (a string
+ * or bytes a middleware put in its place included).
+ */
+export function streamedBody(response: Response): StreamBody | undefined {
+  const { body } = response;
+  if (isStreamBody(body)) return body;
+  if (StreamingResponse.isStreamingResponse(response) && isIterableBody(body)) return body;
+  return undefined;
 }
 
 /** Whether a content-type is `text/event-stream`, whatever its parameters. */
