@@ -16,7 +16,6 @@ from typing import Any, Optional, Sequence, Tuple
 
 from .protocol import (
     DEFAULT_MAX_FRAME,
-    Message,
     ProtocolError,
     check_frame_length,
     decode_payload,
