@@ -159,8 +159,14 @@ export class HttpJob implements Job {
     );
   }
 
-  /** The head's headers, filtered: the worker's minus reserved ones, plus content-type, request id and CORS. */
-  private headers(result: { headers: readonly Pair[] }): { headers: string[]; contentType: string | null; length: string | null } {
+  /**
+   * The head's headers, filtered: the worker's minus reserved ones, plus the request id and CORS,
+   * and `content-type: application/json` when it has none and `defaultType` says so.
+   */
+  private headers(
+    result: { headers: readonly Pair[] },
+    defaultType: boolean,
+  ): { headers: string[]; contentType: string | null; length: string | null } {
     const headers: string[] = [];
     let contentType: string | null = null;
     let length: string | null = null;
@@ -171,7 +177,7 @@ export class HttpJob implements Job {
       if (lower === "content-type") contentType = value;
       headers.push(name, value);
     }
-    if (contentType === null) headers.push("content-type", "application/json");
+    if (contentType === null && defaultType) headers.push("content-type", "application/json");
     headers.push(REQUEST_ID_HEADER, this.requestId);
     const cors = this.server.cors;
     if (cors !== null && !Cors.answered(result.headers)) headers.push(...cors.responseHeaders(this.req.headers.origin));
@@ -188,7 +194,8 @@ export class HttpJob implements Job {
       return;
     }
     this.settled = true;
-    const { headers } = this.headers(result);
+    // A body without a type is the SDKs' JSON; an empty one (a redirect, a 204) has no type to say.
+    const { headers } = this.headers(result, result.body.length > 0);
     const { compression } = this.server;
     const { status, body } = result;
     if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers)) {
@@ -265,7 +272,7 @@ export class HttpJob implements Job {
       worker.cancel(this.taskId);
       return;
     }
-    const { headers, contentType, length } = this.headers({ headers: pairs });
+    const { headers, contentType, length } = this.headers({ headers: pairs }, false);
     if (contentType !== null && /^\s*text\/event-stream/i.test(contentType)) {
       // Server-Sent Events must reach the client as they are written: no cache, no proxy buffering.
       if (!pairs.some(([n]) => n.toLowerCase() === "cache-control")) headers.push("cache-control", "no-cache");
