@@ -189,6 +189,7 @@ export class Connection implements Wire {
     else if (task.source) frame = encodeBodyEnd(taskId, BODY_INCOMPLETE);
     else frame = encodeTaskResult(taskId, 504, HANDLER_FAILED, [], CANCELLED_BODY);
     this.end(task, frame);
+    task.abort.abort();
     task.source?.cancel();
   }
 

@@ -24,6 +24,7 @@ export interface Wire {
 class WindowExceeded extends Error {}
 
 export class Task {
+  /** Aborted when the task is abandoned (CancelTask), not when it ends normally: the handler's request.signal. */
   readonly abort = new AbortController();
   /** Set once the frame that ends the task has been sent; nothing more is sent for it. */
   ended = false;
@@ -68,10 +69,9 @@ export class Task {
     this.sendData(encodeBodyChunkHead(this.id, data.length), data);
   }
 
-  /** The task is over (its end frame went out, or it was cancelled): release everything waiting on it. */
+  /** The task is over (its end frame went out): release everything waiting on it. */
   close(): void {
     this.ended = true;
-    this.abort.abort();
     this.wake();
     this.body?.abandon();
     this.websocket?.abandon();

@@ -264,6 +264,11 @@ describe("Node worker: streams over the socket", () => {
     assert.equal((await worker.json(++id, "/state")).status, 200);
   });
 
+  it("a request that ends normally does not abort its signal", async () => {
+    assert.equal((await worker.json(++id, "/remember")).status, 200);
+    assert.deepEqual((await worker.json(++id, "/remembered")).body, { aborted: false });
+  });
+
   it("a buffered body too large for one frame is a 500 saying to stream it, logged; the worker serves on", async () => {
     const { status, body } = await worker.json(++id, "/big");
     assert.equal(status, 500);
