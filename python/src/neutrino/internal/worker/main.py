@@ -208,10 +208,11 @@ def _serve_session(session: Session, table: Dict[str, RouteEntry],
                    registry: Callable[[], bytes], streamed_bodies: Set[str], foreign: Any
                    ) -> int:
     conn = session.conn
-    read_message = session.next_message
+    read_message = conn.read_message
     send_result = conn.send_result
     while True:
-        msg = read_message()
+        # What a stream read ahead of its time comes first; the hot path is a plain read.
+        msg = session.next_message() if session.pending else read_message()
         kind = type(msg)
         if kind is TaskAssignment:
             body = None
@@ -226,7 +227,8 @@ def _serve_session(session: Session, table: Dict[str, RouteEntry],
                 send_result(msg.task_id, status, flags, headers, data)
             else:
                 session.send_stream(msg.task_id, outcome)
-            session.task_done(msg.task_id)
+            if session.early:  # frames kept for it while it was the task ahead
+                session.task_done(msg.task_id)
         elif kind in _LATE_FRAMES:
             pass  # for a task already answered: they crossed on the wire
         elif kind is DiscoverRoutes:

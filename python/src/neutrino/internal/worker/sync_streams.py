@@ -54,27 +54,31 @@ class Session:
         self.conn = conn
         self._registry = registry
         self._next_task: Optional[TaskAssignment] = None  # sent ahead while a task ran
-        self._early: Dict[int, Deque[Any]] = {}  # its frames, in order
+        self.early: Dict[int, Deque[Any]] = {}  # its frames, in order
         self._stop = False  # a graceful Shutdown came while a task ran
+        self.pending = False  # next_message has something read ahead
 
     def next_message(self) -> Any:
         task = self._next_task
         if task is not None:
             self._next_task = None
+            self.pending = self._stop
             return task
         if self._stop:
             return Shutdown(True)
+        self.pending = False
         return self.conn.read_message()
 
     def task_done(self, task_id: int) -> None:
-        self._early.pop(task_id, None)  # frames that crossed its end
+        """Frames kept for the task (sent ahead) that it did not read: they crossed its end."""
+        self.early.pop(task_id, None)
 
     # ------------------------------------------------------------------------- frames aside
 
     def _for(self, task_id: int, wait: bool) -> Any:
         """The next frame for ``task_id``: NOTHING if none has come (without ``wait``), and
         whatever else arrives meanwhile dealt with or kept."""
-        early = self._early.get(task_id)
+        early = self.early.get(task_id)
         if early:
             return early.popleft()
         while True:
@@ -85,7 +89,7 @@ class Session:
             if kind in _TASK_FRAMES:
                 if msg.task_id == task_id:
                     return msg
-                later = self._early.get(msg.task_id)
+                later = self.early.get(msg.task_id)
                 if later is not None:  # the next task's: its body, or its cancel
                     if kind is BodyChunk:
                         msg = BodyChunk(msg.task_id, bytes(msg.data))  # a view into the buffer
@@ -99,13 +103,14 @@ class Session:
                                         "worker of concurrency 1")
                 msg.body = bytes(msg.body)  # a view into the receive buffer
                 self._next_task = msg
-                self._early[msg.task_id] = deque()
+                self.pending = True
+                self.early[msg.task_id] = deque()
             elif kind is DiscoverRoutes:
                 self.conn.send(self._registry())
             elif kind is Shutdown:
                 if not msg.graceful:
                     raise WorkerExit(0)
-                self._stop = True  # once this task (and the one ahead) is done
+                self._stop = self.pending = True  # once this task (and the one ahead) is done
             else:
                 raise ProtocolError("malformed",
                                     f"unexpected {kind.__name__} from the orchestrator")
