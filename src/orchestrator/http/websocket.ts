@@ -522,6 +522,9 @@ class WebSocketJob implements Job {
     const ws = this.ws;
     if (ws === null || ws.readyState !== WebSocket.OPEN) return;
     this.closeCode = code;
+    // The client's close frame must be read even if the worker's window is spent (what comes before it is dropped).
+    this.held = [];
+    ws.resume();
     try {
       ws.close(sendable(code) ? code : 1011, reason);
     } catch {
