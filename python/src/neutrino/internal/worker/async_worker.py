@@ -339,7 +339,7 @@ class AsyncWorker(asyncio.Protocol):
             outcome = error_result(500, detail, HANDLER_FAILED)
         else:
             outcome = future.result()
-        if isinstance(outcome, Stream):
+        if type(outcome) is Stream:
             self._start_stream(task_id, outcome)
             return
         self._end(task_id)
@@ -351,9 +351,10 @@ class AsyncWorker(asyncio.Protocol):
     def _end(self, task_id: int) -> None:
         """The task is over for the orchestrator: forget it."""
         self._inflight.pop(task_id, None)
-        self._credits.pop(task_id, None)
-        self._bodies.pop(task_id, None)
-        self._sockets.pop(task_id, None)
+        if self._credits or self._bodies:  # the common task streams nothing: skip the rest
+            self._credits.pop(task_id, None)
+            self._bodies.pop(task_id, None)
+            self._sockets.pop(task_id, None)
 
     def _grant(self, task_id: int, increment: int) -> None:
         """The handler has read that much of the task's request body: let more come."""
