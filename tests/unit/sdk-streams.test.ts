@@ -1,6 +1,8 @@
 /** The TS SDK's streaming pieces: ServerSentEvent, StreamingResponse, middleware, app.inject, app.websocket and Request streams. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { z } from "zod";
+import { Executor } from "../../src/node-worker/executor.js";
 import { App, Request, Response, ServerSentEvent, StreamingResponse, WebSocketDisconnect } from "../../src/sdk/index.js";
 import { captureStderr } from "../support/stderr.js";
 
@@ -122,5 +124,21 @@ describe("Request streams", () => {
     for await (const chunk of request.stream()) chunks.push(chunk);
     assert.deepEqual(chunks.map((c) => Buffer.from(c).toString()), ["abc"]);
     assert.equal(request.signal.aborted, false);
+  });
+});
+
+describe("OpenAPI of a streamBody route", () => {
+  it("documents the body as bytes and takes every argument from the query string", () => {
+    const app = new App().route("/put/{name}", async () => ({}), {
+      methods: ["PUT"],
+      streamBody: true,
+      schema: z.object({ name: z.string(), part: z.number() }),
+    });
+    const { openapi } = new Executor(app).routes[0]!;
+    assert.deepEqual(openapi!.requestBody, { content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } });
+    assert.deepEqual(
+      (openapi!.parameters as { name: string; in: string }[]).map((p) => [p.name, p.in]),
+      [["name", "path"], ["part", "query"]],
+    );
   });
 });
