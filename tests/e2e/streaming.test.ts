@@ -15,6 +15,7 @@ import { waitFor } from "../support/wait.js";
 
 const apps = [
   { runtime: "python", app: "tests/fixtures/stream_app.py:app" },
+  { runtime: "python-async", app: "tests/fixtures/stream_app_async.py:app" },
   { runtime: "typescript", app: "tests/fixtures/stream_app.ts:app" },
 ] as const;
 

@@ -16,9 +16,11 @@ import { openStream } from "../support/stream-client.js";
 import { waitFor } from "../support/wait.js";
 
 const apps = [
-  { runtime: "python", app: "tests/fixtures/stream_app.py:app", flags: [] as string[] },
+  { runtime: "python", app: "tests/fixtures/stream_app.py:app", flags: [] as string[], sequential: true },
+  // Async handlers: a worker that runs many tasks at once on an event loop.
+  { runtime: "python-async", app: "tests/fixtures/stream_app_async.py:app", flags: [] as string[], sequential: false },
   // One task at a time, as the Python worker: a stream that held its slot would block it.
-  { runtime: "typescript", app: "tests/fixtures/stream_app.ts:app", flags: ["--worker-concurrency", "1"] },
+  { runtime: "typescript", app: "tests/fixtures/stream_app.ts:app", flags: ["--worker-concurrency", "1"], sequential: false },
 ] as const;
 
 const MB = 1024 * 1024;
@@ -38,7 +40,7 @@ function accessRecords(server: RunningServer, path: string): Record<string, unkn
   return server.logs().filter((r) => r.log === "access" && typeof r.path === "string" && r.path === path);
 }
 
-for (const { runtime, app, flags } of apps) {
+for (const { runtime, app, flags, sequential } of apps) {
   describe(`stream faults (${runtime})`, () => {
     let server: RunningServer;
     let url: string;
@@ -228,7 +230,7 @@ for (const { runtime, app, flags } of apps) {
 
     const inflight = async (): Promise<number> => ((await request(`${url}/_neutrino/status.json`)).json as { inflight: number }).inflight;
 
-    it(runtime === "python" ? "a one-at-a-time worker finishes the task, whose answer goes nowhere" : "a worker that runs many tasks drops the task at once (CancelTask), logged as 499", async () => {
+    it(sequential ? "a one-at-a-time worker finishes the task, whose answer goes nowhere" : "a worker that runs many tasks drops the task at once (CancelTask), logged as 499", async () => {
       const go = join(dir, "go");
       const req = httpRequest(`${url}/wait?go=${encodeURIComponent(go)}`, { agent: false });
       req.on("error", () => {});
@@ -237,14 +239,14 @@ for (const { runtime, app, flags } of apps) {
       // A reset: the server keeps half-closed connections open for their answers, so a plain
       // FIN from a client is not a client gone until the answer finds the socket closed.
       req.socket!.resetAndDestroy();
-      if (runtime === "python") {
+      if (sequential) {
         // Its handler cannot be interrupted before it answers: the slot frees once it does.
         assert.equal(await inflight(), 1);
         writeFileSync(go, "");
       }
       await waitFor(async () => (await inflight()) === 0, 20_000, "the task to end");
       await waitFor(() => accessRecords(server, "/wait").length > 0, 10_000, "the access log line");
-      assert.equal(accessRecords(server, "/wait")[0]!.status, runtime === "python" ? 200 : 499);
+      assert.equal(accessRecords(server, "/wait")[0]!.status, sequential ? 200 : 499);
       writeFileSync(go, "");
     });
   });
