@@ -198,6 +198,20 @@ class DeclarationTest(unittest.TestCase):
         self.assertTrue(issubclass(ClientDisconnect, Exception))
 
 
+class HandshakeTest(unittest.TestCase):
+    def test_is_upgrade_and_subprotocol(self):
+        from neutrino.internal.worker.sockets import choose_subprotocol, is_upgrade
+
+        self.assertTrue(is_upgrade([("connection", "keep-alive, Upgrade"),
+                                    ("upgrade", "WebSocket")]))
+        self.assertFalse(is_upgrade([("upgrade", "websocket")]))
+        self.assertFalse(is_upgrade([("connection", "upgrade"), ("upgrade", "h2c")]))
+        offer = [("sec-websocket-protocol", "b, a")]
+        self.assertEqual(choose_subprotocol(["a", "b"], offer), "b")  # the client's order
+        self.assertEqual(choose_subprotocol(["c"], offer), "")
+        self.assertEqual(choose_subprotocol([], offer), "")
+
+
 class RefusedFrameTest(unittest.TestCase):
     def test_decoder_never_reads_past_a_frame_it_refused(self):
         """A refused length stays refused: the bytes behind it are never read as a frame."""

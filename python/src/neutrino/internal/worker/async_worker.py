@@ -57,7 +57,7 @@ from .protocol import (
     encode_task_started,
     encode_window_update,
 )
-from .sockets import Credit, SocketChannel, choose_subprotocol, valid_close_code
+from .sockets import Credit, SocketChannel, choose_subprotocol, is_upgrade, valid_close_code
 from .streams import Stream, pieces, report_stream_failure, too_large
 
 CONCURRENCY_ENV = "NEUTRINO_WORKER_CONCURRENCY"
@@ -182,7 +182,7 @@ class AsyncWorker(asyncio.Protocol):
         self._worker_id = worker_id
         # An ASGI app's adapter: every task goes to ``await foreign.execute_async(task, body,
         # socket)`` (body: a BodyStream for a route listed "stream_body"; socket: a SocketChannel
-        # for one listed "websocket"), which gives a Result or a Stream, or None once the
+        # for a handshake to one listed "websocket"), which gives a Result or a Stream, or None once the
         # socket it accepted is closed.
         self._foreign = foreign
         self._foreign_bodies: Any = frozenset()
@@ -479,7 +479,7 @@ class AsyncWorker(asyncio.Protocol):
         if task.route in self._foreign_bodies:
             body = self._bodies[task_id] = BodyStream(self._loop,
                                                       functools.partial(self._grant, task_id))
-        if task.route in self._foreign_sockets:
+        if task.route in self._foreign_sockets and is_upgrade(task.headers):
             channel = self._channel(task_id)
         handle = self._loop.create_task(self._run_foreign(task_id, task, body, channel))
         self._inflight[task_id] = handle

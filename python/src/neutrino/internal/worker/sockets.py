@@ -27,6 +27,17 @@ def valid_close_code(code: Any) -> bool:
                                   or 3000 <= code <= 4999)
 
 
+def is_upgrade(headers: List[Tuple[str, str]]) -> bool:
+    """A WebSocket handshake: ``upgrade: websocket`` and a ``connection`` naming ``upgrade``."""
+    upgrade = connection = False
+    for name, value in headers:
+        if name == "upgrade":
+            upgrade = upgrade or value.strip().lower() == "websocket"
+        elif name == "connection":
+            connection = connection or "upgrade" in value.lower()
+    return upgrade and connection
+
+
 def choose_subprotocol(offered: List[str], headers: List[Tuple[str, str]]) -> str:
     """The first subprotocol the client asked for (in its order) that the route speaks; ""
     for none. The TypeScript SDK chooses the same way."""
