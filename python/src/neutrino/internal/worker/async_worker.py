@@ -182,8 +182,8 @@ class AsyncWorker(asyncio.Protocol):
         self._worker_id = worker_id
         # An ASGI app's adapter: every task goes to ``await foreign.execute_async(task, body,
         # socket)`` (body: a BodyStream for a route listed "stream_body"; socket: a SocketChannel
-        # for a handshake to one listed "websocket"), which gives a Result or a Stream, or None once the
-        # socket it accepted is closed.
+        # for a handshake to one listed "websocket"), which gives a Result or a Stream, or None
+        # once the socket it accepted is closed.
         self._foreign = foreign
         self._foreign_bodies: Any = frozenset()
         self._foreign_sockets: Any = frozenset()
