@@ -143,6 +143,16 @@ for (const { runtime, app, flags, sequential } of apps) {
       await workerPid(url);
     });
 
+    it("a stream that sends fewer or more bytes than its content-length is cut short", async () => {
+      for (const [declared, actual] of [[1000, 500], [500, 1000]]) {
+        const s = await openStream(`${url}/liar?declared=${declared}&actual=${actual}`);
+        await s.rest();
+        assert.equal(s.headers["content-length"], String(declared));
+        assert.equal(s.complete, false, `content-length ${declared}, ${actual} bytes sent`);
+      }
+      await workerPid(url);
+    });
+
     it("an upload abandoned midway ends the handler, and the worker serves again", async () => {
       const pid = await workerPid(url);
       const req = httpRequest(`${url}/upload`, { method: "POST", headers: { "content-length": String(64 * MB) }, agent: false });
