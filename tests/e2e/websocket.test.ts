@@ -28,7 +28,7 @@ for (const { runtime, app } of apps) {
     let ws: string;
     before(async () => {
       // One worker: /closed reports what its handlers saw. A small --ws-max-size for the 1009 case.
-      server = await startServer(app, ["--workers", "1", "--ws-max-size", "65536", "--status-page"]);
+      server = await startServer(app, ["--workers", "1", "--ws-max-size", "65536", "--status-page", "--access-log"]);
       ws = wsUrl(server.url);
     });
     after(async () => {
@@ -79,6 +79,14 @@ for (const { runtime, app } of apps) {
       client.ws.close(4001, "done here");
       assert.deepEqual(await client.whenClosed(), { code: 4001, reason: "done here" });
       await waitFor(async () => (await closedByHandler()).some(([c, r]) => c === 4001 && r === "done here"), 10_000, "the handler's WebSocketDisconnect(4001)");
+      // One access-log line for the connection's life, when it closed.
+      const logged = (): Record<string, unknown> | undefined => server.logs().find((r) => r.websocket === true && r.closeCode === 4001);
+      await waitFor(() => logged() !== undefined, 10_000, "an access-log line with the close code");
+      const line = logged()!;
+      assert.equal(line.status, 101);
+      assert.equal(line.route, "/echo");
+      assert.equal(line.messagesIn, 1);
+      assert.equal(line.messagesOut, 1);
     });
 
     it("a connection dropped without a close frame reaches the handler as 1006", async () => {
