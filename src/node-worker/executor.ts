@@ -9,7 +9,7 @@
 import { STATUS_CODES } from "node:http";
 import { HANDLER_FAILED, type Pair, type RouteInfo, type TaskAssignment } from "../protocol/messages.js";
 import type { App, Middleware, Route, WebSocketHandler } from "../sdk/app.js";
-import { Request, type BodyStream } from "../sdk/request.js";
+import { Request, streamOf, type BodyStream } from "../sdk/request.js";
 import { HTTPException, JSON_BODY, Response } from "../sdk/response.js";
 import { chunkBytes, isEventStream, isStreamBody, STREAM_MEDIA_TYPE, streamedBody, StreamingResponse } from "../sdk/streaming.js";
 import { WebSocket, WebSocketDisconnect } from "../sdk/websocket.js";
@@ -82,7 +82,7 @@ export class Executor implements TaskRunner {
       return errorOutcome(405, detail, 0, [["allow", entry.allow]]);
     }
     const { route } = entry;
-    const body = route.streamBody ? (ctx?.body ?? new Request({ method: task.method, path: task.path, body: task.body }).stream()) : task.body;
+    const body = route.streamBody ? (ctx?.body ?? streamOf(task.body)) : task.body;
     const request = entry.needsRequest ? requestOf(task, body, ctx?.signal) : undefined;
     if (route.websocket) {
       if (!ctx?.websocket) return errorOutcome(426, `"${route.path}" is a WebSocket route: connect with a WebSocket client`, 0, [["upgrade", "websocket"]]);

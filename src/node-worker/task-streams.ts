@@ -5,7 +5,7 @@
  * WebSocket. Each receiving side holds at most one window of data (1 MiB plus one frame): the
  * orchestrator sends no more until the handler has read some and the worker granted it back.
  */
-import { encodeBodyChunkHead, encodeWebSocketAccept, encodeWebSocketClose, encodeWebSocketMessageHead, encodeWindowUpdate } from "../protocol/codec.js";
+import { DEFAULT_MAX_FRAME, encodeBodyChunkHead, encodeWebSocketAccept, encodeWebSocketClose, encodeWebSocketMessageHead, encodeWindowUpdate } from "../protocol/codec.js";
 import { BODY_INCOMPLETE, INITIAL_WINDOW, type Pair } from "../protocol/messages.js";
 import { WebSocketDisconnect } from "../sdk/websocket.js";
 import type { BodySource } from "./body-source.js";
@@ -196,6 +196,9 @@ export class RequestBody {
   }
 }
 
+/** The largest WebSocket message that fits one frame beside its head (type, task_id, kind). */
+const MAX_MESSAGE = DEFAULT_MAX_FRAME - 6;
+
 interface Message {
   readonly size: number;
   readonly data: string | Buffer;
@@ -247,6 +250,8 @@ export class WorkerWebSocket implements WebSocketTask {
   }
 
   async send(binary: boolean, data: Buffer): Promise<void> {
+    // A message travels whole in one frame, which the orchestrator would refuse (and drop the worker).
+    if (data.length > MAX_MESSAGE) throw new RangeError(`WebSocket.send: a message may be at most ${MAX_MESSAGE} bytes, got ${data.length}`);
     if (!this.closed) await this.task.windowOpen();
     if (this.closed) throw new WebSocketDisconnect(this.closed.code, this.closed.reason);
     this.task.sendData(encodeWebSocketMessageHead(this.task.id, binary, data.length), data);

@@ -91,19 +91,23 @@ export class Request<Body extends Buffer | BodyStream = Buffer> {
    */
   stream(): BodyStream {
     const { body } = this;
-    if (!Buffer.isBuffer(body)) return body as BodyStream;
-    return new ReadableStream<Uint8Array>({
-      start(controller) {
-        if (body.length > 0) controller.enqueue(body);
-        controller.close();
-      },
-    });
+    return Buffer.isBuffer(body) ? streamOf(body) : (body as BodyStream);
   }
 
   private buffered(method: string): Buffer {
     if (Buffer.isBuffer(this.body)) return this.body;
     throw new TypeError(`request.${method}(): this route streams its body (streamBody: true): read request.body, a ReadableStream`);
   }
+}
+
+/** A whole body as a stream of one chunk (none when it is empty). */
+export function streamOf(body: Buffer): BodyStream {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (body.length > 0) controller.enqueue(body);
+      controller.close();
+    },
+  });
 }
 
 function toHeaders(pairs: Iterable<readonly [string, string]>): Headers {

@@ -375,6 +375,17 @@ describe("Node worker: streams over the socket", () => {
     await worker.until(() => /WebSocket handler "\/ws-fail" failed on GET \/ws-fail\nError: the websocket handler broke/.test(worker.stderr));
   });
 
+  it("WebSocket: a message too large for one frame is refused in send(); the worker survives", async () => {
+    const t = ++id;
+    worker.task(t, "GET", "/ws-huge");
+    assert.equal((await worker.next(t)).type, "WebSocketAccept");
+    const refused = await worker.next(t);
+    assert.equal(refused.type, "WebSocketMessage");
+    if (refused.type !== "WebSocketMessage") throw new Error("unreachable");
+    assert.match(refused.data.toString(), /^RangeError: WebSocket\.send: a message may be at most \d+ bytes, got 68157440$/);
+    assert.deepEqual(await worker.next(t), { type: "WebSocketClose", taskId: t, code: 1000, reason: "" });
+  });
+
   it("WebSocket: CancelTask closes it (1001) at once and the handler hears the connection drop (1006)", async () => {
     const t = ++id;
     worker.task(t, "GET", "/echo");
