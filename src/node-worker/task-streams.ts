@@ -20,8 +20,8 @@ export interface Wire {
   violation(message: string): void;
 }
 
-/** The receiving side of a stream sent data past its window. */
-class WindowExceeded extends Error {}
+/** The orchestrator sent data past a stream's window: a protocol error. */
+export class WindowExceeded extends Error {}
 
 export class Task {
   /** Aborted when the task is abandoned (CancelTask), not when it ends normally: the handler's request.signal. */
@@ -270,5 +270,3 @@ export class WorkerWebSocket implements WebSocketTask {
     this.inbox.notify();
   }
 }
-
-export { WindowExceeded };
