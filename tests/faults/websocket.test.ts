@@ -108,6 +108,26 @@ for (const { runtime, app } of apps) {
       }
     });
 
+    it("an idle WebSocket outlives --worker-timeout: a worker waiting on its clients is not hung", async () => {
+      const server = await startServer(app, ["--workers", "1", "--worker-timeout", "1", "--ws-ping-interval", "0.5"]);
+      try {
+        const pid = await workerPid(server);
+        const client = await WsClient.open(`${wsUrl(server.url)}/echo`);
+        let pings = 0;
+        client.ws.on("ping", () => pings++);
+        // Pings every 0.5 s: five of them span more than twice the worker timeout.
+        await waitFor(() => pings >= 5, 20_000, "five pings");
+        client.ws.send("still here");
+        assert.equal(await client.next(), "still here");
+        assert.equal(await workerPid(server), pid, "the same worker");
+        assert.doesNotMatch(server.stdout(), /silent for/);
+        client.ws.close();
+        await client.whenClosed();
+      } finally {
+        await server.stop();
+      }
+    });
+
     it("a client that stops reading holds its handler back: what was sent stays bounded", async () => {
       const server = await startServer(app, ["--workers", "1"]);
       try {
