@@ -216,7 +216,7 @@ export class Connection implements Wire {
     else this.socket.write(frame);
   }
 
-  violation(message: string): void {
+  private violation(message: string): void {
     this.protocolError(new ProtocolError("malformed", message));
   }
 

@@ -16,8 +16,6 @@ export interface Wire {
   send(frame: Buffer | Buffer[]): void;
   /** Sends the frame that ends the task and forgets the task (once; later calls do nothing). */
   end(task: Task, frame: Buffer): void;
-  /** The orchestrator broke the protocol: the worker exits. */
-  violation(message: string): void;
 }
 
 /** The orchestrator sent data past a stream's window: a protocol error. */
