@@ -102,6 +102,12 @@ for (const { runtime, app } of apps) {
       assert.equal(v1.ws.protocol, "chat.v1");
       assert.equal(await v1.next(), "chat.v1");
       v1.ws.close();
+      // Both listed: the client's order decides (its first that the route speaks).
+      const both = await WsClient.open(`${ws}/chat`, ["chat.v1", "chat.v2"]);
+      assert.equal(both.ws.protocol, "chat.v1");
+      assert.equal(await both.next(), "chat.v1");
+      both.ws.close();
+      await both.whenClosed();
       const none = await WsClient.open(`${ws}/chat`);
       assert.equal(none.ws.protocol, "");
       assert.equal(await none.next(), "");
