@@ -4,7 +4,9 @@ bodies, and buffered bodies too large for a frame."""
 
 import json
 import os
+import queue
 import tempfile
+import threading
 import unittest
 
 from neutrino.internal.worker.protocol import (
@@ -294,6 +296,70 @@ class SequentialStreamTest(unittest.TestCase):
         self.assertEqual(w.receive(), WindowUpdate(2, 3))
         result = w.receive()
         self.assertEqual(json.loads(bytes(result.body))["bytes"], 5)
+
+    def test_echo_interleaves_both_windows(self):
+        """The body streams in under the window the handler grants as it reads, the response
+        streams out under the window we grant: neither side's frames are lost to the other."""
+        w = self.start()
+        assign(w, 1, "/echo", method="POST")
+        piece = 256 * 1024
+        total = 12 * piece  # 3 MiB: three times each window
+        # One writer thread, the reads here: like the orchestrator, never blocked on a write
+        # while it has frames to read.
+        frames = queue.SimpleQueue()
+
+        def writer():
+            while True:
+                frame = frames.get()
+                if frame is None:
+                    return
+                w.send(frame)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        self.addCleanup(frames.put, None)
+        body_window, sent = INITIAL_WINDOW, 0
+
+        def send_body():
+            nonlocal body_window, sent
+            while body_window > 0 and sent < total:
+                frames.put(encode_body_chunk(1, b"e" * piece))
+                body_window -= piece
+                sent += piece
+                if sent == total:
+                    frames.put(encode_body_end(1, 0))
+
+        send_body()
+        echoed = 0
+        while True:
+            msg = w.receive()
+            if isinstance(msg, WindowUpdate):
+                body_window += msg.increment
+                send_body()
+            elif isinstance(msg, BodyChunk):
+                echoed += len(msg.data)
+                frames.put(encode_window_update(1, len(msg.data)))
+            elif isinstance(msg, BodyEnd):
+                break
+            else:
+                self.assertIsInstance(msg, ResponseHead)
+        self.assertEqual((echoed, msg.flags), (total, 0))
+        self.assertEqual(w.task(2, "GET", "/pid").status, 200)
+
+    def test_echo_cancelled_ends_quietly(self):
+        w = self.start()
+        assign(w, 1, "/echo", method="POST")
+        w.send(encode_body_chunk(1, b"abc"))
+        self.assertIsInstance(w.receive(), ResponseHead)
+        self.assertEqual(w.receive(), WindowUpdate(1, 3))
+        self.assertEqual(w.receive(), BodyChunk(1, b"abc"))
+        w.send(encode_cancel_task(1))
+        self.assertEqual(w.receive(), BodyEnd(1, BODY_INCOMPLETE))
+        self.assertEqual(w.task(2, "GET", "/pid").status, 200)
+        w.send(encode_shutdown(True))
+        code, stderr = w.finish()
+        self.assertEqual(code, 0)
+        self.assertNotIn("Traceback", stderr)
 
     def test_stream_of_a_buffered_body_yields_it_once(self):
         w = self.start()

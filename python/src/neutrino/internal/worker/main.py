@@ -227,7 +227,7 @@ def _serve_session(session: Session, table: Dict[str, RouteEntry],
                 send_result(msg.task_id, status, flags, headers, data)
             else:
                 session.send_stream(msg.task_id, outcome)
-            if session.early:  # frames kept for it while it was the task ahead
+            if session.dirty:  # it streamed, or frames were kept for the task ahead
                 session.task_done(msg.task_id)
         elif kind in _LATE_FRAMES:
             pass  # for a task already answered: they crossed on the wire

@@ -57,6 +57,13 @@ class Session:
         self.early: Dict[int, Deque[Any]] = {}  # its frames, in order
         self._stop = False  # a graceful Shutdown came while a task ran
         self.pending = False  # next_message has something read ahead
+        # The running task's frames, when it streams: its response's window, whether it was
+        # cancelled, its request body's frames not read yet (at most the window granted).
+        self._task: Optional[int] = None
+        self._window = 0
+        self._cancelled = False
+        self._body: Deque[Any] = deque()
+        self.dirty = False  # task_done has something to forget
 
     def next_message(self) -> Any:
         task = self._next_task
@@ -70,8 +77,36 @@ class Session:
         return self.conn.read_message()
 
     def task_done(self, task_id: int) -> None:
-        """Frames kept for the task (sent ahead) that it did not read: they crossed its end."""
+        """Frames kept for the task that it did not read: they crossed its end."""
         self.early.pop(task_id, None)
+        self._task = None
+        self._body.clear()
+        self.dirty = bool(self.early)
+
+    def _begin(self, task_id: int) -> None:
+        if self._task != task_id:
+            self._task = task_id
+            self._window = INITIAL_WINDOW
+            self._cancelled = False
+            self._body.clear()
+            self.dirty = True
+
+    def _pump(self, task_id: int, wait: bool) -> bool:
+        """Reads one frame for the task into its state (blocking with ``wait``); False when
+        none has come."""
+        msg = self._for(task_id, wait)
+        if msg is NOTHING:
+            return False
+        kind = type(msg)
+        if kind is WindowUpdate:
+            self._window += msg.increment
+        elif kind is CancelTask:
+            self._cancelled = True
+        elif kind is BodyChunk:
+            self._body.append(BodyChunk(task_id, bytes(msg.data)))  # a view into the buffer
+        else:
+            self._body.append(msg)  # BodyEnd
+        return True
 
     # ------------------------------------------------------------------------- frames aside
 
@@ -105,6 +140,7 @@ class Session:
                 self._next_task = msg
                 self.pending = True
                 self.early[msg.task_id] = deque()
+                self.dirty = True
             elif kind is DiscoverRoutes:
                 self.conn.send(self._registry())
             elif kind is Shutdown:
@@ -123,23 +159,28 @@ class Session:
         conn = self.conn
         conn.send(encode_response_head(task_id, stream.status, stream.flags, stream.headers))
         step, close = _stepper(stream.content, task_id)
-        window = INITIAL_WINDOW
+        self._begin(task_id)
         flags = BODY_INCOMPLETE
         try:
             while True:
-                window += self._credit(task_id, False)
+                while self._pump(task_id, False):
+                    pass
+                if self._cancelled:
+                    raise _Cancelled()
                 try:
                     item = step()
                 except (StopIteration, StopAsyncIteration):
                     break
                 for piece in pieces(item):
-                    while window <= 0:
-                        window += self._credit(task_id, True)
+                    while self._window <= 0:
+                        self._pump(task_id, True)
+                        if self._cancelled:
+                            raise _Cancelled()
                     conn.send_chunk(task_id, piece)
-                    window -= len(piece)
+                    self._window -= len(piece)
             flags = 0
-        except _Cancelled:
-            pass
+        except (_Cancelled, ClientDisconnect):
+            pass  # the client left: nothing to report
         except WorkerExit:
             close()
             raise
@@ -148,26 +189,19 @@ class Session:
         close()
         conn.send(encode_body_end(task_id, flags))
 
-    def _credit(self, task_id: int, wait: bool) -> int:
-        """Window granted by what came for the task (blocking for one frame with ``wait``)."""
-        granted = 0
-        while True:
-            msg = self._for(task_id, wait)
-            if msg is NOTHING:
-                return granted
-            kind = type(msg)
-            if kind is WindowUpdate:
-                granted += msg.increment
-                if wait:
-                    return granted
-            elif kind is CancelTask:
-                raise _Cancelled()
-            # a BodyChunk or BodyEnd of the task's request body that the handler left unread
-
     # ---------------------------------------------------------------------- streamed request
 
     def body(self, task_id: int) -> "BlockingBody":
+        self._begin(task_id)
         return BlockingBody(self, task_id)
+
+    def next_body_frame(self, task_id: int) -> Any:
+        """The task's next BodyChunk or BodyEnd, blocking; ClientDisconnect once cancelled."""
+        while not self._body:
+            if self._cancelled:
+                raise ClientDisconnect("the request was cancelled")
+            self._pump(task_id, True)
+        return self._body.popleft()
 
 
 class BlockingBody:
@@ -188,20 +222,20 @@ class BlockingBody:
     def __iter__(self) -> Any:
         session, task_id = self._session, self._task_id
         while not self._done:
-            msg = session._for(task_id, True)
-            kind = type(msg)
-            if kind is BodyChunk:
-                data = bytes(msg.data)
+            try:
+                msg = session.next_body_frame(task_id)
+            except ClientDisconnect:
+                self._done = True
+                raise
+            if type(msg) is BodyChunk:
+                data = msg.data
                 if data:
                     session.conn.send(encode_window_update(task_id, len(data)))
                     yield data
-            elif kind is BodyEnd:
+            else:  # BodyEnd
                 self._done = True
                 if msg.flags & BODY_INCOMPLETE:
                     raise ClientDisconnect("the client went away before sending the whole body")
-            elif kind is CancelTask:
-                self._done = True
-                raise ClientDisconnect("the request was cancelled")
 
     def __aiter__(self) -> Any:
         return self._chunks()
