@@ -184,6 +184,44 @@ class AsyncStreamTest(unittest.TestCase):
             self.assertEqual(json.loads(bytes(msg.body))["bytes"], 70_003)
         self.assertEqual(json.loads(bytes(msg.body))["thread"], "neutrino-sync")
 
+    def test_echo_interleaves_both_windows(self):
+        self.assign(1, "/echo-body", method="POST")
+        piece, total = 256 * 1024, 12 * 256 * 1024
+        body_window = INITIAL_WINDOW
+        sent = echoed = 0
+
+        def send_body():
+            nonlocal body_window, sent
+            while body_window > 0 and sent < total:
+                self.w.send(encode_body_chunk(1, b"e" * piece))
+                body_window -= piece
+                sent += piece
+                if sent == total:
+                    self.w.send(encode_body_end(1, 0))
+
+        send_body()
+        while True:
+            msg = self.next()
+            if isinstance(msg, WindowUpdate):
+                body_window += msg.increment
+                send_body()
+            elif isinstance(msg, BodyChunk):
+                echoed += len(msg.data)
+                self.w.send(encode_window_update(1, len(msg.data)))
+            elif isinstance(msg, BodyEnd):
+                break
+            else:
+                self.assertIsInstance(msg, ResponseHead)
+        self.assertEqual((echoed, msg.flags), (total, 0))
+        # Cancelled while the generator waits for the body: a quiet incomplete end.
+        self.assign(2, "/echo-body", method="POST")
+        self.assertIsInstance(self.next(), ResponseHead)
+        self.w.send(encode_cancel_task(2))
+        self.assertEqual(self.next(), BodyEnd(2, BODY_INCOMPLETE))
+        self.w.send(encode_shutdown(True))
+        code, stderr = self.w.finish()
+        self.assertEqual((code, "Traceback" in stderr), (0, False))
+
     def test_client_that_left_raises_client_disconnect(self):
         marker = self.path("left")
         self.assign(1, "/upload", f"marker={marker}", method="POST")

@@ -21,6 +21,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
+from ...streaming import ClientDisconnect
 from ...websocket import WebSocket, WebSocketDisconnect
 from .bodies import BodyStream
 from .executor import (
@@ -400,7 +401,7 @@ class AsyncWorker(asyncio.Protocol):
                     write((encode_body_chunk_head(task_id, len(piece)), piece))
                     credit.window -= len(piece)
             flags = 0
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ClientDisconnect):
             pass  # CancelTask: the client left, or the stream stalled past --timeout
         except Exception as exc:
             report_stream_failure(task_id, exc)
