@@ -184,7 +184,7 @@ export const SERVE_OPTIONS = {
   }),
   timeout: option({
     flags: "--timeout <seconds>",
-    help: "answer 504 to a request not done in this time, and free its worker; 0: off",
+    help: "answer 504 to a request not done in this time (a stream: one that makes no progress for this long), and free its worker; 0: off",
     parse: seconds,
     default: 0,
   }),
