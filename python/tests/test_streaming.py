@@ -178,6 +178,17 @@ class DeclarationTest(unittest.TestCase):
         self.assertEqual(list(ops["/events"]["responses"]["200"]["content"]),
                          ["text/event-stream"])
 
+    def test_openapi_of_a_streamed_request_body(self):
+        app = App()
+
+        @app.route("/up", methods=["POST"], stream_body=True)
+        def up(request: Request):
+            return {}
+
+        op = route_registry(build_route_table(app), False)[0]["openapi"]
+        self.assertEqual(op["requestBody"], {"content": {"application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"}}}})
+
     def test_websocket_routes_that_cannot_work_are_refused(self):
         app = App()
         with self.assertRaisesRegex(RouteError, "must be async def"):

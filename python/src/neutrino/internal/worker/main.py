@@ -184,7 +184,7 @@ def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = No
             route = entry.route
             item["openapi"] = operation(entry.handler, route.path_params, entry.binder,
                                         entry.name, route.status_code, route.responses,
-                                        route.media_type)
+                                        route.media_type, route.stream_body)
         except Exception as exc:  # never a reason not to serve: the route gets a minimal one
             if log is not None:
                 log.write(f"neutrino: no OpenAPI operation for route {entry.path!r}: {exc!r}\n")
