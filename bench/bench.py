@@ -213,8 +213,9 @@ def request(port, method, path, body=None, timeout=5.0):
 
 
 class Server:
-    def __init__(self, name, describe, command, per_w=True, workers=None, default=True):
+    def __init__(self, name, describe, command, per_w=True, workers=None, default=True, streams=False):
         self.name = name
+        self.streams = streams  # its app answers GET /stream (the `stream` workload)
         self.describe = describe
         self.command = command  # (w, port) -> argv
         self.per_w = per_w  # False: one process whatever W (the row says W = 1)
@@ -231,6 +232,7 @@ SERVERS = [
         "neutrino", "Neutrino: node orchestrator + W Python workers (`bench/apps/neutrino_app.py`)",
         lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.py:app",
                          "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
+        streams=True,
     ),
     Server(
         "neutrino-noprefetch", "variant of `neutrino` with `--no-prefetch`: a request waits in the orchestrator until a "
@@ -243,6 +245,7 @@ SERVERS = [
         "neutrino-ts", "Neutrino: node orchestrator + W Node workers, each holding up to 64 requests (`bench/apps/neutrino_app.ts`)",
         lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.ts:app",
                          "--workers", w, "--port", port],
+        streams=True,
     ),
     Server(
         "neutrino-ts-c1", "variant of `neutrino-ts` with `--worker-concurrency 1`: one request at a time per worker, "
@@ -252,6 +255,19 @@ SERVERS = [
         default=False,
     ),
     Server(
+        "neutrino-asgi", "Neutrino serving the peers' FastAPI app unchanged (`fastapi_app.py`): W Python workers, "
+        "each an asyncio loop holding up to 64 requests",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/fastapi_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
+        streams=True,
+    ),
+    Server(
+        "neutrino-wsgi", "Neutrino serving the peers' Flask app unchanged (`flask_app.py`): W Python workers, "
+        "one request at a time each",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/flask_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
+    ),
+    Server(
         "gunicorn-sync", "gunicorn, sync workers, Flask (`flask_app.py`)",
         lambda w, port: [VENV_BIN / "gunicorn", "--workers", w, "--bind", f"127.0.0.1:{port}", "flask_app:app"],
     ),
@@ -259,6 +275,7 @@ SERVERS = [
         "uvicorn", "uvicorn --workers W (uvloop, httptools), FastAPI (`fastapi_app.py`)",
         lambda w, port: [VENV_BIN / "uvicorn", "fastapi_app:app", "--workers", w, "--host", "127.0.0.1",
                          "--port", port, "--no-access-log"],
+        streams=True,
     ),
     Server(
         "gunicorn-uvicorn", "gunicorn with uvicorn.workers.UvicornWorker, FastAPI (`fastapi_app.py`)",
@@ -269,6 +286,12 @@ SERVERS = [
         "granian", "Granian, ASGI interface, FastAPI (`fastapi_app.py`)",
         lambda w, port: [VENV_BIN / "granian", "--interface", "asgi", "--workers", w, "--host", "127.0.0.1",
                          "--port", port, "--no-ws", "fastapi_app:app"],
+        streams=True,
+    ),
+    Server(
+        "granian-wsgi", "Granian, WSGI interface, Flask (`flask_app.py`)",
+        lambda w, port: [VENV_BIN / "granian", "--interface", "wsgi", "--workers", w, "--host", "127.0.0.1",
+                         "--port", port, "--no-ws", "flask_app:app"],
     ),
     Server(
         "fastify", "Fastify, one process, JSON schemas on every route (`fastify_server.mjs`)",
@@ -355,14 +378,21 @@ WORKLOADS = [
     Workload("mixed-paced", "Mixed, paced: 95% GET /add?x=2&y=3, 5% GET /slow (50 ms of CPU); 16 users pausing 75 ms "
              "on average offer up to 213 req/s, whose /slow share is 0.53 cores of work", "mixed", users=16, think_ms=75),
 ]
+WORKLOADS.append(Workload("stream", "Streaming: GET /stream, 100 MiB in 64 KiB chunks, downloaded 3 times in a row by one client "
+                           "(only the servers whose app streams)", "stream"))
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
+STREAM_MIB, STREAM_COUNT = 100, 3
 
 
-def run_load(workload, port, seconds, opts, front_pid, tag):
-    """Runs the workload's load generator for `seconds`; returns its parsed results by request
-    class, its CPU seconds, and the front process's peak RSS meanwhile."""
+def run_load(workload, port, seconds, opts, front_pid, tag, warmup=False):
+    """Runs the workload's load generator for `seconds` (a stream: a number of downloads); returns
+    its parsed results by request class, its CPU seconds, and the front process's peak RSS meanwhile."""
     out = TMP / f"{tag}.out"
-    if workload.kind == "simple":
+    if workload.kind == "stream":
+        env = None
+        count = 1 if warmup or opts.quick else STREAM_COUNT
+        argv = [sys.executable, BENCH / "streamgen.py", "--port", port, "--mb", 10 if warmup else STREAM_MIB, "--count", count]
+    elif workload.kind == "simple":
         env = dict(os.environ, LUA_PATH=f"{WRK_DIR}/?.lua;;")
         argv = ["wrk", "-t1", f"-c{opts.connections}", f"-d{seconds}s", "--timeout", "5s",
                 "-s", WRK_DIR / workload.script, f"http://127.0.0.1:{port}{workload.path}"]
@@ -392,7 +422,7 @@ def run_load(workload, port, seconds, opts, front_pid, tag):
 def measure(server, w, workload, port, p, opts, idle_rss):
     tag = f"{server.name}-w{w}-{workload.name}"
     if opts.warmup > 0:
-        run_load(workload, port, opts.warmup, opts, p.pid, tag + "-warmup")
+        run_load(workload, port, opts.warmup, opts, p.pid, tag + "-warmup", warmup=True)
     before, t0, busy0 = process_tree(p.pid), time.monotonic(), machine_busy()
     result, gen_cpu, peak_rss = run_load(workload, port, opts.duration, opts, p.pid, tag)
     after, wall, busy1 = process_tree(p.pid), time.monotonic() - t0, machine_busy()
@@ -413,7 +443,10 @@ def measure(server, w, workload, port, p, opts, idle_rss):
         "front_rss_mib": peak_rss, "idle_worker_rss_mib": idle_rss,
         "procs_after": len(after), "load": result,
     }
-    if workload.kind == "mixed":
+    if workload.kind == "stream":
+        r = result["stream"]
+        row.update(ttfb_p50=r["ttfb_p50_us"], ttfb_max=r["ttfb_max_us"], mib_per_s=r["mib_per_s_p50"])
+    elif workload.kind == "mixed":
         f, s = result["fast"], result["slow"]
         row["slow_share"] = s["requests"] / requests if requests else 0.0
         row.update(fast_p50=f["p50_us"], fast_p99=f["p99_us"], slow_p50=s["p50_us"], slow_p99=s["p99_us"])
@@ -453,8 +486,10 @@ def disturbed(row):
 
 def row_cells(row, kind):
     n = row["requests"]
-    cells = [f"`{row['server']}`", str(row["w"]), f"{row['rps']:,.0f}"]
-    if kind == "mixed":
+    cells = [f"`{row['server']}`", str(row["w"]), f"{row['mib_per_s']:,.0f}" if kind == "stream" else f"{row['rps']:,.0f}"]
+    if kind == "stream":
+        cells += [ms(row["ttfb_p50"]), ms(row["ttfb_max"])]
+    elif kind == "mixed":
         cells += [f"{row['slow_share'] * 100:.1f}", ms(row["fast_p50"]), ms(row["fast_p99"]), ms(row["slow_p50"]), ms(row["slow_p99"])]
     else:
         cells += [ms(row["p50"]), ms(row["p99"])]
@@ -470,6 +505,7 @@ def row_cells(row, kind):
 
 
 HEAD_SIMPLE = ["server", "W", "req/s", "p50 ms", "p99 ms"]
+HEAD_STREAM = ["server", "W", "MiB/s", "TTFB p50 ms", "TTFB max ms"]
 HEAD_MIXED = ["server", "W", "req/s", "slow %", "fast p50 ms", "fast p99 ms", "slow p50 ms", "slow p99 ms"]
 HEAD_TAIL = ["errors", "front CPU µs/req", "workers CPU µs/req", "server cores", "load-gen CPU µs/req",
              "load-gen cores", "other cores", "front RSS MiB (load)", "worker RSS MiB (idle)"]
@@ -487,7 +523,7 @@ def render_results(rows, codec, failures, ctx):
         wl_rows = [r for r in rows if r["workload"] == wl.name]
         if not wl_rows:
             continue
-        head = (HEAD_MIXED if wl.kind == "mixed" else HEAD_SIMPLE) + HEAD_TAIL
+        head = {"mixed": HEAD_MIXED, "stream": HEAD_STREAM}.get(wl.kind, HEAD_SIMPLE) + HEAD_TAIL
         out += [f"### {wl.title}", "", table(head, [row_cells(r, wl.kind) for r in wl_rows]), ""]
         notes = [f"`{r['server']}` W={r['w']}: " + ", ".join(f"{k} {v}" for k, v in r["error_detail"].items() if v)
                  for r in wl_rows if r["errors"]]
@@ -669,7 +705,7 @@ def main(argv):
           f"{iters['js_cpu']:,} of the JS loop ({iters['js_cpu_ms']:.2f} ms); /slow: 25 times that")
 
     plan = [(s, w) for s in SERVERS if s.name in opts.servers for w in (opts.ws if s.per_w else [1])]
-    total = len(plan) * len(opts.workloads)
+    total = sum(1 for s, _ in plan for wl in WORKLOADS if wl.name in opts.workloads and (wl.kind != "stream" or s.streams))
     rows, failures, done = [], [], 0
     for server, w in plan:
         port = free_port()
@@ -679,7 +715,7 @@ def main(argv):
         except ServerFailed as err:
             print(f"  {label}: FAILED to start: {err}", file=sys.stderr)
             failures.append((label, str(err)))
-            done += len(opts.workloads)
+            done += sum(1 for wl in WORKLOADS if wl.name in opts.workloads and (wl.kind != "stream" or server.streams))
             continue
         tree = process_tree(p.pid)
         seen = {pid: st[3] for pid, st in tree.items()}
@@ -687,7 +723,7 @@ def main(argv):
         print(f"{label}: up on port {port}, {len(tree) - 1} child process(es), front {rss_mib(p.pid):.0f} MiB")
         try:
             for wl in WORKLOADS:
-                if wl.name not in opts.workloads:
+                if wl.name not in opts.workloads or (wl.kind == "stream" and not server.streams):
                     continue
                 done += 1
                 if p.poll() is not None:
@@ -709,6 +745,10 @@ def main(argv):
                     continue
                 seen.update({pid: st[3] for pid, st in process_tree(p.pid).items()})
                 rows.append(row)
+                if wl.kind == "stream":
+                    print(f"  [{done}/{total}] {wl.name}: {row['mib_per_s']:,.0f} MiB/s, TTFB p50 {ms(row['ttfb_p50'])} ms, "
+                          f"{row['errors']} errors, front RSS peak {row['front_rss_mib']:.0f} MiB", flush=True)
+                    continue
                 lat = (f"fast p50 {ms(row['fast_p50'])} p99 {ms(row['fast_p99'])} ms, slow p50 {ms(row['slow_p50'])} "
                        f"p99 {ms(row['slow_p99'])} ms, slow {row['slow_share'] * 100:.1f}%"
                        if wl.kind == "mixed" else f"p50 {ms(row['p50'])} p99 {ms(row['p99'])} ms")

@@ -6,11 +6,14 @@ the event loop keeps serving other connections meanwhile (the GIL still serialis
 """
 
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from work import CPU_ITERS, SLOW_ITERS, burn
 
 app = FastAPI()
+
+STREAM_CHUNK = b"x" * 65536
 
 
 class AddIn(BaseModel):
@@ -36,3 +39,11 @@ def cpu():
 @app.get("/slow")
 def slow():
     return {"result": burn(SLOW_ITERS)}
+
+
+@app.get("/stream")  # the `stream` workload: `mb` MiB in 64 KiB chunks, as neutrino_app.py streams them
+def stream(mb: int = 100):
+    def chunks():
+        for _ in range(mb * 16):
+            yield STREAM_CHUNK
+    return StreamingResponse(chunks(), media_type="application/octet-stream")

@@ -17,3 +17,14 @@ app.route("/add", ({ x, y }) => ({ result: x + y }), {
 app.route("/cpu", () => ({ result: burn(CPU_ITERS) }));
 
 app.route("/slow", () => ({ result: burn(SLOW_ITERS) }));
+
+const STREAM_CHUNK = Buffer.alloc(65536, "x");
+
+// The `stream` workload: `mb` MiB in 64 KiB chunks.
+app.route(
+  "/stream",
+  async function* ({ mb }) {
+    for (let i = 0; i < mb * 16; i++) yield STREAM_CHUNK;
+  },
+  { schema: z.object({ mb: z.coerce.number().default(100) }) },
+);

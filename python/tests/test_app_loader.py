@@ -137,11 +137,11 @@ class AttributeTest(LoaderTestCase):
     def test_not_an_app(self):
         cases = {
             "tests.fixtures.good_app:helper":
-                "'tests.fixtures.good_app:helper' is a function, not a neutrino App",
+                "'tests.fixtures.good_app:helper' is a function, not a neutrino App, an ASGI app nor a WSGI app",
             "tests.fixtures.not_an_app:app":
-                "'tests.fixtures.not_an_app:app' is a dict, not a neutrino App",
+                "'tests.fixtures.not_an_app:app' is a dict, not a neutrino App, an ASGI app nor a WSGI app",
             "tests.fixtures.not_an_app:number":
-                "'tests.fixtures.not_an_app:number' is an int, not a neutrino App",
+                "'tests.fixtures.not_an_app:number' is an int, not a neutrino App, an ASGI app nor a WSGI app",
             "tests.fixtures.not_an_app:AppClass":
                 "'tests.fixtures.not_an_app:AppClass' is the App class, not an App instance "
                 "(create one: app = App())",

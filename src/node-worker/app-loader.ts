@@ -3,6 +3,8 @@
  * directory. The module part names a file, with its extension or without (then `.ts`, `.mts`,
  * `.js` and `.mjs` are tried, as the orchestrator's resolver does). `.ts` files need the tsx
  * loader, which the orchestrator passes with `--import` for them.
+ * The export is a neutrino App, or a fetch app (an object with a `fetch` method, or a function:
+ * Hono, itty-router…); `--interface` (NEUTRINO_INTERFACE) says which when guessing is not wanted.
  * Failures raise StartupFailure with the kinds of docs/protocol.md, sent as StartupError.
  */
 import { statSync } from "node:fs";
@@ -10,10 +12,23 @@ import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { App } from "../sdk/app.js";
 import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, parseAppSpec } from "../shared/app-spec.js";
+import { INTERFACE_ENV, type Interface } from "../shared/interface.js";
 import { StartupFailure } from "../shared/startup-failure.js";
+import { FetchApp } from "./fetch-app.js";
 import { userStack } from "./stack.js";
 
-export async function loadApp(appPath: string, cwd: string = process.cwd()): Promise<App> {
+/** What `--interface` may ask of a Node worker; "auto" tells a neutrino App and a fetch app apart. */
+type NodeInterface = Extract<Interface, "auto" | "neutrino" | "fetch">;
+
+/** NEUTRINO_INTERFACE as the orchestrator sets it (unset: auto); a Python-only kind is refused. */
+function interfaceFrom(env: NodeJS.ProcessEnv): NodeInterface {
+  const value = env[INTERFACE_ENV] || "auto";
+  if (value === "auto" || value === "neutrino" || value === "fetch") return value;
+  throw new StartupFailure("not_an_app", `--interface ${value} is not for a Node app (a Node app is "neutrino" or "fetch")`);
+}
+
+export async function loadApp(appPath: string, cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<App | FetchApp> {
+  const kind = interfaceFrom(env);
   let module: string, attribute: string;
   try {
     ({ module, attribute } = parseAppSpec(appPath));
@@ -32,11 +47,19 @@ export async function loadApp(appPath: string, cwd: string = process.cwd()): Pro
   if (value === undefined && !(attribute in namespace)) {
     throw new StartupFailure("attribute_not_found", `module "${module}" has no export "${attribute}"`);
   }
-  if (App.isApp(value)) return value;
-  if (value === App) {
-    throw new StartupFailure("not_an_app", `"${appPath}" is the App class, not an App instance (create one: export const app = new App())`);
+  if (kind !== "fetch") {
+    if (App.isApp(value)) return value;
+    if (value === App) {
+      throw new StartupFailure("not_an_app", `"${appPath}" is the App class, not an App instance (create one: export const app = new App())`);
+    }
   }
-  throw new StartupFailure("not_an_app", `"${appPath}" is ${kindOf(value)}, not a neutrino App`);
+  if (kind !== "neutrino") {
+    const fetchApp = FetchApp.from(value, kind === "fetch");
+    if (fetchApp) return fetchApp;
+  }
+  const fetchApp = "a fetch app (an object with a fetch method, or a function of the request)";
+  const wanted = { auto: `a neutrino App nor ${fetchApp}`, neutrino: "a neutrino App", fetch: fetchApp }[kind];
+  throw new StartupFailure("not_an_app", `"${appPath}" is ${kindOf(value)}, not ${wanted}`);
 }
 
 function findModuleFile(module: string, cwd: string): string {

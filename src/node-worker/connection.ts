@@ -1,31 +1,51 @@
 /**
  * The worker's end of the socket once the app is loaded (docs/protocol.md): reads TaskAssignment,
- * DiscoverRoutes, CancelTask and Shutdown frames, runs tasks through the Executor, many at once,
- * and writes each TaskResult as soon as its handler settles. Exits when the orchestrator goes away.
+ * DiscoverRoutes, CancelTask, Shutdown and stream frames, runs tasks through the TaskRunner, many
+ * at once, and answers each as soon as its handler settles: one TaskResult, or a stream
+ * (ResponseHead, BodyChunk under the flow-control window, BodyEnd), or a WebSocket conversation.
+ * Exits when the orchestrator goes away.
  */
 import type { Socket } from "node:net";
-import { encodeHeartbeat, encodeRouteRegistry, encodeTaskResult, encodeWorkerReady, ProtocolError } from "../protocol/codec.js";
+import {
+  DEFAULT_MAX_FRAME,
+  encodeBodyEnd,
+  encodeHeartbeat,
+  encodeResponseHead,
+  encodeRouteRegistry,
+  encodeTaskResult,
+  encodeWebSocketClose,
+  encodeWorkerReady,
+  ProtocolError,
+} from "../protocol/codec.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
-import { HANDLER_FAILED, type Message, type TaskAssignment } from "../protocol/messages.js";
-import { errorOutcome, type Executor, type Outcome } from "./executor.js";
+import { BODY_INCOMPLETE, HANDLER_FAILED, MAX_CHUNK, type Message, type Pair, type StreamFrame, type TaskAssignment } from "../protocol/messages.js";
+import { BodySource } from "./body-source.js";
+import { errorOutcome } from "./executor.js";
+import { describeThrown } from "./stack.js";
+import { Task, WindowExceeded, type Wire } from "./task-streams.js";
+import type { Outcome, TaskRunner } from "./task-runner.js";
 
 const CANCELLED_BODY = Buffer.from(JSON.stringify({ error: "Gateway Timeout", detail: "the task was cancelled" }));
+/** The close code the worker sends for a WebSocket whose task was cancelled (the orchestrator already closed it). */
+const GOING_AWAY = 1001;
 
-export class Connection {
+export class Connection implements Wire {
   private readonly decoder = new FrameDecoder();
-  private readonly inflight = new Set<number>();
-  /** Tasks the orchestrator cancelled: already answered, their handlers' results are dropped. */
-  private readonly cancelled = new Set<number>();
+  /** The tasks in flight, until the frame that ends each has been sent. */
+  private readonly tasks = new Map<number, Task>();
   private readonly registry: Buffer;
+  /** Per route path: whether it streams its request body, whether it is a WebSocket. */
+  private readonly kinds = new Map<string, { streamBody?: boolean; websocket?: boolean }>();
   private shuttingDown = false;
   private corked = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly workerId: string,
-    private readonly executor: Executor,
+    private readonly runner: TaskRunner,
   ) {
-    this.registry = encodeRouteRegistry(executor.routes);
+    this.registry = encodeRouteRegistry(runner.routes);
+    for (const { path, streamBody, websocket } of runner.routes) if (streamBody || websocket) this.kinds.set(path, { streamBody, websocket });
   }
 
   start(concurrency: number): void {
@@ -63,40 +83,127 @@ export class Connection {
         if (!m.graceful) process.exit(0);
         this.shuttingDown = true;
         return this.exitWhenIdle();
+      case "BodyChunk":
+      case "BodyEnd":
+      case "WindowUpdate":
+      case "WebSocketMessage":
+      case "WebSocketClose":
+        return this.streamFrame(m);
       default:
-        this.protocolError(new ProtocolError("malformed", `unexpected ${m.type} from the orchestrator`));
+        this.violation(`unexpected ${m.type} from the orchestrator`);
     }
   }
 
-  private runTask(task: TaskAssignment): void {
-    const { taskId } = task;
-    if (this.shuttingDown) return this.protocolError(new ProtocolError("malformed", `task ${taskId} assigned after Shutdown`));
-    if (this.inflight.has(taskId)) return this.protocolError(new ProtocolError("malformed", `task ${taskId} is already in flight`));
-    this.inflight.add(taskId);
-    this.executor
-      .run(task)
+  private runTask(assignment: TaskAssignment): void {
+    const { taskId } = assignment;
+    if (this.shuttingDown) return this.violation(`task ${taskId} assigned after Shutdown`);
+    if (this.tasks.has(taskId)) return this.violation(`task ${taskId} is already in flight`);
+    const task = new Task(taskId, this, this.kinds.get(assignment.route) ?? {});
+    this.tasks.set(taskId, task);
+    this.runner
+      .run(assignment, { signal: task.abort.signal, body: task.body?.stream, websocket: task.websocket })
       .catch((err: unknown) => errorOutcome(500, `the worker failed: ${String(err)}`, HANDLER_FAILED))
-      .then((outcome: Outcome) => {
-        if (this.cancelled.delete(taskId)) return;
-        this.inflight.delete(taskId);
-        this.send(encodeTaskResult(taskId, outcome.status, outcome.flags, outcome.headers, outcome.body));
-        if (this.shuttingDown) this.exitWhenIdle();
+      .then((outcome) => {
+        if (task.ended) {
+          // Cancelled while the handler ran: stop a stream it returned all the same.
+          if (outcome && !Buffer.isBuffer(outcome.body)) sourceOf(outcome).cancel();
+          return;
+        }
+        if (outcome === undefined) return this.end(task, encodeWebSocketClose(taskId, 1000, ""));
+        if (Buffer.isBuffer(outcome.body)) return this.end(task, resultFrame(taskId, outcome, assignment));
+        void this.stream(task, outcome);
       });
   }
 
   /**
-   * A promise cannot be stopped from outside: answer the task now (the orchestrator discards the
-   * answer, the client already has its 504), which frees the slot, and drop the handler's result.
+   * Sends a streamed response: the head, then each chunk the body yields, split to MAX_CHUNK,
+   * pulling the next one only while the orchestrator's window is open, then BodyEnd.
+   */
+  private async stream(task: Task, outcome: Outcome): Promise<void> {
+    const source = sourceOf(outcome);
+    task.source = source;
+    this.send(encodeResponseHead(task.id, outcome.status, outcome.flags, outcome.headers as Pair[]));
+    try {
+      for (;;) {
+        await task.windowOpen();
+        if (task.ended) return;
+        const chunk = await source.next();
+        if (task.ended) return;
+        if (chunk === undefined) break;
+        for (let offset = 0; offset < chunk.length; offset += MAX_CHUNK) {
+          if (offset > 0) await task.windowOpen();
+          if (task.ended) return;
+          task.sendChunk(chunk.subarray(offset, offset + MAX_CHUNK));
+        }
+      }
+    } catch (err) {
+      if (task.ended) return;
+      const { stack } = describeThrown(err);
+      process.stderr.write(`neutrino: ${source.label} failed\n${stack}\n`);
+      source.cancel(); // a generator left at a yield by a chunk it could not send runs its finally
+      return this.end(task, encodeBodyEnd(task.id, BODY_INCOMPLETE));
+    }
+    this.end(task, encodeBodyEnd(task.id, 0));
+  }
+
+  /** A frame of a task's streams. Frames for a task that has ended cross on the wire: ignored. */
+  private streamFrame(m: StreamFrame): void {
+    const task = this.tasks.get(m.taskId);
+    if (!task) return;
+    try {
+      switch (m.type) {
+        case "WindowUpdate":
+          return task.grant(m.increment);
+        case "BodyChunk":
+          if (!task.body) return this.violation(`BodyChunk for task ${m.taskId}, whose route does not stream its body`);
+          return task.body.push(m.data);
+        case "BodyEnd":
+          if (!task.body) return this.violation(`BodyEnd for task ${m.taskId}, whose route does not stream its body`);
+          return task.body.finish(m.flags);
+        case "WebSocketMessage":
+          if (!task.websocket?.accepted) return this.violation(`WebSocketMessage for task ${m.taskId}, not an accepted WebSocket`);
+          return task.websocket.push(m.binary, m.data);
+        case "WebSocketClose":
+          if (!task.websocket) return this.violation(`WebSocketClose for task ${m.taskId}, not a WebSocket`);
+          return task.websocket.peerClosed(m.code, m.reason);
+        default:
+          return this.violation(`unexpected ${m.type} from the orchestrator`);
+      }
+    } catch (err) {
+      if (err instanceof WindowExceeded) return this.violation(err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Abandons a task (its client left, or it ran out of time): the handler's request.signal is
+   * aborted, a stream it returned is cancelled (its `finally` blocks run), and the task is
+   * answered at once with the frame that ends it in its state, which frees the slot. A promise
+   * cannot be stopped from outside: a handler still running has its eventual result dropped.
    */
   private cancel(taskId: number): void {
-    if (!this.inflight.delete(taskId)) return; // it finished while the CancelTask was on its way
-    this.cancelled.add(taskId);
-    this.send(encodeTaskResult(taskId, 504, HANDLER_FAILED, [], CANCELLED_BODY));
+    const task = this.tasks.get(taskId);
+    if (!task) return; // it finished while the CancelTask was on its way
+    let frame: Buffer;
+    if (task.websocket?.accepted) frame = encodeWebSocketClose(taskId, GOING_AWAY, "");
+    else if (task.source) frame = encodeBodyEnd(taskId, BODY_INCOMPLETE);
+    else frame = encodeTaskResult(taskId, 504, HANDLER_FAILED, [], CANCELLED_BODY);
+    this.end(task, frame);
+    task.abort.abort();
+    task.source?.cancel();
+  }
+
+  /** Sends the frame that ends `task` and forgets it; the first call wins. */
+  end(task: Task, frame: Buffer): void {
+    if (task.ended) return;
+    this.tasks.delete(task.id);
+    task.close();
+    this.send(frame);
     if (this.shuttingDown) this.exitWhenIdle();
   }
 
-  /** Results finished in the same tick leave in one write: cork now, uncork once the tick is done. */
-  private send(frame: Buffer): void {
+  /** Frames written in the same tick leave in one write: cork now, uncork once the tick is done. */
+  send(frame: Buffer | Buffer[]): void {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -105,12 +212,17 @@ export class Connection {
         this.socket.uncork();
       });
     }
-    this.socket.write(frame);
+    if (Array.isArray(frame)) for (const part of frame) this.socket.write(part);
+    else this.socket.write(frame);
+  }
+
+  private violation(message: string): void {
+    this.protocolError(new ProtocolError("malformed", message));
   }
 
   private exitWhenIdle(): void {
     // end() flushes what is corked and calls back once it is written.
-    if (this.inflight.size === 0) this.socket.end(() => process.exit(0));
+    if (this.tasks.size === 0) this.socket.end(() => process.exit(0));
   }
 
   private protocolError(err: ProtocolError): void {
@@ -119,9 +231,31 @@ export class Connection {
   }
 }
 
+function sourceOf(outcome: Outcome): BodySource {
+  const { body } = outcome;
+  return body instanceof BodySource ? body : BodySource.from(body as ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>);
+}
+
+/** Room for a TaskResult's fixed fields: type, task_id, status, flags and the header count. */
+const RESULT_FIXED = 1 + 4 + 2 + 1 + 2;
+
+/**
+ * A buffered outcome's TaskResult, or a 500 when it would not fit one frame: the orchestrator
+ * would refuse the frame and lose the worker, so the handler is told to stream instead.
+ */
+function resultFrame(taskId: number, outcome: Outcome, task: TaskAssignment): Buffer {
+  const body = outcome.body as Buffer;
+  let size = RESULT_FIXED + body.length;
+  for (const [name, value] of outcome.headers) size += 4 + Buffer.byteLength(name) + Buffer.byteLength(value);
+  if (size <= DEFAULT_MAX_FRAME) return encodeTaskResult(taskId, outcome.status, outcome.flags, outcome.headers as Pair[], body);
+  const detail = "response too large to buffer: stream it";
+  process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail} (${body.length} bytes; a buffered response must fit one ${DEFAULT_MAX_FRAME}-byte frame)\n`);
+  const refused = errorOutcome(500, detail, HANDLER_FAILED);
+  return encodeTaskResult(taskId, refused.status, refused.flags, refused.headers as Pair[], refused.body as Buffer);
+}
+
 /** NEUTRINO_HEARTBEAT_INTERVAL in seconds, as milliseconds; 0 when unset or not a positive number. */
 function heartbeatIntervalMs(env: NodeJS.ProcessEnv): number {
   const seconds = Number(env.NEUTRINO_HEARTBEAT_INTERVAL);
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
 }
-

@@ -8,21 +8,19 @@
  */
 import { STATUS_CODES } from "node:http";
 import { HANDLER_FAILED, type Pair, type RouteInfo, type TaskAssignment } from "../protocol/messages.js";
-import type { App, Middleware, Route } from "../sdk/app.js";
-import { Request } from "../sdk/request.js";
+import type { App, Middleware, Route, WebSocketHandler } from "../sdk/app.js";
+import { Request, streamOf, type BodyStream } from "../sdk/request.js";
 import { HTTPException, JSON_BODY, Response } from "../sdk/response.js";
+import { chunkBytes, isEventStream, isStreamBody, STREAM_MEDIA_TYPE, streamedBody, StreamingResponse } from "../sdk/streaming.js";
+import { WebSocket, WebSocketDisconnect } from "../sdk/websocket.js";
 import { collectArguments, InvalidArguments, InvalidBody, validateArguments } from "./arguments.js";
 import { FormTooLarge, formContentType, parseForm } from "./forms.js";
+import { BodySource } from "./body-source.js";
 import { operationFor } from "./openapi.js";
-import { userStack } from "./stack.js";
+import { describeThrown } from "./stack.js";
+import type { BufferedOutcome, Outcome, TaskContext, TaskRunner, WebSocketTask } from "./task-runner.js";
 
-export interface Outcome {
-  readonly status: number;
-  readonly flags: number;
-  readonly headers: readonly Pair[];
-  /** The response body, serialized once here and passed to the client untouched. */
-  readonly body: Buffer;
-}
+export type { BufferedOutcome, Outcome } from "./task-runner.js";
 
 /** What the executor needs for one route, worked out once when the worker starts. */
 interface Entry {
@@ -43,7 +41,7 @@ const EMPTY = Buffer.alloc(0);
 /** The methods whose requests carry their arguments in a body. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
-export class Executor {
+export class Executor implements TaskRunner {
   private readonly entries = new Map<string, Entry>();
   private readonly middleware: readonly Middleware[];
   private registry: RouteInfo[] | undefined;
@@ -52,7 +50,7 @@ export class Executor {
     this.middleware = app.listMiddleware();
     for (const path of app.listRoutes()) {
       const route = app.getRoute(path);
-      const needsRequest = route.readsRequest || this.middleware.length > 0;
+      const needsRequest = route.readsRequest || this.middleware.length > 0 || route.websocket !== undefined;
       this.entries.set(path, { route, methods: new Set(route.methods), allow: route.methods.join(", "), needsRequest });
     }
   }
@@ -66,13 +64,18 @@ export class Executor {
       path: route.path,
       methods: [...route.methods],
       ...(needsRequest ? { headers: true } : {}),
-      openapi: safeOperation(route),
+      ...(route.streamBody ? { streamBody: true } : {}),
+      // A WebSocket is not an HTTP operation: it has no place in the OpenAPI document.
+      ...(route.websocket ? { websocket: true } : { openapi: safeOperation(route) }),
     }));
     return this.registry;
   }
 
-  /** Never rejects: every failure is an error response. */
-  async run(task: TaskAssignment): Promise<Outcome> {
+  /**
+   * Never rejects: every failure is an error response. `ctx` comes from the worker's connection;
+   * without it (app.inject) nothing is ever cancelled and a streamed body arrives whole.
+   */
+  async run(task: TaskAssignment, ctx?: TaskContext): Promise<Outcome | undefined> {
     const entry = this.entries.get(task.route);
     if (!entry) return errorOutcome(404, `no route "${task.route}" in this app`);
     if (!entry.methods.has(task.method)) {
@@ -80,14 +83,20 @@ export class Executor {
       return errorOutcome(405, detail, 0, [["allow", entry.allow]]);
     }
     const { route } = entry;
+    const body = route.streamBody ? (ctx?.body ?? streamOf(task.body)) : task.body;
+    const request = entry.needsRequest ? requestOf(task, body, ctx?.signal) : undefined;
+    if (route.websocket) {
+      if (!ctx?.websocket) return errorOutcome(426, `"${route.path}" is a WebSocket route: connect with a WebSocket client`, 0, [["upgrade", "websocket"]]);
+      return this.converse(route, task, request!, ctx.websocket);
+    }
     const state: CallState = { failed: false };
-    const request = entry.needsRequest ? requestOf(task) : undefined;
     const result =
       this.middleware.length === 0
         ? await this.call(route, task, request, state)
         : await this.callThrough(0, route, task, request!, state);
     const flags = state.failed ? HANDLER_FAILED : 0;
     if (Response.isResponse(result)) return responseOutcome(result, route, task, flags);
+    if (isStreamBody(result)) return responseOutcome(new StreamingResponse(result), route, task, flags);
     // Bytes are sent as they are (a Buffer as JSON would be {"type":"Buffer","data":[...]}).
     if (result instanceof Uint8Array || result instanceof ArrayBuffer) {
       return responseOutcome(new Response(result, { status: route.statusCode }), route, task, flags);
@@ -102,9 +111,11 @@ export class Executor {
   private async call(route: Route, task: TaskAssignment, request: Request | undefined, state: CallState): Promise<unknown> {
     try {
       const bodyRoute = route.methods.every((m) => BODY_METHODS.has(m.toUpperCase()));
-      const formType = formContentType(task.headers, task.body);
-      const form = formType === undefined ? undefined : await parseForm(formType, task.body);
-      const raw = collectArguments(task.query, task.params, task.body, route.readsRequest, bodyRoute, form);
+      // A streamed body is the handler's to read: it supplies no arguments.
+      const body = route.streamBody ? EMPTY : task.body;
+      const formType = formContentType(task.headers, body);
+      const form = formType === undefined ? undefined : await parseForm(formType, body);
+      const raw = collectArguments(task.query, task.params, body, route.readsRequest, bodyRoute && !route.streamBody, form);
       const args = route.schema ? await validateArguments(route.schema, raw) : raw.values;
       return await route.handler(args as never, request as never);
     } catch (err) {
@@ -115,6 +126,29 @@ export class Executor {
       state.failed = true;
       return handlerFailed(`handler "${route.name}"`, task, err); // the handler, or a schema that threw
     }
+  }
+
+  /**
+   * Runs a WebSocket handler: accepts the connection (with the first subprotocol the client
+   * offered that the route speaks), then closes it when the handler returns (1000, unless it
+   * closed) or throws (1011, logged). The task ends with that close.
+   */
+  private async converse(route: Route, task: TaskAssignment, request: Request, channel: WebSocketTask): Promise<undefined> {
+    const subprotocol = chooseSubprotocol(request.headers.get("sec-websocket-protocol"), route.websocket!.subprotocols);
+    channel.accept(subprotocol, NO_HEADERS);
+    try {
+      await (route.handler as unknown as WebSocketHandler)(new WebSocket(channel, subprotocol), request);
+      channel.close(1000, "");
+    } catch (err) {
+      if (WebSocketDisconnect.isWebSocketDisconnect(err)) {
+        channel.close(1000, "");
+      } else {
+        const { stack } = describeThrown(err);
+        process.stderr.write(`neutrino: WebSocket handler "${route.name}" failed on ${task.method} ${task.path}\n${stack}\n`);
+        channel.close(1011, "");
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -142,17 +176,25 @@ export class Executor {
   }
 }
 
-function requestOf(task: TaskAssignment): Request {
+function requestOf(task: TaskAssignment, body: Buffer | BodyStream, signal: AbortSignal | undefined): Request {
   return new Request({
     method: task.method,
     path: task.path,
     query: task.query,
     headers: task.headers,
     client: { host: task.clientHost, port: task.clientPort },
-    body: task.body,
+    body,
     requestId: task.requestId,
     pathParams: task.params,
-  });
+    signal,
+  }) as Request;
+}
+
+/** The first subprotocol the client offered (`Sec-WebSocket-Protocol`, in its order) that the route speaks; "" if none. */
+function chooseSubprotocol(offered: string | null, spoken: readonly string[]): string {
+  if (!offered || spoken.length === 0) return "";
+  for (const name of offered.split(",")) if (spoken.includes(name.trim())) return name.trim();
+  return "";
 }
 
 /**
@@ -161,6 +203,7 @@ function requestOf(task: TaskAssignment): Request {
  */
 function toResponse(value: unknown, status: number): Response {
   if (Response.isResponse(value)) return value;
+  if (isStreamBody(value)) return new StreamingResponse(value);
   if (value instanceof Uint8Array || value instanceof ArrayBuffer) return new Response(value, { status });
   return Response.json(value === undefined ? null : value, { status });
 }
@@ -181,7 +224,7 @@ function exceptionResponse(err: HTTPException): Response {
 const NO_BODY = new Set([204, 304]);
 
 /** A plain return value: JSON, serialized once. */
-function jsonOutcome(result: unknown, route: Route, task: TaskAssignment, flags: number, status = 200): Outcome {
+function jsonOutcome(result: unknown, route: Route, task: TaskAssignment, flags: number, status = 200): BufferedOutcome {
   let json: string | undefined;
   try {
     json = JSON.stringify(result);
@@ -209,7 +252,12 @@ function responseOutcome(response: Response, route: Route, task: TaskAssignment,
   }
   let bytes: Buffer;
   let mediaType: string | undefined;
-  if (NO_BODY.has(status) || status < 200) bytes = EMPTY; // whatever the body, these statuses carry none
+  const stream = streamedBody(response);
+  if (stream && !(NO_BODY.has(status) || status < 200)) return streamOutcome(response, stream, route, task, flags);
+  if (stream) {
+    BodySource.from(stream).cancel(); // never read: let it clean up
+    bytes = EMPTY;
+  } else if (NO_BODY.has(status) || status < 200) bytes = EMPTY; // whatever the body, these statuses carry none
   else if ((response as unknown as Record<symbol, unknown>)[JSON_BODY] === true) {
     const json = jsonOutcome(body, route, task, flags);
     if (json.status !== 200) return json; // not serializable
@@ -239,6 +287,20 @@ function responseOutcome(response: Response, route: Route, task: TaskAssignment,
   return { status, flags, headers, body: bytes };
 }
 
+/**
+ * A streamed body: sent chunk by chunk by the connection. Strings are UTF-8, bytes as they are,
+ * and in a `text/event-stream` events are formatted. The default type is text/plain.
+ */
+function streamOutcome(response: Response, body: StreamingResponse["body"], route: Route, task: TaskAssignment, flags: number): Outcome {
+  const headers: Pair[] = [];
+  for (const pair of response.headers) headers.push(pair);
+  const type = response.headers.get("content-type");
+  if (type === null) headers.push(["content-type", STREAM_MEDIA_TYPE]);
+  const eventStream = isEventStream(type);
+  const label = `stream of handler "${route.name}" on ${task.method} ${task.path}`;
+  return { status: response.status, flags, headers, body: BodySource.from(body, (item) => chunkBytes(item, eventStream), label) };
+}
+
 /** The operation, or a minimal one if generating it failed: OpenAPI must never stop a worker. */
 function safeOperation(route: Route): Record<string, unknown> {
   try {
@@ -255,7 +317,7 @@ export function errorOutcome(
   flags = 0,
   headers: readonly Pair[] = NO_HEADERS,
   extra: Record<string, unknown> = {},
-): Outcome {
+): BufferedOutcome {
   const body = JSON.stringify({ error: STATUS_CODES[status] ?? "Error", detail, ...extra });
   return { status, flags, headers, body: Buffer.from(body) };
 }
@@ -274,25 +336,10 @@ function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Resp
   return errorResponse(500, message ? `${name}: ${message}` : name, { exception: name, traceback: stack, ...ids });
 }
 
-function notSerializable(route: Route, task: TaskAssignment, why: string): Outcome {
+function notSerializable(route: Route, task: TaskAssignment, why: string): BufferedOutcome {
   const detail = `return value of handler "${route.name}" is not JSON-serializable: ${why}`;
   process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail}\n`);
   return errorOutcome(500, detail, HANDLER_FAILED);
-}
-
-/** Name, message and stack of whatever was thrown, without trusting it (getters may throw too). */
-function describeThrown(thrown: unknown): { name: string; message: string; stack: string } {
-  try {
-    if (thrown instanceof Error) {
-      const name = String(thrown.name);
-      const message = String(thrown.message);
-      return { name, message, stack: thrown.stack ? userStack(thrown.stack) : `${name}: ${message}` };
-    }
-    const text = `a non-Error value was thrown: ${typeof thrown === "string" ? JSON.stringify(thrown) : String(thrown)}`;
-    return { name: "NonError", message: text, stack: text };
-  } catch {
-    return { name: "Error", message: "<the thrown value could not be printed>", stack: "<the thrown value could not be printed>" };
-  }
 }
 
 function errorText(err: unknown): string {

@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { encodeHello, encodeStartupError } from "../protocol/codec.js";
-import type { App } from "../sdk/app.js";
+import { App } from "../sdk/app.js";
 import { concurrencyFrom } from "../shared/concurrency.js";
 import { StartupFailure } from "../shared/startup-failure.js";
 import { loadApp } from "./app-loader.js";
@@ -46,7 +46,7 @@ async function main(args: string[]): Promise<void> {
   });
   // Hello first, before the app loads (which may take a while): the orchestrator authenticates us early.
   socket.write(encodeHello(workerId, secret));
-  let app: App;
+  let app: Awaited<ReturnType<typeof loadApp>>;
   try {
     app = await loadApp(appPath);
   } catch (err) {
@@ -55,7 +55,8 @@ async function main(args: string[]): Promise<void> {
     socket.end(encodeStartupError(failure.kind, failure.message, failure.traceback), () => process.exit(1));
     return;
   }
-  new Connection(socket, workerId, new Executor(app)).start(concurrency);
+  // A neutrino App runs through the SDK's Executor; a fetch app is its own runner.
+  new Connection(socket, workerId, App.isApp(app) ? new Executor(app) : app).start(concurrency);
 }
 
 /** The per-run secret arrives on stdin (never argv or env, which other processes can read). */

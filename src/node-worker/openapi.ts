@@ -102,7 +102,8 @@ export function operationFor(route: Route): Operation {
     required: true,
     schema: (!namesOnly && properties?.[name]) || { type: "string" },
   }));
-  const queryFirst = route.methods.some((m) => BODYLESS.has(m));
+  // A streamed body is the handler's own: every argument then comes from the query string.
+  const queryFirst = route.streamBody || route.methods.some((m) => BODYLESS.has(m));
   const bodyTaking = route.methods.some((m) => !BODYLESS.has(m));
   let body: JsonSchema | undefined;
   if (properties) {
@@ -130,7 +131,9 @@ export function operationFor(route: Route): Operation {
   const operation: Operation = {};
   if (route.summary) operation.summary = route.summary;
   if (parameters.length > 0) operation.parameters = parameters;
-  if (body) {
+  if (route.streamBody && bodyTaking) {
+    operation.requestBody = { content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } };
+  } else if (body) {
     const bodyRequired = Array.isArray(body.required) && body.required.length > 0;
     operation.requestBody = { required: bodyRequired, content: { "application/json": { schema: body } } };
   }

@@ -17,3 +17,18 @@ export function userStack(stack: string): string {
     .filter((line) => !isOurs(line))
     .join("\n");
 }
+
+/** Name, message and stack of whatever was thrown, without trusting it (getters may throw too). */
+export function describeThrown(thrown: unknown): { name: string; message: string; stack: string } {
+  try {
+    if (thrown instanceof Error) {
+      const name = String(thrown.name);
+      const message = String(thrown.message);
+      return { name, message, stack: thrown.stack ? userStack(thrown.stack) : `${name}: ${message}` };
+    }
+    const text = `a non-Error value was thrown: ${typeof thrown === "string" ? JSON.stringify(thrown) : String(thrown)}`;
+    return { name: "NonError", message: text, stack: text };
+  } catch {
+    return { name: "Error", message: "<the thrown value could not be printed>", stack: "<the thrown value could not be printed>" };
+  }
+}

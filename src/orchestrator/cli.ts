@@ -130,8 +130,8 @@ withOptions(program.command("serve"), SERVE_OPTIONS)
     process.exit(code);
   });
 
-const { python, appDir, factory, startTimeout } = SERVE_OPTIONS;
-withOptions(program.command("routes"), { python, appDir, factory, startTimeout })
+const { python, appDir, factory, interface: kind, startTimeout } = SERVE_OPTIONS;
+withOptions(program.command("routes"), { python, appDir, factory, interface: kind, startTimeout })
   .description("load APP in one worker and print its route table")
   .argument("<APP>", 'the app, "module:attribute"', appArgument)
   .action(async (spec: AppSpec, opts) => {

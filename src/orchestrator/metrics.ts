@@ -6,12 +6,15 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Dispatcher } from "./dispatch/dispatcher.js";
 import type { WorkerPool } from "./workers/pool.js";
+import { OpenStreams, STREAM_KINDS } from "./streams.js";
 
 /** Label for requests that matched no route, so unknown paths cannot blow up the label set. */
 export const NO_ROUTE = "(none)";
 
 export class Metrics {
   readonly registry = new Registry();
+  /** Streams open now, by kind: the HTTP server and the WebSocket relay count theirs here. */
+  readonly streams = new OpenStreams();
   private readonly requests = new Counter({
     name: "neutrino_requests_total",
     help: "HTTP requests answered, by route, method and status",
@@ -45,6 +48,16 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "neutrino_orchestrator_" });
+    const streams = this.streams;
+    new Gauge({
+      name: "neutrino_streams_open",
+      help: "Streams open now, by kind: response (streamed response body), request (streamed request body), websocket",
+      labelNames: ["kind"] as const,
+      registers: [this.registry],
+      collect() {
+        for (const kind of STREAM_KINDS) this.set({ kind }, streams.count(kind));
+      },
+    });
   }
 
   /** Registers the gauges read at scrape time. */

@@ -16,6 +16,7 @@ import { BindError, parseBind, parseFd, parseMode } from "./http/listeners.js";
 import { compileTrust } from "./http/proxy-headers.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
+import { INTERFACES, type Interface } from "../shared/interface.js";
 
 export interface OptionSpec<T> {
   /** Commander's flags: short and long name and the value's placeholder (`-w, --workers <n>`). */
@@ -120,10 +121,13 @@ function trustedAddresses(value: string): string {
   return value;
 }
 
-/** `--root-path`: empty, or a path that starts with `/` (a trailing `/` is dropped). */
+/** `--root-path`: "" or a path that starts with "/" and does not end with one. */
 function rootPath(value: string): string {
-  const path = value.trim().replace(/\/+$/, "");
-  if (path !== "" && !path.startsWith("/")) throw new InvalidArgumentError("must be a URL path starting with /, e.g. /api");
+  const path = value.trim();
+  if (path === "" || path === "/") return "";
+  if (!path.startsWith("/") || path.endsWith("/") || /[?#\s]/.test(path)) {
+    throw new InvalidArgumentError('must be a path such as "/api": a leading "/", no trailing "/", no query');
+  }
   return path;
 }
 
@@ -248,14 +252,6 @@ export const SERVE_OPTIONS = {
     default: undefined as string | undefined,
     defaultText: "$FORWARDED_ALLOW_IPS, else 127.0.0.1",
   }),
-  rootPath: option({
-    flags: "--root-path <path>",
-    help: "the URL prefix a proxy mounts the app under (e.g. /api): told to the workers; routes still match the path as sent",
-    doc: "the URL prefix a proxy mounts the app under (e.g. `/api`), given to the workers as `NEUTRINO_ROOT_PATH` for the URLs they build; routes still match the path as the proxy sends it, as in uvicorn",
-    parse: rootPath,
-    default: "",
-    defaultText: "none",
-  }),
   python: option({
     flags: "--python <path>",
     help: "Python interpreter for the workers",
@@ -282,6 +278,21 @@ export const SERVE_OPTIONS = {
     help: "read environment variables from this dotenv file before anything else: the workers get them, and NEUTRINO_* ones set options (variables already set win)",
     doc: "read `KEY=value` lines (dotenv format) into the environment before the options are read: the workers get them, and `NEUTRINO_*` ones set options as the environment does; a variable already set in the environment wins over the file",
     default: undefined as string | undefined,
+    defaultText: "none",
+  }),
+  interface: option({
+    flags: "--interface <kind>",
+    help: "what APP is: auto (detect it), neutrino (an App), asgi or wsgi (a Python app), fetch (a Node fetch handler)",
+    doc: "what APP is: `neutrino` (a Neutrino `App`), `asgi` (an ASGI 3 app: FastAPI, Starlette, Django's ASGI handler…), `wsgi` (a WSGI app: Flask, Django, Bottle…) or `fetch` (a JavaScript or TypeScript `fetch(request)` handler: Hono…); `auto` detects it in that order",
+    default: "auto" as Interface,
+    choices: INTERFACES,
+  }),
+  rootPath: option({
+    flags: "--root-path <path>",
+    help: "the URL prefix a proxy mounts the app under and strips before forwarding (e.g. /api); routes still match the path as sent",
+    doc: "the URL prefix a proxy mounts the app under and strips before forwarding (`/api`), so that the URLs the app builds carry it; routes still match the path as the proxy sends it, as in uvicorn. Workers get it as `NEUTRINO_ROOT_PATH`; an ASGI app as `root_path` (its `path` then starts with it, as uvicorn's `--root-path` does), a WSGI app as `SCRIPT_NAME`",
+    parse: rootPath,
+    default: "",
     defaultText: "none",
   }),
   workerConcurrency: option({
@@ -325,7 +336,7 @@ export const SERVE_OPTIONS = {
   }),
   timeout: option({
     flags: "--timeout <seconds>",
-    help: "answer 504 to a request not done in this time, and free its worker; 0: off",
+    help: "answer 504 to a request not done in this time (a stream: one that makes no progress for this long), and free its worker; 0: off",
     parse: seconds,
     default: 0,
   }),
@@ -494,6 +505,24 @@ export const SERVE_OPTIONS = {
     help: "how long an idle keep-alive connection stays open",
     parse: seconds,
     default: 5,
+  }),
+  wsMaxSize: option({
+    flags: "--ws-max-size <bytes>",
+    help: "largest WebSocket message a client may send (the connection closes with 1009 above)",
+    parse: integer(1, 64 * 1024 * 1024),
+    default: 16 * 1024 * 1024,
+  }),
+  wsPingInterval: option({
+    flags: "--ws-ping-interval <seconds>",
+    help: "ping each open WebSocket this often, to keep it alive through proxies; 0: never",
+    parse: seconds,
+    default: 20,
+  }),
+  wsPingTimeout: option({
+    flags: "--ws-ping-timeout <seconds>",
+    help: "drop a WebSocket whose client does not answer a ping within this long (its handler sees 1006); 0: never",
+    parse: seconds,
+    default: 20,
   }),
   logLevel: option({
     flags: "--log-level <level>",

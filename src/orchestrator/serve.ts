@@ -90,7 +90,7 @@ export class Server {
     const workerTimeoutMs = options.workerTimeout * 1000;
     this.pool = new WorkerPool({
       size: options.workers,
-      runtime: withRootPath(runtime, options.rootPath),
+      runtime,
       app,
       socketDir: this.socketDir,
       dispatcher: this.dispatcher,
@@ -112,6 +112,7 @@ export class Server {
           workers: () => this.pool.workers,
           pool: () => this.pool.health,
           dispatcher: this.dispatcher,
+          streams: this.metrics.streams,
           maxQueue: options.maxQueue,
           app: app.text,
           runtime: runtime.name,
@@ -343,6 +344,11 @@ export class Server {
       compression: typeof options.compress === "number" ? { minBytes: options.compress } : null,
       tls,
       proxyTrust: options.proxyHeaders ? compileTrust(options.forwardedAllowIps ?? (process.env.FORWARDED_ALLOW_IPS || "127.0.0.1")) : null,
+      websocket: {
+        maxPayload: options.wsMaxSize,
+        pingIntervalMs: options.wsPingInterval * 1000,
+        pingTimeoutMs: options.wsPingTimeout * 1000,
+      },
     });
   }
 
@@ -432,19 +438,6 @@ function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining
       resolve(server);
     });
   });
-}
-
-/**
- * Tells the workers --root-path as NEUTRINO_ROOT_PATH (the option's own variable name, so a value
- * set in the environment reaches them unchanged too).
- */
-function withRootPath(runtime: WorkerRuntime, rootPath: string): WorkerRuntime {
-  const wrapped: WorkerRuntime = Object.create(runtime);
-  wrapped.command = (...args): WorkerCommand => {
-    const command = runtime.command(...args);
-    return { ...command, env: { ...command.env, NEUTRINO_ROOT_PATH: rootPath } };
-  };
-  return wrapped;
 }
 
 /** Whether a listener may take connections from other machines (an inherited socket: unknown, so yes). */

@@ -5,6 +5,7 @@
  */
 import {
   MessageType,
+  type BodyChunk,
   type Message,
   type Pair,
   type RouteInfo,
@@ -87,6 +88,8 @@ export function encodeRouteRegistry(routes: readonly RouteInfo[]): Buffer {
       methods: r.methods,
       ...(r.headers ? { headers: true } : {}),
       ...(r.sync ? { sync: true } : {}),
+      ...(r.streamBody ? { stream_body: true } : {}),
+      ...(r.websocket ? { websocket: true } : {}),
       ...(r.openapi ? { openapi: r.openapi } : {}),
     })),
   });
@@ -178,6 +181,91 @@ export function encodeTaskResult(
   return out;
 }
 
+// ---------------------------------------------------------------- streams and WebSockets
+
+export function encodeResponseHead(taskId: number, status: number, flags: number, headers: readonly Pair[]): Buffer {
+  const size = HEADER_SIZE + 4 + 2 + 1 + pairsSize(headers);
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32BE(size - 4, 0);
+  out[4] = MessageType.ResponseHead;
+  out.writeUInt32BE(taskId, 5);
+  out.writeUInt16BE(status, 9);
+  out[11] = flags;
+  writePairs(out, 12, headers);
+  return out;
+}
+
+/** The 9 bytes before a BodyChunk's data: write them, then the data itself, with no copy. */
+export function encodeBodyChunkHead(taskId: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + 4);
+  out.writeUInt32BE(5 + length, 0);
+  out[4] = MessageType.BodyChunk;
+  out.writeUInt32BE(taskId, 5);
+  return out;
+}
+
+export function encodeBodyChunk(taskId: number, data: Buffer): Buffer {
+  return Buffer.concat([encodeBodyChunkHead(taskId, data.length), data]);
+}
+
+export function encodeBodyEnd(taskId: number, flags: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + 5);
+  out.writeUInt32BE(6, 0);
+  out[4] = MessageType.BodyEnd;
+  out.writeUInt32BE(taskId, 5);
+  out[9] = flags;
+  return out;
+}
+
+export function encodeWindowUpdate(taskId: number, increment: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + 8);
+  out.writeUInt32BE(9, 0);
+  out[4] = MessageType.WindowUpdate;
+  out.writeUInt32BE(taskId, 5);
+  out.writeUInt32BE(increment, 9);
+  return out;
+}
+
+export function encodeWebSocketAccept(taskId: number, subprotocol: string, headers: readonly Pair[]): Buffer {
+  const max = HEADER_SIZE + 4 + 1 + subprotocol.length * 3 + pairsSize(headers);
+  const out = Buffer.allocUnsafe(max);
+  out[4] = MessageType.WebSocketAccept;
+  out.writeUInt32BE(taskId, 5);
+  let offset = writeStr(out, 9, subprotocol, 1);
+  offset = writePairs(out, offset, headers);
+  out.writeUInt32BE(offset - 4, 0);
+  return offset === max ? out : out.subarray(0, offset);
+}
+
+/** The 10 bytes before a WebSocketMessage's data: write them, then the data itself, with no copy. */
+export function encodeWebSocketMessageHead(taskId: number, binary: boolean, length: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_SIZE + 5);
+  out.writeUInt32BE(6 + length, 0);
+  out[4] = MessageType.WebSocketMessage;
+  out.writeUInt32BE(taskId, 5);
+  out[9] = binary ? WS_BINARY : WS_TEXT;
+  return out;
+}
+
+export function encodeWebSocketMessage(taskId: number, binary: boolean, data: Buffer): Buffer {
+  return Buffer.concat([encodeWebSocketMessageHead(taskId, binary, data.length), data]);
+}
+
+export function encodeWebSocketClose(taskId: number, code: number, reason: string): Buffer {
+  const max = HEADER_SIZE + 4 + 2 + 2 + reason.length * 3;
+  const out = Buffer.allocUnsafe(max);
+  out[4] = MessageType.WebSocketClose;
+  out.writeUInt32BE(taskId, 5);
+  out.writeUInt16BE(code, 9);
+  const offset = writeStr(out, 11, reason, 2);
+  out.writeUInt32BE(offset - 4, 0);
+  return offset === max ? out : out.subarray(0, offset);
+}
+
+/** WebSocketMessage.kind on the wire. */
+const WS_TEXT = 1;
+const WS_BINARY = 2;
+
 /** Encodes any message; the hot path calls the specific encoders directly. */
 export function encodeMessage(m: Message): Buffer {
   switch (m.type) {
@@ -205,6 +293,20 @@ export function encodeMessage(m: Message): Buffer {
       );
     case "TaskResult":
       return encodeTaskResult(m.taskId, m.status, m.flags, m.headers, m.body);
+    case "ResponseHead":
+      return encodeResponseHead(m.taskId, m.status, m.flags, m.headers);
+    case "BodyChunk":
+      return encodeBodyChunk(m.taskId, m.data);
+    case "BodyEnd":
+      return encodeBodyEnd(m.taskId, m.flags);
+    case "WindowUpdate":
+      return encodeWindowUpdate(m.taskId, m.increment);
+    case "WebSocketAccept":
+      return encodeWebSocketAccept(m.taskId, m.subprotocol, m.headers);
+    case "WebSocketMessage":
+      return encodeWebSocketMessage(m.taskId, m.binary, m.data);
+    case "WebSocketClose":
+      return encodeWebSocketClose(m.taskId, m.code, m.reason);
   }
 }
 
@@ -330,7 +432,13 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
       return { type: "DiscoverRoutes" };
     case MessageType.RouteRegistry: {
       const o = decodeJson(buf, p, end, "RouteRegistry");
-      return { type: "RouteRegistry", routes: field(o, "routes", isRoutes, "RouteRegistry") };
+      const routes = field(o, "routes", isRoutes, "RouteRegistry");
+      for (const r of routes as (RouteInfo & { stream_body?: unknown })[]) {
+        // snake_case on the wire, camelCase here
+        if (r.stream_body === true) r.streamBody = true;
+        delete r.stream_body;
+      }
+      return { type: "RouteRegistry", routes };
     }
     case MessageType.Heartbeat: {
       const o = decodeJson(buf, p, end, "Heartbeat");
@@ -372,6 +480,54 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
       r.done();
       return { type: "TaskStarted", taskId };
     }
+    case MessageType.ResponseHead: {
+      const r = new Reader(buf, p, end, "ResponseHead");
+      const taskId = r.u32();
+      const status = r.u16();
+      const flags = r.u8();
+      const headers = r.pairs();
+      r.done();
+      return { type: "ResponseHead", taskId, status, flags, headers };
+    }
+    case MessageType.BodyChunk:
+      return decodeBodyChunk(buf, p, end);
+    case MessageType.BodyEnd: {
+      const r = new Reader(buf, p, end, "BodyEnd");
+      const taskId = r.u32();
+      const flags = r.u8();
+      r.done();
+      return { type: "BodyEnd", taskId, flags };
+    }
+    case MessageType.WindowUpdate: {
+      const r = new Reader(buf, p, end, "WindowUpdate");
+      const taskId = r.u32();
+      const increment = r.u32();
+      r.done();
+      return { type: "WindowUpdate", taskId, increment };
+    }
+    case MessageType.WebSocketAccept: {
+      const r = new Reader(buf, p, end, "WebSocketAccept");
+      const taskId = r.u32();
+      const subprotocol = r.str(r.u8());
+      const headers = r.pairs();
+      r.done();
+      return { type: "WebSocketAccept", taskId, subprotocol, headers };
+    }
+    case MessageType.WebSocketMessage: {
+      const r = new Reader(buf, p, end, "WebSocketMessage");
+      const taskId = r.u32();
+      const kind = r.u8();
+      if (kind !== WS_TEXT && kind !== WS_BINARY) throw new ProtocolError("malformed", `WebSocketMessage kind must be 1 or 2, got ${kind}`);
+      return { type: "WebSocketMessage", taskId, binary: kind === WS_BINARY, data: r.rest() };
+    }
+    case MessageType.WebSocketClose: {
+      const r = new Reader(buf, p, end, "WebSocketClose");
+      const taskId = r.u32();
+      const code = r.u16();
+      const reason = r.str(r.u16());
+      r.done();
+      return { type: "WebSocketClose", taskId, code, reason };
+    }
     default:
       throw new ProtocolError("unknown_type", `unknown message type 0x${type.toString(16).padStart(2, "0")}`);
   }
@@ -402,4 +558,10 @@ function decodeTaskResult(buf: Buffer, p: number, end: number): TaskResult {
   const flags = r.u8();
   const headers = r.pairs();
   return { type: "TaskResult", taskId, status, flags, headers, body: r.rest() };
+}
+
+function decodeBodyChunk(buf: Buffer, p: number, end: number): BodyChunk {
+  const r = new Reader(buf, p, end, "BodyChunk");
+  const taskId = r.u32();
+  return { type: "BodyChunk", taskId, data: r.rest() };
 }

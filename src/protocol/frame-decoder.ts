@@ -1,6 +1,8 @@
 /**
  * Splits a byte stream into frames. Chunks are kept in a list and joined only once a whole frame
- * has arrived, so a large frame that trickles in is copied once, not once per chunk.
+ * has arrived, so a large frame that trickles in is copied once, not once per chunk. Once it has
+ * refused the stream it refuses everything after with the same error: the bytes that follow a
+ * refused frame are that frame's, never the start of another.
  */
 import { DEFAULT_MAX_FRAME, decodeFrame, ProtocolError } from "./codec.js";
 import type { Message } from "./messages.js";
@@ -8,11 +10,26 @@ import type { Message } from "./messages.js";
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  private failure: ProtocolError | undefined;
 
   constructor(private readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
 
   /** Feeds bytes and returns every message they complete. Throws ProtocolError on bad input. */
   push(chunk: Buffer): Message[] {
+    if (this.failure) throw this.failure;
+    try {
+      return this.decode(chunk);
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.failure = err;
+        this.chunks = [];
+        this.buffered = 0;
+      }
+      throw err;
+    }
+  }
+
+  private decode(chunk: Buffer): Message[] {
     const out: Message[] = [];
     let buf: Buffer;
     if (this.buffered === 0) {

@@ -5,9 +5,10 @@
  */
 import type { InjectOptions, InjectResponse, Injector } from "./inject.js";
 import { objectSchemaKeys } from "./introspect.js";
-import type { Request } from "./request.js";
+import type { BodyStream, Request } from "./request.js";
 import type { Response } from "./response.js";
 import type { StandardSchemaV1 } from "./standard-schema.js";
+import type { WebSocket } from "./websocket.js";
 
 /** A route declared without `methods` takes these, as in the Python SDK (HEAD comes with GET). */
 export const DEFAULT_METHODS: readonly string[] = Object.freeze(["GET", "POST"]);
@@ -23,7 +24,23 @@ export type Arguments = Record<string, unknown>;
  * Takes the arguments (and, when it declares a second parameter, the Request) and returns the
  * response: a JSON value, a Response, or a Promise of either.
  */
-export type Handler<A = Arguments, R = unknown> = (args: A, request: Request) => R | Promise<R>;
+export type Handler<A = Arguments, R = unknown, Q = Request> = (args: A, request: Q) => R | Promise<R>;
+
+/**
+ * Serves one WebSocket connection, accepted before it is called: receives and sends messages
+ * until it returns (the worker then closes with 1000 if it has not closed) or throws (1011).
+ */
+export type WebSocketHandler = (ws: WebSocket, request: Request) => unknown;
+
+export interface WebSocketOptions {
+  /**
+   * The subprotocols the route speaks, in order of preference. The connection is accepted with
+   * the first one the client offers (`Sec-WebSocket-Protocol`) that is in this list, or none.
+   */
+  readonly subprotocols?: readonly string[];
+  /** A one-line summary. */
+  readonly summary?: string;
+}
 
 /**
  * App-level middleware: wraps every call, in registration order (the first registered is the
@@ -55,6 +72,16 @@ export interface RouteOptions {
   readonly responses?: Readonly<Record<number, string | Readonly<Record<string, unknown>>>>;
   /** The media type of the success response when it is not JSON (a handler returning `new Response(..., { mediaType })`), for the OpenAPI document. */
   readonly mediaType?: string;
+  /**
+   * The handler reads the request body as a stream: `request.body` is a ReadableStream fed as
+   * the client sends, with no `--max-body-size` limit, instead of a Buffer. The body supplies no
+   * arguments. Python: `stream_body`.
+   */
+  readonly streamBody?: boolean;
+}
+
+export interface StreamBodyRouteOptions extends RouteOptions {
+  readonly streamBody: true;
 }
 
 export interface SchemaRouteOptions<S extends StandardSchemaV1> extends RouteOptions {
@@ -77,13 +104,19 @@ export class Route {
   readonly responses: Readonly<Record<string, string | Readonly<Record<string, unknown>>>>;
   /** The success response's media type, when it is not JSON. */
   readonly mediaType: string | undefined;
+  /** The handler reads its body as a stream (`streamBody: true`). */
+  readonly streamBody: boolean;
+  /** For a WebSocket route (`app.websocket`): the subprotocols it speaks; undefined for an HTTP route. */
+  readonly websocket: { readonly subprotocols: readonly string[] } | undefined;
 
   constructor(
     readonly path: string,
     readonly methods: readonly string[],
     readonly handler: Handler<never>,
     readonly schema: StandardSchemaV1 | undefined,
-    options: Pick<RouteOptions, "request" | "summary" | "statusCode" | "responses" | "mediaType"> = {},
+    options: Pick<RouteOptions, "request" | "summary" | "statusCode" | "responses" | "mediaType" | "streamBody"> & {
+      readonly websocket?: { readonly subprotocols: readonly string[] };
+    } = {},
   ) {
     this.name = handler.name || path;
     this.pathParams = pathParameters(path);
@@ -92,6 +125,8 @@ export class Route {
     this.statusCode = options.statusCode ?? 200;
     this.responses = Object.freeze({ ...options.responses });
     this.mediaType = options.mediaType;
+    this.streamBody = options.streamBody ?? false;
+    this.websocket = options.websocket;
   }
 }
 
@@ -123,8 +158,57 @@ export class App {
     handler: Handler<StandardSchemaV1.InferOutput<S>>,
     options: SchemaRouteOptions<S>,
   ): this;
+  route(path: string, handler: Handler<Arguments, unknown, Request<BodyStream>>, options: StreamBodyRouteOptions): this;
   route(path: string, handler: Handler<Arguments>, options?: RouteOptions): this;
-  route(path: string, handler: Handler<never>, options: RouteOptions & { readonly schema?: unknown } = {}): this {
+  route(path: string, handler: Handler<never, unknown, never>, options: RouteOptions & { readonly schema?: unknown } = {}): this {
+    this.checkNew(path, handler);
+    const { schema, request, summary, statusCode, responses, mediaType, streamBody } = options;
+    if (schema !== undefined && !isStandardSchema(schema)) {
+      throw new TypeError(`route "${path}": schema must implement Standard Schema (zod, valibot, ...): it has no "~standard".validate`);
+    }
+    if (request !== undefined && typeof request !== "boolean") throw new TypeError(`route "${path}": request must be true or false`);
+    if (summary !== undefined && typeof summary !== "string") throw new TypeError(`route "${path}": summary must be a string`);
+    if (streamBody !== undefined && typeof streamBody !== "boolean") throw new TypeError(`route "${path}": streamBody must be true or false`);
+    checkResponseOptions(path, statusCode, responses, mediaType);
+    const route = new Route(path, normalizeMethods(path, options.methods), handler as Handler<never>, schema, {
+      request,
+      summary,
+      statusCode,
+      responses,
+      mediaType,
+      streamBody,
+    });
+    if (schema) checkPathParamsInSchema(route, schema);
+    return this.add(route);
+  }
+
+  /**
+   * Registers a WebSocket handler for `path` (GET upgrades). The connection is accepted when the
+   * handler starts; it then receives and sends messages until it returns or closes:
+   *
+   *     app.websocket("/echo", async (ws) => {
+   *       for await (const message of ws) await ws.send(message);
+   *     });
+   *
+   * Middleware does not wrap WebSocket handlers; the Request (second argument) has the
+   * handshake's headers and path parameters.
+   */
+  websocket(path: string, handler: WebSocketHandler, options: WebSocketOptions = {}): this {
+    this.checkNew(path, handler);
+    const { subprotocols = [], summary } = options;
+    if (!Array.isArray(subprotocols) || subprotocols.some((p) => typeof p !== "string" || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p))) {
+      throw new TypeError(`websocket "${path}": subprotocols must be a list of tokens such as ["chat.v1"]`);
+    }
+    if (summary !== undefined && typeof summary !== "string") throw new TypeError(`websocket "${path}": summary must be a string`);
+    const route = new Route(path, ["GET"], handler as unknown as Handler<never>, undefined, {
+      request: true,
+      summary,
+      websocket: { subprotocols: Object.freeze([...subprotocols]) },
+    });
+    return this.add(route);
+  }
+
+  private checkNew(path: string, handler: unknown): void {
     if (typeof path !== "string" || !path.startsWith("/")) {
       const message = `route path must be a string starting with "/", got ${JSON.stringify(path)}`;
       throw typeof path === "string" ? new Error(message) : new TypeError(message);
@@ -132,16 +216,10 @@ export class App {
     const existing = this.routes.get(path);
     if (existing) throw new RouteError(`route "${path}" is already registered (handler "${existing.name}")`);
     if (typeof handler !== "function") throw new TypeError(`route "${path}": the handler must be a function, got ${typeof handler}`);
-    const { schema, request, summary, statusCode, responses, mediaType } = options;
-    if (schema !== undefined && !isStandardSchema(schema)) {
-      throw new TypeError(`route "${path}": schema must implement Standard Schema (zod, valibot, ...): it has no "~standard".validate`);
-    }
-    if (request !== undefined && typeof request !== "boolean") throw new TypeError(`route "${path}": request must be true or false`);
-    if (summary !== undefined && typeof summary !== "string") throw new TypeError(`route "${path}": summary must be a string`);
-    checkResponseOptions(path, statusCode, responses, mediaType);
-    const route = new Route(path, normalizeMethods(path, options.methods), handler, schema, { request, summary, statusCode, responses, mediaType });
-    if (schema) checkPathParamsInSchema(route, schema);
-    this.routes.set(path, route);
+  }
+
+  private add(route: Route): this {
+    this.routes.set(route.path, route);
     this.injector = undefined;
     return this;
   }

@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import { Router } from "../orchestrator/http/router.js";
+import { BodySource } from "../node-worker/body-source.js";
 import { Executor, type Outcome } from "../node-worker/executor.js";
 import type { Pair } from "../protocol/messages.js";
 import type { App } from "./app.js";
@@ -81,7 +82,8 @@ export class Injector {
       clientPort: 0,
       body,
     });
-    return toResponse(outcome, method === "HEAD");
+    // Without a connection the executor never hands over a WebSocket: a WebSocket route answers 426.
+    return toResponse(outcome!, await collect(outcome!), method === "HEAD");
   }
 }
 
@@ -91,16 +93,26 @@ function headerPairs(headers: InjectOptions["headers"]): Pair[] {
   return entries.map(([name, value]) => [String(name).toLowerCase(), String(value)]);
 }
 
-/** What the orchestrator writes for a TaskResult: JSON unless the handler chose a type, and the length. */
-function toResponse(outcome: Outcome, head: boolean): InjectResponse {
+/** The whole body: a streamed one read to its end (a stream that fails rejects the inject). */
+async function collect(outcome: Outcome): Promise<Buffer> {
+  const { body } = outcome;
+  if (Buffer.isBuffer(body)) return body;
+  const source = body instanceof BodySource ? body : BodySource.from(body);
+  const chunks: Buffer[] = [];
+  for (let chunk = await source.next(); chunk !== undefined; chunk = await source.next()) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** What the orchestrator writes for a response: JSON unless the handler chose a type, and the length. */
+function toResponse(outcome: Outcome, body: Buffer, head: boolean): InjectResponse {
   const headers: Record<string, string> = {};
   for (const [name, value] of outcome.headers) {
     const lower = name.toLowerCase();
     headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
   }
   headers["content-type"] ??= "application/json";
-  headers["content-length"] = String(outcome.body.length);
-  return response(outcome.status, headers, head ? Buffer.alloc(0) : outcome.body);
+  headers["content-length"] = String(body.length);
+  return response(outcome.status, headers, head ? Buffer.alloc(0) : body);
 }
 
 function errorResponse(status: number, detail: string, extra: Record<string, string> = {}): InjectResponse {

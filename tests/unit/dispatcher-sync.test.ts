@@ -15,6 +15,8 @@ function job(taskId: number, sync = false): FakeJob {
     taskId,
     sync,
     slow: false,
+    streaming: false,
+    progressAt: 0,
     frame: Buffer.alloc(0),
     method: "GET",
     route: "/",

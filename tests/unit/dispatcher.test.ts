@@ -16,6 +16,8 @@ function job(route: string, submittedAt = 0): Job & { failedWith?: number } {
     requestId: "r",
     submittedAt,
     slow: false,
+    streaming: false,
+    progressAt: 0,
     assignedAt: 0,
     abandoned: false,
     answered: false,
@@ -115,6 +117,21 @@ describe("dispatcher", () => {
     d.submit(job("/quick"));
     assert.equal(w.inflightCount, 1);
     assert.equal(d.queued, 1);
+  });
+
+  it("streams: nothing is prefetched behind a streaming task, and a streamed route is never quick", () => {
+    const { d, w } = warmed();
+    const stream = job("/quick") as Job & { streaming: boolean };
+    d.submit(stream);
+    stream.streaming = true; // its head came: it streams
+    d.submit(job("/quick"));
+    assert.equal(w.inflightCount, 1, "the next job waits in the orchestrator, not behind the stream");
+    assert.equal(d.queued, 1);
+    // The stream lasted long; its time must not count as /quick's, nor may /quick be prefetched behind again.
+    w.finish(d, 60_000);
+    assert.equal(w.inflightCount, 1, "the queued job runs");
+    d.submit(job("/other"));
+    assert.equal(d.queued, 1, "nothing waits behind a route that streamed");
   });
 
   it("retry: a job a dead worker never started goes to another worker, else to the head of the queue", () => {

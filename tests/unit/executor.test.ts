@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { z } from "zod";
-import { Executor, type Outcome } from "../../src/node-worker/executor.js";
+import { Executor, type BufferedOutcome as Outcome } from "../../src/node-worker/executor.js";
 import { HANDLER_FAILED, type TaskAssignment } from "../../src/protocol/messages.js";
 import { App, Response } from "../../src/sdk/index.js";
 import { captureStderr } from "../support/stderr.js";
@@ -27,7 +27,7 @@ const executor = new Executor(app);
 
 function run(method: string, route: string, query = "", body = ""): Promise<Outcome> {
   const task: TaskAssignment = { type: "TaskAssignment", taskId: 1, method, route, path: route, query, params: [], headers: [], requestId: "r-1", clientHost: "", clientPort: 0, body: Buffer.from(body) };
-  return executor.run(task);
+  return executor.run(task) as Promise<Outcome>;
 }
 const text = (o: Outcome): string => o.body.toString();
 
@@ -98,7 +98,7 @@ describe("Node worker executor", () => {
       .route("/gone", () => new Response(null, { status: 204 }), { methods: ["DELETE"] })
       .route("/own", () => new Response("mine", { status: 202 }), { statusCode: 201 });
     const call = (ex: Executor, method: string, route: string) =>
-      ex.run({ type: "TaskAssignment", taskId: 1, method, route, path: route, query: "", params: [], headers: [], requestId: "r", clientHost: "", clientPort: 0, body: Buffer.alloc(0) });
+      ex.run({ type: "TaskAssignment", taskId: 1, method, route, path: route, query: "", params: [], headers: [], requestId: "r", clientHost: "", clientPort: 0, body: Buffer.alloc(0) }) as Promise<Outcome>;
     for (const ex of [new Executor(declared), new Executor(declared.use(async (_r, next) => next()))]) {
       const made = await call(ex, "POST", "/made");
       assert.deepEqual([made.status, text(made)], [201, '{"id":1}']);

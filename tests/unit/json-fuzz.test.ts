@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { z } from "zod";
 import { MAX_JSON_DEPTH, MAX_REPORTED_ERRORS, nestedDeeperThan } from "../../src/node-worker/arguments.js";
-import { Executor, type Outcome } from "../../src/node-worker/executor.js";
+import { Executor, type BufferedOutcome as Outcome } from "../../src/node-worker/executor.js";
 import type { TaskAssignment } from "../../src/protocol/messages.js";
 import { App } from "../../src/sdk/index.js";
 import { captureStderr } from "../support/stderr.js";
@@ -27,7 +27,7 @@ const ROUTES = ["/raw", "/unknown", "/tree", "/ints", "/text"];
 
 function run(route: string, body: Buffer | string, method = "POST"): Promise<Outcome> {
   const task: TaskAssignment = { type: "TaskAssignment", taskId: 1, method, route, path: route, query: "", params: [], headers: [], requestId: "r", clientHost: "", clientPort: 0, body: Buffer.from(body) };
-  return executor.run(task);
+  return executor.run(task) as Promise<Outcome>;
 }
 
 /** A small seeded generator (mulberry32), so a failure can be replayed. */
@@ -135,7 +135,7 @@ describe("Node worker: hostile JSON through decode, convert and encode", () => {
     for (const [name, result] of Object.entries(results)) unserializable.route(`/${name}`, () => result);
     unserializable.route("/ok", () => "ok");
     const worker = new Executor(unserializable);
-    const call = (route: string) => worker.run({ type: "TaskAssignment", taskId: 1, method: "GET", route, path: route, query: "", params: [], headers: [], requestId: "r", clientHost: "", clientPort: 0, body: Buffer.alloc(0) });
+    const call = (route: string) => worker.run({ type: "TaskAssignment", taskId: 1, method: "GET", route, path: route, query: "", params: [], headers: [], requestId: "r", clientHost: "", clientPort: 0, body: Buffer.alloc(0) }) as Promise<Outcome>;
     for (const name of Object.keys(results)) {
       const outcome = await call(`/${name}`);
       assert.equal(outcome.status, 500, name);

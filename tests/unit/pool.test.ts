@@ -26,6 +26,8 @@ function job(): Job & { failed?: { status: number; headers?: Record<string, stri
     requestId: "r",
     submittedAt: 0,
     slow: false,
+    streaming: false,
+    progressAt: 0,
     assignedAt: 0,
     abandoned: false,
     answered: false,

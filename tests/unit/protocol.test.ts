@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { encodeMessage, encodeTaskAssignment, ProtocolError } from "../../src/protocol/codec.js";
 import { FrameDecoder } from "../../src/protocol/frame-decoder.js";
-import type { Message } from "../../src/protocol/messages.js";
+import type { Message, RouteInfo } from "../../src/protocol/messages.js";
 import { repoRoot } from "../support/paths.js";
 
 interface Vectors {
@@ -21,9 +21,16 @@ function toVectorForm(m: Message): Record<string, unknown> {
   for (const [key, value] of Object.entries(m)) {
     const snake = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     if (Buffer.isBuffer(value)) out[`${snake}_hex`] = value.toString("hex");
+    else if (key === "routes") out[snake] = (value as RouteInfo[]).map(routeToVectorForm);
     else out[snake] = value;
   }
   return out;
+}
+
+/** A route's camelCase keys as the wire's snake_case (RouteRegistry is JSON, decoded key by key). */
+function routeToVectorForm(route: RouteInfo): Record<string, unknown> {
+  const { streamBody, ...rest } = route;
+  return streamBody ? { ...rest, stream_body: true } : rest;
 }
 
 /** The inverse of toVectorForm. */
@@ -31,6 +38,7 @@ function fromVectorForm(v: Record<string, unknown>): Message {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(v)) {
     if (key.endsWith("_hex")) out[camel(key.slice(0, -4))] = Buffer.from(value as string, "hex");
+    else if (key === "routes") out[key] = (value as Record<string, unknown>[]).map(({ stream_body, ...rest }) => (stream_body ? { ...rest, streamBody: true } : rest));
     else out[camel(key)] = value;
   }
   return out as unknown as Message;
@@ -97,5 +105,19 @@ describe("protocol encoder", () => {
       type: "TaskAssignment", task_id: 5, method: "GET", route: "/é", path: "/é", query: "q=ü",
       params: [["id", "日本"]], headers: [], request_id: "ü-1", client_host: "", client_port: 0, body_hex: "78",
     });
+  });
+});
+
+describe("a decoder that refused a frame", () => {
+  it("refuses what follows with the same error, never reading the refused frame's body as frames", () => {
+    const decoder = new FrameDecoder(1024);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(1025, 0);
+    head[4] = 0x11;
+    const refused = (): unknown => decoder.push(Buffer.concat([head, Buffer.alloc(100, "x")]));
+    assert.throws(refused, (err: ProtocolError) => err.kind === "too_large" && /1025 bytes/.test(err.message));
+    for (const more of [Buffer.alloc(2000, "x"), Buffer.from("0000000102", "hex")]) {
+      assert.throws(() => decoder.push(more), (err: ProtocolError) => err.kind === "too_large" && /1025 bytes/.test(err.message));
+    }
   });
 });

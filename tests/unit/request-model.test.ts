@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { z } from "zod";
-import { Executor, type Outcome } from "../../src/node-worker/executor.js";
+import { Executor, type BufferedOutcome as Outcome } from "../../src/node-worker/executor.js";
 import { encodeRouteRegistry, decodeFrame } from "../../src/protocol/codec.js";
 import { HANDLER_FAILED, type Pair, type TaskAssignment } from "../../src/protocol/messages.js";
 import { App, HTTPException, Request, Response } from "../../src/sdk/index.js";
@@ -23,7 +23,7 @@ function runner(app: App): (route: string, call?: Call) => Promise<Outcome> {
       type: "TaskAssignment", taskId: 1, method, route, path: route.replace(/\{(\w+)\}/g, (_, n: string) => params.find(([k]) => k === n)?.[1] ?? ""),
       query, params, headers, requestId: "req-42", clientHost: "127.0.0.1", clientPort: 50123, body: Buffer.from(body),
     };
-    return executor.run(task);
+    return executor.run(task) as Promise<Outcome>;
   };
 }
 const json = (o: Outcome): unknown => JSON.parse(o.body.toString());

@@ -8,7 +8,7 @@ import { pino } from "pino";
 import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
 import type { Job } from "../../src/orchestrator/dispatch/job.js";
 import type { WorkerPool } from "../../src/orchestrator/workers/pool.js";
-import { Watchdog, type WatchdogOptions } from "../../src/orchestrator/workers/watchdog.js";
+import { CANCEL_GRACE_MS, Watchdog, type WatchdogOptions } from "../../src/orchestrator/workers/watchdog.js";
 import type { Worker } from "../../src/orchestrator/workers/worker.js";
 
 let nextTask = 1;
@@ -22,6 +22,8 @@ function job(submittedAt = 0): Job & { failedWith?: number } {
     requestId: `r${nextTask}`,
     submittedAt,
     slow: false,
+    streaming: false,
+    progressAt: 0,
     assignedAt: 0,
     abandoned: false,
     answered: false,
@@ -126,6 +128,46 @@ describe("Watchdog", () => {
     assert.equal(running.failedWith, 504);
     assert.equal(waiting.failedWith, undefined);
     assert.ok(w.killed);
+  });
+
+  it("a stalled stream: cut and cancelled at once; a one-at-a-time worker that does not end it is replaced", () => {
+    const stream = Object.assign(job(0), { streaming: true, progressAt: 5000 });
+    const w = new FakeWorker(1);
+    w.jobs.push(stream);
+    const { watchdog, dispatcher } = setup(w, { requestTimeoutMs: 1000 });
+    watchdog.tick(5900);
+    assert.equal(stream.failedWith, undefined, "it made progress 0.9 s ago");
+    watchdog.tick(6100);
+    assert.equal(stream.failedWith, 504);
+    assert.deepEqual(w.cancelled, [stream.taskId], "a stream is cancelled whatever the worker's concurrency");
+    assert.equal(w.terminated, null, "it gets a grace period to end the task");
+    watchdog.tick(6100 + CANCEL_GRACE_MS + 1);
+    assert.match(w.terminated ?? "", /timed out/);
+    assert.equal(dispatcher.accepts(w as unknown as Worker), false);
+  });
+
+  it("a stalled stream on a worker of many tasks is cancelled, never the worker replaced", () => {
+    const stream = Object.assign(job(0), { streaming: true, progressAt: 0 });
+    const w = new FakeWorker(64);
+    w.jobs.push(stream);
+    const { watchdog } = setup(w, { requestTimeoutMs: 1000 });
+    watchdog.tick(1100);
+    watchdog.tick(10_000);
+    assert.deepEqual(w.cancelled, [stream.taskId]);
+    assert.equal(w.terminated, null);
+  });
+
+  it("a silent worker whose stream waits on its client is not hung", () => {
+    const stream = Object.assign(job(0), { streaming: true, progressAt: 0, waitingOnClient: true });
+    const w = Object.assign(new FakeWorker(1), { lastSent: 0 });
+    w.jobs.push(stream);
+    const { watchdog } = setup(w, { workerTimeoutMs: 1000 });
+    watchdog.tick(5000);
+    assert.equal(w.killed, null);
+    assert.equal(w.terminated, null);
+    stream.waitingOnClient = false;
+    watchdog.tick(5000);
+    assert.ok(w.killed ?? w.terminated, "silent with nothing to wait for: hung");
   });
 
   it("a hung idle worker is terminated (SIGTERM first: nothing to hand on)", () => {

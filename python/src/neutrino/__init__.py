@@ -4,8 +4,11 @@ from .app import App, Route
 from .errors import RouteError
 from .request import Headers, Request
 from .response import HTTPException, Response
+from .streaming import ClientDisconnect, ServerSentEvent, StreamingResponse
 from .uploads import UploadedFile
+from .websocket import WebSocket, WebSocketDisconnect
 
 __all__ = ["App", "Route", "Request", "Response", "HTTPException", "Headers", "RouteError",
-           "UploadedFile"]
+           "StreamingResponse", "ServerSentEvent", "ClientDisconnect", "WebSocket",
+           "WebSocketDisconnect", "UploadedFile"]
 __version__ = "0.1.0"

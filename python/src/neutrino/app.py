@@ -9,6 +9,7 @@ from .errors import RouteError
 DEFAULT_METHODS = ("GET", "POST")
 
 _PATH_PARAM = re.compile(r"\{([^{}]*)\}")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: a subprotocol's name
 
 
 def path_parameters(path: str) -> List[str]:
@@ -42,11 +43,16 @@ class Route:
     """
 
     __slots__ = ("path", "methods", "handler", "name", "path_params", "is_async", "binder",
-                 "status_code", "responses", "media_type")
+                 "status_code", "responses", "media_type", "stream_body", "websocket",
+                 "subprotocols")
 
     def __init__(self, path: str, methods: List[str], handler: Callable, status_code: int = 200,
                  responses: Optional[Dict[int, Any]] = None,
-                 media_type: Optional[str] = None) -> None:
+                 media_type: Optional[str] = None, stream_body: bool = False,
+                 websocket: bool = False, subprotocols: Iterable[str] = ()) -> None:
+        self.stream_body = stream_body
+        self.websocket = websocket
+        self.subprotocols = list(subprotocols)
         self.status_code = status_code
         self.responses = dict(responses or {})
         self.media_type = media_type
@@ -55,7 +61,8 @@ class Route:
         self.handler = handler
         self.name = getattr(handler, "__name__", None) or type(handler).__name__
         self.path_params = path_parameters(path)
-        self.is_async = is_async_callable(handler)
+        # An async generator handler streams on the event loop: its app is an async one.
+        self.is_async = is_async_callable(handler) or inspect.isasyncgenfunction(handler)
         self.binder: Any = None
         self._bind(strict_hints=True)
 
@@ -65,9 +72,13 @@ class Route:
         try:
             body_route = all(m.upper() in ("POST", "PUT", "PATCH") for m in self.methods)
             self.binder = ArgumentBinder(self.handler, self.path_params, self.path, strict_hints,
-                                         body_route)
+                                         body_route and not self.stream_body)
         except UnresolvedHints:
             self.binder = None  # a class defined below the route: prepare() tries again
+            return
+        if self.websocket and not self.binder.wants_request:
+            raise RouteError(f"websocket route {self.path!r}: handler {self.name!r} must take a "
+                             "parameter annotated WebSocket")
 
     def prepare(self) -> None:
         """Builds the binder if declaring the route could not (RouteError if it cannot work)."""
@@ -93,7 +104,7 @@ class App:
     def route(
         self, path: str, methods: Optional[Union[str, Iterable[str]]] = None, *,
         status_code: int = 200, responses: Optional[Dict[int, Any]] = None,
-        media_type: Optional[str] = None,
+        media_type: Optional[str] = None, stream_body: bool = False,
     ) -> Callable[[Callable], Callable]:
         """Registers the decorated function for ``path``; returns the function unchanged.
 
@@ -101,7 +112,10 @@ class App:
         ``status_code``: the status of a plain return value (a Response keeps its own).
         ``responses``: other statuses the route answers with, for /openapi.json: status ->
         description, or an OpenAPI Response object. ``media_type``: the content type of the
-        success response when it is not JSON (a handler returning ``Response(..., media_type=)``).
+        success response when it is not JSON (a handler returning ``Response(..., media_type=)``,
+        or a generator: then the stream's content type, ``text/event-stream`` for events).
+        ``stream_body``: the handler reads the request body as it arrives, with
+        ``request.stream()`` (no ``--max-body-size``; ``request.body`` stays empty).
         Errors raise at import time, so a broken app fails when the worker loads it rather than
         on the first request.
         """
@@ -121,15 +135,48 @@ class App:
                 raise ValueError(f"route {path!r}: responses keys must be HTTP statuses (int "
                                  f"100-599), got {status!r}")
         path_parameters(path)  # a bad path fails here, before the decorated function is read
+        return self._register(path, normalized, status_code=status_code, responses=responses,
+                              media_type=media_type, stream_body=bool(stream_body))
 
+    def websocket(self, path: str, *, subprotocols: Optional[Iterable[str]] = None
+                  ) -> Callable[[Callable], Callable]:
+        """Registers ``async def handler(ws: WebSocket, ...)`` for WebSocket connections to
+        ``path`` (path parameters and query arguments bind as for ``route``).
+
+        The connection is accepted when the handler starts; ``subprotocols``: those the route
+        speaks, by preference: the first the client also asks for is chosen (``ws.subprotocol``).
+        """
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"route path must be a string starting with '/', got {path!r}")
+        if path in self._routes:
+            raise ValueError(
+                f"route {path!r} is already registered (handler {self._routes[path].name!r})"
+            )
+        offered = [subprotocols] if isinstance(subprotocols, str) else list(subprotocols or [])
+        for name in offered:
+            if not isinstance(name, str) or not name or not _TOKEN.fullmatch(name):
+                raise ValueError(f"websocket route {path!r}: subprotocol must be a token, "
+                                 f"got {name!r}")
+        path_parameters(path)
+        register = self._register(path, ["GET"], websocket=True, subprotocols=offered)
+
+        def check(handler: Callable) -> Callable:
+            if not inspect.iscoroutinefunction(handler):
+                raise RouteError(f"websocket route {path!r}: handler "
+                                 f"{getattr(handler, '__name__', handler)!r} must be async def")
+            return register(handler)
+
+        return check
+
+    def _register(self, path: str, methods: List[str], **options: Any
+                  ) -> Callable[[Callable], Callable]:
         def register(handler: Callable) -> Callable:
             if not callable(handler):
                 raise TypeError(f"@route({path!r}) must decorate a callable, got {handler!r}")
             # Checked again: another route may have taken the path between route() and here.
             if path in self._routes:
                 raise ValueError(f"route {path!r} is already registered")
-            self._routes[path] = Route(path, normalized, handler, status_code, responses,
-                                       media_type)
+            self._routes[path] = Route(path, methods, handler, **options)
             return handler
 
         return register

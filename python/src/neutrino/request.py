@@ -131,12 +131,14 @@ class Request:
     parses it); ``headers`` are case-insensitive; ``client`` is the peer's ``(host, port)``;
     ``body`` is the raw body (``json()`` parses it); ``request_id`` is the X-Request-Id the
     response carries; ``path_params`` the route's ``{name}`` parts, decoded; ``cookies`` the
-    Cookie header's name/value pairs.
+    Cookie header's name/value pairs. ``stream()``
+    gives the body in pieces: as they arrive on a route declared with ``stream_body=True``
+    (whose ``body`` is then empty), or the whole body at once on the others.
     """
 
     __slots__ = (
         "method", "path", "query", "headers", "client", "body", "request_id", "path_params",
-        "route", "_query_params", "_cookies",
+        "route", "_query_params", "_cookies", "_stream",
     )
 
     def __init__(
@@ -162,6 +164,7 @@ class Request:
         self.route = route  # the route's path pattern, e.g. /users/{user_id}
         self._query_params: Optional[QueryParams] = None
         self._cookies: Optional[Dict[str, str]] = None
+        self._stream: Any = None  # set by the worker on a route that streams its body
 
     @property
     def query_params(self) -> QueryParams:
@@ -175,6 +178,15 @@ class Request:
         if self._cookies is None:
             self._cookies = parse_cookies(self.headers.get_all("cookie"))
         return self._cookies
+
+    def stream(self) -> Any:
+        """The body as an iterable of bytes: ``for chunk in request.stream()`` in a sync
+        handler, ``async for chunk in request.stream()`` in an async one. On a route declared
+        with ``stream_body=True`` the chunks come as the client sends them, once (a second
+        call raises RuntimeError), and ClientDisconnect is raised if the client goes away."""
+        if self._stream is not None:
+            return self._stream.open()
+        return _WholeBody(self.body)
 
     def json(self) -> Any:
         """The body parsed as JSON (ValueError if it is not, or nests too deeply)."""
@@ -202,3 +214,23 @@ def parse_cookies(headers: List[str]) -> Dict[str, str]:
             if (name or value) and name not in cookies:
                 cookies[name] = _unquote(value)
     return cookies
+
+
+class _WholeBody:
+    """request.stream() of a buffered body: the body, in one piece (none if empty)."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body = bytes(body)
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._body:
+            yield self._body
+
+    def __aiter__(self) -> Any:
+        return self._chunks()
+
+    async def _chunks(self) -> Any:
+        if self._body:
+            yield self._body

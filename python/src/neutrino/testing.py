@@ -8,7 +8,10 @@
 
 Requests go through what a worker does with them (the app's middleware, argument binding and
 conversion, its error rules) after the routing the orchestrator does (path templates, 404, 405
-with Allow, HEAD answered by GET), so the answers are the server's, bodies included.
+with Allow, HEAD answered by GET), so the answers are the server's, bodies included. A streamed
+response is collected whole (``response.events()`` parses a ``text/event-stream`` one); a
+route declared ``stream_body=True`` reads the request body from ``request.stream()`` in one piece.
+WebSocket routes need a real server and a WebSocket client.
 """
 
 import asyncio
@@ -21,6 +24,7 @@ from .app import App
 from .internal.worker.executor import RouteEntry, build_route_table, error_result, execute
 from .internal.worker.executor import execute_async
 from .internal.worker.protocol import TaskAssignment
+from .internal.worker.streams import Stream, pieces
 from .request import Headers
 
 __all__ = ["TestClient", "TestResponse"]
@@ -42,6 +46,25 @@ class TestResponse:
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
+
+    def events(self) -> List[Dict[str, Any]]:
+        """A text/event-stream body's events: dicts of the fields each has (``data`` joins its
+        data lines with newlines, as a browser's EventSource does)."""
+        out: List[Dict[str, Any]] = []
+        for block in re.split(r"\r\n\r\n|\n\n|\r\r", self.text):
+            event: Dict[str, Any] = {}
+            for line in re.split(r"\r\n|\n|\r", block):
+                if not line or line.startswith(":"):
+                    continue
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "data":
+                    event["data"] = event["data"] + "\n" + value if "data" in event else value
+                elif name in ("event", "id", "retry"):
+                    event[name] = value
+            if event:
+                out.append(event)
+        return out
 
     def json(self) -> Any:
         return _json.loads(self.content)
@@ -121,13 +144,21 @@ class TestClient:
             status, _flags, out_headers, out_body = found
         else:
             entry, worker_method, path_params = found
+            stream = None
+            if entry.stream_body:
+                stream, body = _BodyOnce(body), b""
             task = TaskAssignment(self._next_id, worker_method, entry.path, route_path, query,
                                   path_params, header_pairs, request_id, "testclient", 50000,
                                   body)
-            if entry.in_thread:
-                result = execute(self._table, task)
+            if entry.websocket:
+                result = error_result(426, f"{entry.path} is a WebSocket route: connect to it "
+                                      "with a WebSocket client through a server")
+            elif entry.in_thread:
+                result = execute(self._table, task, stream)
             else:
-                result = asyncio.run(execute_async(self._table, task))
+                result = asyncio.run(execute_async(self._table, task, stream))
+            if isinstance(result, Stream):
+                result = (result.status, result.flags, result.headers, _collect(result.content))
             status, _flags, out_headers, out_body = result
         names = {name.lower() for name, _ in out_headers}
         out_headers = list(out_headers)
@@ -158,6 +189,39 @@ class TestClient:
             params = [(name, unquote(value)) for name, value in match.groupdict().items()]
             return entry, worker_method, params
         return error_result(404, f"no route for {method} {path}")
+
+
+class _BodyOnce:
+    """request.stream() of a stream_body route: the whole body, once."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._opened = False
+
+    def open(self) -> Any:
+        if self._opened:
+            raise RuntimeError("the request body stream has already been read")
+        self._opened = True
+        from .request import _WholeBody
+
+        return _WholeBody(self._body)
+
+
+def _collect(content: Any) -> bytes:
+    """A streamed body, whole: what the client would have read."""
+    out = bytearray()
+    if hasattr(content, "__aiter__"):
+        async def read() -> None:
+            async for item in content:
+                for piece in pieces(item):
+                    out.extend(piece)
+
+        asyncio.run(read())
+    else:
+        for item in content:
+            for piece in pieces(item):
+                out.extend(piece)
+    return bytes(out)
 
 
 def _query(params: Params) -> str:

@@ -30,6 +30,11 @@
  * With no worker at all while the pool fails to start new ones (an outage), jobs are answered 503
  * at once instead of piling up.
  *
+ * Streams: a task that streams (Job.streaming) holds its worker for as long as the stream lasts,
+ * which says nothing about how quick its route is. Its service time feeds no average; its route
+ * counts as slow from then on and is never prefetched behind, and nothing is prefetched onto a
+ * worker whose running task streams (it would wait for the whole stream).
+ *
  * The dispatcher owns the scheduling state of each worker it may use (a WorkerRecord): whether it
  * takes work at all is whether it has a record, and the record counts its sync and slow tasks.
  */
@@ -77,6 +82,8 @@ export class Dispatcher {
   private idleWaiters: (() => void)[] = [];
   /** Moving average of each route's service time (milliseconds), for prefetch. */
   private readonly serviceMs = new Map<string, number>();
+  /** Routes that answered with a stream: slow, never quick (see the class comment). */
+  private readonly streamingRoutes = new Set<string>();
   /** Moving average of the service time of all tasks (milliseconds), to foresee queue waits. */
   private meanServiceMs: number | undefined;
   private outage: Outage | null = null;
@@ -171,10 +178,14 @@ export class Dispatcher {
 
   /** A worker finished `job` after `serviceMs` of work: give it the next queued job. */
   taskDone(worker: Worker, job: Job, serviceMs: number): void {
-    const average = this.serviceMs.get(job.route);
-    this.serviceMs.set(job.route, average === undefined ? serviceMs : average + SERVICE_TIME_WEIGHT * (serviceMs - average));
-    this.meanServiceMs =
-      this.meanServiceMs === undefined ? serviceMs : this.meanServiceMs + SERVICE_TIME_WEIGHT * (serviceMs - this.meanServiceMs);
+    if (job.streaming) {
+      this.streamingRoutes.add(job.route);
+    } else {
+      const average = this.serviceMs.get(job.route);
+      this.serviceMs.set(job.route, average === undefined ? serviceMs : average + SERVICE_TIME_WEIGHT * (serviceMs - average));
+      this.meanServiceMs =
+        this.meanServiceMs === undefined ? serviceMs : this.meanServiceMs + SERVICE_TIME_WEIGHT * (serviceMs - this.meanServiceMs);
+    }
     this.inflight--;
     const record = this.workers.get(worker);
     if (record) {
@@ -321,7 +332,7 @@ export class Dispatcher {
   private canPrefetch(w: Worker): boolean {
     if (w.inflightCount !== 1) return false;
     const running = w.running;
-    if (running === undefined) return false;
+    if (running === undefined || running.streaming || this.streamingRoutes.has(running.route)) return false;
     const average = this.serviceMs.get(running.route);
     return average !== undefined && average < PREFETCH_MAX_MS;
   }
@@ -354,6 +365,7 @@ export class Dispatcher {
   }
 
   private isSlow(route: string): boolean {
+    if (this.streamingRoutes.has(route)) return true;
     const average = this.serviceMs.get(route);
     return average !== undefined && average >= SLOW_ROUTE_MS;
   }

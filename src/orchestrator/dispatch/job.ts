@@ -1,5 +1,6 @@
 /** A request on its way to a worker: what the dispatcher, the queue and the workers pass around. */
-import type { TaskResult } from "../../protocol/messages.js";
+import type { StreamFrame, TaskResult } from "../../protocol/messages.js";
+import type { Worker } from "../workers/worker.js";
 
 export interface Job {
   /** The task id on the wire; unique across the whole server while in flight. */
@@ -26,6 +27,32 @@ export interface Job {
   readonly answered: boolean;
   /** Sends the worker's result to the client; ignored once answered. */
   complete(result: TaskResult): void;
+  /**
+   * Called by Worker.assign once the TaskAssignment went out to `worker`: a job that streams
+   * learns where to send its frames (request body chunks, window updates).
+   */
+  assigned?(worker: Worker): void;
+  /**
+   * A frame of this task's stream or WebSocket from `worker` (docs/protocol.md, Streams). A
+   * BodyEnd or WebSocketClose has already ended the task on the worker's side when it arrives
+   * here. Returns a reason when the frame is a protocol error for this job (the worker is then
+   * killed). Absent on a job that cannot stream: a stream frame for it is a protocol error.
+   */
+  onStreamFrame?(m: StreamFrame, worker: Worker): string | void;
+  /**
+   * The task streams (a response head came, or its route streams the request body or is a
+   * WebSocket); stays true once set. Its worker is held for the stream's length, so nothing is
+   * prefetched behind it, its service time says nothing about the route being quick, and
+   * --timeout counts from `progressAt` instead of the submission.
+   */
+  readonly streaming: boolean;
+  /** performance.now() of the stream's last progress (a frame either way); Infinity: never times out (a WebSocket). */
+  readonly progressAt: number;
+  /**
+   * The worker is blocked on the client (its window is spent, or it waits for more of the
+   * upload): its silence then is not a hang.
+   */
+  readonly waitingOnClient?: boolean;
   /** Answers with a JSON error body `{"error": reason phrase, "detail": detail}`; ignored once answered. */
   fail(status: number, detail: string, headers?: Record<string, string>): void;
 }

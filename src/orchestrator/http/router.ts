@@ -17,11 +17,13 @@ type RouteMatch =
       readonly headers: boolean;
       /** The handler is synchronous (`"sync": true`): at most one such task per worker at a time. */
       readonly sync: boolean;
+      /** The route reads its body as a stream (`"stream_body": true`): dispatched at the request head. */
+      readonly streamBody: boolean;
     }
   | { readonly kind: "method_not_allowed"; readonly route: RouteInfo; readonly allow: string };
 
 type Store =
-  | { kind: "route"; route: RouteInfo; workerMethod: string; headers: boolean; sync: boolean; allow: string }
+  | { kind: "route"; route: RouteInfo; workerMethod: string; headers: boolean; sync: boolean; streamBody: boolean; allow: string }
   | { kind: "method_not_allowed"; route: RouteInfo; allow: string };
 
 type Method = FindMyWay.HTTPMethod;
@@ -54,10 +56,11 @@ export class Router {
       const path = toRouterPath(route.path);
       const headers = route.headers === true;
       const sync = route.sync === true;
+      const streamBody = route.streamBody === true;
       for (const method of ALL_METHODS) {
         let store: Store;
-        if (allowed.has(method)) store = { kind: "route", route, workerMethod: method, headers, sync, allow };
-        else if (method === "HEAD" && autoHead) store = { kind: "route", route, workerMethod: "GET", headers, sync, allow };
+        if (allowed.has(method)) store = { kind: "route", route, workerMethod: method, headers, sync, streamBody, allow };
+        else if (method === "HEAD" && autoHead) store = { kind: "route", route, workerMethod: "GET", headers, sync, streamBody, allow };
         else store = { kind: "method_not_allowed", route, allow };
         this.fmw.on(method, path, noop, store);
       }
@@ -71,7 +74,15 @@ export class Router {
     if (!found) return null;
     const store = found.store as Store;
     return store.kind === "route"
-      ? { kind: "route", route: store.route, workerMethod: store.workerMethod, params: found.params, headers: store.headers, sync: store.sync }
+      ? {
+          kind: "route",
+          route: store.route,
+          workerMethod: store.workerMethod,
+          params: found.params,
+          headers: store.headers,
+          sync: store.sync,
+          streamBody: store.streamBody,
+        }
       : store;
   }
 

@@ -7,19 +7,18 @@ import { createServer, Server, type IncomingMessage, type ServerResponse } from 
 import { createSecureServer, type Http2SecureServer, type Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
-import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
-import { nextTaskId, type Job } from "../dispatch/job.js";
+import { nextTaskId } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../../protocol/codec.js";
-import type { Pair, TaskResult } from "../../protocol/messages.js";
-import { errorBody, sendError, sendRawError } from "./errors.js";
+import type { Pair } from "../../protocol/messages.js";
+import { sendError, sendRawError } from "./errors.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import type { ProbePaths } from "./probes.js";
 import { BuiltIns, builtInsOf } from "./built-ins.js";
 import type { RequestStats } from "../status/request-stats.js";
 import type { StatusPage } from "../status/status-page.js";
-import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
+import type { CompressionOptions } from "./compression.js";
 import { Cors, type CorsOptions } from "./cors.js";
 import { EdgeHttp2Response } from "./http2-response.js";
 import { listenOn, type Bound, type ListenOptions, type ListenSpec } from "./listeners.js";
@@ -27,8 +26,10 @@ import type { Trust } from "./proxy-headers.js";
 import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
+import { HttpJob, type JobContext } from "./http-job.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
+import { WebSocketGateway, websocketOnly, type WebSocketSettings } from "./websocket.js";
 
 /** How long a client may take to send its request, and to send the next one on a kept-alive connection. */
 export interface ClientTimeouts {
@@ -68,6 +69,8 @@ export interface HttpServerOptions {
   readonly tls?: TlsServerOptions | null;
   /** --forwarded-allow-ips: the proxies whose forwarding headers count (null or absent: none, the connection is the client). */
   readonly proxyTrust?: Trust | null;
+  /** --ws-max-size, --ws-ping-interval, --ws-ping-timeout (absent: their defaults). */
+  readonly websocket?: WebSocketSettings;
 }
 
 export interface TlsServerOptions extends SecureContextOptions {
@@ -90,154 +93,8 @@ const LAST_RESPONSE = Symbol("neutrino.lastResponse");
 /** On a connection: its request stream could not be parsed, and the error answer is on its way. */
 const PARSE_FAILED = Symbol("neutrino.parseFailed");
 type Connection = Socket & { [LAST_RESPONSE]?: ServerResponse; [PARSE_FAILED]?: true };
-/**
- * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
- * X-Request-Id, which the client sent or the orchestrator made.
- */
-const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", REQUEST_ID_HEADER]);
 
-/** One request in flight: the Job the dispatcher and workers see, bound to its HTTP response. */
-class HttpJob implements Job {
-  readonly submittedAt = performance.now();
-  assignedAt = 0;
-  slow = false;
-  /** Answered already: a late result (after a timeout, say) is dropped. */
-  private settled = false;
-
-  constructor(
-    readonly taskId: number,
-    readonly requestId: string,
-    readonly frame: Buffer,
-    readonly sync: boolean,
-    readonly method: string,
-    readonly route: string,
-    private readonly path: string,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly server: HttpServer,
-    private readonly metrics: Metrics,
-  ) {}
-
-  private record(status: number, bytes: number): void {
-    const now = performance.now();
-    this.metrics.requestDone(this.route, this.method, status, (now - this.submittedAt) / 1000);
-    this.server.requestStats?.record(status, (now - this.submittedAt) / 1000);
-    const log = this.server.accessLog;
-    if (!log) return;
-    const ms = (t: number): number => Math.round(t * 1000) / 1000;
-    const started = this.assignedAt || now;
-    const req = this.req;
-    const client = clientViewOf(req);
-    const url = req.url ?? "";
-    const q = url.indexOf("?");
-    const query = q < 0 ? "" : url.slice(q + 1);
-    const protocol = req.httpVersionMajor === 2 ? "HTTP/2" : `HTTP/${req.httpVersion}`;
-    log.info(
-      {
-        requestId: this.requestId,
-        client: client.host,
-        clientPort: client.port,
-        method: this.method,
-        path: this.path,
-        query,
-        protocol,
-        route: this.route,
-        status,
-        bytes,
-        userAgent: req.headers["user-agent"] ?? "",
-        durationMs: ms(now - this.submittedAt),
-        queueMs: ms(started - this.submittedAt),
-        workerMs: this.assignedAt ? ms(now - this.assignedAt) : 0,
-      },
-      `${client.host || "-"} "${this.method} ${this.path}${query ? `?${query}` : ""} ${protocol}" ${status} ${bytes} B ${ms(now - this.submittedAt)} ms`,
-    );
-  }
-
-  get abandoned(): boolean {
-    // The connection, not `res.socket`: a pipelined response waiting behind an earlier one has
-    // no socket yet, and its request is still wanted.
-    return this.req.socket.destroyed;
-  }
-
-  get answered(): boolean {
-    return this.settled;
-  }
-
-  complete(result: TaskResult): void {
-    if (this.settled) return;
-    if (result.status < 200) {
-      // An interim status is no answer: the client would wait for the final one forever (and
-      // 101 would claim a protocol switch that never happens).
-      this.fail(502, `the handler answered with status ${result.status}, which is not a final response`);
-      return;
-    }
-    this.settled = true;
-    const headers: string[] = [];
-    let hasType = false;
-    for (const [name, value] of result.headers) {
-      const lower = name.toLowerCase();
-      if (RESERVED_RESPONSE_HEADERS.has(lower)) continue;
-      if (lower === "content-type") hasType = true;
-      headers.push(name, value);
-    }
-    if (!hasType) headers.push("content-type", "application/json");
-    headers.push(REQUEST_ID_HEADER, this.requestId);
-    const { cors, compression } = this.server;
-    if (cors !== null && !Cors.answered(result.headers)) headers.push(...cors.responseHeaders(this.req.headers.origin));
-    const { status, body } = result;
-    if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers)) {
-      headers.push("vary", "Accept-Encoding");
-      const encoding = negotiate(this.req.headers["accept-encoding"]);
-      if (encoding !== null) {
-        compress(encoding, body, (out) => {
-          if (out === null || out.length >= body.length) return this.send(status, headers, body);
-          headers.push("content-encoding", encoding);
-          weakenEtags(headers);
-          this.send(status, headers, out);
-        });
-        return;
-      }
-    }
-    this.send(status, headers, body);
-  }
-
-  private send(status: number, headers: string[], body: Buffer): void {
-    // 204 and 304 have no body, so no length either (RFC 9110 §8.6): a stray length would make a
-    // keep-alive client wait for bytes that never come.
-    if (status === 204 || status === 304) body = EMPTY;
-    else headers.push("content-length", String(body.length));
-    if (this.server.draining) headers.push("connection", "close");
-    try {
-      this.res.writeHead(status, headers);
-    } catch (err) {
-      // A header Node refuses to send (CR/LF in a value, say): nothing went out yet.
-      this.answerError(502, `the worker sent an invalid response: ${(err as Error).message}`);
-      return;
-    }
-    this.res.end(body);
-    this.record(status, body.length);
-  }
-
-  fail(status: number, detail: string, headers?: Record<string, string>): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.answerError(status, detail, headers);
-  }
-
-  private answerError(status: number, detail: string, headers?: Record<string, string>): void {
-    this.record(status, Buffer.byteLength(errorBody(status, detail)));
-    const all: Record<string, string> = { ...headers, [REQUEST_ID_HEADER]: this.requestId };
-    if (this.server.draining) all.connection = "close";
-    const cors = this.server.cors;
-    if (cors !== null) {
-      const more = cors.responseHeaders(this.req.headers.origin);
-      for (let i = 0; i < more.length; i += 2) all[more[i]!] = more[i + 1]!;
-    }
-    sendError(this.res, status, detail, all);
-  }
-}
-
-export class HttpServer {
+export class HttpServer implements JobContext {
   /** Every listener (--bind, --uds, --fd, or --host/--port), in the order they were opened. */
   readonly listeners: Listener[] = [];
   /** Open HTTP/2 connections: a GOAWAY ends them when draining, as `connection: close` ends HTTP/1.1 ones. */
@@ -253,6 +110,9 @@ export class HttpServer {
   readonly compression: CompressionOptions | null;
   readonly builtIns: BuiltIns;
   private readonly proxyTrust: Trust | null;
+  readonly metrics: Metrics;
+  /** Upgrade requests never reach handle(): Node emits `upgrade`, and the gateway takes them. */
+  readonly websockets: WebSocketGateway;
 
   constructor(private readonly options: HttpServerOptions) {
     this.router = options.router;
@@ -262,6 +122,8 @@ export class HttpServer {
     this.cors = options.cors ? new Cors(options.cors) : null;
     this.compression = options.compression ?? null;
     this.proxyTrust = options.proxyTrust ?? null;
+    this.metrics = options.metrics;
+    this.websockets = new WebSocketGateway(this, options.dispatcher, options.metrics, options.websocket, (req, res) => this.handle(req, res));
   }
 
   /** A new listener, not yet listening, with every handler of this server on it. */
@@ -319,6 +181,12 @@ export class HttpServer {
     // A client that half-closes after its last request (`printf … | nc`) still gets every answer:
     // by default Node ends the connection at the client's FIN, dropping the responses not yet written.
     (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    // Upgrade requests never reach handle(): Node emits `upgrade` (on the HTTP/1.1 side of a TLS
+    // listener too), and the gateway takes them, seeing the client as handle() does.
+    server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      attachClientView(req, this.proxyTrust);
+      this.websockets.upgrade(req, socket, head);
+    });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();
@@ -358,6 +226,7 @@ export class HttpServer {
   /** Stops accepting connections; idle keep-alive connections close now, busy ones after their response. */
   drain(): void {
     this.draining = true;
+    this.websockets.goingAway();
     for (const server of this.listeners) {
       server.close();
       // Node's HTTP/1.1 connection list, which Http2SecureServer keeps too for its HTTP/1.1 side
@@ -408,6 +277,16 @@ export class HttpServer {
       return;
     }
     const match = this.router.find(method, url);
+    // A catch-all route (a mounted ASGI, WSGI or fetch app) does not hide the built-ins served after the app's routes.
+    if (match !== null && match.route.path.endsWith("*")) {
+      const builtIn = this.builtIns.afterApp(path);
+      if (builtIn) {
+        res.setHeader(REQUEST_ID_HEADER, requestId);
+        cors?.setHeaders(res, req.headers.origin);
+        BuiltIns.answer(builtIn, { req, res, method, path, url, draining: this.draining });
+        return;
+      }
+    }
     if (cors !== null) {
       if (method === "OPTIONS" && cors.preflight(req, res, this.router.allowed(url), requestId)) return;
       if (match === null || match.kind === "method_not_allowed") cors.setHeaders(res, req.headers.origin);
@@ -436,6 +315,27 @@ export class HttpServer {
       });
       return;
     }
+    if (websocketOnly(match.route)) return this.websockets.upgradeRequired(res, method, match.route.path, requestId);
+
+    const params = paramPairs(match.params);
+    const query = q < 0 ? "" : url.slice(q + 1);
+    const submit = (body: Buffer): void => {
+      const taskId = nextTaskId();
+      // Headers and the client's address only for routes that read the request; headers for a
+      // form body too (the worker binds its fields by its Content-Type).
+      const headers =
+        match.headers || isFormBody(req.headers["content-type"]) ? requestHeaderPairs(req.rawHeaders, clientViewOf(req)) : NO_PAIRS;
+      const [host, port] = match.headers ? clientAddress(req) : NO_CLIENT;
+      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
+      const job = new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, match.streamBody);
+      this.options.dispatcher.submit(job);
+    };
+    if (match.streamBody) {
+      // Dispatched at the head: the body follows to the worker as it arrives, under its window,
+      // so --max-body-size does not apply (nothing is buffered).
+      submit(EMPTY);
+      return;
+    }
 
     const { maxBodySize } = this.options;
     const declared = req.headers["content-length"];
@@ -455,19 +355,7 @@ export class HttpServer {
       chunks.push(chunk);
     });
     req.on("end", () => {
-      const body = chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      const params = paramPairs(match.params);
-      const taskId = nextTaskId();
-      const query = q < 0 ? "" : url.slice(q + 1);
-      // Headers and the client's address only for routes that read the request; headers for a
-      // form body too (the worker binds its fields by its Content-Type).
-      const headers =
-        match.headers || isFormBody(req.headers["content-type"]) ? requestHeaderPairs(req.rawHeaders, clientViewOf(req)) : NO_PAIRS;
-      const [host, port] = match.headers ? clientAddress(req) : NO_CLIENT;
-      const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
-      this.options.dispatcher.submit(
-        new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, this.options.metrics),
-      );
+      submit(chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
   }
 

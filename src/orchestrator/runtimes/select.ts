@@ -1,5 +1,6 @@
 /** Builds the runtime for a resolved APP from the command line's settings. */
 import { DEFAULT_CONCURRENCY } from "../../shared/concurrency.js";
+import type { Interface } from "../../shared/interface.js";
 import { appDirectory, choosePython } from "./interpreter.js";
 import { NodeRuntime } from "./node.js";
 import { PythonRuntime } from "./python.js";
@@ -19,12 +20,17 @@ interface RuntimeSettings {
   readonly factory?: boolean | undefined;
   /** `--debug`: failed handlers' exceptions go in their 500s. */
   readonly debug?: boolean | undefined;
+  /** What APP is (`--interface`); auto when unset. */
+  readonly interface?: Interface | undefined;
+  /** `--root-path`: the prefix a proxy mounts the app under. */
+  readonly rootPath?: string | undefined;
 }
 
 export function runtimeFor({ language, app }: ResolvedApp, settings: RuntimeSettings): WorkerRuntime {
-  const { workerConcurrency, appDir, factory, debug } = settings;
-  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, { factory, debug });
+  const { workerConcurrency, appDir } = settings;
+  const worker = { factory: settings.factory, debug: settings.debug, interface: settings.interface, rootPath: settings.rootPath };
+  if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, worker);
   // A Python app without async routes runs one request at a time whatever this says.
   const interpreter = choosePython(settings.python, appDirectory(app, appDir), process.env, process.cwd(), settings.pythonFrom);
-  return new PythonRuntime(interpreter, workerConcurrency ?? DEFAULT_CONCURRENCY, { appDir, factory, debug });
+  return new PythonRuntime(interpreter, workerConcurrency ?? DEFAULT_CONCURRENCY, { appDir, ...worker });
 }

@@ -5,6 +5,8 @@
  * from the orchestrator's own environment never says what the command line did not.
  */
 
+import { INTERFACE_ENV, ROOT_PATH_ENV, type Interface } from "../../shared/interface.js";
+
 /** APP names a function that returns the app (`--factory`): "1". */
 export const FACTORY_ENV = "NEUTRINO_FACTORY";
 /** A failed handler's 500 shows its exception and traceback (`--debug`): "1". */
@@ -13,6 +15,10 @@ export const DEBUG_ENV = "NEUTRINO_DEBUG";
 export interface WorkerSettings {
   readonly factory?: boolean | undefined;
   readonly debug?: boolean | undefined;
+  /** `--interface`: what APP is (auto: the worker detects it). */
+  readonly interface?: Interface | undefined;
+  /** `--root-path`: the prefix a proxy mounts the app under ("" or absent: none). */
+  readonly rootPath?: string | undefined;
 }
 
 /** `base` (the orchestrator's environment plus the runtime's own variables) with the settings applied. */
@@ -20,6 +26,9 @@ export function workerEnv(base: NodeJS.ProcessEnv, settings: WorkerSettings): No
   const env = { ...base };
   flag(env, FACTORY_ENV, settings.factory);
   flag(env, DEBUG_ENV, settings.debug);
+  env[INTERFACE_ENV] = settings.interface ?? "auto";
+  if (settings.rootPath) env[ROOT_PATH_ENV] = settings.rootPath;
+  else delete env[ROOT_PATH_ENV];
   return env;
 }
 

@@ -133,6 +133,9 @@ const SCRIPT = String.raw`
     setValue("queue-depth", s.queue.depth, fmtInt(s.queue.depth));
     setValue("queue-capacity", s.queue.capacity, fmtInt(s.queue.capacity));
     setValue("inflight", s.inflight, fmtInt(s.inflight));
+    var streams = s.streams.response + s.streams.request + s.streams.websocket;
+    setValue("streams-open", streams, fmtInt(streams));
+    $("streams-open").title = s.streams.response + " responses, " + s.streams.request + " uploads, " + s.streams.websocket + " WebSockets";
     var busy = 0, serving = 0;
     s.workers.forEach(function (w) {
       if (w.state === "busy") busy++;
@@ -165,7 +168,7 @@ const SCRIPT = String.raw`
       cell(tr, "rss", fmtBytes(w.rss_bytes), w.rss_bytes, "num");
       cell(tr, "served", fmtInt(w.served), w.served, "num");
       cell(tr, "inflight", w.inflight + " / " + w.concurrency, w.inflight, "num");
-      var shown = w.current.slice(0, 3).map(function (c) { return c.method + " " + c.route + " (" + fmtMs(c.running_ms) + ")"; });
+      var shown = w.current.slice(0, 3).map(function (c) { return c.method + " " + c.route + (c.streaming ? " \u21c4" : "") + " (" + fmtMs(c.running_ms) + ")"; });
       if (w.current.length > 3) shown.push("+" + (w.current.length - 3) + " more");
       cell(tr, "current", shown.join(", ") || "\u2013", w.current.map(function (c) { return c.route; }).join(" "), "current");
       rows.appendChild(tr);
@@ -359,7 +362,7 @@ const BODY = `
   <div class="tile"><div class="label">Requests served</div><div class="value" id="requests-total" data-value="">\u2013</div>
     <div class="sub"><span id="errors-total" data-value="">\u2013</span> errors (5xx)</div></div>
   <div class="tile"><div class="label">Queue depth</div><div class="value" id="queue-depth" data-value="">\u2013</div>
-    <div class="sub">of <span id="queue-capacity" data-value="">\u2013</span> \u00b7 <span id="inflight" data-value="">\u2013</span> in flight</div></div>
+    <div class="sub">of <span id="queue-capacity" data-value="">\u2013</span> \u00b7 <span id="inflight" data-value="">\u2013</span> in flight \u00b7 <span id="streams-open" data-value="">\u2013</span> streams</div></div>
   <div class="tile"><div class="label">Workers</div><div class="value" id="workers-count" data-value="">\u2013</div>
     <div class="sub"><span id="workers-serving" data-value="">\u2013</span> serving \u00b7 <span id="workers-busy" data-value="">\u2013</span> busy</div></div>
 </section>

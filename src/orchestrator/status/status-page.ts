@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { PoolHealth } from "../workers/pool.js";
 import type { Worker } from "../workers/worker.js";
+import type { OpenStreams, StreamKind } from "../streams.js";
 import { PAGE_CSP, PAGE_HTML } from "./page.js";
 import { HISTORY_SECONDS, RequestStats, type SecondPoint, type StatsWindow } from "./request-stats.js";
 
@@ -27,8 +28,8 @@ interface WorkerStatus {
   served: number;
   inflight: number;
   concurrency: number;
-  /** The requests it is running now, oldest first. */
-  current: { method: string; route: string; running_ms: number }[];
+  /** The requests it is running now, oldest first (`streaming`: a stream or WebSocket holds the slot). */
+  current: { method: string; route: string; running_ms: number; streaming: boolean }[];
 }
 
 interface StatusSnapshot {
@@ -39,6 +40,8 @@ interface StatusSnapshot {
   /** The pool's size, its serving workers, and failed starts since the last good one (with the error). */
   pool: { size: number; serving: number; start_failures_in_a_row: number; last_start_error: string | null };
   inflight: number;
+  /** Streams open now, by kind (they are among the requests in flight). */
+  streams: Record<StreamKind, number>;
   /** Requests answered since start-up (by a worker, or with a 5xx on its behalf), and the 5xx among them. */
   totals: { requests: number; errors: number };
   last_10s: StatsWindow;
@@ -53,6 +56,7 @@ interface StatusPageOptions {
   readonly workers: () => readonly Worker[];
   readonly pool: () => PoolHealth;
   readonly dispatcher: Dispatcher;
+  readonly streams: OpenStreams;
   readonly maxQueue: number;
   readonly app: string;
   readonly runtime: string;
@@ -147,6 +151,7 @@ export class StatusPage {
       queue: { depth: dispatcher.queued, capacity: maxQueue },
       pool: poolStatus(this.options.pool()),
       inflight: dispatcher.busy,
+      streams: this.options.streams.snapshot(),
       totals: { requests: this.stats.totalRequests, errors: this.stats.totalErrors },
       last_10s: this.stats.window(10, time),
       last_60s: this.stats.window(60, time),
@@ -158,7 +163,7 @@ export class StatusPage {
   private describe(w: Worker, now: number): WorkerStatus {
     const current = w
       .inflightJobs()
-      .map((job) => ({ method: job.method, route: job.route, running_ms: Math.round(now - (job.assignedAt || now)) }))
+      .map((job) => ({ method: job.method, route: job.route, running_ms: Math.round(now - (job.assignedAt || now)), streaming: job.streaming }))
       .sort((a, b) => b.running_ms - a.running_ms);
     return {
       id: w.id,

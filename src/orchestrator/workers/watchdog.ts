@@ -2,12 +2,18 @@
  * The periodic checks that need a clock: requests past --timeout (504), requests past
  * --queue-timeout (503), workers silent past --worker-timeout (hung: killed), and workers over
  * --max-worker-memory (recycled; killed at twice the limit).
+ *
+ * A streaming task times out when it makes no progress for --timeout (docs/protocol.md,
+ * Timeouts): its response is cut (or answered 504 before its head) and the task cancelled, on a
+ * worker of any concurrency; a worker of concurrency 1 that has not ended it CANCEL_GRACE_MS
+ * later (a synchronous handler stuck between two chunks never reads the cancel) is replaced.
  */
 import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { Logger } from "../log.js";
 import type { WorkerPool } from "./pool.js";
 import type { Worker } from "./worker.js";
+import type { Job } from "../dispatch/job.js";
 
 export interface WatchdogOptions {
   readonly pool: WorkerPool;
@@ -28,11 +34,16 @@ const TICK_MS = 100;
  */
 const MEMORY_CHECK_MS = 250;
 
+/** Time a cancelled stream's task gets to end before its one-at-a-time worker is replaced. */
+export const CANCEL_GRACE_MS = 1_000;
+
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 
 export class Watchdog {
   private timer: NodeJS.Timeout | null = null;
   private lastMemoryCheck = 0;
+  /** Streaming tasks cancelled for a stall, and when. */
+  private readonly cancelled = new WeakMap<Job, number>();
 
   constructor(private readonly options: WatchdogOptions) {}
 
@@ -57,16 +68,29 @@ export class Watchdog {
     if (checkMemory) this.lastMemoryCheck = now;
     for (const worker of pool.serving) {
       if (!worker.ready) continue;
-      if (workerTimeoutMs > 0 && now - worker.lastHeard > workerTimeoutMs) this.killHung(worker, now);
+      if (workerTimeoutMs > 0 && now - worker.lastHeard > workerTimeoutMs && !this.waitsOnClients(worker, now)) this.killHung(worker, now);
       else if (requestTimeoutMs > 0) this.expireRequests(worker, now);
     }
     // Every worker, draining ones included: a retiring worker can still be growing without bound.
     if (checkMemory) for (const worker of pool.workers) this.checkMemory(worker);
   }
 
+  /**
+   * A worker silent because its streams wait on their clients (a spent window, an upload still
+   * arriving) is not hung: it may say nothing until the orchestrator sends it more.
+   */
+  private waitsOnClients(worker: Worker, now: number): boolean {
+    if (now - worker.lastSent < this.options.workerTimeoutMs) return true;
+    return worker.inflightJobs().some((j) => j.waitingOnClient === true);
+  }
+
   private expireRequests(worker: Worker, now: number): void {
     const { requestTimeoutMs, log, dispatcher } = this.options;
     for (const job of worker.inflightJobs()) {
+      if (job.streaming) {
+        if (this.expireStream(worker, job, now)) return;
+        continue;
+      }
       if (job.answered || now - job.submittedAt <= requestTimeoutMs) continue;
       job.fail(504, `the request did not complete within the timeout (${seconds(requestTimeoutMs)} s)`);
       if (worker.concurrency > 1) {
@@ -87,6 +111,26 @@ export class Watchdog {
         return;
       }
     }
+  }
+
+  /** A stalled stream (see the class comment); true when the worker is being replaced. */
+  private expireStream(worker: Worker, job: Job, now: number): boolean {
+    const { requestTimeoutMs, log, dispatcher } = this.options;
+    const cancelledAt = this.cancelled.get(job);
+    const fields = { worker: worker.id, workerPid: worker.pid, route: job.route, requestId: job.requestId };
+    if (cancelledAt !== undefined) {
+      if (worker.concurrency > 1 || now - cancelledAt <= CANCEL_GRACE_MS) return false;
+      log.warn(fields, `stalled stream of request ${job.requestId} (${job.method} ${job.route}) did not end when cancelled: replacing worker ${worker.id} (pid ${worker.pid})`);
+      dispatcher.removeWorker(worker);
+      worker.terminate(`its request ${job.requestId} timed out`);
+      return true;
+    }
+    if (now - job.progressAt <= requestTimeoutMs) return false;
+    log.warn(fields, `request ${job.requestId} (${job.method} ${job.route}) made no progress for ${seconds(requestTimeoutMs)} s on worker ${worker.id}: stream cancelled`);
+    job.fail(504, `the request made no progress within the timeout (${seconds(requestTimeoutMs)} s)`);
+    worker.cancel(job.taskId);
+    this.cancelled.set(job, now);
+    return false;
   }
 
   private killHung(worker: Worker, now: number): void {

@@ -12,7 +12,7 @@ import type { AppSpec } from "../../shared/app-spec.js";
 import type { Job } from "../dispatch/job.js";
 import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../../protocol/codec.js";
 import { FrameDecoder } from "../../protocol/frame-decoder.js";
-import type { Message, RouteInfo } from "../../protocol/messages.js";
+import type { Message, RouteInfo, StreamFrame } from "../../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import { StartupFailure } from "../../shared/startup-failure.js";
 import { forEachLine, SPLIT_MARK } from "./output-lines.js";
@@ -82,6 +82,11 @@ export class Worker {
   concurrency = 1;
   /** performance.now() of the last byte received: a hung worker is one that stays silent. */
   lastHeard = 0;
+  /**
+   * performance.now() of the last stream frame sent to it (data, a window): a worker blocked on a
+   * stream may be silent since then, waiting for it, without being hung.
+   */
+  lastSent = 0;
   /** Tasks completed, for --max-requests. */
   served = 0;
   private state: WorkerLifecycle = "starting";
@@ -105,6 +110,11 @@ export class Worker {
   private readonly started = new Set<number>();
   /** performance.now() when the running task of a sequential worker started. */
   private runningSince = 0;
+  /**
+   * The highest task id given to this worker: a stream frame for a lower id not in flight is for
+   * a task that has ended (the two crossed on the wire), not a protocol error.
+   */
+  private highestTaskId = 0;
   private readonly decoder = new FrameDecoder();
   private readonly startupOutput: string[] = [];
   private pendingRoutes: { resolve(r: RouteInfo[]): void; reject(e: Error): void } | null = null;
@@ -250,7 +260,28 @@ export class Worker {
   assign(job: Job): void {
     if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
+    if (job.taskId > this.highestTaskId) this.highestTaskId = job.taskId;
     this.socket!.write(job.frame);
+    job.assigned?.(this);
+  }
+
+  /** Whether the task is in flight here (not ended on the worker's side). */
+  has(taskId: number): boolean {
+    return this.inflight.has(taskId);
+  }
+
+  /** Writes frames of a task in flight (stream data, window updates) to the worker's socket. */
+  send(frames: Buffer | readonly Buffer[]): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    this.lastSent = performance.now();
+    if (Buffer.isBuffer(frames)) {
+      socket.write(frames);
+      return;
+    }
+    socket.cork();
+    for (const frame of frames) socket.write(frame);
+    socket.uncork();
   }
 
   /**
@@ -266,7 +297,10 @@ export class Worker {
     return this.exitedPromise.finally(() => clearTimeout(timer));
   }
 
-  /** Asks an async worker to abandon a task; its slot frees when the worker answers. */
+  /**
+   * Asks the worker to abandon a task: an async worker's timed-out task, or a stream of any
+   * worker (docs/protocol.md, Ending early). Its slot frees when the worker ends the task.
+   */
   cancel(taskId: number): void {
     if (this.inflight.has(taskId) && this.socket && !this.socket.destroyed) this.socket.write(encodeCancelTask(taskId));
   }
@@ -387,6 +421,9 @@ export class Worker {
       try {
         messages = this.decoder.push(chunk);
       } catch (err) {
+        // Nothing after a refused frame can be read as frames: stop reading, report it once.
+        socket.removeAllListeners("data");
+        socket.pause();
         this.protocolViolation((err as ProtocolError).message);
         return;
       }
@@ -408,22 +445,19 @@ export class Worker {
           this.protocolViolation(`result for unknown task ${m.taskId}`);
           return;
         }
-        this.inflight.delete(m.taskId);
-        this.started.delete(m.taskId);
-        this.served++;
-        const now = performance.now();
-        let serviceMs: number;
-        if (this.sequential) {
-          // The next task in flight, if any, starts now: its wait behind this one is not service.
-          serviceMs = now - this.runningSince;
-          this.runningSince = now;
-        } else {
-          serviceMs = now - job.assignedAt;
-        }
+        const serviceMs = this.endTask(job);
         job.complete(m);
         this.options.listener.taskDone(this, job, serviceMs);
         return;
       }
+      case "ResponseHead":
+      case "BodyChunk":
+      case "BodyEnd":
+      case "WindowUpdate":
+      case "WebSocketAccept":
+      case "WebSocketMessage":
+      case "WebSocketClose":
+        return this.streamFrame(m);
       case "TaskStarted":
         if (!this.inflight.has(m.taskId)) return this.protocolViolation(`TaskStarted for unknown task ${m.taskId}`);
         this.started.add(m.taskId);
@@ -450,6 +484,42 @@ export class Worker {
       default:
         this.protocolViolation(`unexpected ${m.type} from a worker`);
     }
+  }
+
+  /** Takes a finished task out of flight; returns how long the worker ran it (milliseconds). */
+  private endTask(job: Job): number {
+    this.inflight.delete(job.taskId);
+    this.started.delete(job.taskId);
+    this.served++;
+    const now = performance.now();
+    if (!this.sequential) return now - job.assignedAt;
+    // The next task in flight, if any, starts now: its wait behind this one is not service.
+    const serviceMs = now - this.runningSince;
+    this.runningSince = now;
+    return serviceMs;
+  }
+
+  /** A frame of a streaming task goes to its job; a BodyEnd or WebSocketClose ends the task. */
+  private streamFrame(m: StreamFrame): void {
+    const job = this.inflight.get(m.taskId);
+    if (!job) {
+      if (m.taskId <= this.highestTaskId) return; // the task ended while this frame was on its way
+      return this.protocolViolation(`${m.type} for unknown task ${m.taskId}`);
+    }
+    if (!job.onStreamFrame) return this.protocolViolation(`${m.type} for task ${m.taskId}, which cannot stream`);
+    if (m.type !== "BodyEnd" && m.type !== "WebSocketClose") {
+      const error = job.onStreamFrame(m, this);
+      if (error) this.protocolViolation(`${error} (task ${m.taskId})`);
+      return;
+    }
+    const serviceMs = this.endTask(job);
+    const error = job.onStreamFrame(m, this);
+    if (error) {
+      // The task is out of flight already, so the worker's exit will not answer it: do it here.
+      job.fail(502, "the worker handling this request broke the wire protocol");
+      this.protocolViolation(`${error} (task ${m.taskId})`);
+    }
+    this.options.listener.taskDone(this, job, serviceMs);
   }
 
   private protocolViolation(why: string): void {

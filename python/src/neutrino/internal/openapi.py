@@ -101,6 +101,8 @@ def _return_content(handler: Any, media_type: Optional[str]) -> Optional[Dict[st
         return {media_type: {"schema": schema}}
     if isinstance(hint, type) and issubclass(hint, Response):
         return None  # the handler decides
+    if inspect.isgeneratorfunction(handler) or inspect.isasyncgenfunction(handler):
+        return {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}  # a stream
     if hint in (bytes, bytearray):
         return {"application/octet-stream": {"schema": dict(_BINARY)}}
     return {"application/json": {"schema": _json_return_schema(hint)}}
@@ -134,12 +136,13 @@ def _declared_response(status: int, declared: Any) -> Dict[str, Any]:
 def operation(handler: Any, path_params: List[str], binder: Optional[ArgumentBinder] = None,
               name: Optional[str] = None, status_code: int = 200,
               responses: Optional[Dict[int, Any]] = None,
-              media_type: Optional[str] = None) -> Dict[str, Any]:
+              media_type: Optional[str] = None, stream_body: bool = False) -> Dict[str, Any]:
     """The OpenAPI Operation object for one route.
 
     ``status_code``: the status a plain return value gets; ``responses``: the other statuses
     the route declares (status -> description or Response object); ``media_type``: the success
-    response's content type, when not JSON.
+    response's content type, when not JSON; ``stream_body``: the handler reads the body as a
+    stream of bytes (``request.stream()``).
     """
     if binder is None:
         binder = ArgumentBinder(handler, path_params)
@@ -184,6 +187,8 @@ def operation(handler: Any, path_params: List[str], binder: Optional[ArgumentBin
             required = bool(names)
         op["requestBody"] = {"required": required,
                              "content": {"application/json": {"schema": schema}}}
+    if stream_body:  # whatever the client sends, read as it arrives
+        op["requestBody"] = {"content": {"application/octet-stream": {"schema": dict(_BINARY)}}}
     ok: Dict[str, Any] = {"description": "Successful Response"}
     content = _return_content(handler, media_type)
     if content is not None:

@@ -3,7 +3,8 @@
 Accepted forms:
   ``myapp:app``, ``pkg.sub.myapp:app``   a module imported from the current directory;
   ``examples/myapp:app``, ``myapp.py:app`` a file: its directory goes on sys.path first.
-Failures raise StartupFailure with one of the kinds of docs/protocol.md, which the worker sends
+What it names is a neutrino App, or an app the user already has (an ASGI or WSGI app: see
+neutrino.internal.foreign), served through its adapter. Failures raise StartupFailure with one of the kinds of docs/protocol.md, which the worker sends
 to the orchestrator as StartupError.
 """
 
@@ -11,10 +12,11 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Tuple
+from typing import Any, Optional, Tuple
 
 from ...app import App
 from ...errors import RouteError
+from ..foreign import INTERFACES, adapter, interface_from_env, is_asgi, is_wsgi
 
 
 class StartupFailure(Exception):
@@ -28,7 +30,18 @@ class StartupFailure(Exception):
         self.traceback = traceback
 
 
-def load_app(app_path: str) -> App:
+def load_app(app_path: str, interface: Optional[str] = None) -> Any:
+    """The App, or for a foreign app (ASGI, WSGI) its adapter (neutrino.internal.asgi, wsgi).
+
+    ``interface``: auto, neutrino, asgi or wsgi (``--interface``); NEUTRINO_INTERFACE when None.
+    """
+    kind = interface_from_env() if interface is None else interface
+    if kind not in INTERFACES:
+        raise StartupFailure("not_an_app", f"unknown interface {kind!r} (expected one of "
+                             f"{', '.join(INTERFACES)})")
+    if kind == "fetch":
+        raise StartupFailure("not_an_app", "--interface fetch is for JavaScript and TypeScript "
+                             "apps; a Python app is neutrino, asgi or wsgi")
     module_name, attribute, search_dir = _parse(app_path)
     if search_dir in sys.path:
         sys.path.remove(search_dir)
@@ -40,15 +53,29 @@ def load_app(app_path: str) -> App:
         raise StartupFailure(
             "attribute_not_found", f"module {module_name!r} has no attribute {attribute!r}"
         ) from None
-    if not isinstance(app, App):
-        if app is App:
-            message = (
-                f"{app_path!r} is the App class, not an App instance (create one: app = App())"
-            )
-        else:
-            message = f"{app_path!r} is {_kind_of(app)}, not a neutrino App"
-        raise StartupFailure("not_an_app", message)
-    return app
+    if isinstance(app, App) and kind in ("auto", "neutrino"):
+        return app
+    if kind == "auto":
+        for candidate, test in (("asgi", is_asgi), ("wsgi", is_wsgi)):
+            if test(app):
+                return adapter(app, candidate)
+    elif kind == "asgi" and is_asgi(app):
+        return adapter(app, "asgi")
+    elif kind == "wsgi" and is_wsgi(app):
+        return adapter(app, "wsgi")
+    raise StartupFailure("not_an_app", _not_an_app(app_path, app, kind))
+
+
+def _not_an_app(app_path: str, app: Any, kind: str) -> str:
+    if app is App:
+        return f"{app_path!r} is the App class, not an App instance (create one: app = App())"
+    expected = {
+        "auto": "not a neutrino App, an ASGI app nor a WSGI app",
+        "neutrino": "not a neutrino App (--interface neutrino)",
+        "asgi": "not an ASGI 3 app: an async callable of (scope, receive, send) (--interface asgi)",
+        "wsgi": "not a WSGI app: a callable of (environ, start_response) (--interface wsgi)",
+    }[kind]
+    return f"{app_path!r} is {_kind_of(app)}, {expected}"
 
 
 def _parse(app_path: str) -> Tuple[str, str, str]:

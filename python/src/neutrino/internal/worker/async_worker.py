@@ -5,6 +5,11 @@ asyncio event loop: each async task is an asyncio Task, and results go back in a
 with no async route never comes here: main's blocking loop serves it, at a fraction of the cost.
 
 Synchronous handlers of a mixed app run on ONE dedicated thread, one at a time (SyncThread).
+
+Streams (docs/protocol.md, "Streams") run on the loop too: a streamed response is sent by a task
+of its own (an async iterable on the loop, a sync one a next() at a time on the sync thread), a
+streamed request body is a BodyStream, a WebSocket a SocketChannel; each counts as a task in
+flight until the frame that ends it goes out.
 """
 
 import asyncio
@@ -14,20 +19,47 @@ import queue
 import socket
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from .executor import Result, RouteEntry, error_result, execute, execute_async, find_route
+from ...streaming import ClientDisconnect
+from ...websocket import WebSocket, WebSocketDisconnect
+from .bodies import BodyStream
+from .executor import (
+    BIND,
+    Outcome,
+    Result,
+    RouteEntry,
+    _report_failure,
+    error_result,
+    execute,
+    execute_async,
+    failure_result,
+    find_route,
+)
 from .protocol import (
+    BODY_INCOMPLETE,
+    DEFAULT_MAX_FRAME,
     HANDLER_FAILED,
+    BodyChunk,
+    BodyEnd,
     CancelTask,
     DiscoverRoutes,
     FrameDecoder,
     ProtocolError,
     Shutdown,
     TaskAssignment,
+    WebSocketClose,
+    WebSocketMessage,
+    WindowUpdate,
+    encode_body_chunk_head,
+    encode_body_end,
+    encode_response_head,
     encode_task_result_head,
     encode_task_started,
+    encode_window_update,
 )
+from .sockets import Credit, SocketChannel, choose_subprotocol, is_upgrade, valid_close_code
+from .streams import Stream, pieces, report_stream_failure, too_large
 
 CONCURRENCY_ENV = "NEUTRINO_WORKER_CONCURRENCY"
 DEFAULT_CONCURRENCY = 64
@@ -146,8 +178,20 @@ class AsyncWorker(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, table: Dict[str, RouteEntry],
                  registry: Callable[[], bytes], runner: SyncThread,
-                 heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "") -> None:
+                 heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "",
+                 foreign: Any = None) -> None:
         self._worker_id = worker_id
+        # An ASGI app's adapter: every task goes to ``await foreign.execute_async(task, body,
+        # socket)`` (body: a BodyStream for a route listed "stream_body"; socket: a SocketChannel
+        # for a handshake to one listed "websocket"), which gives a Result or a Stream, or None
+        # once the socket it accepted is closed.
+        self._foreign = foreign
+        self._foreign_bodies: Any = frozenset()
+        self._foreign_sockets: Any = frozenset()
+        if foreign is not None:
+            routes = foreign.registry()
+            self._foreign_bodies = {r["path"] for r in routes if r.get("stream_body")}
+            self._foreign_sockets = {r["path"] for r in routes if r.get("websocket")}
         self._loop = loop
         self._table = table
         self._registry = registry
@@ -155,8 +199,13 @@ class AsyncWorker(asyncio.Protocol):
         self._execute_sync = functools.partial(execute, table)
         self._decoder = FrameDecoder()
         self._transport: Any = None
-        # task_id -> its asyncio Task or its SyncThread job, until answered.
+        # task_id -> its asyncio Task or its SyncThread job, until answered (its stream's Task
+        # once it streams).
         self._inflight: Dict[int, Any] = {}
+        self._credits: Dict[int, Credit] = {}  # streamed responses and WebSockets: out windows
+        self._bodies: Dict[int, BodyStream] = {}  # streamed request bodies
+        self._sockets: Dict[int, SocketChannel] = {}  # WebSockets
+        self._paused: "Optional[asyncio.Future[None]]" = None  # the socket's buffer is full
         self._shutting_down = False
         self.exit_code: "asyncio.Future[int]" = loop.create_future()
         self._heartbeat = heartbeat
@@ -184,6 +233,24 @@ class AsyncWorker(asyncio.Protocol):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._finish(0)
+        self._resume()
+
+    def pause_writing(self) -> None:
+        if self._paused is None:
+            self._paused = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        self._resume()
+
+    def _resume(self) -> None:
+        paused, self._paused = self._paused, None
+        if paused is not None and not paused.done():
+            paused.set_result(None)
+
+    async def _drained(self) -> None:
+        """Streams wait here while the socket's buffer is over its high-water mark."""
+        while self._paused is not None and not self.exit_code.done():
+            await asyncio.shield(self._paused)
 
     # messages ---------------------------------------------------------------------------------
 
@@ -193,6 +260,26 @@ class AsyncWorker(asyncio.Protocol):
             self._start(msg)
         elif kind is DiscoverRoutes:
             self._transport.write(self._registry())
+        elif kind is WindowUpdate:
+            credit = self._credits.get(msg.task_id)
+            if credit is not None:  # else the stream is over: they crossed on the wire
+                credit.grant(msg.increment)
+        elif kind is BodyChunk:
+            body = self._bodies.get(msg.task_id)
+            if body is not None:
+                body.feed(msg.data)
+        elif kind is BodyEnd:
+            body = self._bodies.get(msg.task_id)
+            if body is not None:
+                body.end(not msg.flags & BODY_INCOMPLETE)
+        elif kind is WebSocketMessage:
+            channel = self._sockets.get(msg.task_id)
+            if channel is not None:
+                channel.message(msg.binary, msg.data)
+        elif kind is WebSocketClose:
+            channel = self._sockets.get(msg.task_id)
+            if channel is not None:
+                channel.peer_close(msg.code, msg.reason)
         elif kind is CancelTask:
             self._cancel(msg.task_id)
         elif kind is Shutdown:
@@ -210,40 +297,227 @@ class AsyncWorker(asyncio.Protocol):
             raise ProtocolError("malformed", f"task {task_id} assigned after Shutdown")
         if task_id in self._inflight:
             raise ProtocolError("malformed", f"task {task_id} is already in flight")
+        if self._foreign is not None:
+            self._start_foreign(task)
+            return
         found = find_route(self._table, task)
         if type(found) is tuple:  # 404 or 405: answered at once
             self._send(task_id, found)
             return
-        if found.in_thread:
+        body = None
+        if found.stream_body:
+            body = BodyStream(self._loop, functools.partial(self._grant, task_id))
+            self._bodies[task_id] = body
+        if found.websocket:
+            handle = future = self._loop.create_task(self._run_websocket(task_id, found, task))
+        elif found.in_thread:
             # When the thread will start it is not known here: said started now, so that it is
             # never run twice (TaskStarted).
             self._transport.write(encode_task_started(task_id))
-            job = self._runner.submit(self._execute_sync, task)
-            handle: Any = job
-            future: Any = job.future
+            run = self._execute_sync if body is None else functools.partial(
+                execute, self._table, body=body)
+            job = self._runner.submit(run, task)
+            handle = job
+            future = job.future
         else:
-            handle = future = self._loop.create_task(self._run_async(task_id, task))
+            handle = future = self._loop.create_task(self._run_async(task_id, task, body))
         self._inflight[task_id] = handle
         future.add_done_callback(functools.partial(self._done, task_id, handle))
 
-    async def _run_async(self, task_id: int, task: TaskAssignment) -> Result:
+    async def _run_async(self, task_id: int, task: TaskAssignment, body: Any) -> Outcome:
         # TaskStarted before the handler runs: if a handler then blocks the loop and the worker is
         # declared hung, the tasks it never started can go to another worker.
         self._transport.write(encode_task_started(task_id))
-        return await execute_async(self._table, task)
+        return await execute_async(self._table, task, body)
 
-    def _done(self, task_id: int, handle: Any, future: "asyncio.Future[Result]") -> None:
+    def _done(self, task_id: int, handle: Any, future: "asyncio.Future[Any]") -> None:
         if self._inflight.get(task_id) is not handle:
             return  # cancelled, and already answered
-        del self._inflight[task_id]
         if future.cancelled():
-            result: Result = (504, HANDLER_FAILED, [], _CANCELLED_BODY)
+            outcome: Any = (504, HANDLER_FAILED, [], _CANCELLED_BODY)
         elif future.exception() is not None:
             detail = f"the worker failed: {future.exception()!r}"
-            result = error_result(500, detail, HANDLER_FAILED)
+            outcome = error_result(500, detail, HANDLER_FAILED)
         else:
-            result = future.result()
-        self._send(task_id, result)
+            outcome = future.result()
+        if type(outcome) is Stream:
+            self._start_stream(task_id, outcome)
+            return
+        self._end(task_id)
+        if outcome is not None:  # None: a WebSocket, ended by its own WebSocketClose
+            self._send(task_id, outcome)
+        if self._shutting_down:
+            self._exit_when_idle()
+
+    def _end(self, task_id: int) -> None:
+        """The task is over for the orchestrator: forget it."""
+        self._inflight.pop(task_id, None)
+        if self._credits or self._bodies:  # the common task streams nothing: skip the rest
+            self._credits.pop(task_id, None)
+            self._bodies.pop(task_id, None)
+            self._sockets.pop(task_id, None)
+
+    def _grant(self, task_id: int, increment: int) -> None:
+        """The handler has read that much of the task's request body: let more come."""
+        if task_id in self._bodies and not self.exit_code.done():
+            self._transport.write(encode_window_update(task_id, increment))
+
+    # streamed responses -----------------------------------------------------------------------
+
+    def _start_stream(self, task_id: int, stream: Stream) -> None:
+        self._transport.write(encode_response_head(task_id, stream.status, stream.flags,
+                                                   stream.headers))
+        credit = self._credits[task_id] = Credit(self._loop)
+        ended: List[bool] = []
+        task = self._loop.create_task(self._stream(task_id, stream, credit, ended))
+        self._inflight[task_id] = task
+        task.add_done_callback(functools.partial(self._stream_done, task_id, task, ended))
+
+    async def _stream(self, task_id: int, stream: Stream, credit: Credit, ended: List[bool]
+                      ) -> None:
+        """BodyChunk frames under the window, then BodyEnd: bit 0 when the content raised
+        (traceback logged) or the task was cancelled (the content is closed first, so the
+        handler's finally blocks run)."""
+        flags = BODY_INCOMPLETE
+        is_async = stream.is_async
+        iterator = stream.content.__aiter__() if is_async else iter(stream.content)
+        write = self._transport.writelines
+        try:
+            while True:
+                if is_async:
+                    try:
+                        item = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                else:
+                    item = await self._runner.offload(_next_item, iterator)
+                    if item is _EXHAUSTED:
+                        break
+                for piece in pieces(item):
+                    if credit.window <= 0:
+                        await credit.wait()
+                    if self._paused is not None:
+                        await self._drained()
+                    write((encode_body_chunk_head(task_id, len(piece)), piece))
+                    credit.window -= len(piece)
+            flags = 0
+        except (asyncio.CancelledError, ClientDisconnect):
+            pass  # CancelTask: the client left, or the stream stalled past --timeout
+        except Exception as exc:
+            report_stream_failure(task_id, exc)
+        await self._close_content(task_id, iterator, is_async)
+        ended.append(True)
+        self._transport.write(encode_body_end(task_id, flags))
+
+    async def _close_content(self, task_id: int, iterator: Any, is_async: bool) -> None:
+        try:
+            if is_async:
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            elif getattr(iterator, "close", None) is not None:
+                # On the sync thread, after a next() that may still be running there.
+                await self._runner.offload(_close, iterator)
+        except Exception as exc:  # a finally block that raised
+            report_stream_failure(task_id, exc)
+
+    def _stream_done(self, task_id: int, task: Any, ended: List[bool], _: Any) -> None:
+        if not ended and not self.exit_code.done():
+            # Cancelled before it ran, or a failure of ours: the stream still has to end.
+            self._transport.write(encode_body_end(task_id, BODY_INCOMPLETE))
+        if self._inflight.get(task_id) is task:
+            self._end(task_id)
+        if self._shutting_down:
+            self._exit_when_idle()
+
+    # WebSockets -------------------------------------------------------------------------------
+
+    async def _run_websocket(self, task_id: int, entry: RouteEntry, task: TaskAssignment
+                             ) -> Optional[Result]:
+        """Accepts, runs the handler, and closes: 1000 when it returns (or the peer closed),
+        1011 when it raises (traceback logged), 1001 when the task is cancelled."""
+        self._transport.write(encode_task_started(task_id))
+        channel = self._channel(task_id)
+        subprotocol = choose_subprotocol(entry.route.subprotocols, task.headers)
+        client = (task.client_host, task.client_port) if task.client_host else None
+        ws = WebSocket(channel, subprotocol or None, method=task.method, path=task.path,
+                       query=task.query, headers=task.headers, client=client,
+                       request_id=task.request_id, path_params=dict(task.params),
+                       route=entry.path)
+        try:
+            args, kwargs = entry.binder.bind(task.query, task.params, b"", ws)
+        except Exception as exc:  # the handshake is refused with the 422 (or 400)
+            return failure_result(exc, BIND, entry.name, task.method, task.path)
+        channel.accept(subprotocol)
+        code = 1000
+        try:
+            await entry.handler(*args, **kwargs)
+            if channel.peer_closed is not None and valid_close_code(channel.peer_closed[0]):
+                code = channel.peer_closed[0]
+        except WebSocketDisconnect:
+            pass
+        except asyncio.CancelledError:
+            code = 1001
+        except Exception as exc:
+            _report_failure(entry.name, task.method, task.path, exc, "websocket handler")
+            code = 1011
+        channel.end(code)
+        return None
+
+    def _channel(self, task_id: int) -> SocketChannel:
+        return SocketChannel(self._loop, task_id, self._write, self._drained,
+                             self._socket_accepted, self._socket_closed)
+
+    def _socket_accepted(self, task_id: int, channel: SocketChannel) -> None:
+        self._sockets[task_id] = channel
+        self._credits[task_id] = channel.credit
+
+    # foreign (ASGI) apps ----------------------------------------------------------------------
+
+    def _start_foreign(self, task: TaskAssignment) -> None:
+        task_id = task.task_id
+        body = channel = None
+        if task.route in self._foreign_bodies:
+            body = self._bodies[task_id] = BodyStream(self._loop,
+                                                      functools.partial(self._grant, task_id))
+        if task.route in self._foreign_sockets and is_upgrade(task.headers):
+            channel = self._channel(task_id)
+        handle = self._loop.create_task(self._run_foreign(task_id, task, body, channel))
+        self._inflight[task_id] = handle
+        handle.add_done_callback(functools.partial(self._done, task_id, handle))
+
+    async def _run_foreign(self, task_id: int, task: TaskAssignment, body: Any,
+                           channel: Optional[SocketChannel]) -> Outcome:
+        self._transport.write(encode_task_started(task_id))
+        try:
+            outcome = await self._foreign.execute_async(task, body, channel)
+        except asyncio.CancelledError:
+            if channel is None or not channel.accepted:
+                raise
+            channel.end(1001)
+            return None
+        except Exception as exc:
+            if channel is None or not channel.accepted:
+                raise
+            report_stream_failure(task_id, exc)
+            channel.end(1011)
+            return None
+        if channel is not None and channel.accepted:
+            channel.end(1000)  # once: a no-op if the app closed it
+            return None
+        return outcome
+
+    def _write(self, data: Any) -> None:
+        if self.exit_code.done():
+            return
+        if type(data) is tuple:
+            self._transport.writelines(data)
+        else:
+            self._transport.write(data)
+
+    def _socket_closed(self, task_id: int) -> None:
+        """Our WebSocketClose went out: the task is over, whether or not the handler returned."""
+        self._end(task_id)
         if self._shutting_down:
             self._exit_when_idle()
 
@@ -255,13 +529,19 @@ class AsyncWorker(asyncio.Protocol):
         handle = self._inflight.get(task_id)
         if handle is None:
             return  # it finished while the CancelTask was on its way
+        if task_id in self._credits:
+            handle.cancel()  # streaming, or a WebSocket: it ends itself (BodyEnd, WebSocketClose)
+            return
+        body = self._bodies.get(task_id)
+        if body is not None and body.disconnect():
+            return  # ClientDisconnect where the handler waits for the body; its result follows
         if isinstance(handle, _Job):
             if not self._runner.try_cancel(handle):
                 return
             handle.future.cancel()
         else:
             handle.cancel()
-        del self._inflight[task_id]
+        self._end(task_id)
         self._send(task_id, (504, HANDLER_FAILED, [], _CANCELLED_BODY))
         if self._shutting_down:
             self._exit_when_idle()
@@ -271,6 +551,10 @@ class AsyncWorker(asyncio.Protocol):
     def _send(self, task_id: int, result: Result) -> None:
         status, flags, headers, body = result
         head = encode_task_result_head(task_id, status, flags, headers, len(body))
+        if len(head) - 4 + len(body) > DEFAULT_MAX_FRAME:
+            # The orchestrator would refuse the frame, and the worker with it: say what to do.
+            status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body))
+            head = encode_task_result_head(task_id, status, flags, headers, len(body))
         self._transport.writelines((head, body))
 
     def _beat(self) -> None:
@@ -296,20 +580,36 @@ class AsyncWorker(asyncio.Protocol):
         return bool(self._inflight) or self._runner.busy
 
 
+_EXHAUSTED = object()
+
+
+def _next_item(iterator: Any) -> Any:
+    """next() on the sync thread: a sync generator's code may block."""
+    return next(iterator, _EXHAUSTED)
+
+
+def _close(iterator: Any) -> None:
+    iterator.close()
+
+
 def serve_async(loop: asyncio.AbstractEventLoop, sock: socket.socket,
                 table: Dict[str, RouteEntry], registry: Callable[[], bytes], runner: SyncThread,
-                heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "") -> int:
+                heartbeat: Optional[bytes], interval: Optional[float], worker_id: str = "",
+                foreign: Any = None) -> int:
     """Serves until Shutdown, end of stream or a protocol error; returns the exit status.
 
     The caller must exit without waiting when ``worker.busy`` is still true (a Shutdown that is
     not graceful): see main.
     """
     asyncio.set_event_loop(loop)
-    worker = AsyncWorker(loop, table, registry, runner, heartbeat, interval, worker_id)
+    worker = AsyncWorker(loop, table, registry, runner, heartbeat, interval, worker_id, foreign)
 
     async def run() -> int:
         await loop.create_unix_connection(lambda: worker, sock=sock)
-        return await worker.exit_code
+        code = await worker.exit_code
+        if foreign is not None:
+            await foreign.shutdown()  # an ASGI app's lifespan shutdown (bounded by the adapter)
+        return code
 
     try:
         code = loop.run_until_complete(run())

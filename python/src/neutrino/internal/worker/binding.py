@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ...errors import RouteError
 from ...request import Request
+from ...websocket import WebSocket
 from .conversion import _ANY, Invalid, _shown, compile_hint, describe_hint
 from ...uploads import UploadedFile
 from .forms import FormTooLarge, InvalidForm, form_kind, parse_form
@@ -154,7 +155,7 @@ class ArgumentBinder:
             hint = hints.get(parameter.name, parameter.annotation)
             if hint is inspect.Parameter.empty or isinstance(hint, str):
                 hint = Any  # no annotation, or a forward reference we could not resolve
-            if hint is Request:
+            if hint is Request or hint is WebSocket:  # a WebSocket is the Request of its route
                 if parameter.name in in_path:
                     raise RouteError(f"route {route!r}: path parameter {{{parameter.name}}} is "
                                      f"annotated Request in handler {handler_name(handler)!r}")

@@ -12,16 +12,20 @@ no extra system call, and it never fires while a handler runs, because only a re
 
 import socket
 import struct
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from .protocol import (
     DEFAULT_MAX_FRAME,
-    Message,
     ProtocolError,
     check_frame_length,
     decode_payload,
+    encode_body_chunk_head,
     encode_task_result_head,
 )
+from .streams import too_large
+
+#: What poll_message returns when no whole frame has arrived yet.
+NOTHING = object()
 
 _BUFFER_SIZE = 256 * 1024  # holds a typical request whole, so one recv_into is enough
 _COPY_LIMIT = 64 * 1024  # smaller bodies are joined to their head: one cheap copy, one syscall
@@ -53,19 +57,25 @@ class Connection:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(seconds, micros))
         self._idle_frame = frame
 
-    def read_message(self) -> Optional[Message]:
-        """The next message; None at end of stream between frames. Raises ProtocolError."""
+    def read_message(self, wait: bool = True) -> Any:
+        """The next message; None at end of stream between frames. Raises ProtocolError.
+
+        With ``wait`` false it never blocks: NOTHING when no whole frame has arrived yet (a
+        streaming task looks for window updates and cancels between its chunks).
+        """
         if self._end - self._start < 4:
             if len(self._buf) > _BUFFER_SIZE:
                 self._reallocate(_BUFFER_SIZE)  # a large frame is done with: free its memory
-            if not self._fill(4):
-                return None
+            filled = self._fill(4, wait)
+            if not filled:
+                return None if filled is False else NOTHING
         start = self._start
         (length,) = _LENGTH.unpack_from(self._buf, start)
         check_frame_length(length, self._max_frame)
         end = start + 4 + length
         if self._end < end:
-            self._fill(4 + length)
+            if self._fill(4 + length, wait) is None:
+                return NOTHING
             start = self._start  # _fill may have moved the pending bytes
             end = start + 4 + length
         if end == self._end:
@@ -74,6 +84,10 @@ class Connection:
             self._start = end
         return decode_payload(self._buf[start + 4], self._view[start + 5 : end])
 
+    def poll_message(self) -> Any:
+        """The next message if a whole one has arrived, else NOTHING; never blocks."""
+        return self.read_message(False)
+
     def send(self, frame: bytes) -> None:
         self._sock.sendall(frame)
 
@@ -81,9 +95,24 @@ class Connection:
         self, task_id: int, status: int, flags: int, headers: Sequence[Tuple[str, str]], body: bytes
     ) -> None:
         head = encode_task_result_head(task_id, status, flags, headers, len(body))
+        if len(head) - 4 + len(body) > self._max_frame:
+            # The orchestrator would refuse the frame, and the worker with it: say what to do.
+            status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body))
+            head = encode_task_result_head(task_id, status, flags, headers, len(body))
         if len(body) <= _COPY_LIMIT:
             self._sock.sendall(head + body)
-            return
+        else:
+            self._send_pair(head, body)
+
+    def send_chunk(self, task_id: int, data: Any) -> None:
+        """A BodyChunk, its data sent without a copy when large."""
+        head = encode_body_chunk_head(task_id, len(data))
+        if len(data) <= _COPY_LIMIT:
+            self._sock.sendall(head + data)
+        else:
+            self._send_pair(head, data)
+
+    def _send_pair(self, head: bytes, body: Any) -> None:
         # A large body goes out without being copied behind its head.
         sent = self._sock.sendmsg([head, body])
         if sent < len(head):
@@ -92,8 +121,9 @@ class Connection:
         if sent < len(head) + len(body):
             self._sock.sendall(memoryview(body)[sent - len(head) :])
 
-    def _fill(self, size: int) -> bool:
-        """Receives until `size` bytes are buffered from _start; False at EOF between frames."""
+    def _fill(self, size: int, wait: bool = True) -> Optional[bool]:
+        """Receives until `size` bytes are buffered from _start; False at EOF between frames.
+        Without ``wait``, None as soon as the socket has nothing more to give."""
         pending = self._end - self._start
         if self._start + size > len(self._buf):
             if size > len(self._buf):
@@ -106,8 +136,13 @@ class Connection:
         view = self._view
         while self._end - self._start < size:
             try:
-                received = recv_into(view[self._end :])
+                if wait:
+                    received = recv_into(view[self._end :])
+                else:
+                    received = recv_into(view[self._end :], 0, socket.MSG_DONTWAIT)
             except BlockingIOError:
+                if not wait:
+                    return None
                 # SO_RCVTIMEO expired (EAGAIN on a blocking socket): a whole interval idle.
                 # Even between the pieces of a frame: no task is in flight until it is whole.
                 if not self._idle_frame:

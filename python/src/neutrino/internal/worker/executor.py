@@ -11,19 +11,25 @@ its outcome into a Response, so middleware sees every response, errors included.
 """
 
 import os
+import inspect
 import sys
 import traceback
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from types import AsyncGeneratorType, GeneratorType
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 from ...app import App, Route, is_async_callable
 from ...errors import RouteError
 from ...request import Request
 from ...response import HTTPException, Response, reason_phrase
+from ...streaming import EVENT_STREAM, ClientDisconnect, StreamingResponse
 from .binding import ArgumentBinder, BodyTooLarge, InvalidArguments, InvalidBody
 from .jsondata import encode_json
 from .protocol import HANDLER_FAILED, TaskAssignment
+from .streams import Stream
 
 Result = Tuple[int, int, List[Tuple[str, str]], bytes]
+#: What running a task gives: a Result (a TaskResult to send), or a Stream to send.
+Outcome = Union[Result, Stream]
 #: Runs a synchronous callable with one argument off the event loop (the worker's sync thread).
 Offload = Callable[[Callable[[Any], Any], Any], Awaitable[Any]]
 
@@ -39,23 +45,28 @@ class NotSerializable(Exception):
     pass
 
 
-def render(result: Any, status: int = 200) -> Result:
-    """A handler's return value as a result (``status``: the route's). Raises NotSerializable."""
+def render(result: Any, status: int = 200, media_type: Optional[str] = None) -> Outcome:
+    """A handler's return value as a result (``status``, ``media_type``: the route's), or a
+    Stream for a generator. Raises NotSerializable."""
     cls = type(result)
     if cls is not dict and cls is not list:
         if isinstance(result, Response):
             return render_response(result)
         if cls is bytes or cls is bytearray or cls is memoryview:
             return status, 0, [("content-type", _OCTET_STREAM)], bytes(result)
+        if cls is GeneratorType or cls is AsyncGeneratorType:
+            return render_response(StreamingResponse(result, status, media_type=media_type))
     try:
         return status, 0, [], encode_json(result).encode()
     except Exception as exc:  # TypeError, circular reference, NaN, too deep...
         raise NotSerializable(str(exc)) from None
 
 
-def render_response(response: Response) -> Result:
+def render_response(response: Response) -> Outcome:
     body = response.body
     media = response.media_type
+    if isinstance(response, StreamingResponse):
+        return _stream(response)
     if body is None:
         data = b""
     elif isinstance(body, (bytes, bytearray, memoryview)):
@@ -77,6 +88,17 @@ def render_response(response: Response) -> Result:
     if media and "content-type" not in response.headers:
         headers.append(("content-type", media))
     return response.status, response._flags, headers, data
+
+
+def _stream(response: StreamingResponse) -> Stream:
+    media = response.media_type or _TEXT_PLAIN
+    if media.startswith("text/") and media != EVENT_STREAM and "charset" not in media:
+        media += "; charset=utf-8"
+    # Event streams' no-cache and no-buffering headers are the orchestrator's, for every runtime.
+    headers = response.headers.raw()
+    if "content-type" not in response.headers:
+        headers.append(("content-type", media))
+    return Stream(response.status, response._flags, headers, response.body)
 
 
 def error_result(
@@ -117,25 +139,34 @@ class RouteEntry:
     ``in_thread``: the route runs synchronously from end to end (a sync handler under no async
     middleware); an async worker runs such a route on its sync thread. ``headers``: the route
     reads the request (RouteRegistry "headers"); ``sync``: its handler is synchronous.
+    ``awaits``: calling the handler gives an awaitable (not so for an async generator).
+    ``stream_body``, ``websocket``: the route's RouteRegistry flags of the same names.
     """
 
     __slots__ = ("route", "path", "name", "handler", "methods", "allow", "binder", "is_async",
-                 "plain", "chain", "chain_async", "in_thread", "headers", "sync", "status")
+                 "plain", "chain", "chain_async", "in_thread", "headers", "sync", "status",
+                 "media", "awaits", "stream_body", "websocket")
 
     def __init__(self, route: Route, middleware: List[Callable], offload: Optional[Offload]
                  ) -> None:
         route.prepare()
+        if route.websocket:
+            middleware = []  # HTTP middleware has no say in a WebSocket's messages
         self.route = route
         self.path = route.path
         self.name = route.name
         self.handler = route.handler
         self.status = route.status_code
+        self.media = route.media_type
+        self.awaits = route.is_async and not inspect.isasyncgenfunction(route.handler)
+        self.stream_body = route.stream_body
+        self.websocket = route.websocket
         self.methods = frozenset(route.methods)
         self.allow = ", ".join(route.methods)
         self.binder: ArgumentBinder = route.binder
         self.is_async = route.is_async
-        self.headers = bool(middleware) or self.binder.wants_request
-        self.plain = not self.headers
+        self.headers = bool(middleware) or self.binder.wants_request or self.websocket
+        self.plain = not self.headers and not self.stream_body
         self.sync = not self.is_async
         chain: Any = _async_endpoint(self) if self.is_async else _sync_endpoint(self)
         chain_async = self.is_async
@@ -174,11 +205,13 @@ async def _inline(fn: Callable[[Any], Any], arg: Any) -> Any:
     return fn(arg)
 
 
-def _make_request(entry: RouteEntry, task: TaskAssignment) -> Request:
+def _make_request(entry: RouteEntry, task: TaskAssignment, body: Any = None) -> Request:
     client = (task.client_host, task.client_port) if task.client_host else None
     # The body is a view into the worker's receive buffer: the Request may outlive it.
-    return Request(task.method, task.path, task.query, task.headers, client, bytes(task.body),
-                   task.request_id, dict(task.params), entry.path)
+    request = Request(task.method, task.path, task.query, task.headers, client, bytes(task.body),
+                      task.request_id, dict(task.params), entry.path)
+    request._stream = body
+    return request
 
 
 def find_route(table: Dict[str, RouteEntry], task: TaskAssignment) -> Any:
@@ -193,8 +226,11 @@ def find_route(table: Dict[str, RouteEntry], task: TaskAssignment) -> Any:
     return entry
 
 
-def execute(table: Dict[str, RouteEntry], task: TaskAssignment) -> Result:
-    """Runs a task synchronously: any route of a sync app, the in_thread routes of an async one."""
+def execute(table: Dict[str, RouteEntry], task: TaskAssignment, body: Any = None) -> Outcome:
+    """Runs a task synchronously: any route of a sync app, the in_thread routes of an async one.
+
+    ``body``: the request body's stream, for a route that streams it (``request.stream()``).
+    """
     entry = table.get(task.route)
     if entry is None or task.method not in entry.methods:
         return find_route(table, task)
@@ -209,14 +245,15 @@ def execute(table: Dict[str, RouteEntry], task: TaskAssignment) -> Result:
             cls = type(result)
             if cls is dict or cls is list:  # render()'s common case, without its call
                 return entry.status, 0, [], encode_json(result).encode()
-            return render(result, entry.status)
+            return render(result, entry.status, entry.media)
         except Exception as exc:
             return failure_result(exc, stage, entry.name, task.method, task.path,
                                   request_id=task.request_id)
-    return _finish(entry.chain(_make_request(entry, task)), entry.name, task)
+    return _finish(entry.chain(_make_request(entry, task, body)), entry.name, task)
 
 
-async def execute_async(table: Dict[str, RouteEntry], task: TaskAssignment) -> Result:
+async def execute_async(table: Dict[str, RouteEntry], task: TaskAssignment, body: Any = None
+                        ) -> Outcome:
     """Runs a task whose route has an async handler or async middleware."""
     entry = table.get(task.route)
     if entry is None or task.method not in entry.methods:
@@ -227,16 +264,18 @@ async def execute_async(table: Dict[str, RouteEntry], task: TaskAssignment) -> R
             args, kwargs = entry.binder.bind(task.query, task.params, task.body, None,
                                              _content_type(task.headers))
             stage = CALL
-            result = await entry.handler(*args, **kwargs)
+            result = entry.handler(*args, **kwargs)
+            if entry.awaits:
+                result = await result
             stage = RENDER
-            return render(result, entry.status)
+            return render(result, entry.status, entry.media)
         except Exception as exc:
             return failure_result(exc, stage, entry.name, task.method, task.path,
                                   request_id=task.request_id)
-    return _finish(await entry.chain(_make_request(entry, task)), entry.name, task)
+    return _finish(await entry.chain(_make_request(entry, task, body)), entry.name, task)
 
 
-def _finish(response: Response, name: str, task: TaskAssignment) -> Result:
+def _finish(response: Response, name: str, task: TaskAssignment) -> Outcome:
     try:
         return render_response(response)
     except Exception as exc:
@@ -269,7 +308,7 @@ def _sync_endpoint(entry: RouteEntry) -> Callable[[Request], Response]:
             stage = CALL
             result = entry.handler(*args, **kwargs)
             stage = RENDER
-            return _returned(result, entry.status)
+            return _returned(result, entry.status, entry.media)
         except Exception as exc:
             return _as_response(failure_result(exc, stage, entry.name, request.method,
                                                request.path, request_id=request.request_id))
@@ -283,9 +322,11 @@ def _async_endpoint(entry: RouteEntry) -> Callable[[Request], Awaitable[Response
         try:
             args, kwargs = _bind_request(entry, request)
             stage = CALL
-            result = await entry.handler(*args, **kwargs)
+            result = entry.handler(*args, **kwargs)
+            if entry.awaits:
+                result = await result
             stage = RENDER
-            return _returned(result, entry.status)
+            return _returned(result, entry.status, entry.media)
         except Exception as exc:
             return _as_response(failure_result(exc, stage, entry.name, request.method,
                                                request.path, request_id=request.request_id))
@@ -293,10 +334,14 @@ def _async_endpoint(entry: RouteEntry) -> Callable[[Request], Awaitable[Response
     return endpoint
 
 
-def _returned(result: Any, status: int = 200) -> Response:
-    """A handler's or middleware's return value as a Response; raises what render raises."""
+def _returned(result: Any, status: int = 200, media_type: Optional[str] = None) -> Response:
+    """A handler's or middleware's return value as a Response; raises what render raises.
+    A generator becomes a StreamingResponse, which middleware passes through."""
     if isinstance(result, Response):
         return result
+    cls = type(result)
+    if cls is GeneratorType or cls is AsyncGeneratorType:
+        return StreamingResponse(result, status, media_type=media_type)
     return _as_response(render(result, status))
 
 
@@ -359,6 +404,9 @@ def failure_result(exc: Exception, stage: int, name: str, method: str, path: str
             return error_result(400, str(exc))
     elif stage == CALL and isinstance(exc, HTTPException):
         return http_exception_result(exc)
+    elif stage == CALL and isinstance(exc, ClientDisconnect):
+        # Nobody to answer and nothing to fix: the orchestrator discards it, the log stays quiet.
+        return error_result(499, "the client went away before the request body was read")
     elif stage == RENDER:
         return _not_serializable(name, method, path, exc)
     return _failed(name, method, path, exc, what, request_id)

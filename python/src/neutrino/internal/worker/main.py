@@ -19,24 +19,33 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
+from ...app import App
 from ...errors import RouteError
 from .app_loader import StartupFailure, load_app
 from .connection import Connection
 from .executor import RouteEntry, build_route_table, execute
+from .sync_streams import Session, WorkerExit
 from .protocol import (
+    BodyChunk,
+    BodyEnd,
     CancelTask,
     DiscoverRoutes,
     ProtocolError,
     Shutdown,
     TaskAssignment,
+    WindowUpdate,
     encode_heartbeat,
     encode_hello,
     encode_route_registry,
     encode_startup_error,
     encode_worker_ready,
 )
+
+# This worker runs its one task to the end before it reads again, so these are for a task it has
+# already answered: a CancelTask, a window or a request body's rest that crossed its end.
+_LATE_FRAMES = (CancelTask, WindowUpdate, BodyChunk, BodyEnd)
 
 _USAGE = "usage: python -m neutrino.internal.worker.main <socket_path> <worker_id> <app_path>\n"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -71,6 +80,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         except StartupFailure as failure:
             _send_startup_error(conn, worker_id, failure)
             return 1
+        # An app that is not an App (an ASGI or WSGI app) comes with its adapter: see Foreign.
+        foreign = None if isinstance(app, App) else app
         loop = runner = None
         concurrency = 1
         if app.is_async:
@@ -79,15 +90,30 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             from .async_worker import SyncThread, concurrency_from_env
 
-            loop = asyncio.new_event_loop()
+            new_loop = getattr(foreign, "new_event_loop", None) or asyncio.new_event_loop
+            loop = new_loop()
             runner = SyncThread(loop)
             concurrency = concurrency_from_env(worker_id)
-        try:
-            table = build_route_table(app, runner.offload if runner else None)
-        except RouteError as exc:
-            _send_startup_error(conn, worker_id, StartupFailure("invalid_route", str(exc)))
-            return 1
-        registry = _Registry(app, table, concurrency > 1)
+        if foreign is None:
+            try:
+                table = build_route_table(app, runner.offload if runner else None)
+            except RouteError as exc:
+                _send_startup_error(conn, worker_id, StartupFailure("invalid_route", str(exc)))
+                return 1
+            registry: Callable[[], bytes] = _Registry(app, table, concurrency > 1)
+            streamed = {path for path, entry in table.items() if entry.stream_body}
+        else:
+            table = {}
+            routes = foreign.registry()
+            frame = encode_route_registry(routes)
+            registry = lambda: frame  # noqa: E731
+            streamed = {r["path"] for r in routes if r.get("stream_body")}
+            if loop is not None:
+                try:
+                    loop.run_until_complete(foreign.startup())
+                except StartupFailure as failure:
+                    _send_startup_error(conn, worker_id, failure)
+                    return 1
         conn.send(encode_worker_ready(worker_id, os.getpid(), "python", concurrency))
         # Objects alive now (the app, its imports) live as long as the process: keep the
         # collector from walking them again and again while requests are served.
@@ -97,10 +123,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .async_worker import serve_async
 
             return serve_async(loop, sock, table, registry, runner, heartbeat, interval,
-                               worker_id)
+                               worker_id, foreign)
         if interval is not None:  # after WorkerReady: a Heartbeat before it would be out of turn
             conn.enable_heartbeat(interval, heartbeat)
-        return _serve(conn, table, registry)
+        return _serve(conn, table, registry, streamed, foreign)
     except ProtocolError as exc:
         sys.stderr.write(f"neutrino worker {worker_id}: protocol error ({exc.kind}): {exc}\n")
         return 2
@@ -137,7 +163,8 @@ class _Registry:
 def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = None
                    ) -> List[Dict[str, Any]]:
     """RouteRegistry entries: path, methods, "headers" for routes that read the request,
-    "sync" for sync handlers of a worker taking more than one task, "openapi"."""
+    "sync" for sync handlers of a worker taking more than one task, "stream_body",
+    "websocket", "openapi" (not for a WebSocket route: OpenAPI does not describe them)."""
     from ..openapi import operation
 
     entries = []
@@ -147,11 +174,17 @@ def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = No
             item["headers"] = True
         if concurrent and entry.sync:
             item["sync"] = True
+        if entry.stream_body:
+            item["stream_body"] = True
+        if entry.websocket:
+            item["websocket"] = True
+            entries.append(item)
+            continue
         try:
             route = entry.route
             item["openapi"] = operation(entry.handler, route.path_params, entry.binder,
                                         entry.name, route.status_code, route.responses,
-                                        route.media_type)
+                                        route.media_type, route.stream_body)
         except Exception as exc:  # never a reason not to serve: the route gets a minimal one
             if log is not None:
                 log.write(f"neutrino: no OpenAPI operation for route {entry.path!r}: {exc!r}\n")
@@ -159,21 +192,47 @@ def route_registry(table: Dict[str, RouteEntry], concurrent: bool, log: Any = No
     return entries
 
 
-def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: Callable[[], bytes]) -> int:
+def _serve(conn: Connection, table: Dict[str, RouteEntry], registry: Callable[[], bytes],
+           streamed_bodies: Set[str] = frozenset(), foreign: Any = None) -> int:
+    """Serves one task at a time until Shutdown or end of stream. ``streamed_bodies``: the
+    routes listed with "stream_body"; ``foreign``: a WSGI app's adapter, which runs every task
+    (``execute(task, body) -> Result | Stream``) in place of the route table."""
+    session = Session(conn, registry)
+    try:
+        return _serve_session(session, table, registry, streamed_bodies, foreign)
+    except WorkerExit as exit:
+        return exit.code
+
+
+def _serve_session(session: Session, table: Dict[str, RouteEntry],
+                   registry: Callable[[], bytes], streamed_bodies: Set[str], foreign: Any
+                   ) -> int:
+    conn = session.conn
     read_message = conn.read_message
     send_result = conn.send_result
     while True:
-        msg = read_message()
+        # What a stream read ahead of its time comes first; the hot path is a plain read.
+        msg = session.next_message() if session.pending else read_message()
         kind = type(msg)
         if kind is TaskAssignment:
-            status, flags, headers, body = execute(table, msg)
-            send_result(msg.task_id, status, flags, headers, body)
+            body = None
+            if streamed_bodies and msg.route in streamed_bodies:
+                body = session.body(msg.task_id)
+            if foreign is None:
+                outcome = execute(table, msg, body)
+            else:
+                outcome = foreign.execute(msg, body)
+            if type(outcome) is tuple:
+                status, flags, headers, data = outcome
+                send_result(msg.task_id, status, flags, headers, data)
+            else:
+                session.send_stream(msg.task_id, outcome)
+            if session.dirty:  # it streamed, or frames were kept for the task ahead
+                session.task_done(msg.task_id)
+        elif kind in _LATE_FRAMES:
+            pass  # for a task already answered: they crossed on the wire
         elif kind is DiscoverRoutes:
             conn.send(registry())
-        elif kind is CancelTask:
-            # This worker runs its one task to the end before it reads again, so a CancelTask
-            # it reads is for a task it has already answered (the two crossed on the wire).
-            pass
         elif kind is Shutdown:
             # Graceful or not, the same: a synchronous worker has nothing in flight between tasks.
             return 0

@@ -22,6 +22,20 @@ TASK_ASSIGNMENT = 0x10
 TASK_RESULT = 0x11
 CANCEL_TASK = 0x12
 TASK_STARTED = 0x13
+RESPONSE_HEAD = 0x14
+BODY_CHUNK = 0x15
+BODY_END = 0x16
+WINDOW_UPDATE = 0x17
+WEBSOCKET_ACCEPT = 0x18
+WEBSOCKET_MESSAGE = 0x19
+WEBSOCKET_CLOSE = 0x1A
+
+#: Bytes each direction of a stream may send before the receiver grants more (Flow control).
+INITIAL_WINDOW = 1 << 20
+#: The most data a sender should put in one BodyChunk.
+MAX_CHUNK = 1 << 20
+#: BodyEnd.flags bit 0: the body is incomplete (the stream failed, or the client left).
+BODY_INCOMPLETE = 0x01
 
 #: TaskResult.flags bit 0: the handler failed (the body is an error response).
 HANDLER_FAILED = 0x01
@@ -94,7 +108,8 @@ class DiscoverRoutes(Message):
 
 class RouteRegistry(Message):
     """``routes``: dicts in the order the app registered them: ``path``, ``methods`` and the
-    optional ``headers`` (true), ``sync`` (true) and ``openapi`` (an Operation object). Given
+    optional ``headers``, ``sync``, ``stream_body``, ``websocket`` (each true when present) and
+    ``openapi`` (an Operation object). Given
     (path, methods) pairs instead, the constructor turns them into dicts."""
 
     __slots__ = ("routes",)
@@ -105,7 +120,7 @@ class RouteRegistry(Message):
 
 
 #: RouteRegistry keys in the order both codecs write them; receivers ignore others.
-_ROUTE_FLAGS = ("headers", "sync")
+_ROUTE_FLAGS = ("headers", "sync", "stream_body", "websocket")
 
 
 def _route_entry(route: Any) -> Dict[str, Any]:
@@ -213,6 +228,80 @@ class TaskStarted(Message):
 
     def __init__(self, task_id: int) -> None:
         self.task_id = task_id
+
+
+class ResponseHead(Message):
+    """A streamed response begins: a TaskResult without its body (BodyChunk frames follow)."""
+
+    __slots__ = ("task_id", "status", "flags", "headers")
+    TYPE = RESPONSE_HEAD
+
+    def __init__(self, task_id: int, status: int, flags: int, headers: List[Pair]) -> None:
+        self.task_id = task_id
+        self.status = status
+        self.flags = flags
+        self.headers = headers
+
+
+class BodyChunk(Message):
+    """A piece of a streamed body: the response's (to the orchestrator) or the request's."""
+
+    __slots__ = ("task_id", "data")
+    TYPE = BODY_CHUNK
+
+    def __init__(self, task_id: int, data: Any) -> None:
+        self.task_id = task_id
+        self.data = data
+
+
+class BodyEnd(Message):
+    __slots__ = ("task_id", "flags")
+    TYPE = BODY_END
+
+    def __init__(self, task_id: int, flags: int) -> None:
+        self.task_id = task_id
+        self.flags = flags
+
+
+class WindowUpdate(Message):
+    __slots__ = ("task_id", "increment")
+    TYPE = WINDOW_UPDATE
+
+    def __init__(self, task_id: int, increment: int) -> None:
+        self.task_id = task_id
+        self.increment = increment
+
+
+class WebSocketAccept(Message):
+    __slots__ = ("task_id", "subprotocol", "headers")
+    TYPE = WEBSOCKET_ACCEPT
+
+    def __init__(self, task_id: int, subprotocol: str, headers: List[Pair]) -> None:
+        self.task_id = task_id
+        self.subprotocol = subprotocol
+        self.headers = headers
+
+
+class WebSocketMessage(Message):
+    """One whole WebSocket message; ``data`` is UTF-8 text unless ``binary``."""
+
+    __slots__ = ("task_id", "binary", "data")
+    TYPE = WEBSOCKET_MESSAGE
+
+    def __init__(self, task_id: int, binary: bool, data: Any) -> None:
+        self.task_id = task_id
+        self.binary = binary
+        self.data = data
+
+
+class WebSocketClose(Message):
+    __slots__ = ("task_id", "code", "reason")
+    TYPE = WEBSOCKET_CLOSE
+
+    def __init__(self, task_id: int, code: int, reason: str) -> None:
+        self.task_id = task_id
+        self.code = code
+        self.reason = reason
 
 
 # ---------------------------------------------------------------------------------- encoding
@@ -355,6 +444,52 @@ def encode_task_result(
     return encode_task_result_head(task_id, status, flags, headers, len(body)) + body
 
 
+_TASK_ID = struct.Struct(">IBI")  # length, type, task_id
+_BODY_END = struct.Struct(">IBIB")  # length, type, task_id, flags
+_WINDOW_UPDATE = struct.Struct(">IBII")  # length, type, task_id, increment
+_WS_MESSAGE_HEAD = struct.Struct(">IBIB")  # length, type, task_id, kind
+_WS_TEXT, _WS_BINARY = 1, 2
+
+
+def encode_response_head(task_id: int, status: int, flags: int, headers: Sequence[Pair]) -> bytes:
+    return _frame(RESPONSE_HEAD, _RESULT_FIXED.pack(task_id, status, flags) + _pairs(headers))
+
+
+def encode_body_chunk_head(task_id: int, length: int) -> bytes:
+    """The 9 bytes before a BodyChunk's data: send them, then the data, with no copy."""
+    return _TASK_ID.pack(5 + length, BODY_CHUNK, task_id)
+
+
+def encode_body_chunk(task_id: int, data: bytes) -> bytes:
+    return encode_body_chunk_head(task_id, len(data)) + data
+
+
+def encode_body_end(task_id: int, flags: int) -> bytes:
+    return _BODY_END.pack(6, BODY_END, task_id, flags)
+
+
+def encode_window_update(task_id: int, increment: int) -> bytes:
+    return _WINDOW_UPDATE.pack(9, WINDOW_UPDATE, task_id, increment)
+
+
+def encode_websocket_accept(task_id: int, subprotocol: str, headers: Sequence[Pair]) -> bytes:
+    return _frame(WEBSOCKET_ACCEPT, _U32.pack(task_id) + _str8(subprotocol) + _pairs(headers))
+
+
+def encode_websocket_message_head(task_id: int, binary: bool, length: int) -> bytes:
+    """The 10 bytes before a WebSocketMessage's data: send them, then the data, with no copy."""
+    return _WS_MESSAGE_HEAD.pack(6 + length, WEBSOCKET_MESSAGE, task_id,
+                                 _WS_BINARY if binary else _WS_TEXT)
+
+
+def encode_websocket_message(task_id: int, binary: bool, data: bytes) -> bytes:
+    return encode_websocket_message_head(task_id, binary, len(data)) + data
+
+
+def encode_websocket_close(task_id: int, code: int, reason: str) -> bytes:
+    return _frame(WEBSOCKET_CLOSE, _U32.pack(task_id) + _U16.pack(code) + _str16(reason))
+
+
 def encode_message(msg: Message) -> bytes:
     """Encodes any message; the worker's hot path calls the specific encoders directly."""
     t = msg.TYPE
@@ -383,6 +518,20 @@ def encode_message(msg: Message) -> bytes:
         return encode_cancel_task(msg.task_id)
     if t == TASK_STARTED:
         return encode_task_started(msg.task_id)
+    if t == RESPONSE_HEAD:
+        return encode_response_head(msg.task_id, msg.status, msg.flags, msg.headers)
+    if t == BODY_CHUNK:
+        return encode_body_chunk(msg.task_id, bytes(msg.data))
+    if t == BODY_END:
+        return encode_body_end(msg.task_id, msg.flags)
+    if t == WINDOW_UPDATE:
+        return encode_window_update(msg.task_id, msg.increment)
+    if t == WEBSOCKET_ACCEPT:
+        return encode_websocket_accept(msg.task_id, msg.subprotocol, msg.headers)
+    if t == WEBSOCKET_MESSAGE:
+        return encode_websocket_message(msg.task_id, msg.binary, bytes(msg.data))
+    if t == WEBSOCKET_CLOSE:
+        return encode_websocket_close(msg.task_id, msg.code, msg.reason)
     raise TypeError(f"not a protocol message: {msg!r}")
 
 
@@ -600,6 +749,82 @@ def _decode_task_started(p: memoryview) -> TaskStarted:
     return TaskStarted(_U32.unpack_from(p, 0)[0])
 
 
+def _decode_response_head(p: memoryview) -> ResponseHead:
+    try:
+        task_id, status, flags = _RESULT_FIXED.unpack_from(p, 0)
+        headers, o = _read_pairs(p, _RESULT_FIXED.size, len(p), "ResponseHead")
+    except struct.error:
+        raise _too_short("ResponseHead") from None
+    except UnicodeDecodeError:
+        raise _bad_utf8("ResponseHead") from None
+    _expect_empty(p[o:], "ResponseHead")
+    return ResponseHead(task_id, status, flags, headers)
+
+
+def _decode_body_chunk(p: memoryview) -> BodyChunk:
+    if len(p) < 4:
+        raise _too_short("BodyChunk")
+    return BodyChunk(_U32.unpack_from(p, 0)[0], p[4:])
+
+
+def _decode_body_end(p: memoryview) -> BodyEnd:
+    if len(p) < 5:
+        raise _too_short("BodyEnd")
+    _expect_empty(p[5:], "BodyEnd")
+    task_id, flags = struct.unpack_from(">IB", p, 0)
+    return BodyEnd(task_id, flags)
+
+
+def _decode_window_update(p: memoryview) -> WindowUpdate:
+    if len(p) < 8:
+        raise _too_short("WindowUpdate")
+    _expect_empty(p[8:], "WindowUpdate")
+    task_id, increment = struct.unpack_from(">II", p, 0)
+    return WindowUpdate(task_id, increment)
+
+
+def _read_str(p: memoryview, o: int, n: int, what: str) -> Tuple[str, int]:
+    end = o + n
+    if end > len(p):
+        raise _too_short(what)
+    try:
+        return p[o:end].tobytes().decode("utf-8"), end
+    except UnicodeDecodeError:
+        raise _bad_utf8(what) from None
+
+
+def _decode_websocket_accept(p: memoryview) -> WebSocketAccept:
+    what = "WebSocketAccept"
+    try:
+        task_id, n = _TASK_FIXED.unpack_from(p, 0)
+        subprotocol, o = _read_str(p, 5, n, what)
+        headers, o = _read_pairs(p, o, len(p), what)
+    except struct.error:
+        raise _too_short(what) from None
+    except UnicodeDecodeError:
+        raise _bad_utf8(what) from None
+    _expect_empty(p[o:], what)
+    return WebSocketAccept(task_id, subprotocol, headers)
+
+
+def _decode_websocket_message(p: memoryview) -> WebSocketMessage:
+    if len(p) < 5:
+        raise _too_short("WebSocketMessage")
+    task_id, kind = struct.unpack_from(">IB", p, 0)
+    if kind != _WS_TEXT and kind != _WS_BINARY:
+        raise ProtocolError("malformed", f"WebSocketMessage kind must be 1 or 2, got {kind}")
+    return WebSocketMessage(task_id, kind == _WS_BINARY, p[5:])
+
+
+def _decode_websocket_close(p: memoryview) -> WebSocketClose:
+    if len(p) < 8:
+        raise _too_short("WebSocketClose")
+    task_id, code, n = struct.unpack_from(">IHH", p, 0)
+    reason, o = _read_str(p, 8, n, "WebSocketClose")
+    _expect_empty(p[o:], "WebSocketClose")
+    return WebSocketClose(task_id, code, reason)
+
+
 _DECODERS: Dict[int, Callable[[memoryview], Message]] = {
     TASK_ASSIGNMENT: _decode_task_assignment,
     TASK_RESULT: _decode_task_result,
@@ -612,6 +837,13 @@ _DECODERS: Dict[int, Callable[[memoryview], Message]] = {
     HELLO: _decode_hello,
     CANCEL_TASK: _decode_cancel_task,
     TASK_STARTED: _decode_task_started,
+    RESPONSE_HEAD: _decode_response_head,
+    BODY_CHUNK: _decode_body_chunk,
+    BODY_END: _decode_body_end,
+    WINDOW_UPDATE: _decode_window_update,
+    WEBSOCKET_ACCEPT: _decode_websocket_accept,
+    WEBSOCKET_MESSAGE: _decode_websocket_message,
+    WEBSOCKET_CLOSE: _decode_websocket_close,
 }
 
 
@@ -681,8 +913,8 @@ def message_to_dict(msg: Message) -> Dict[str, Any]:
     out: Dict[str, Any] = {"type": type(msg).__name__}
     for name in msg.__slots__:
         value = getattr(msg, name)
-        if name == "body":
-            out["body_hex"] = bytes(value).hex()
+        if name in ("body", "data"):
+            out[name + "_hex"] = bytes(value).hex()
         elif name in ("params", "headers"):
             out[name] = [[n, v] for n, v in value]
         elif name == "routes":
@@ -696,7 +928,8 @@ _MESSAGE_CLASSES = {
     cls.__name__: cls
     for cls in (
         WorkerReady, DiscoverRoutes, RouteRegistry, Heartbeat, Shutdown, StartupError, Hello,
-        TaskAssignment, TaskResult, CancelTask, TaskStarted,
+        TaskAssignment, TaskResult, CancelTask, TaskStarted, ResponseHead, BodyChunk, BodyEnd,
+        WindowUpdate, WebSocketAccept, WebSocketMessage, WebSocketClose,
     )
 }
 
@@ -706,8 +939,8 @@ def message_from_dict(data: Dict[str, Any]) -> Message:
     cls = _MESSAGE_CLASSES[data["type"]]
     kwargs: Dict[str, Any] = {}
     for name in cls.__slots__:
-        if name == "body":
-            kwargs[name] = bytes.fromhex(data["body_hex"])
+        if name in ("body", "data"):
+            kwargs[name] = bytes.fromhex(data[name + "_hex"])
         elif name in ("params", "headers"):
             kwargs[name] = [(n, v) for n, v in data[name]]
         elif name == "routes":

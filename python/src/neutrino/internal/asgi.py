@@ -1,0 +1,525 @@
+"""Serving an ASGI 3 app (FastAPI, Starlette, Django's ASGIHandler…) in the async worker.
+
+Each TaskAssignment becomes one call of the app with an ``http`` scope built per the ASGI spec.
+What the app sends becomes the worker's usual outcome: a whole body sent at once
+(``more_body`` false) is a buffered Result, the hot path; anything else a Stream, whose content is
+fed by the app's ``send`` one piece at a time, so the worker's window paces the app. The app's
+call may go on after its response is complete (Starlette's background tasks): it runs on, and the
+task is over for the orchestrator.
+
+``lifespan`` runs once per worker: startup before the worker reports ready, shutdown when it stops.
+"""
+
+import asyncio
+import sys
+import traceback
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from urllib.parse import unquote
+
+from .foreign import header, host_and_port
+from .worker.executor import Outcome, Result, error_result
+from .worker.protocol import HANDLER_FAILED, TaskAssignment
+from .worker.streams import Stream
+
+Message = Dict[str, Any]
+Headers = List[Tuple[bytes, bytes]]
+
+ASGI = {"version": "3.0", "spec_version": "2.4"}
+#: How long the app's lifespan shutdown may take when the worker stops.
+SHUTDOWN_TIMEOUT = 10.0
+
+
+class ClientDisconnected(OSError):
+    """What the app's ``send`` raises once the client is gone (the ASGI spec asks for an OSError)."""
+
+
+# ------------------------------------------------------------------------------------- scope
+
+
+def _latin1(text: str) -> bytes:
+    # Header text came from Node's HTTP parser as latin-1 code points: these are the bytes sent.
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def request_headers(task: TaskAssignment) -> Headers:
+    """The headers as byte pairs; ``x-request-id`` is the request's id (the orchestrator's when
+    the client sent none or an unusable one), so the app logs what the access log says."""
+    headers = [(name.encode("latin-1", "replace"), _latin1(value))
+               for name, value in task.headers if name != "x-request-id"]
+    headers.append((b"x-request-id", _latin1(task.request_id)))
+    return headers
+
+
+def server_address(task: TaskAssignment, default_port: int) -> Optional[Tuple[str, int]]:
+    """(host, port) from the Host header: the orchestrator, not the worker, faces the client."""
+    host = header(task.headers, "host")
+    return None if host is None else host_and_port(host, default_port)
+
+
+def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str, Any]
+               ) -> Dict[str, Any]:
+    """What the ``http`` and ``websocket`` scopes share."""
+    return {
+        "type": kind,
+        "asgi": ASGI,
+        "http_version": "1.1",
+        "scheme": "http" if kind == "http" else "ws",
+        # Under a root path the proxy stripped, path and raw_path start with it again (as
+        # uvicorn's --root-path does): frameworks route on what follows it.
+        "path": root_path + unquote(task.path),
+        "raw_path": _latin1(root_path + task.path),
+        "query_string": _latin1(task.query),
+        "root_path": root_path,
+        "headers": request_headers(task),
+        "client": (task.client_host, task.client_port) if task.client_host else None,
+        "server": server_address(task, 80),
+        # A shallow copy per request, as the spec asks: what lifespan put there is shared.
+        "state": dict(state),
+    }
+
+
+def is_websocket(task: TaskAssignment) -> bool:
+    """An upgrade: ``upgrade: websocket`` and ``connection`` naming upgrade (both, always)."""
+    upgrade = connection = False
+    for name, value in task.headers:
+        if name == "upgrade":
+            upgrade = upgrade or value.strip().lower() == "websocket"
+        elif name == "connection":
+            connection = connection or any(t.strip().lower() == "upgrade" for t in value.split(","))
+    return upgrade and connection
+
+
+# ------------------------------------------------------------------------------------ http
+
+
+class _Channel:
+    """The app's response pieces on their way to the worker's stream, one at a time.
+
+    ``put`` (the app's send) waits while a piece is still pending, so the app goes no faster
+    than the worker sends under its window; ``finish`` ends it from the app's side, ``close``
+    from the worker's (the client left or the task was cancelled).
+    """
+
+    def __init__(self) -> None:
+        self._pending: Optional[bytes] = None
+        self._end: Optional[Tuple[Optional[BaseException]]] = None
+        self._closed = False
+        self._getter: Optional["asyncio.Future[None]"] = None
+        self._putter: Optional["asyncio.Future[None]"] = None
+
+    @staticmethod
+    def _wake(waiter: Optional["asyncio.Future[None]"]) -> None:
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def put(self, data: bytes) -> None:
+        while self._pending is not None and not self._closed:
+            self._putter = asyncio.get_running_loop().create_future()
+            await self._putter
+        if self._closed:
+            raise ClientDisconnected("the client is gone")
+        self._pending = data
+        self._wake(self._getter)
+
+    def finish(self, error: Optional[BaseException] = None) -> None:
+        if self._end is None:
+            self._end = (error,)
+        self._wake(self._getter)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake(self._putter)
+
+    async def get(self) -> Optional[bytes]:
+        """The next piece; None at the end; raises what the app raised."""
+        while True:
+            if self._pending is not None:
+                data, self._pending = self._pending, None
+                self._wake(self._putter)
+                return data
+            if self._end is not None:
+                if self._end[0] is not None:
+                    raise self._end[0]
+                return None
+            self._getter = asyncio.get_running_loop().create_future()
+            await self._getter
+
+
+class _HttpExchange:
+    """One request's receive and send, and the outcome the worker waits for."""
+
+    def __init__(self, task: TaskAssignment) -> None:
+        self.task_id = task.task_id
+        self.head_only = task.method == "HEAD"
+        self.body: Optional[bytes] = bytes(task.body)  # a view into the receive buffer
+        self.head: Optional[Tuple[int, List[Tuple[str, str]]]] = None
+        self.complete = False
+        self.disconnected = asyncio.Event()
+        self.outcome: "asyncio.Future[Outcome]" = asyncio.get_running_loop().create_future()
+        self.channel: Optional[_Channel] = None
+        self.app_task: Optional["asyncio.Task[Any]"] = None
+
+    async def receive(self) -> Message:
+        body = self.body
+        if body is not None:
+            self.body = None
+            return {"type": "http.request", "body": body, "more_body": False}
+        await self.disconnected.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if self.disconnected.is_set() and not self.complete:
+            raise ClientDisconnected("the client is gone")
+        if kind == "http.response.start":
+            if self.head is not None:
+                raise RuntimeError("ASGI: http.response.start sent twice")
+            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                       for n, v in message.get("headers", ())]
+            self.head = (int(message["status"]), headers)
+        elif kind == "http.response.body":
+            if self.head is None:
+                raise RuntimeError("ASGI: http.response.body before http.response.start")
+            if self.complete:
+                raise RuntimeError("ASGI: http.response.body after the response was complete")
+            data = bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+            if self.channel is None:
+                status, headers = self.head
+                if not more:
+                    self._done()
+                    if self.head_only and not data and header(headers, "content-length"):
+                        # A head alone keeps the app's Content-Length (a TaskResult's is 0 here).
+                        self.outcome.set_result(Stream(status, 0, headers, _nothing()))
+                    else:
+                        self.outcome.set_result((status, 0, headers, data))
+                    return
+                self.channel = _Channel()
+                self.outcome.set_result(Stream(status, 0, headers, self._content()))
+            if data:
+                await self.channel.put(data)
+            if not more:
+                self._done()
+                self.channel.finish()
+        elif kind == "http.response.trailers" or kind == "http.response.pathsend":
+            raise RuntimeError(f"ASGI: {kind} is not supported")
+        else:
+            raise RuntimeError(f"ASGI: unexpected message {kind!r} in an http connection")
+
+    def _done(self) -> None:
+        self.complete = True
+        self.disconnected.set()  # receive() now says the exchange is over, as servers do
+
+    async def _content(self) -> Any:
+        """The Stream's content: the app's pieces as it sends them."""
+        channel = self.channel
+        assert channel is not None
+        try:
+            while True:
+                data = await channel.get()
+                if data is None:
+                    return
+                yield data
+        finally:
+            if not self.complete:  # closed early: the client left or the task was cancelled
+                self.disconnected.set()
+                channel.close()
+                if self.app_task is not None:
+                    self.app_task.cancel()
+
+    def app_ended(self, task: "asyncio.Task[Any]") -> None:
+        # The task's exception holds the app's frames, which hold this exchange: without this
+        # the cycle would keep the app's generators from being closed until the collector runs.
+        self.app_task = None
+        if not self.outcome.done():
+            try:
+                self.outcome.set_result(_no_response(self.task_id, task))
+            except asyncio.CancelledError:
+                self.outcome.cancel()
+            return
+        error = None if task.cancelled() else task.exception()
+        if self.channel is not None and not self.complete:
+            self.channel.finish(error or RuntimeError(
+                "ASGI: the app returned before its response was complete"))
+        elif error is not None and self.outcome.done() and not isinstance(error, OSError):
+            _log_failure(self.task_id, error, "after its response was sent")
+
+
+# ------------------------------------------------------------------------------- websocket
+
+
+class _WebSocketSession:
+    """One ``websocket`` scope on the worker's SocketChannel for the task.
+
+    Before ``websocket.accept`` the app may refuse: ``websocket.close`` is a 403, as the spec
+    asks, and the denial-response extension sends its own HTTP response. After it, messages and
+    closes travel both ways; the worker closes with 1000 once the app returns without closing.
+    """
+
+    def __init__(self, task: TaskAssignment, socket: Any) -> None:
+        self._task = task
+        self._socket = socket
+        self._connected = False
+        self._refusal: Optional[Result] = None
+        self._denial: Optional[Tuple[int, List[Tuple[str, str]], List[bytes]]] = None
+
+    async def run(self, app: Callable[..., Awaitable[None]], root_path: str,
+                  state: Dict[str, Any]) -> Optional[Outcome]:
+        task = self._task
+        scope = base_scope("websocket", task, root_path, state)
+        offered = header(task.headers, "sec-websocket-protocol") or ""
+        scope["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+        scope["extensions"] = {"websocket.http.response": {}}
+        try:
+            await app(scope, self._receive, self._send)
+        except Exception as exc:
+            if self._socket.accepted:
+                _log_failure(task.task_id, exc, "in its WebSocket")
+                self._socket.end(1011)
+                return None
+            if self._refusal is None:
+                _log_failure(task.task_id, exc, "before accepting its WebSocket")
+                return error_result(500, "the app raised an exception", HANDLER_FAILED,
+                                    exception=type(exc).__name__)
+        if self._socket.accepted:
+            return None  # the worker closes it (1000) if the app did not
+        if self._refusal is not None:
+            return self._refusal
+        sys.stderr.write(f"neutrino: task {task.task_id}: the ASGI app returned without "
+                         "accepting or refusing its WebSocket\n")
+        return error_result(500, "the app neither accepted nor refused the WebSocket",
+                            HANDLER_FAILED)
+
+    async def _receive(self) -> Message:
+        if not self._connected:
+            self._connected = True
+            return {"type": "websocket.connect"}
+        from ..websocket import WebSocketDisconnect
+
+        try:
+            data = await self._socket.receive()
+        except WebSocketDisconnect as exc:
+            return {"type": "websocket.disconnect", "code": exc.code,
+                    "reason": getattr(exc, "reason", "") or ""}
+        except RuntimeError:  # we closed it: nothing more will come
+            return {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+        if isinstance(data, str):
+            return {"type": "websocket.receive", "text": data}
+        return {"type": "websocket.receive", "bytes": data}
+
+    async def _send(self, message: Message) -> None:
+        kind = message["type"]
+        socket = self._socket
+        if self._refusal is not None or socket.closed:
+            raise ClientDisconnected("the WebSocket is closed")
+        if kind == "websocket.accept":
+            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                       for n, v in message.get("headers", ())]
+            socket.accept(message.get("subprotocol") or "", headers)
+        elif kind == "websocket.send":
+            if not socket.accepted:
+                raise RuntimeError("ASGI: websocket.send before websocket.accept")
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+            if data is None:
+                raise RuntimeError("ASGI: websocket.send with neither bytes nor text")
+            from ..websocket import WebSocketDisconnect
+
+            try:
+                await socket.send(data)
+            except WebSocketDisconnect:
+                raise ClientDisconnected("the client closed the WebSocket") from None
+        elif kind == "websocket.close":
+            if socket.accepted:
+                await socket.close(int(message.get("code") or 1000), message.get("reason") or "")
+            else:
+                self._refusal = error_result(403, "the app refused the WebSocket")
+        elif kind == "websocket.http.response.start" and not socket.accepted:
+            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
+                       for n, v in message.get("headers", ())]
+            self._denial = (int(message["status"]), headers, [])
+        elif kind == "websocket.http.response.body" and self._denial is not None:
+            self._denial[2].append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                status, headers, pieces = self._denial
+                self._refusal = (status, 0, headers, b"".join(pieces))
+        else:
+            raise RuntimeError(f"ASGI: unexpected message {kind!r} in a websocket connection")
+
+
+class AsgiAdapter:
+    """An ASGI 3 app, as the async worker runs it: ``await execute_async(task, body, socket)``."""
+
+    kind = "asgi"
+    is_async = True  # served by the async worker, NEUTRINO_WORKER_CONCURRENCY tasks at once
+
+    def __init__(self, app: Callable[..., Awaitable[None]], root_path: str = "") -> None:
+        self.app = app
+        self.root_path = root_path
+        self.state: Dict[str, Any] = {}
+        self._lifespan: Optional[_Lifespan] = None
+        self._running: "set[asyncio.Task[Any]]" = set()  # calls that outlive their response
+
+    @staticmethod
+    def new_event_loop() -> asyncio.AbstractEventLoop:
+        """uvloop's loop when the app's Python has it, as uvicorn and Granian do."""
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.new_event_loop()
+        return uvloop.new_event_loop()
+
+    def registry(self) -> List[Dict[str, Any]]:
+        from .introspect import registry
+
+        return registry(self.app, websocket=True)
+
+    async def execute_async(self, task: TaskAssignment, body: Any = None, socket: Any = None
+                            ) -> Optional[Outcome]:
+        """The task's outcome; None for a WebSocket the app accepted (it is over when this
+        returns). ``socket``: the worker's SocketChannel for the task (every route of an ASGI app
+        takes upgrades); ``body`` is unused: bodies come whole."""
+        if socket is not None and is_websocket(task):
+            return await _WebSocketSession(task, socket).run(self.app, self.root_path, self.state)
+        exchange = _HttpExchange(task)
+        scope = base_scope("http", task, self.root_path, self.state)
+        scope["method"] = task.method
+        app_task = asyncio.ensure_future(self.app(scope, exchange.receive, exchange.send))
+        exchange.app_task = app_task
+        self._running.add(app_task)
+        app_task.add_done_callback(self._running.discard)
+        app_task.add_done_callback(exchange.app_ended)
+        try:
+            # Set by the app's send(), or by app_ended when the call ends without a response.
+            return await exchange.outcome
+        except asyncio.CancelledError:  # cancelled before any response: stop the app too
+            exchange.disconnected.set()
+            app_task.cancel()
+            raise
+
+    # lifespan ----------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Runs the app's lifespan startup; raises StartupFailure with the app's message."""
+        from .worker.app_loader import StartupFailure
+
+        self._lifespan = _Lifespan(self.app, self.state)
+        try:
+            await self._lifespan.startup()
+        except LifespanFailed as exc:
+            raise StartupFailure("startup_failed", f"the app's lifespan startup failed: {exc}",
+                                 exc.traceback) from None
+
+    async def shutdown(self) -> None:
+        if self._lifespan is not None:
+            await self._lifespan.shutdown()
+
+
+async def _nothing() -> Any:
+    return
+    yield  # an async generator without items
+
+
+def _no_response(task_id: int, app_task: "asyncio.Task[Any]") -> Result:
+    """The app's call ended before its response was whole."""
+    if app_task.cancelled():
+        raise asyncio.CancelledError()
+    error = app_task.exception()
+    if error is not None:
+        _log_failure(task_id, error, "")
+        return error_result(500, "the app raised an exception", HANDLER_FAILED,
+                            exception=type(error).__name__)
+    sys.stderr.write(f"neutrino: task {task_id}: the ASGI app returned without a complete "
+                     "response\n")
+    return error_result(500, "the app returned without a response", HANDLER_FAILED)
+
+
+def _log_failure(task_id: int, error: BaseException, when: str) -> None:
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    sys.stderr.write(f"neutrino: task {task_id}: the ASGI app raised{' ' + when if when else ''}"
+                     "\n" + "".join(lines))
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------------- lifespan
+
+
+class LifespanFailed(Exception):
+    """The app's lifespan startup failed: its message, for the worker's StartupError."""
+
+    def __init__(self, message: str, traceback: str = "") -> None:
+        super().__init__(message)
+        self.traceback = traceback
+
+
+class _Lifespan:
+    """The ``lifespan`` scope, one call of the app for the worker's whole life.
+
+    An app that raises before answering startup does not do lifespan (Django's handler, a bare
+    app): it is served without, as uvicorn's default does.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], state: Dict[str, Any]) -> None:
+        self._app = app
+        self._state = state
+        self._inbox: "asyncio.Queue[Message]" = asyncio.Queue()
+        self._answers: "asyncio.Queue[Message]" = asyncio.Queue()
+        self._task: Optional["asyncio.Task[Any]"] = None
+        self.supported = True
+
+    async def _receive(self) -> Message:
+        return await self._inbox.get()
+
+    async def _send(self, message: Message) -> None:
+        await self._answers.put(message)
+
+    async def _answer(self) -> Optional[Message]:
+        """The app's next lifespan message, or None when its call ended first."""
+        assert self._task is not None
+        getter = asyncio.ensure_future(self._answers.get())
+        await asyncio.wait((getter, self._task), return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            return getter.result()
+        getter.cancel()
+        return None
+
+    async def startup(self) -> None:
+        scope = {"type": "lifespan", "asgi": ASGI, "state": self._state}
+        self._task = asyncio.ensure_future(self._app(scope, self._receive, self._send))
+        await self._inbox.put({"type": "lifespan.startup"})
+        answer = await self._answer()
+        if answer is None:
+            error = None if self._task.cancelled() else self._task.exception()
+            self.supported = False
+            if error is not None:  # "lifespan not supported", the common way to say it
+                sys.stderr.write("neutrino: the ASGI app does not do lifespan "
+                                 f"({type(error).__name__}: {error}); serving it without\n")
+            return
+        if answer.get("type") == "lifespan.startup.failed":
+            # Starlette re-raises after saying so: its traceback is the one worth showing.
+            await asyncio.wait((self._task,), timeout=1.0)
+            error = self._task.exception() if self._task.done() and not self._task.cancelled() \
+                else None
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__)) \
+                if error is not None else ""
+            raise LifespanFailed(answer.get("message") or "no message", trace)
+        if answer.get("type") != "lifespan.startup.complete":
+            raise LifespanFailed(f"unexpected lifespan message {answer.get('type')!r}")
+
+    async def shutdown(self) -> None:
+        if not self.supported or self._task is None or self._task.done():
+            return
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        try:
+            answer = await asyncio.wait_for(self._answer(), SHUTDOWN_TIMEOUT)
+        except asyncio.TimeoutError:
+            sys.stderr.write("neutrino: the ASGI app's lifespan shutdown took more than "
+                             f"{SHUTDOWN_TIMEOUT:g} s; stopping without it\n")
+            self._task.cancel()
+            return
+        if answer is not None and answer.get("type") == "lifespan.shutdown.failed":
+            sys.stderr.write(f"neutrino: lifespan shutdown failed: {answer.get('message', '')}\n")

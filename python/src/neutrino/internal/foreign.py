@@ -1,0 +1,87 @@
+"""Apps the user already has, served as they are: which kind an object is (``--interface``,
+NEUTRINO_INTERFACE), and what the ASGI and WSGI adapters share.
+
+``auto`` tries, in order: a neutrino App; an ASGI 3 app (an ``async`` callable of scope, receive,
+send, or an object whose ``__call__`` is one); a WSGI app (a callable of environ,
+start_response). The adapters themselves (asgi.py, wsgi.py) are imported only for their kind.
+"""
+
+import functools
+import inspect
+import os
+from typing import Any, Optional, Tuple
+
+INTERFACE_ENV = "NEUTRINO_INTERFACE"
+INTERFACES = ("auto", "neutrino", "asgi", "wsgi", "fetch")
+#: ``--root-path``: where the app is mounted behind a proxy that strips it ("" for none).
+ROOT_PATH_ENV = "NEUTRINO_ROOT_PATH"
+
+
+def interface_from_env() -> str:
+    return os.environ.get(INTERFACE_ENV, "").strip().lower() or "auto"
+
+
+def is_asgi(obj: Any) -> bool:
+    """An ASGI 3 app: a coroutine function of three arguments (or an object whose __call__ is)."""
+    if not callable(obj) or isinstance(obj, type):
+        return False
+    target = obj if _is_coroutine_function(obj) else getattr(obj, "__call__", None)
+    return target is not None and _is_coroutine_function(target) and _takes(target, 3)
+
+
+def is_wsgi(obj: Any) -> bool:
+    """A WSGI app: a callable of two arguments (environ, start_response)."""
+    if not callable(obj) or isinstance(obj, type) or is_asgi(obj):
+        return False
+    target = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else obj.__call__
+    return not _is_coroutine_function(target) and _takes(target, 2)
+
+
+def _is_coroutine_function(fn: Any) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn)
+
+
+def _takes(fn: Any, count: int) -> bool:
+    """Whether ``fn`` can be called with ``count`` positional arguments."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or extension type: nothing to read
+        return False
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        return False
+    return True
+
+
+def adapter(obj: Any, kind: str) -> Any:
+    """The adapter that serves ``obj`` as ``kind`` (asgi or wsgi)."""
+    root_path = os.environ.get(ROOT_PATH_ENV, "").strip().rstrip("/")
+    if kind == "asgi":
+        from .asgi import AsgiAdapter
+
+        return AsgiAdapter(obj, root_path)
+    from .wsgi import WsgiAdapter
+
+    return WsgiAdapter(obj, root_path)
+
+
+def host_and_port(value: str, default_port: int) -> Tuple[str, int]:
+    """A Host header's (host, port): ``example.com:8000``, ``[::1]:8000``, ``example.com``."""
+    value = value.strip()
+    if value.startswith("["):  # an IPv6 literal
+        end = value.find("]")
+        host, rest = value[:end + 1], value[end + 1:]
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = value.partition(":")
+    return host, int(port) if port.isdigit() else default_port
+
+
+def header(headers: Any, name: str) -> Optional[str]:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None

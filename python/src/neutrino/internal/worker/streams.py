@@ -1,0 +1,65 @@
+"""What both worker loops share about streams (docs/protocol.md, "Streams"): the streamed outcome
+of a task, turning what a stream yields into BodyChunk data, and the limit on buffered bodies.
+
+The loops differ in how they wait (main's sequential loop blocks on its socket, the async worker
+awaits), so each sends a Stream its own way: sync_streams.py and async_worker.py.
+"""
+
+import sys
+import traceback
+from typing import Any, Iterator, List, Tuple
+
+from ...streaming import ServerSentEvent
+from .protocol import HANDLER_FAILED, MAX_CHUNK
+
+TOO_LARGE_DETAIL = "response too large to buffer: stream it"
+
+
+class Stream:
+    """A task's streamed outcome: ResponseHead (status, flags, headers), then ``content``.
+
+    ``content``: what the handler gave, an iterable or an async iterable (``is_async``).
+    """
+
+    __slots__ = ("status", "flags", "headers", "content", "is_async")
+
+    def __init__(self, status: int, flags: int, headers: List[Tuple[str, str]],
+                 content: Any) -> None:
+        self.status = status
+        self.flags = flags
+        self.headers = headers
+        self.content = content
+        self.is_async = hasattr(content, "__aiter__")
+
+
+def pieces(item: Any) -> Iterator[memoryview]:
+    """One yielded item as BodyChunk data of at most MAX_CHUNK bytes each (none if empty)."""
+    if isinstance(item, str):
+        data: Any = item.encode("utf-8")
+    elif isinstance(item, (bytes, bytearray, memoryview)):
+        data = item
+    elif isinstance(item, ServerSentEvent):
+        data = item.encode()
+    else:
+        raise TypeError(f"a stream must yield str or bytes, got {type(item).__name__}")
+    view = memoryview(data).cast("B") if isinstance(data, memoryview) else memoryview(data)
+    for start in range(0, len(view), MAX_CHUNK):
+        yield view[start:start + MAX_CHUNK]
+
+
+def report_stream_failure(task_id: int, exc: BaseException) -> None:
+    """A stream that raised after its head went out: the client's response is cut short."""
+    tb = exc.__traceback__
+    lines = traceback.format_exception(type(exc), exc, tb.tb_next if tb else None)
+    sys.stderr.write(f"neutrino: streamed response of task {task_id} failed mid-way\n"
+                     + "".join(lines))
+    sys.stderr.flush()
+
+
+def too_large(task_id: int, frame_length: int) -> Tuple[int, int, List[Tuple[str, str]], bytes]:
+    """The result that replaces a buffered response too large for one frame."""
+    from .executor import error_result
+
+    sys.stderr.write(f"neutrino: task {task_id}: a response of {frame_length} bytes does not fit "
+                     "one frame; return a StreamingResponse (or a generator) to send it\n")
+    return error_result(500, TOO_LARGE_DETAIL, HANDLER_FAILED)

@@ -1,0 +1,223 @@
+"""Serving a WSGI app (Flask, Django, Bottle, Pyramid…) per PEP 3333 in the sequential worker.
+
+One request at a time per worker, as gunicorn's sync worker: a WSGI app may rely on it, and a
+request that runs past ``--timeout`` gets its worker killed and replaced, which is the only way to
+stop synchronous code. The body arrives whole in the TaskAssignment (``wsgi.input``).
+
+A response is buffered (one TaskResult, the hot path) when its size is known up front: a list or
+tuple, or a ``Content-Length``, of at most BUFFER_LIMIT bytes. Anything else streams
+(ResponseHead, then a chunk per piece under the worker's window), its head sent once the first
+non-empty piece exists, as PEP 3333 asks. The iterable's ``close()`` is always called.
+"""
+
+import io
+import sys
+import traceback
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+from urllib.parse import unquote_to_bytes
+
+from .foreign import host_and_port
+from .worker.executor import Outcome, error_result
+from .worker.protocol import HANDLER_FAILED, TaskAssignment
+from .worker.streams import Stream
+
+#: The largest declared Content-Length read into one TaskResult; larger bodies stream.
+BUFFER_LIMIT = 8 * 1024 * 1024
+
+_SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def build_environ(task: TaskAssignment, root_path: str = "") -> dict:
+    body = bytes(task.body)
+    environ = {
+        "REQUEST_METHOD": task.method,
+        "SCRIPT_NAME": root_path,
+        # PEP 3333: the decoded path as bytes, carried in a str by latin-1.
+        "PATH_INFO": unquote_to_bytes(task.path).decode("latin-1"),
+        "QUERY_STRING": task.query,
+        "RAW_URI": task.path + ("?" + task.query if task.query else ""),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": task.client_host,
+        "REMOTE_PORT": str(task.client_port),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for name, value in task.headers:
+        key = _SPECIAL.get(name)
+        if key is None:
+            if "_" in name:
+                continue  # would pass for a dash once in HTTP_*: a spoofing trick, dropped
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if name == "host":
+                host, port = host_and_port(value, 80)
+                environ["SERVER_NAME"], environ["SERVER_PORT"] = host, str(port)
+        if key in environ and key.startswith("HTTP_"):
+            joiner = "; " if key == "HTTP_COOKIE" else ","
+            environ[key] = environ[key] + joiner + value
+        else:
+            environ[key] = value
+    # The request's id, the orchestrator's when the client sent none or an unusable one: the app
+    # logs what the access log says.
+    environ["HTTP_X_REQUEST_ID"] = task.request_id
+    if body or "CONTENT_LENGTH" in environ:
+        environ["CONTENT_LENGTH"] = str(len(body))  # the orchestrator has the body whole
+    return environ
+
+
+class _Response:
+    """start_response and write(), and what they were given."""
+
+    def __init__(self) -> None:
+        self.status: Optional[int] = None
+        self.headers: List[Tuple[str, str]] = []
+        self.written: List[bytes] = []  # the legacy write() callable's data
+        self.head_sent = False
+
+    def start_response(self, status: str, headers: List[Tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called twice without exc_info")
+        code = status.split(" ", 1)[0]
+        if len(code) != 3 or not code.isdigit():
+            raise ValueError(f"WSGI status must start with three digits, got {status!r}")
+        self.status = int(code)
+        self.headers = [(str(n).lower(), str(v)) for n, v in headers]
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if self.status is None:
+            raise AssertionError("write() before start_response")
+        self.written.append(bytes(data))
+
+    def length(self) -> Optional[int]:
+        for name, value in self.headers:
+            if name == "content-length" and value.strip().isdigit():
+                return int(value)
+        return None
+
+
+class _Body:
+    """A streamed response's content: the pieces already read, then the rest of the app's
+    iterable. An object, not a generator, so that its close() (the app's close()) runs even when
+    the stream is closed before its first piece."""
+
+    def __init__(self, first: List[bytes], rest: Iterator[Any], iterable: Any) -> None:
+        self._first = first
+        self._rest = rest
+        self._iterable = iterable
+        self._closed = False
+
+    def __iter__(self) -> "_Body":
+        return self
+
+    def __next__(self) -> bytes:
+        if self._first:
+            return self._first.pop(0)
+        return bytes(next(self._rest))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _close(self._iterable)
+
+
+class WsgiAdapter:
+    """A WSGI app, as the sequential worker runs it: ``execute(task) -> Outcome``."""
+
+    kind = "wsgi"
+    is_async = False  # served by the sequential worker, one request at a time
+
+    def __init__(self, app: Callable[..., Any], root_path: str = "") -> None:
+        self.app = app
+        self.root_path = root_path
+
+    def registry(self) -> List[dict]:
+        from .introspect import registry
+
+        return registry(self.app, websocket=False)
+
+    def execute(self, task: TaskAssignment, body: Any = None) -> Outcome:
+        """``body`` is unused: bodies come whole, in the TaskAssignment."""
+        response = _Response()
+        try:
+            iterable = self.app(build_environ(task, self.root_path), response.start_response)
+        except Exception as exc:
+            return _failed(task, exc)
+        streaming = False
+        try:
+            iterator = iter(iterable)
+            first = response.written
+            length = response.length()
+            if isinstance(iterable, (list, tuple)) or (length is not None
+                                                       and length <= BUFFER_LIMIT):
+                # Known to be small: read it whole, unless it turns out larger than it said.
+                total = sum(len(p) for p in first)
+                for piece in iterator:
+                    first.append(bytes(piece))
+                    total += len(piece)
+                    if total > BUFFER_LIMIT:
+                        break
+                else:
+                    return self._result(task, response, b"".join(first))
+            else:
+                for piece in iterator:  # PEP 3333: no head before the first non-empty piece
+                    if piece:
+                        first.append(bytes(piece))
+                        break
+                else:
+                    return self._result(task, response, b"".join(first))
+            if response.status is None:
+                raise AssertionError("the app yielded a body without calling start_response")
+            response.head_sent = True
+            streaming = True
+            return Stream(response.status, 0, response.headers, _Body(first, iterator, iterable))
+        except Exception as exc:
+            return _failed(task, exc)
+        finally:
+            if not streaming:
+                try:
+                    _close(iterable)
+                except Exception as exc:
+                    _log(task, exc, "closing its response")
+
+    @staticmethod
+    def _result(task: TaskAssignment, response: _Response, body: bytes) -> Outcome:
+        if response.status is None:
+            raise AssertionError("the app returned without calling start_response")
+        if task.method == "HEAD" and not body and response.length() is not None:
+            # A head alone keeps the app's Content-Length (a TaskResult's is its body's, 0 here).
+            return Stream(response.status, 0, response.headers, iter(()))
+        return response.status, 0, response.headers, body
+
+
+def _close(iterable: Any) -> None:
+    close = getattr(iterable, "close", None)
+    if close is not None:
+        close()
+
+
+def _failed(task: TaskAssignment, exc: BaseException) -> Outcome:
+    _log(task, exc, "")
+    return error_result(500, "the app raised an exception", HANDLER_FAILED,
+                        exception=type(exc).__name__)
+
+
+def _log(task: TaskAssignment, exc: BaseException, doing: str) -> None:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    sys.stderr.write(f"neutrino: {task.method} {task.path}: the WSGI app raised"
+                     f"{' ' + doing if doing else ''}\n" + "".join(lines))
+    sys.stderr.flush()

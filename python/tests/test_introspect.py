@@ -1,0 +1,77 @@
+"""Route templates of foreign apps, from objects shaped like Starlette's, Flask's and Django's:
+no framework needed (the e2e tests use the real ones)."""
+
+import unittest
+
+from neutrino.internal import introspect
+
+
+class Introspection(unittest.TestCase):
+    def test_templates_then_the_catch_all(self):
+        class Route:
+            def __init__(self, path):
+                self.path_format = path
+
+        class Mount:
+            def __init__(self, path, routes=None):
+                self.path = path
+                self.routes = routes or []
+
+        class App:
+            routes = [Route("/items/{item_id}"), Route("/items/{other}"), Route("/"),
+                      Mount("/api", [Route("/users/{id}")]), Mount("/static"),
+                      Route("/file-{name}.txt")]
+
+        class Middleware:  # the app wrapped: found through .app
+            app = App()
+
+        entries = introspect.registry(Middleware(), websocket=True)
+        self.assertEqual([e["path"] for e in entries],
+                         ["/items/{item_id}", "/", "/api/users/{id}", "/api/*", "/static/*", "/*"])
+        self.assertTrue(all(e["headers"] and e["websocket"] for e in entries))
+        self.assertIn("HEAD", entries[0]["methods"])
+
+    def test_flask_rules(self):
+        class Rule:
+            host = None
+
+            def __init__(self, rule):
+                self.rule = rule
+
+        class UrlMap:
+            def iter_rules(self):
+                return [Rule("/static/<path:filename>"), Rule("/users/<int(min=1):id>/posts"),
+                        Rule("/a/<path:p>/b"), Rule("/plain")]
+
+        class Flask:
+            url_map = UrlMap()
+
+        self.assertEqual([e["path"] for e in introspect.registry(Flask(), websocket=False)],
+                         ["/static/*", "/users/{id}/posts", "/a/{p}/b", "/plain", "/*"])
+
+    def test_typed_parameters_and_django_regexes(self):
+        self.assertEqual(introspect.normalize("/items/{item_id:int}/x"), "/items/{item_id}/x")
+        self.assertEqual(introspect.normalize("/files/{rest:path}"), "/files/*")
+        self.assertIsNone(introspect.normalize("/a/*/b"))
+        self.assertIsNone(introspect.normalize("/file-{name}.txt"))
+
+        class Regex:
+            _regex = r"^articles/(?P<year>[0-9]{4})/(?P<slug>[-\w]+)/$"
+
+        class Unnamed:
+            _regex = r"^(en|fr)/about/$"
+
+        self.assertEqual(introspect._django_part(Regex()), "articles/{year}/{slug}/")
+        self.assertIsNone(introspect._django_part(Unnamed()))
+
+    def test_an_app_without_routes_has_the_catch_all(self):
+        def app(environ, start_response):
+            return []
+
+        entries = introspect.registry(app, websocket=False)
+        self.assertEqual(entries, [{"path": "/*", "methods": list(introspect.ALL_METHODS),
+                                    "headers": True}])
+
+
+if __name__ == "__main__":
+    unittest.main()

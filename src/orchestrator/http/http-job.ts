@@ -1,0 +1,439 @@
+/**
+ * One request in flight: the Job the dispatcher and workers see, bound to its HTTP response. A
+ * worker answers it with one TaskResult (written at once, compressed if asked) or with a stream
+ * (docs/protocol.md, Streams): the head goes out as soon as it comes, each chunk as it comes, and
+ * the worker's window grows back only once a chunk has reached the client's socket, so a slow
+ * client slows the handler instead of filling the orchestrator's memory.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Job } from "../dispatch/job.js";
+import { encodeWindowUpdate } from "../../protocol/codec.js";
+import { BODY_INCOMPLETE, INITIAL_WINDOW, type Pair, type StreamFrame, type TaskResult } from "../../protocol/messages.js";
+import type { Worker } from "../workers/worker.js";
+import type { Metrics } from "../metrics.js";
+import type { Logger } from "../log.js";
+import type { RequestStats } from "../status/request-stats.js";
+import { errorBody, sendError } from "./errors.js";
+import { clientViewOf } from "./request-headers.js";
+import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
+import { Cors } from "./cors.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
+import { RequestBodyStream } from "./request-body.js";
+
+/** What a job needs from the server it belongs to (read at answer time: draining changes). */
+export interface JobContext {
+  readonly draining: boolean;
+  readonly accessLog: Logger | null;
+  readonly requestStats: RequestStats | null;
+  readonly cors: Cors | null;
+  readonly compression: CompressionOptions | null;
+  readonly metrics: Metrics;
+}
+
+/** The status logged and counted for a stream whose client went away before its end (nginx's). */
+export const CLIENT_CLOSED = 499;
+
+const EMPTY = Buffer.alloc(0);
+/** Time a cut-short response's client gets to take the bytes written before the cut. */
+const ABORT_FLUSH_MS = 10_000;
+/**
+ * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
+ * X-Request-Id, which the client sent or the orchestrator made.
+ */
+const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", REQUEST_ID_HEADER]);
+
+/** Where a streamed response is (from its ResponseHead on). */
+type StreamState =
+  /** Chunks go to the client. */
+  | "open"
+  /** Nobody reads any more (client gone, HEAD, timed out, cut): chunks are dropped, their window given back. */
+  | "discarding"
+  /** The worker sent its BodyEnd. */
+  | "ended";
+
+export class HttpJob implements Job {
+  readonly submittedAt = performance.now();
+  assignedAt = 0;
+  slow = false;
+  streaming: boolean;
+  /** Answered already: a late result (after a timeout, say) is dropped. */
+  private settled = false;
+  private worker: Worker | null = null;
+  /** The streamed response, once its head came. */
+  private stream: StreamState | null = null;
+  private lastFrameAt = 0;
+  private status = 0;
+  /** The worker's content-length for a streamed response (-1: none, chunked). */
+  private declaredLength = -1;
+  private bytesReceived = 0;
+  private bytesGranted = 0;
+  /** Closes this response's count in the open-streams gauge. */
+  private closeGauge: (() => void) | null = null;
+
+  constructor(
+    readonly taskId: number,
+    readonly requestId: string,
+    readonly frame: Buffer,
+    readonly sync: boolean,
+    readonly method: string,
+    readonly route: string,
+    private readonly path: string,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly server: JobContext,
+    /** The route reads its body as a stream: it follows the TaskAssignment in BodyChunk frames. */
+    streamBody = false,
+  ) {
+    this.upload = streamBody ? new RequestBodyStream(taskId, req, server.metrics.streams, () => this.uploadAborted()) : null;
+    this.streaming = streamBody;
+  }
+
+  private readonly upload: RequestBodyStream | null;
+
+  /** The client left mid-upload (the worker has its BodyEnd with bit 0): stop the handler. */
+  private uploadAborted(): void {
+    if (!this.settled && this.stream === null) {
+      this.settled = true;
+      this.record(CLIENT_CLOSED, { disconnected: true });
+    }
+    if (this.worker !== null) this.worker.cancel(this.taskId);
+  }
+
+  get progressAt(): number {
+    const up = this.upload?.progressAt ?? 0;
+    return Math.max(this.lastFrameAt, up, this.assignedAt);
+  }
+
+  get waitingOnClient(): boolean {
+    if (this.stream === "open" && this.bytesReceived - this.bytesGranted >= INITIAL_WINDOW) return true;
+    return this.upload?.waitingOnClient ?? false;
+  }
+
+  get abandoned(): boolean {
+    // The connection, not `res.socket`: a pipelined response waiting behind an earlier one has
+    // no socket yet, and its request is still wanted.
+    return this.req.socket.destroyed;
+  }
+
+  get answered(): boolean {
+    return this.settled;
+  }
+
+  assigned(worker: Worker): void {
+    this.worker = worker;
+    if (this.upload !== null) this.upload.start(worker);
+    // A worker that runs many tasks at once can drop one whose client left before its answer
+    // (a fetch app's request.signal, an ASGI app's http.disconnect); one that runs a task at a
+    // time cannot be interrupted before its head.
+    else if (worker.concurrency > 1) this.res.once("close", () => this.closedBeforeAnswer());
+  }
+
+  private closedBeforeAnswer(): void {
+    if (this.settled || this.stream !== null || this.worker === null || !this.worker.has(this.taskId)) return;
+    this.settled = true;
+    this.record(CLIENT_CLOSED, { disconnected: true });
+    this.worker.cancel(this.taskId);
+  }
+
+  /** Metrics, status page and access log for the answer; `extra.bytes` is the body size sent. */
+  private record(status: number, extra?: { bytes?: number } & Record<string, unknown>): void {
+    const now = performance.now();
+    const { metrics, requestStats, accessLog: log } = this.server;
+    metrics.requestDone(this.route, this.method, status, (now - this.submittedAt) / 1000);
+    requestStats?.record(status, (now - this.submittedAt) / 1000);
+    if (!log) return;
+    const ms = (t: number): number => Math.round(t * 1000) / 1000;
+    const started = this.assignedAt || now;
+    const req = this.req;
+    const client = clientViewOf(req);
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const query = q < 0 ? "" : url.slice(q + 1);
+    const protocol = req.httpVersionMajor === 2 ? "HTTP/2" : `HTTP/${req.httpVersion}`;
+    const bytes = extra?.bytes ?? 0;
+    log.info(
+      {
+        requestId: this.requestId,
+        client: client.host,
+        clientPort: client.port,
+        method: this.method,
+        path: this.path,
+        query,
+        protocol,
+        route: this.route,
+        status,
+        bytes,
+        userAgent: req.headers["user-agent"] ?? "",
+        durationMs: ms(now - this.submittedAt),
+        queueMs: ms(started - this.submittedAt),
+        workerMs: this.assignedAt ? ms(now - this.assignedAt) : 0,
+        ...extra,
+      },
+      `${client.host || "-"} "${this.method} ${this.path}${query ? `?${query}` : ""} ${protocol}" ${status} ${bytes} B ${ms(now - this.submittedAt)} ms`,
+    );
+  }
+
+  /**
+   * The head's headers, filtered: the worker's minus reserved ones, plus the request id and CORS,
+   * and `content-type: application/json` when it has none and `defaultType` says so.
+   */
+  private headers(
+    result: { headers: readonly Pair[] },
+    defaultType: boolean,
+  ): { headers: string[]; contentType: string | null; length: string | null } {
+    const headers: string[] = [];
+    let contentType: string | null = null;
+    let length: string | null = null;
+    for (const [name, value] of result.headers) {
+      const lower = name.toLowerCase();
+      if (lower === "content-length") length = value;
+      if (RESERVED_RESPONSE_HEADERS.has(lower)) continue;
+      if (lower === "content-type") contentType = value;
+      headers.push(name, value);
+    }
+    if (contentType === null && defaultType) headers.push("content-type", "application/json");
+    headers.push(REQUEST_ID_HEADER, this.requestId);
+    const cors = this.server.cors;
+    if (cors !== null && !Cors.answered(result.headers)) headers.push(...cors.responseHeaders(this.req.headers.origin));
+    return { headers, contentType, length };
+  }
+
+  complete(result: TaskResult): void {
+    this.upload?.abandon();
+    if (this.settled) return;
+    if (result.status < 200) {
+      // An interim status is no answer: the client would wait for the final one forever (and
+      // 101 would claim a protocol switch that never happens).
+      this.fail(502, `the handler answered with status ${result.status}, which is not a final response`);
+      return;
+    }
+    this.settled = true;
+    // A body without a type is the SDKs' JSON; an empty one (a redirect, a 204) has no type to say.
+    const { headers } = this.headers(result, result.body.length > 0);
+    const { compression } = this.server;
+    const { status, body } = result;
+    if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers)) {
+      headers.push("vary", "Accept-Encoding");
+      const encoding = negotiate(this.req.headers["accept-encoding"]);
+      if (encoding !== null) {
+        compress(encoding, body, (out) => {
+          if (out === null || out.length >= body.length) return this.send(status, headers, body);
+          headers.push("content-encoding", encoding);
+          weakenEtags(headers);
+          this.send(status, headers, out);
+        });
+        return;
+      }
+    }
+    this.send(status, headers, body);
+  }
+
+  private send(status: number, headers: string[], body: Buffer): void {
+    // 204 and 304 have no body, so no length either (RFC 9110 §8.6): a stray length would make a
+    // keep-alive client wait for bytes that never come.
+    if (status === 204 || status === 304) body = EMPTY;
+    else headers.push("content-length", String(body.length));
+    if (this.server.draining) headers.push("connection", "close");
+    try {
+      this.res.writeHead(status, headers);
+    } catch (err) {
+      // A header Node refuses to send (CR/LF in a value, say): nothing went out yet.
+      this.answerError(502, `the worker sent an invalid response: ${(err as Error).message}`);
+      return;
+    }
+    this.res.end(body);
+    this.record(status, { bytes: body.length });
+  }
+
+  onStreamFrame(m: StreamFrame, worker: Worker): string | void {
+    const now = performance.now();
+    switch (m.type) {
+      case "ResponseHead":
+        if (this.stream !== null) return "a second ResponseHead";
+        this.lastFrameAt = now;
+        this.streaming = true;
+        this.head(m.status, m.headers, worker);
+        return;
+      case "BodyChunk":
+        if (this.stream === null) return "BodyChunk before ResponseHead";
+        this.lastFrameAt = now;
+        this.chunk(m.data, worker);
+        return;
+      case "BodyEnd":
+        if (this.stream === null) return "BodyEnd before ResponseHead";
+        this.lastFrameAt = now;
+        this.end((m.flags & BODY_INCOMPLETE) !== 0);
+        return;
+      case "WindowUpdate":
+        if (this.upload === null) return "WindowUpdate for a task whose request body is not streamed";
+        this.upload.windowUpdate(m.increment);
+        return;
+      default:
+        return `${m.type} for an HTTP request`;
+    }
+  }
+
+  private head(status: number, pairs: Pair[], worker: Worker): void {
+    this.stream = "discarding";
+    if (this.settled || this.abandoned) {
+      // Answered already (timed out) or nobody left to read it: stop the handler.
+      if (!this.settled) this.clientGone();
+      worker.cancel(this.taskId);
+      return;
+    }
+    if (status < 200) {
+      this.fail(502, `the handler answered with status ${status}, which is not a final response`);
+      worker.cancel(this.taskId);
+      return;
+    }
+    const { headers, contentType, length } = this.headers({ headers: pairs }, false);
+    if (contentType !== null && /^\s*text\/event-stream/i.test(contentType)) {
+      // Server-Sent Events must reach the client as they are written: no cache, no proxy buffering.
+      if (!pairs.some(([n]) => n.toLowerCase() === "cache-control")) headers.push("cache-control", "no-cache");
+      if (!pairs.some(([n]) => n.toLowerCase() === "x-accel-buffering")) headers.push("x-accel-buffering", "no");
+    }
+    const bodiless = this.method === "HEAD" || status === 204 || status === 304;
+    // A worker's length is kept (a download of known size), else the body is chunked.
+    if (length !== null && /^\d{1,15}$/.test(length.trim()) && status !== 204 && status !== 304) {
+      this.declaredLength = Number(length);
+      headers.push("content-length", length.trim());
+    }
+    if (this.server.draining) headers.push("connection", "close");
+    try {
+      this.res.writeHead(status, headers);
+    } catch (err) {
+      this.answerError(502, `the worker sent an invalid response: ${(err as Error).message}`);
+      this.settled = true;
+      worker.cancel(this.taskId);
+      return;
+    }
+    this.settled = true;
+    this.status = status;
+    if (bodiless) {
+      // The head is the whole answer: the handler's body is not wanted.
+      this.res.end();
+      this.record(status);
+      worker.cancel(this.taskId);
+      return;
+    }
+    // The head goes out now, before any chunk: the client's time to first byte is the handler's.
+    this.res.flushHeaders();
+    this.stream = "open";
+    this.closeGauge = this.server.metrics.streams.open("response");
+    this.onConnectionClose = () => this.connectionClosed();
+    this.req.socket.once("close", this.onConnectionClose);
+  }
+
+  private chunk(data: Buffer, worker: Worker): void {
+    this.bytesReceived += data.length;
+    if (this.stream !== "open") {
+      // Nobody reads it: give the window back at once, so the worker reaches its cancel or end.
+      this.grant(worker, data.length);
+      return;
+    }
+    if (this.declaredLength >= 0 && this.bytesReceived > this.declaredLength) {
+      this.cut(502, `the handler sent more than its content-length of ${this.declaredLength} bytes`);
+      worker.cancel(this.taskId);
+      return;
+    }
+    this.res.write(data, (err) => {
+      // Written to the client's socket: the worker may send as much again.
+      if (!err) this.grant(worker, data.length);
+    });
+  }
+
+  private grant(worker: Worker, bytes: number): void {
+    this.bytesGranted += bytes;
+    this.lastFrameAt = performance.now();
+    if (this.worker === worker && worker.has(this.taskId)) worker.send(encodeWindowUpdate(this.taskId, bytes));
+  }
+
+  /** The worker ended its stream (the task is over on its side). */
+  private end(incomplete: boolean): void {
+    this.upload?.abandon();
+    const state = this.stream;
+    this.stream = "ended";
+    if (state !== "open") return;
+    this.stopWatching();
+    if (incomplete || (this.declaredLength >= 0 && this.bytesReceived !== this.declaredLength)) {
+      // The client must not take a cut-short body for the whole one: abort the connection.
+      this.abortConnection();
+      this.record(this.status, { truncated: true, bytes: this.bytesReceived });
+      return;
+    }
+    this.res.end();
+    this.record(this.status, { bytes: this.bytesReceived });
+  }
+
+  /** The client's connection closed while its stream was open: stop the handler. */
+  /** Set while a response stream is open: its listener on the connection's close. */
+  private onConnectionClose: (() => void) | null = null;
+
+  private connectionClosed(): void {
+    if (this.stream !== "open") return;
+    this.stream = "discarding";
+    this.stopWatching();
+    this.clientGone();
+    if (this.worker !== null) this.worker.cancel(this.taskId);
+  }
+
+  private clientGone(): void {
+    this.settled = true;
+    this.record(CLIENT_CLOSED, { disconnected: true, bytes: this.bytesReceived });
+  }
+
+  private stopWatching(): void {
+    if (this.onConnectionClose !== null) this.req.socket.removeListener("close", this.onConnectionClose);
+    this.onConnectionClose = null;
+    this.closeGauge?.();
+    this.closeGauge = null;
+  }
+
+  /**
+   * Closes the connection without ending the body (no last chunk, or short of the length), so
+   * the client sees the response cut short; what was already written still reaches it first.
+   * A client that does not take it within ABORT_FLUSH_MS loses it.
+   */
+  private abortConnection(): void {
+    const socket = this.res.socket;
+    if (socket === null || socket.destroyed) {
+      this.res.destroy();
+      return;
+    }
+    socket.end();
+    setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
+  }
+
+  /** Cuts an open stream short (its status is out): the client sees the connection abort. */
+  private cut(status: number, why: string): void {
+    this.stream = "discarding";
+    this.stopWatching();
+    this.abortConnection();
+    this.record(status, { truncated: true, bytes: this.bytesReceived, detail: why });
+  }
+
+  fail(status: number, detail: string, headers?: Record<string, string>): void {
+    this.upload?.abandon();
+    if (this.stream === "open") {
+      // Too late for an error status: abort the response, so the client sees it fail.
+      this.cut(status, detail);
+      return;
+    }
+    if (this.settled) return;
+    this.settled = true;
+    this.answerError(status, detail, headers);
+  }
+
+  private answerError(status: number, detail: string, headers?: Record<string, string>): void {
+    this.record(status, { bytes: Buffer.byteLength(errorBody(status, detail)) });
+    const all: Record<string, string> = { ...headers, [REQUEST_ID_HEADER]: this.requestId };
+    if (this.server.draining) all.connection = "close";
+    const cors = this.server.cors;
+    if (cors !== null) {
+      const more = cors.responseHeaders(this.req.headers.origin);
+      for (let i = 0; i < more.length; i += 2) all[more[i]!] = more[i + 1]!;
+    }
+    sendError(this.res, status, detail, all);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * A request body streamed to a worker (a `"stream_body": true` route): the body goes out in
+ * BodyChunk frames as it arrives, under the worker's window (docs/protocol.md, Flow control). When
+ * the window is spent the request is paused, so the client's upload waits in its own socket, never
+ * in the orchestrator's memory; the worker's WindowUpdate resumes it.
+ */
+import type { IncomingMessage } from "node:http";
+import { performance } from "node:perf_hooks";
+import { encodeBodyChunkHead, encodeBodyEnd } from "../../protocol/codec.js";
+import { BODY_INCOMPLETE, INITIAL_WINDOW, MAX_CHUNK } from "../../protocol/messages.js";
+import type { Worker } from "../workers/worker.js";
+import type { OpenStreams } from "../streams.js";
+
+export class RequestBodyStream {
+  /** Bytes the worker lets us send now. */
+  private window = INITIAL_WINDOW;
+  private worker: Worker | null = null;
+  /** BodyEnd went out, or the task no longer wants the body. */
+  private over = false;
+  /** performance.now() of the last chunk sent or window received. */
+  progressAt = 0;
+
+  constructor(
+    private readonly taskId: number,
+    private readonly req: IncomingMessage,
+    private readonly streams: OpenStreams,
+    /** The client went away before the whole body arrived (BodyEnd with bit 0 is already sent). */
+    private readonly onClientGone: () => void,
+  ) {}
+
+  private closeGauge = (): void => {};
+
+  /** The worker waits for the client's next bytes (its window is open, the upload is not over). */
+  get waitingOnClient(): boolean {
+    return !this.over && this.worker !== null && this.window > 0;
+  }
+
+  /** The task is on `worker`: start reading the body (the request was left unread until now). */
+  start(worker: Worker): void {
+    if (this.over) return;
+    this.worker = worker;
+    this.progressAt = performance.now();
+    this.closeGauge = this.streams.open("request");
+    const { req } = this;
+    req.on("data", this.onData);
+    req.once("end", this.onEnd);
+    // 'close' without 'end' first: the client aborted mid-body. A client that half-closes
+    // mid-body only ends the socket (the server allows half-open connections): it is gone too.
+    req.once("close", this.onClose);
+    req.socket.once("end", this.onSocketEnd);
+    req.socket.once("close", this.onSocketEnd);
+  }
+
+  windowUpdate(increment: number): void {
+    if (this.over) return;
+    this.progressAt = performance.now();
+    this.window += increment;
+    if (this.window > 0 && this.req.isPaused()) this.req.resume();
+  }
+
+  /**
+   * The task ended (or failed) before taking the whole body: send nothing more, and let Node read
+   * the rest of the body to nowhere, so the connection can carry the next request.
+   */
+  abandon(): void {
+    if (this.finish()) this.req.resume();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const worker = this.worker!;
+    for (let at = 0; at < chunk.length; at += MAX_CHUNK) {
+      const piece = at === 0 && chunk.length <= MAX_CHUNK ? chunk : chunk.subarray(at, at + MAX_CHUNK);
+      worker.send([encodeBodyChunkHead(this.taskId, piece.length), piece]);
+      this.window -= piece.length;
+    }
+    this.progressAt = performance.now();
+    if (this.window <= 0) this.req.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.finish()) this.worker!.send(encodeBodyEnd(this.taskId, 0));
+  };
+
+  private readonly onSocketEnd = (): void => {
+    if (!this.req.complete) this.onClose();
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.finish()) return;
+    this.req.resume(); // what is left of the body goes nowhere
+    this.worker!.send(encodeBodyEnd(this.taskId, BODY_INCOMPLETE));
+    this.onClientGone();
+  };
+
+  /** Marks the stream over; false when it already was. */
+  private finish(): boolean {
+    if (this.over) return false;
+    this.over = true;
+    const { req } = this;
+    req.removeListener("data", this.onData);
+    req.removeListener("end", this.onEnd);
+    req.removeListener("close", this.onClose);
+    req.socket.removeListener("end", this.onSocketEnd);
+    req.socket.removeListener("close", this.onSocketEnd);
+    this.closeGauge();
+    return true;
+  }
+}

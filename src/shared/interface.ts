@@ -1,0 +1,14 @@
+/**
+ * What kind of app a worker serves (`--interface`). The orchestrator passes it to every worker in
+ * an environment variable, so every runtime starts with the same three arguments; each worker
+ * refuses the kinds it cannot serve (a Python worker: fetch; a Node worker: asgi and wsgi).
+ */
+
+export const INTERFACE_ENV = "NEUTRINO_INTERFACE";
+
+/** `auto` detects the app: a Neutrino App first, then the foreign kinds its runtime serves. */
+export const INTERFACES = ["auto", "neutrino", "asgi", "wsgi", "fetch"] as const;
+export type Interface = (typeof INTERFACES)[number];
+
+/** `--root-path` for the Python workers' ASGI and WSGI apps ("" when unset). */
+export const ROOT_PATH_ENV = "NEUTRINO_ROOT_PATH";
