@@ -121,12 +121,11 @@ function trustedAddresses(value: string): string {
   return value;
 }
 
-/** `--root-path`: "" or a path that starts with "/" and does not end with one. */
+/** `--root-path`: "" or a path that starts with "/" (a trailing "/" is dropped). */
 function rootPath(value: string): string {
-  const path = value.trim();
-  if (path === "" || path === "/") return "";
-  if (!path.startsWith("/") || path.endsWith("/") || /[?#\s]/.test(path)) {
-    throw new InvalidArgumentError('must be a path such as "/api": a leading "/", no trailing "/", no query');
+  const path = value.trim().replace(/\/+$/, "");
+  if (path !== "" && (!path.startsWith("/") || /[?#\s]/.test(path))) {
+    throw new InvalidArgumentError('must be a URL path such as "/api": a leading "/", no query');
   }
   return path;
 }

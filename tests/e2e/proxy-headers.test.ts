@@ -98,7 +98,7 @@ for (const { runtime, app } of apps) {
       assert.ok(seen.client[1] > 0);
       assert.equal(seen.scheme, "http");
       assert.equal(seen.host, `127.0.0.1:${wary.port}`);
-      assert.equal(seen.root_path, "");
+      assert.equal(seen.root_path, null, "no --root-path: NEUTRINO_ROOT_PATH is not set");
       const record = await accessRecord(wary, `untrusted-${runtime}`);
       assert.equal(record.client, "127.0.0.1");
     });
