@@ -137,7 +137,8 @@ class AttributeTest(LoaderTestCase):
     def test_not_an_app(self):
         cases = {
             "tests.fixtures.good_app:helper":
-                "'tests.fixtures.good_app:helper' is a function, not a neutrino App, an ASGI app nor a WSGI app",
+                "'tests.fixtures.good_app:helper' is a function, not a neutrino App, an ASGI app nor a WSGI app"
+                " (if it returns the app, serve it with --factory)",
             "tests.fixtures.not_an_app:app":
                 "'tests.fixtures.not_an_app:app' is a dict, not a neutrino App, an ASGI app nor a WSGI app",
             "tests.fixtures.not_an_app:number":
@@ -163,3 +164,54 @@ class AttributeTest(LoaderTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FactoryTest(LoaderTestCase):
+    """--factory (NEUTRINO_FACTORY=1): APP names a function whose result is the app."""
+
+    def load(self, source, attribute, factory):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "factory_mod.py"), "w") as f:
+                f.write(textwrap.dedent(source))
+            old = os.environ.pop("NEUTRINO_FACTORY", None)
+            if factory:
+                os.environ["NEUTRINO_FACTORY"] = "1"
+            try:
+                return load_app(os.path.join(tmp, "factory_mod.py") + ":" + attribute)
+            finally:
+                os.environ.pop("NEUTRINO_FACTORY", None)
+                if old is not None:
+                    os.environ["NEUTRINO_FACTORY"] = old
+
+    SOURCE = """
+        from neutrino import App
+        app = App()
+        def create_app():
+            made = App()
+            made.route("/made")(lambda: {})
+            return made
+        def broken():
+            raise RuntimeError("no database")
+    """
+
+    def test_the_factory_is_called_once_and_its_app_served(self):
+        app = self.load(self.SOURCE, "create_app", True)
+        self.assertIsInstance(app, App)
+        self.assertEqual(app.list_routes(), ["/made"])
+
+    def test_without_factory_a_function_is_refused_with_a_hint(self):
+        with self.assertRaises(StartupFailure) as caught:
+            self.load(self.SOURCE, "create_app", False)
+        self.assertEqual(caught.exception.kind, "not_an_app")
+        self.assertIn("--factory", caught.exception.message)
+
+    def test_a_factory_that_raises_or_is_not_a_function(self):
+        with self.assertRaises(StartupFailure) as caught:
+            self.load(self.SOURCE, "broken", True)
+        self.assertEqual(caught.exception.kind, "import_error")
+        self.assertIn("no database", caught.exception.message)
+        self.assertIn("raise RuntimeError", caught.exception.traceback)
+        with self.assertRaises(StartupFailure) as caught:
+            self.load(self.SOURCE, "app", True)
+        self.assertEqual(caught.exception.kind, "not_an_app")
+        self.assertIn("not a function", caught.exception.message)

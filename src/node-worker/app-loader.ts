@@ -12,7 +12,7 @@ import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { App } from "../sdk/app.js";
 import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, parseAppSpec } from "../shared/app-spec.js";
-import { INTERFACE_ENV, type Interface } from "../shared/interface.js";
+import { FACTORY_ENV, INTERFACE_ENV, type Interface } from "../shared/interface.js";
 import { StartupFailure } from "../shared/startup-failure.js";
 import { FetchApp } from "./fetch-app.js";
 import { userStack } from "./stack.js";
@@ -43,10 +43,11 @@ export async function loadApp(appPath: string, cwd: string = process.cwd(), env:
   } catch (err) {
     throw importError(module, err);
   }
-  const value = exported(namespace, attribute);
+  let value = exported(namespace, attribute);
   if (value === undefined && !(attribute in namespace)) {
     throw new StartupFailure("attribute_not_found", `module "${module}" has no export "${attribute}"`);
   }
+  if (env[FACTORY_ENV] === "1") value = await callFactory(appPath, value);
   if (kind !== "fetch") {
     if (App.isApp(value)) return value;
     if (value === App) {
@@ -60,6 +61,19 @@ export async function loadApp(appPath: string, cwd: string = process.cwd(), env:
   const fetchApp = "a fetch app (an object with a fetch method, or a function of the request)";
   const wanted = { auto: `a neutrino App nor ${fetchApp}`, neutrino: "a neutrino App", fetch: fetchApp }[kind];
   throw new StartupFailure("not_an_app", `"${appPath}" is ${kindOf(value)}, not ${wanted}`);
+}
+
+/** `--factory`: the export is a function, called once with no arguments, whose result (awaited) is the app. */
+async function callFactory(appPath: string, factory: unknown): Promise<unknown> {
+  if (typeof factory !== "function") {
+    throw new StartupFailure("not_an_app", `"${appPath}" is ${kindOf(factory)}, not a function: --factory needs APP to name a function that returns the app`);
+  }
+  try {
+    return await (factory as () => unknown)();
+  } catch (err) {
+    const failure = importError(appPath, err);
+    return Promise.reject(new StartupFailure("import_error", failure.message.replace(/^importing (".*?") failed/, "the factory $1 failed"), failure.traceback));
+  }
 }
 
 function findModuleFile(module: string, cwd: string): string {

@@ -10,5 +10,8 @@ export const INTERFACE_ENV = "NEUTRINO_INTERFACE";
 export const INTERFACES = ["auto", "neutrino", "asgi", "wsgi", "fetch"] as const;
 export type Interface = (typeof INTERFACES)[number];
 
+/** `--factory`: APP names a function that returns the app, not the app ("1"; absent: off). */
+export const FACTORY_ENV = "NEUTRINO_FACTORY";
+
 /** `--root-path` for the Python workers' ASGI and WSGI apps ("" when unset). */
 export const ROOT_PATH_ENV = "NEUTRINO_ROOT_PATH";

@@ -180,13 +180,19 @@ for (const [language, { file, source }] of Object.entries(APPS)) {
       assert.match(run.err(), /--app-dir <dir>.*directory nowhere does not exist/);
     });
 
-    it("--factory: APP names a function whose result is served", { todo: "the workers read NEUTRINO_FACTORY once the lead wires them (docs/protocol.md, Connection)" }, async () => {
+    it("--factory: APP names a function whose result is served", async () => {
       const server = await startServer(`${file}:create_app`, ["--app-dir", "backend", "--workers", "1", "--factory"], { cwd: dir });
       try {
         assert.deepEqual((await request(`${server.url}/made`)).json, { made: "by the factory" });
       } finally {
         await server.stop();
       }
+    });
+
+    it("--factory on an app that is not a function fails start-up saying so", async () => {
+      const run = runCli(["serve", `${file}:app`, "--app-dir", "backend", "--workers", "1", "--factory"], { cwd: dir });
+      assert.equal(await run.exited, 1);
+      assert.match(run.err(), /not a function: --factory needs APP to name a function that returns the app/);
     });
   });
 }

@@ -5,10 +5,9 @@
  * from the orchestrator's own environment never says what the command line did not.
  */
 
-import { INTERFACE_ENV, ROOT_PATH_ENV, type Interface } from "../../shared/interface.js";
+import { FACTORY_ENV, INTERFACE_ENV, ROOT_PATH_ENV, type Interface } from "../../shared/interface.js";
 
-/** APP names a function that returns the app (`--factory`): "1". */
-export const FACTORY_ENV = "NEUTRINO_FACTORY";
+export { FACTORY_ENV };
 /** A failed handler's 500 shows its exception and traceback (`--debug`): "1". */
 export const DEBUG_ENV = "NEUTRINO_DEBUG";
 

@@ -9,6 +9,7 @@ to the orchestrator as StartupError.
 """
 
 import importlib
+import inspect
 import os
 import sys
 import traceback
@@ -53,6 +54,8 @@ def load_app(app_path: str, interface: Optional[str] = None) -> Any:
         raise StartupFailure(
             "attribute_not_found", f"module {module_name!r} has no attribute {attribute!r}"
         ) from None
+    if os.environ.get(FACTORY_ENV) == "1":
+        app = _call_factory(app_path, app)
     if isinstance(app, App) and kind in ("auto", "neutrino"):
         return app
     if kind == "auto":
@@ -66,6 +69,23 @@ def load_app(app_path: str, interface: Optional[str] = None) -> Any:
     raise StartupFailure("not_an_app", _not_an_app(app_path, app, kind))
 
 
+#: ``--factory``: APP names a function that returns the app ("1"; absent: off).
+FACTORY_ENV = "NEUTRINO_FACTORY"
+
+
+def _call_factory(app_path: str, factory: Any) -> Any:
+    """``--factory``: calls APP once, with no arguments; what it returns is the app."""
+    if not callable(factory):
+        raise StartupFailure("not_an_app", f"{app_path!r} is {_kind_of(factory)}, not a function:"
+                             " --factory needs APP to name a function that returns the app")
+    try:
+        return factory()
+    except (Exception, SystemExit) as exc:
+        failure = _import_error(app_path, exc)
+        raise StartupFailure("import_error", f"the factory {app_path!r} failed: "
+                             f"{type(exc).__name__}: {exc}", failure.traceback) from None
+
+
 def _not_an_app(app_path: str, app: Any, kind: str) -> str:
     if app is App:
         return f"{app_path!r} is the App class, not an App instance (create one: app = App())"
@@ -75,7 +95,10 @@ def _not_an_app(app_path: str, app: Any, kind: str) -> str:
         "asgi": "not an ASGI 3 app: an async callable of (scope, receive, send) (--interface asgi)",
         "wsgi": "not a WSGI app: a callable of (environ, start_response) (--interface wsgi)",
     }[kind]
-    return f"{app_path!r} is {_kind_of(app)}, {expected}"
+    hint = ""
+    if inspect.isfunction(app) and os.environ.get(FACTORY_ENV) != "1":
+        hint = " (if it returns the app, serve it with --factory)"
+    return f"{app_path!r} is {_kind_of(app)}, {expected}{hint}"
 
 
 def _parse(app_path: str) -> Tuple[str, str, str]:
