@@ -140,6 +140,7 @@ class TestClient:
         self._next_id += 1
         request_id = f"test-{self._next_id}"
         found = self._route(method, route_path)
+        streamed = False
         if len(found) == 4:  # the 404 or 405 result
             status, _flags, out_headers, out_body = found
         else:
@@ -158,11 +159,12 @@ class TestClient:
             else:
                 result = asyncio.run(execute_async(self._table, task, stream))
             if isinstance(result, Stream):
+                streamed = True
                 result = (result.status, result.flags, result.headers, _collect(result.content))
             status, _flags, out_headers, out_body = result
         names = {name.lower() for name, _ in out_headers}
         out_headers = list(out_headers)
-        if "content-type" not in names:  # as the orchestrator does
+        if "content-type" not in names and out_body and not streamed:  # as the orchestrator does
             out_headers.append(("content-type", "application/json"))
         out_headers.append(("x-request-id", request_id))
         if method == "HEAD":
