@@ -449,3 +449,13 @@ class WebSockets(unittest.TestCase):
             return await AsgiAdapter(app).execute_async(task(), None, socket)
 
         self.assertEqual(run(go())[3], b"http")
+
+
+class SchemeTest(unittest.TestCase):
+    def test_scheme_follows_the_orchestrators_x_forwarded_proto(self):
+        secure = task(headers=[("host", "a.example"), ("x-forwarded-proto", "https")])
+        plain = task(headers=[("host", "a.example"), ("x-forwarded-proto", "http")])
+        self.assertEqual(base_scope("http", secure, "", {})["scheme"], "https")
+        self.assertEqual(base_scope("websocket", secure, "", {})["scheme"], "wss")
+        self.assertEqual(base_scope("http", plain, "", {})["scheme"], "http")
+        self.assertEqual(base_scope("websocket", task(), "", {})["scheme"], "ws")

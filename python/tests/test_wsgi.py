@@ -209,3 +209,10 @@ class Responses(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SchemeTest(unittest.TestCase):
+    def test_url_scheme_follows_the_orchestrators_x_forwarded_proto(self):
+        secure = task(headers=[("host", "a.example"), ("x-forwarded-proto", "https")])
+        self.assertEqual(build_environ(secure)["wsgi.url_scheme"], "https")
+        self.assertEqual(build_environ(task())["wsgi.url_scheme"], "http")

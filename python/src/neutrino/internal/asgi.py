@@ -53,6 +53,15 @@ def request_headers(task: TaskAssignment) -> Headers:
     return headers
 
 
+def request_scheme(task: TaskAssignment, kind: str) -> str:
+    """http or https as the client used it: the orchestrator puts the scheme it resolved (TLS, or
+    a trusted proxy's X-Forwarded-Proto) in exactly one x-forwarded-proto header."""
+    secure = header(task.headers, "x-forwarded-proto") == "https"
+    if kind == "http":
+        return "https" if secure else "http"
+    return "wss" if secure else "ws"
+
+
 def server_address(task: TaskAssignment, default_port: int) -> Optional[Tuple[str, int]]:
     """(host, port) from the Host header: the orchestrator, not the worker, faces the client."""
     host = header(task.headers, "host")
@@ -66,7 +75,7 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
         "type": kind,
         "asgi": ASGI,
         "http_version": "1.1",
-        "scheme": "http" if kind == "http" else "ws",
+        "scheme": request_scheme(task, kind),
         # Under a root path the proxy stripped, path and raw_path start with it again (as
         # uvicorn's --root-path does): frameworks route on what follows it.
         "path": root_path + unquote(task.path),

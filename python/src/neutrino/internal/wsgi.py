@@ -16,7 +16,7 @@ import traceback
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-from .foreign import host_and_port
+from .foreign import header, host_and_port
 from .worker.executor import Outcome, error_result
 from .worker.protocol import HANDLER_FAILED, TaskAssignment
 from .worker.streams import Stream
@@ -42,7 +42,7 @@ def build_environ(task: TaskAssignment, root_path: str = "") -> dict:
         "REMOTE_ADDR": task.client_host,
         "REMOTE_PORT": str(task.client_port),
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
+        "wsgi.url_scheme": "https" if header(task.headers, "x-forwarded-proto") == "https" else "http",
         "wsgi.input": io.BytesIO(body),
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
