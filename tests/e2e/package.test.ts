@@ -63,7 +63,7 @@ describe("the npm package and the Python distribution", () => {
     const unwanted = shipped.filter((f) => /\.map$|^tests\/|^python\/tests\/|^bench\/|^src\/|\.pyc$/.test(f));
     assert.deepEqual(unwanted, [], "no source maps, TypeScript sources, tests or benchmarks");
     const typescript = shipped.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"));
-    assert.deepEqual(typescript, ["examples/myapp.ts"], "the only .ts shipped is the example");
+    assert.deepEqual(typescript, ["examples/hono.ts", "examples/myapp.ts", "examples/streaming.ts"], "the only .ts shipped are the examples");
   });
 
   it("links only to what it ships, save the repository's benchmark and deployment files", () => {
