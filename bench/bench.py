@@ -688,7 +688,7 @@ def main(argv):
     opts = parse_args(argv)
     if opts.neutrino_root:
         NEUTRINO_ROOT = opts.neutrino_root.resolve()
-        if not (NEUTRINO_ROOT / "dist" / "src" / "cli.js").exists():
+        if not (NEUTRINO_ROOT / "dist" / "src" / "orchestrator" / "cli.js").exists():
             sys.exit(f"bench: {NEUTRINO_ROOT} has no dist/src/orchestrator/cli.js: run `npm install && npm run build` there first")
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.monotonic()
