@@ -97,6 +97,20 @@ class MultipartTest(unittest.TestCase):
         self.assertEqual(post("/upload", b"whatever", "multipart/form-data")[0], 400)
         self.assertEqual(post("/upload", b"no parts here", MULTIPART)[0], 400)
 
+    def test_quoted_boundary_and_boundary_like_bytes_inside_a_file(self):
+        data = "a\r\n--" + BOUNDARY[:-1] + "\r\nb"  # the boundary but its last character
+        body = multipart(field("title", "t"), file("doc", "a.csv", data))
+        status, out = post("/upload", body, f'multipart/form-data; boundary="{BOUNDARY}"')
+        self.assertEqual(status, 200, out)
+        self.assertEqual(out["doc"][3], data)
+
+    def test_a_body_cut_before_its_closing_boundary_is_a_400(self):
+        body = multipart(field("title", "t"), file("doc", "a.csv", "1,2"))
+        self.assertEqual(post("/upload", body[:-20], MULTIPART)[0], 400)
+        headless = f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"".encode()
+        self.assertEqual(post("/upload", headless + f"\r\n--{BOUNDARY}--\r\n".encode(),
+                              MULTIPART)[0], 400)
+
     def test_file_parameter_cannot_come_from_the_query(self):
         task = TaskAssignment(1, "POST", "/upload", "/upload", "title=t&doc=x", [], [], "r", "",
                               0, b"")

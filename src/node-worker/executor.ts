@@ -11,6 +11,7 @@ import { HANDLER_FAILED, type Pair, type RouteInfo, type TaskAssignment } from "
 import type { App, Middleware, Route, WebSocketHandler } from "../sdk/app.js";
 import { Request, streamOf, type BodyStream } from "../sdk/request.js";
 import { HTTPException, JSON_BODY, Response } from "../sdk/response.js";
+import { DEBUG_ENV } from "../shared/interface.js";
 import { chunkBytes, isEventStream, isStreamBody, STREAM_MEDIA_TYPE, streamedBody, StreamingResponse } from "../sdk/streaming.js";
 import { WebSocket, WebSocketDisconnect } from "../sdk/websocket.js";
 import { collectArguments, InvalidArguments, InvalidBody, validateArguments } from "./arguments.js";
@@ -323,7 +324,7 @@ export function errorOutcome(
 }
 
 /** NEUTRINO_DEBUG=1 (the orchestrator's --debug): a 500 shows the error and its stack. */
-const DEBUG = process.env.NEUTRINO_DEBUG === "1";
+const DEBUG = process.env[DEBUG_ENV] === "1";
 
 function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Response {
   const { name, message, stack } = describeThrown(thrown);

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { AppSpecError, parseAppSpec } from "../../src/shared/app-spec.js";
 import { CONCURRENCY_ENV, concurrencyFrom } from "../../src/shared/concurrency.js";
-import { FACTORY_ENV } from "../../src/orchestrator/runtimes/worker-env.js";
+import { FACTORY_ENV } from "../../src/shared/interface.js";
 import { StartupFailure } from "../../src/shared/startup-failure.js";
 import { appDirectory, choosePython } from "../../src/orchestrator/runtimes/interpreter.js";
 import { resolveApp } from "../../src/orchestrator/runtimes/resolve.js";

@@ -7,25 +7,28 @@ export function errorBody(status: number, detail: string): string {
   return JSON.stringify({ error: STATUS_CODES[status] ?? "Error", detail });
 }
 
+/** Sends the error; returns the body's size in bytes (0 when it was too late and the response was cut). */
 export function sendError(
   res: ServerResponse,
   status: number,
   detail: string,
   headers: Record<string, string> = {},
-): void {
+): number {
   if (res.headersSent) {
     // Too late for a status line: cut the response so the client sees it failed.
     res.destroy();
-    return;
+    return 0;
   }
   const body = errorBody(status, detail);
+  const bytes = Buffer.byteLength(body);
   // The reason phrase is explicit: a failed writeHead (a worker's invalid header) left its own.
   res.writeHead(status, STATUS_CODES[status], {
     ...headers,
     "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
+    "content-length": bytes,
   });
   res.end(body);
+  return bytes;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Worker } from "../workers/worker.js";
 import type { Metrics } from "../metrics.js";
 import type { Logger } from "../log.js";
 import type { RequestStats } from "../status/request-stats.js";
-import { errorBody, sendError } from "./errors.js";
+import { sendError } from "./errors.js";
 import { clientViewOf } from "./request-headers.js";
 import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
 import { Cors } from "./cors.js";
@@ -426,7 +426,6 @@ export class HttpJob implements Job {
   }
 
   private answerError(status: number, detail: string, headers?: Record<string, string>): void {
-    this.record(status, { bytes: Buffer.byteLength(errorBody(status, detail)) });
     const all: Record<string, string> = { ...headers, [REQUEST_ID_HEADER]: this.requestId };
     if (this.server.draining) all.connection = "close";
     const cors = this.server.cors;
@@ -434,6 +433,6 @@ export class HttpJob implements Job {
       const more = cors.responseHeaders(this.req.headers.origin);
       for (let i = 0; i < more.length; i += 2) all[more[i]!] = more[i + 1]!;
     }
-    sendError(this.res, status, detail, all);
+    this.record(status, { bytes: sendError(this.res, status, detail, all) });
   }
 }

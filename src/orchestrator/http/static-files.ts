@@ -149,7 +149,7 @@ export class StaticFiles implements BuiltIn {
       sendError(res, 400, `${path}: ${lookup.detail}`);
       return;
     }
-    const notFound = (): void => sendError(res, 404, `no file for ${path}`);
+    const notFound = (): void => void sendError(res, 404, `no file for ${path}`);
     if (lookup.kind === "missing") return notFound();
     let candidate = join(mount.root, ...lookup.segments);
     const target = await openInside(mount.root, candidate);

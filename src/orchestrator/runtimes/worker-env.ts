@@ -5,11 +5,7 @@
  * from the orchestrator's own environment never says what the command line did not.
  */
 
-import { FACTORY_ENV, INTERFACE_ENV, ROOT_PATH_ENV, type Interface } from "../../shared/interface.js";
-
-export { FACTORY_ENV };
-/** A failed handler's 500 shows its exception and traceback (`--debug`): "1". */
-export const DEBUG_ENV = "NEUTRINO_DEBUG";
+import { DEBUG_ENV, FACTORY_ENV, INTERFACE_ENV, ROOT_PATH_ENV, type Interface } from "../../shared/interface.js";
 
 export interface WorkerSettings {
   readonly factory?: boolean | undefined;
