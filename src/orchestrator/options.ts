@@ -367,6 +367,7 @@ export const SERVE_OPTIONS = {
   bodyTimeout: option({
     flags: "--body-timeout <seconds>",
     help: "time a client has to send the whole request, body included (408)",
+    doc: "time a client has to send the whole request, body included, streamed bodies too (408, and the connection closes); counted from the request's first byte, and never shorter than `--header-timeout`",
     parse: seconds,
     default: 60,
   }),

@@ -35,11 +35,14 @@ export function sendError(
  * Answers a request that Node's HTTP parser rejected, on the raw socket, then closes it. Its
  * headers could not be read, so its X-Request-Id is a new one. Date as on every response (RFC 9110 §6.6.1).
  */
-export function sendRawError(socket: Duplex, status: number, detail: string): void {
+export function sendRawError(socket: Duplex, status: number, detail: string): { requestId: string; bytes: number } {
   const body = errorBody(status, detail);
+  const requestId = generateRequestId();
+  const bytes = Buffer.byteLength(body);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `date: ${new Date().toUTCString()}\r\nx-request-id: ${generateRequestId()}\r\nconnection: close\r\n\r\n${body}`,
+      `content-type: application/json\r\ncontent-length: ${bytes}\r\n` +
+      `date: ${new Date().toUTCString()}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
   );
+  return { requestId, bytes };
 }

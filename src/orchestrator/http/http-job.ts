@@ -15,7 +15,7 @@ import type { Metrics } from "../metrics.js";
 import type { Logger } from "../log.js";
 import type { RequestStats } from "../status/request-stats.js";
 import { sendError } from "./errors.js";
-import { clientViewOf } from "./request-headers.js";
+import { logMs, writeAccessRecord } from "./access-log.js";
 import { compress, compressible, negotiate, weakenEtags, type CompressionOptions } from "./compression.js";
 import { Cors } from "./cors.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
@@ -143,36 +143,21 @@ export class HttpJob implements Job {
     metrics.requestDone(this.route, this.method, status, (now - this.submittedAt) / 1000);
     requestStats?.record(status, (now - this.submittedAt) / 1000);
     if (!log) return;
-    const ms = (t: number): number => Math.round(t * 1000) / 1000;
     const started = this.assignedAt || now;
-    const req = this.req;
-    const client = clientViewOf(req);
-    const url = req.url ?? "";
-    const q = url.indexOf("?");
-    const query = q < 0 ? "" : url.slice(q + 1);
-    const protocol = req.httpVersionMajor === 2 ? "HTTP/2" : `HTTP/${req.httpVersion}`;
-    const bytes = extra?.bytes ?? 0;
-    log.info(
-      {
-        requestId: this.requestId,
-        client: client.host,
-        clientPort: client.port,
-        method: this.method,
-        path: this.path,
-        query,
-        protocol,
-        route: this.route,
-        status,
-        bytes,
-        userAgent: req.headers["user-agent"] ?? "",
-        durationMs: ms(now - this.submittedAt),
-        queueMs: ms(started - this.submittedAt),
-        workerMs: this.assignedAt ? ms(now - this.assignedAt) : 0,
-        ...extra,
-      },
-      `${client.host || "-"} "${this.method} ${this.path}${query ? `?${query}` : ""} ${protocol}" ${status} ${bytes} B ${ms(now - this.submittedAt)} ms`,
-    );
+    writeAccessRecord(log, this.req, {
+      requestId: this.requestId,
+      method: this.method,
+      path: this.path,
+      route: this.route,
+      status,
+      bytes: extra?.bytes ?? 0,
+      durationMs: logMs(now - this.submittedAt),
+      queueMs: logMs(started - this.submittedAt),
+      workerMs: this.assignedAt ? logMs(now - this.assignedAt) : 0,
+      extra,
+    });
   }
+
 
   /**
    * The head's headers, filtered: the worker's minus reserved ones, plus the request id and CORS,
@@ -411,6 +396,21 @@ export class HttpJob implements Job {
     this.stopWatching();
     this.abortConnection();
     this.record(status, { truncated: true, bytes: this.bytesReceived, detail: why });
+  }
+
+  /**
+   * A streamed upload that did not arrive within --body-timeout: the handler's body ends incomplete,
+   * the client gets a 408 (or, past the head, a cut response) and its connection closes.
+   */
+  bodyTimedOut(): void {
+    this.upload?.cutShort();
+    if (this.settled && this.stream !== "open") {
+      // Answered without the whole body: the rest will not come, so nor will a next request.
+      this.abortConnection();
+      return;
+    }
+    this.fail(408, "the request body did not arrive within --body-timeout", { connection: "close" });
+    if (this.worker !== null && this.worker.concurrency > 1 && this.worker.has(this.taskId)) this.worker.cancel(this.taskId);
   }
 
   fail(status: number, detail: string, headers?: Record<string, string>): void {

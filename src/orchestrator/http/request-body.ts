@@ -66,6 +66,12 @@ export class RequestBodyStream {
     if (this.finish()) this.req.resume();
   }
 
+  /** The upload is cut short by the server (--body-timeout): the worker's body ends incomplete. */
+  cutShort(): void {
+    if (!this.finish()) return;
+    if (this.worker !== null) this.worker.send(encodeBodyEnd(this.taskId, BODY_INCOMPLETE));
+  }
+
   private readonly onData = (chunk: Buffer): void => {
     const worker = this.worker!;
     for (let at = 0; at < chunk.length; at += MAX_CHUNK) {

@@ -6,12 +6,14 @@
 import { createServer, Server, type IncomingMessage, type ServerResponse } from "node:http";
 import { createSecureServer, type Http2SecureServer, type Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import type { SecureContextOptions } from "node:tls";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { nextTaskId } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../../protocol/codec.js";
 import type { Pair } from "../../protocol/messages.js";
 import { sendError, sendRawError } from "./errors.js";
+import { logMs, writeAccessRecord } from "./access-log.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import type { ProbePaths } from "./probes.js";
@@ -92,7 +94,14 @@ const NO_CLIENT: readonly [host: string, port: number] = ["", 0];
 const LAST_RESPONSE = Symbol("neutrino.lastResponse");
 /** On a connection: its request stream could not be parsed, and the error answer is on its way. */
 const PARSE_FAILED = Symbol("neutrino.parseFailed");
-type Connection = Socket & { [LAST_RESPONSE]?: ServerResponse; [PARSE_FAILED]?: true };
+/**
+ * On an HTTP/1 connection: what to do when its request's body does not arrive within --body-timeout
+ * (Node's request timeout). Set while a body is being read; Node itself would only report the error.
+ */
+const BODY_TIMEOUT = Symbol("neutrino.bodyTimeout");
+type Connection = Socket & { [LAST_RESPONSE]?: ServerResponse; [PARSE_FAILED]?: true; [BODY_TIMEOUT]?: () => void };
+/** The method label of requests Node could not parse (there is none to read). */
+const NO_METHOD = "(none)";
 
 export class HttpServer implements JobContext {
   /** Every listener (--bind, --uds, --fd, or --host/--port), in the order they were opened. */
@@ -192,6 +201,13 @@ export class HttpServer implements JobContext {
         socket.destroy();
         return;
       }
+      const bodyTimeout = socket[BODY_TIMEOUT];
+      if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && bodyTimeout !== undefined) {
+        // The head arrived and its request is being answered, but its body is late: that request gets the 408.
+        socket[BODY_TIMEOUT] = undefined;
+        bodyTimeout();
+        return;
+      }
       // The parser stays failed: later data on this connection reports the same error again.
       if (socket[PARSE_FAILED]) return;
       socket[PARSE_FAILED] = true;
@@ -200,7 +216,16 @@ export class HttpServer implements JobContext {
       if (err.code === "HPE_HEADER_OVERFLOW") [status, detail] = [431, "request headers are too large"];
       else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") [status, detail] = [408, "the request took too long to arrive"];
       // Requests pipelined before the bad one are answered first, in order (RFC 9112 §9.3.2).
-      afterResponses(socket, () => sendRawError(socket, status, detail));
+      afterResponses(socket, () => {
+        const sent = sendRawError(socket, status, detail);
+        this.metrics.requestDone(NO_ROUTE, NO_METHOD, status, 0);
+        this.requestStats?.record(status, 0);
+        if (this.accessLog) {
+          // Nothing of the request could be read, proxy headers included: the client is the peer.
+          const record = { requestId: sent.requestId, method: "", path: "", route: null, status, bytes: sent.bytes, durationMs: 0, queueMs: 0, workerMs: 0 };
+          writeAccessRecord(this.accessLog, socket, record);
+        }
+      });
     });
     return server;
   }
@@ -252,19 +277,19 @@ export class HttpServer implements JobContext {
       // origin form; anything else (`*`, a bare name) names no resource here.
       const origin = originForm(url);
       if (origin === null) {
-        this.reject(res, method, 400, `the request target must be a path or an absolute URL, got ${JSON.stringify(url.slice(0, 200))}`, requestId);
+        this.reject(req, res, 400, `the request target must be a path or an absolute URL, got ${JSON.stringify(url.slice(0, 200))}`, requestId);
         return;
       }
       url = origin;
     }
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
-      this.reject(res, method, 400, "the Host header is required in HTTP/1.1", requestId, true);
+      this.reject(req, res, 400, "the Host header is required in HTTP/1.1", requestId, true);
       return;
     }
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     if (path.length > MAX_PATH_LENGTH) {
-      this.reject(res, method, 414, `the request path is longer than ${MAX_PATH_LENGTH} characters`, requestId);
+      this.reject(req, res, 414, `the request path is longer than ${MAX_PATH_LENGTH} characters`, requestId);
       return;
     }
     const cors = this.cors;
@@ -300,26 +325,22 @@ export class HttpServer implements JobContext {
         return;
       }
       if (!wellEncoded(path)) {
-        this.reject(res, method, 400, `the request path has malformed percent-encoding: ${path.slice(0, 200)}`, requestId);
+        this.reject(req, res, 400, `the request path has malformed percent-encoding: ${path.slice(0, 200)}`, requestId);
         return;
       }
-      this.options.metrics.requestDone(NO_ROUTE, method, 404, 0);
-      sendError(res, 404, `no route for ${method} ${path}`);
+      this.refuse(req, res, { status: 404, detail: `no route for ${method} ${path}` }, requestId);
       return;
     }
     if (match.kind === "method_not_allowed") {
-      this.options.metrics.requestDone(match.route.path, method, 405, 0);
-      sendError(res, 405, `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`, {
-        allow: match.allow,
-        [REQUEST_ID_HEADER]: requestId,
-      });
+      const detail = `${method} is not allowed on ${match.route.path} (allowed: ${match.allow})`;
+      this.refuse(req, res, { status: 405, detail, route: match.route.path }, requestId, { allow: match.allow });
       return;
     }
     if (websocketOnly(match.route)) return this.websockets.upgradeRequired(res, method, match.route.path, requestId);
 
     const params = paramPairs(match.params);
     const query = q < 0 ? "" : url.slice(q + 1);
-    const submit = (body: Buffer): void => {
+    const submit = (body: Buffer): HttpJob => {
       const taskId = nextTaskId();
       // Headers and the client's address only for routes that read the request; headers for a
       // form body too (the worker binds its fields by its Content-Type).
@@ -329,51 +350,89 @@ export class HttpServer implements JobContext {
       const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
       const job = new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, match.streamBody);
       this.options.dispatcher.submit(job);
+      return job;
     };
+    // HTTP/2 has no --body-timeout (Node's request timeout is HTTP/1's); its streams end with their session.
+    const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
+    const connection = hasBody && req.httpVersionMajor < 2 && !req.complete ? (req.socket as Connection) : null;
     if (match.streamBody) {
       // Dispatched at the head: the body follows to the worker as it arrives, under its window,
       // so --max-body-size does not apply (nothing is buffered).
-      submit(EMPTY);
+      const job = submit(EMPTY);
+      if (connection !== null) {
+        connection[BODY_TIMEOUT] = () => job.bodyTimedOut();
+        req.once("end", () => (connection[BODY_TIMEOUT] = undefined));
+      }
       return;
     }
 
     const { maxBodySize } = this.options;
     const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > maxBodySize) {
-      this.tooLarge(req, res, requestId);
+      this.tooLarge(req, res, match.route.path, requestId);
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    const arrivedAt = connection === null ? undefined : performance.now();
+    if (connection !== null) {
+      connection[BODY_TIMEOUT] = () => {
+        req.removeAllListeners("data").removeAllListeners("end");
+        const detail = `the request body did not arrive within --body-timeout`;
+        this.refuse(req, res, { status: 408, detail, route: match.route.path, arrivedAt }, requestId, { connection: "close" });
+      };
+    }
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBodySize) {
         req.removeAllListeners("data").removeAllListeners("end");
-        this.tooLarge(req, res, requestId);
+        if (connection !== null) connection[BODY_TIMEOUT] = undefined;
+        this.tooLarge(req, res, match.route.path, requestId, arrivedAt);
         return;
       }
       chunks.push(chunk);
     });
     req.on("end", () => {
+      if (connection !== null) connection[BODY_TIMEOUT] = undefined;
       submit(chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
   }
 
-  /** A request refused before routing: counted as no route, answered with a JSON error. */
-  private reject(res: ServerResponse, method: string, status: number, detail: string, requestId: string, close = false): void {
-    this.options.metrics.requestDone(NO_ROUTE, method, status, 0);
-    const headers: Record<string, string> = { [REQUEST_ID_HEADER]: requestId };
-    if (close) headers.connection = "close";
-    sendError(res, status, detail, headers);
+  /**
+   * A request the server answers itself with an error (400, 404, 405, 408, 413, 414): counted (as
+   * no route when none matched), on the status page, and in the access log like any other.
+   */
+  private refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    refusal: { status: number; detail: string; route?: string; arrivedAt?: number },
+    requestId: string,
+    headers: Record<string, string> = {},
+  ): void {
+    const { status } = refusal;
+    const method = req.method ?? "";
+    const seconds = refusal.arrivedAt === undefined ? 0 : (performance.now() - refusal.arrivedAt) / 1000;
+    const bytes = sendError(res, status, refusal.detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
+    this.metrics.requestDone(refusal.route ?? NO_ROUTE, method, status, seconds);
+    this.requestStats?.record(status, seconds);
+    if (this.accessLog) {
+      const url = req.url ?? "";
+      const q = url.indexOf("?");
+      const path = q < 0 ? url : url.slice(0, q);
+      const durationMs = logMs(seconds * 1000);
+      writeAccessRecord(this.accessLog, req, { requestId, method, path, route: refusal.route ?? null, status, bytes, durationMs, queueMs: 0, workerMs: 0 });
+    }
   }
 
-  private tooLarge(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+  private reject(req: IncomingMessage, res: ServerResponse, status: number, detail: string, requestId: string, close = false): void {
+    this.refuse(req, res, { status, detail }, requestId, close ? { connection: "close" } : {});
+  }
+
+  private tooLarge(req: IncomingMessage, res: ServerResponse, route: string, requestId: string, arrivedAt?: number): void {
     this.cors?.setHeaders(res, req.headers.origin);
     // The rest of the body is not read: close the connection rather than parse it as a next request.
-    sendError(res, 413, `request body is larger than the limit of ${this.options.maxBodySize} bytes`, {
-      connection: "close",
-      [REQUEST_ID_HEADER]: requestId,
-    });
+    const detail = `request body is larger than the limit of ${this.options.maxBodySize} bytes`;
+    this.refuse(req, res, { status: 413, detail, route, arrivedAt }, requestId, { connection: "close" });
   }
 }
 
