@@ -198,6 +198,35 @@ describe("TLS certificates (python)", () => {
     }
   });
 
+  it("HTTP/2 keeps --body-timeout: a request body that stops moving gets a 408, and the stream's worker serves again", async () => {
+    const dir = certDir();
+    const certs = makeCert(dir, "server");
+    const server = await startServer(app, ["--workers", "1", ...tlsFlags(certs), "--body-timeout", "1", "--access-log"]);
+    const session = http2Connect(server.url, { ca: certs.certPem });
+    try {
+      const late = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const stream = session.request({ ":path": "/who", ":method": "POST", "content-type": "application/json", "user-agent": "h2-slow" });
+        let status = 0;
+        let text = "";
+        stream.setEncoding("utf8");
+        stream.on("response", (h) => (status = Number(h[":status"])));
+        stream.on("data", (d: string) => (text += d));
+        stream.on("close", () => resolve({ status, text }));
+        stream.on("error", reject);
+        stream.write('{"a": '); // and nothing more
+      });
+      assert.equal(late.status, 408);
+      assert.match(late.text, /did not arrive within --body-timeout/);
+      await waitFor(() => accessRecords(server).some((r) => r.userAgent === "h2-slow" && r.status === 408 && r.protocol === "HTTP/2"), 10_000, "the 408's access record");
+      const next = await h2Request(session, "/who", { "content-type": "application/json" }, "{}");
+      assert.equal(next.status, 200, next.text);
+    } finally {
+      session.close();
+      await server.stop();
+      removeDir(dir);
+    }
+  });
+
   it("draining sends open HTTP/2 connections a GOAWAY, and the server exits", async () => {
     const dir = certDir();
     const certs = makeCert(dir, "server");

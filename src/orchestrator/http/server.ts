@@ -4,7 +4,7 @@
  * through untouched.
  */
 import { createServer, Server, type IncomingMessage, type ServerResponse } from "node:http";
-import { createSecureServer, type Http2SecureServer, type Http2Session } from "node:http2";
+import { constants as http2Constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { SecureContextOptions } from "node:tls";
@@ -86,6 +86,7 @@ export interface TlsServerOptions extends SecureContextOptions {
 type Listener = Server | Http2SecureServer<any, any, any, any>;
 
 const EMPTY = Buffer.alloc(0);
+const NOTHING = (): void => {};
 /** Requests one HTTP/2 connection may have open at once. */
 const MAX_HTTP2_STREAMS = 128;
 const NO_PAIRS: Pair[] = [];
@@ -352,17 +353,13 @@ export class HttpServer implements JobContext {
       this.options.dispatcher.submit(job);
       return job;
     };
-    // HTTP/2 has no --body-timeout (Node's request timeout is HTTP/1's); its streams end with their session.
-    const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
-    const connection = hasBody && req.httpVersionMajor < 2 && !req.complete ? (req.socket as Connection) : null;
+    // HTTP/2 sends no content-length for a body of unknown size, and END_STREAM on its headers for none.
+    const hasBody = req.httpVersionMajor < 2 ? req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0" : !req.complete;
     if (match.streamBody) {
       // Dispatched at the head: the body follows to the worker as it arrives, under its window,
       // so --max-body-size does not apply (nothing is buffered).
       const job = submit(EMPTY);
-      if (connection !== null) {
-        connection[BODY_TIMEOUT] = () => job.bodyTimedOut();
-        req.once("end", () => (connection[BODY_TIMEOUT] = undefined));
-      }
+      if (hasBody) req.once("end", this.armBodyTimeout(req, () => job.bodyTimedOut()));
       return;
     }
 
@@ -374,28 +371,53 @@ export class HttpServer implements JobContext {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    const arrivedAt = connection === null ? undefined : performance.now();
-    if (connection !== null) {
-      connection[BODY_TIMEOUT] = () => {
+    let arrivedAt: number | undefined;
+    let disarm = NOTHING;
+    if (hasBody) {
+      arrivedAt = performance.now();
+      disarm = this.armBodyTimeout(req, () => {
         req.removeAllListeners("data").removeAllListeners("end");
         const detail = `the request body did not arrive within --body-timeout`;
         this.refuse(req, res, { status: 408, detail, route: match.route.path, arrivedAt }, requestId, { connection: "close" });
-      };
+      });
     }
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBodySize) {
         req.removeAllListeners("data").removeAllListeners("end");
-        if (connection !== null) connection[BODY_TIMEOUT] = undefined;
+        disarm();
         this.tooLarge(req, res, match.route.path, requestId, arrivedAt);
         return;
       }
       chunks.push(chunk);
     });
     req.on("end", () => {
-      if (connection !== null) connection[BODY_TIMEOUT] = undefined;
+      disarm();
       submit(chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
+  }
+
+  /**
+   * Calls `onLate` if the request's body has not arrived within --body-timeout; returns what disarms
+   * it once it has. HTTP/1: Node's request timeout (counted from the request's first byte) reports
+   * it, to clientError. HTTP/2 has no such timeout, so the stream gets one: the body must keep moving.
+   */
+  private armBodyTimeout(req: IncomingMessage, onLate: () => void): () => void {
+    if (req.httpVersionMajor >= 2) {
+      const stream = (req as unknown as Http2ServerRequest).stream;
+      stream.setTimeout(this.options.timeouts.requestMs, () => {
+        onLate();
+        // The rest of the body is not wanted: once the answer is out, RST_STREAM(NO_ERROR) ends
+        // the client's half too (RFC 9113 §8.1), as closing the connection does over HTTP/1.
+        const close = (): void => stream.close(http2Constants.NGHTTP2_NO_ERROR);
+        if (stream.writableFinished) close();
+        else stream.once("finish", close);
+      });
+      return () => stream.setTimeout(0);
+    }
+    const connection = req.socket as Connection;
+    connection[BODY_TIMEOUT] = onLate;
+    return () => (connection[BODY_TIMEOUT] = undefined);
   }
 
   /**
