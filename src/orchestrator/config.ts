@@ -11,7 +11,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command, type Option } from "commander";
-import { parse as parseToml } from "smol-toml";
+import { createRequire } from "node:module";
+import type { parse as parseToml } from "smol-toml";
 
 export const ENV_PREFIX = "NEUTRINO_";
 export const CONFIG_FILE = "neutrino.toml";
@@ -67,7 +68,9 @@ function parseFile(path: string, label: string, mustExist: boolean): Record<stri
     throw new ConfigError(`${label}: cannot read: ${(err as Error).message}`);
   }
   try {
-    return parseToml(text) as Record<string, unknown>;
+    // Loaded only when there is a file to parse: most servers start without one.
+    const parse = (createRequire(import.meta.url)("smol-toml") as { parse: typeof parseToml }).parse;
+    return parse(text) as Record<string, unknown>;
   } catch (err) {
     throw new ConfigError(`${label}: ${(err as Error).message.split("\n")[0]}`);
   }

@@ -9,9 +9,10 @@
  * virtualenvs, caches, dist). Globs are matched against the path relative to the watched folder; a
  * glob without a slash also matches the file or folder name alone (`*.html`, `migrations`).
  */
-import { watch, type FSWatcher } from "chokidar";
+import type { FSWatcher } from "chokidar";
+import { createRequire } from "node:module";
 import { extname, isAbsolute, relative, resolve, sep } from "node:path";
-import picomatch from "picomatch";
+import type picomatchType from "picomatch";
 import type { Logger } from "./log.js";
 
 const SOURCE_EXTENSIONS = new Set([".py", ".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json", ".toml"]);
@@ -56,10 +57,14 @@ export function reloadFilter({ dirs, include = [], exclude = [] }: ReloadOptions
   };
 }
 
+// Loaded on first use: only --reload needs them, and a server that never reloads keeps them out of its heap.
+const require = createRequire(import.meta.url);
+
 /** A matcher for relative paths: a glob with a slash matches the whole path, one without the last name. */
 function globs(patterns: readonly string[]): (rel: string) => boolean {
   const withSlash = patterns.filter((p) => p.includes("/"));
   const nameOnly = patterns.filter((p) => !p.includes("/"));
+  const picomatch = require("picomatch") as typeof picomatchType;
   const whole = withSlash.length > 0 ? picomatch(withSlash, { dot: true }) : () => false;
   const name = nameOnly.length > 0 ? picomatch(nameOnly, { dot: true }) : () => false;
   return (rel) => whole(rel) || name(rel.slice(rel.lastIndexOf("/") + 1));
@@ -68,6 +73,7 @@ function globs(patterns: readonly string[]): (rel: string) => boolean {
 export function watchForReload(options: ReloadOptions, log: Logger, reload: () => void): FSWatcher {
   const filter = reloadFilter(options);
   let timer: NodeJS.Timeout | null = null;
+  const { watch } = require("chokidar") as typeof import("chokidar");
   const watcher = watch(filter.roots, {
     ignoreInitial: true,
     ignored: (path, stats) => filter.ignored(path, stats?.isFile()),

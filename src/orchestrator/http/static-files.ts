@@ -17,7 +17,8 @@ import { constants, realpathSync, statSync, type Stats } from "node:fs";
 import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { basename, join, relative, resolve, sep } from "node:path";
-import { contentType } from "mime-types";
+import { createRequire } from "node:module";
+import type { contentType as ContentType } from "mime-types";
 import type { Logger } from "../log.js";
 import type { RouteInfo } from "../../protocol/messages.js";
 import type { BuiltIn, BuiltInRequest } from "./built-ins.js";
@@ -226,8 +227,12 @@ async function precompressed(
   return { file: best?.file, encoding: best?.encoding, exists };
 }
 
+/** mime-types, loaded at the first file served: its table of types is large, and most servers serve none. */
+let contentType: typeof ContentType | null = null;
+
 /** The Content-Type for a file name (with a charset for text types); unknown: application/octet-stream. */
 export function contentTypeFor(name: string): string {
+  contentType ??= (createRequire(import.meta.url)("mime-types") as { contentType: typeof ContentType }).contentType;
   return contentType(basename(name)) || "application/octet-stream";
 }
 

@@ -11,7 +11,8 @@ import { ServerResponse, STATUS_CODES, validateHeaderName, validateHeaderValue, 
 import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { Counter } from "prom-client";
-import { WebSocket, WebSocketServer } from "ws";
+import { createRequire } from "node:module";
+import type { WebSocket, WebSocketServer } from "ws";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { nextTaskId, type Job } from "../dispatch/job.js";
 import type { Logger } from "../log.js";
@@ -143,9 +144,15 @@ function metricsOf(metrics: Metrics): WebSocketMetrics {
   return m;
 }
 
+/** WebSocket.OPEN: a socket that may send. */
+const OPEN = 1;
+
 export class WebSocketGateway {
-  /** Handshakes only: connections are adopted one by one (noServer), and tracked here, not by ws. */
-  private readonly wss: WebSocketServer;
+  /**
+   * Handshakes only: connections are adopted one by one (noServer), and tracked here, not by ws.
+   * Made (and ws loaded) at the first upgrade: an app without WebSocket routes never needs it.
+   */
+  private wssMade: WebSocketServer | null = null;
   /** Jobs whose WebSocket is open (accepted, not closed yet). */
   private readonly live = new Set<WebSocketJob>();
   /** What the worker chose, for the handshake in progress (ws asks through its hooks). */
@@ -160,20 +167,26 @@ export class WebSocketGateway {
     /** Serves a request as if it had asked for no upgrade (HttpServer.handle). */
     private readonly plain: (req: IncomingMessage, res: ServerResponse) => void = () => {},
   ) {
-    this.wss = new WebSocketServer({
+    this.messages = metricsOf(metrics).messages;
+  }
+
+  private get wss(): WebSocketServer {
+    if (this.wssMade) return this.wssMade;
+    const { WebSocketServer } = createRequire(import.meta.url)("ws") as typeof import("ws");
+    const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      maxPayload: settings.maxPayload,
+      maxPayload: this.settings.maxPayload,
       perMessageDeflate: false,
       handleProtocols: (_offered, req) => this.handshakes.get(req)?.protocol || false,
     });
-    this.wss.on("headers", (lines: string[], req: IncomingMessage) => {
+    wss.on("headers", (lines: string[], req: IncomingMessage) => {
       const chosen = this.handshakes.get(req);
       if (chosen) lines.push(...chosen.lines);
     });
     // Checked before the worker was asked; this only answers what slipped through, as JSON.
-    this.wss.on("wsClientError", (err: Error, socket: Socket) => writeError(socket, 400, err.message, {}));
-    this.messages = metricsOf(metrics).messages;
+    wss.on("wsClientError", (err: Error, socket: Socket) => writeError(socket, 400, err.message, {}));
+    return (this.wssMade = wss);
   }
 
   /** WebSockets open now. */
@@ -520,7 +533,7 @@ class WebSocketJob implements Job {
    */
   close(code: number, reason: string): void {
     const ws = this.ws;
-    if (ws === null || ws.readyState !== WebSocket.OPEN) return;
+    if (ws === null || ws.readyState !== OPEN) return;
     this.closeCode = code;
     // The client's close frame must be read even if the worker's window is spent (what comes before it is dropped).
     this.held = [];
@@ -615,7 +628,7 @@ class WebSocketJob implements Job {
 
   private toClient(binary: boolean, data: Buffer): void {
     const ws = this.ws!;
-    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.readyState !== OPEN) return;
     this.messagesOut++;
     this.gateway.messages.inc({ direction: "out" });
     const length = data.length;
@@ -633,7 +646,7 @@ class WebSocketJob implements Job {
     if (pingIntervalMs <= 0) return;
     this.pingTimer = setTimeout(() => {
       const ws = this.ws!;
-      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.readyState !== OPEN) return;
       ws.ping();
       this.pingTimer = pingTimeoutMs > 0 ? setTimeout(() => ws.terminate(), pingTimeoutMs) : null;
     }, pingIntervalMs);

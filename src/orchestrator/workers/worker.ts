@@ -15,6 +15,7 @@ import { FrameDecoder } from "../../protocol/frame-decoder.js";
 import type { Message, RouteInfo, StreamFrame } from "../../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import { StartupFailure } from "../../shared/startup-failure.js";
+import { InflightTasks } from "./inflight.js";
 import { forEachLine, SPLIT_MARK } from "./output-lines.js";
 import type { SocketDir } from "./socket-dir.js";
 
@@ -92,9 +93,9 @@ export class Worker {
   private state: WorkerLifecycle = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
-  // In assignment order (a Map keeps insertion order): a worker with concurrency 1 runs them in
-  // that order, so the first is running and any other waits behind it.
-  private readonly inflight = new Map<number, Job>();
+  // In assignment order: a worker with concurrency 1 runs them in that order, so the first is
+  // running and any other waits behind it.
+  private readonly inflight = new InflightTasks();
   /**
    * Runs its tasks one after another in the order received, reading the next only once it has
    * answered the last: a Python worker with concurrency 1. (A Node worker starts each task as it
@@ -153,7 +154,7 @@ export class Worker {
    * undefined when it has none or is not sequential.
    */
   get running(): Job | undefined {
-    return this.sequential ? this.inflight.values().next().value : undefined;
+    return this.sequential ? this.inflight.first : undefined;
   }
 
   /** The jobs this worker is running now (for logs and status). */
