@@ -120,6 +120,10 @@ class ThreadPoolWorker:
             self._finish(2)
         except OSError:
             self._finish(0)
+        except BaseException:  # a failure of ours: say so and exit, rather than hang unread
+            sys.stderr.write(f"neutrino worker {self._worker_id}: the reader failed\n")
+            traceback.print_exc()
+            self._finish(1)
 
     def _handle(self, msg: Any) -> None:
         kind = type(msg)
