@@ -3,6 +3,7 @@ the orchestrator drives it, with hand-written WSGI callables: no framework neede
 
 import io
 import json
+import os
 import socket
 import sys
 import threading
@@ -28,6 +29,8 @@ from neutrino.internal.worker.protocol import (
 )
 from neutrino.internal.worker.thread_pool import ThreadPoolWorker
 from neutrino.internal.wsgi import WsgiAdapter
+
+from .test_worker_main import Worker
 
 WAIT = 10  # seconds: a bound on every wait, so a broken pool fails instead of hanging
 
@@ -268,6 +271,31 @@ class ThreadPoolTest(unittest.TestCase):
         pool.sock.shutdown(socket.SHUT_WR)
         self.assertEqual(pool.exit_code(), 0)
         pool.close()
+
+
+class WorkerProcessTest(unittest.TestCase):
+    """The worker process decides: threads only when NEUTRINO_WORKER_CONCURRENCY asks."""
+
+    def serve(self, env):
+        w = Worker("tests.fixtures.wsgi_app:app", env=env)
+        self.addCleanup(w.kill)
+        ready = w.receive()
+        w.send(encode_task_assignment(1, "GET", "/*", "/", "", [], [], "r1", "", 0, b""))
+        while True:
+            result = w.receive(skip_heartbeats=True)
+            if isinstance(result, TaskResult):
+                break
+            self.assertIsInstance(result, TaskStarted)  # only a worker of many threads says so
+            self.assertGreater(ready.concurrency, 1)
+        w.send(encode_shutdown(True))
+        code, _ = w.finish()
+        return ready.concurrency, json.loads(bytes(result.body))["multithread"], code
+
+    def test_one_request_at_a_time_unless_asked(self):
+        self.assertNotIn("NEUTRINO_WORKER_CONCURRENCY", os.environ)
+        self.assertEqual(self.serve({}), (1, False, 0))
+        self.assertEqual(self.serve({"NEUTRINO_WORKER_CONCURRENCY": "3"}), (3, True, 0))
+        self.assertEqual(self.serve({"NEUTRINO_WORKER_CONCURRENCY": "1"}), (1, False, 0))
 
 
 if __name__ == "__main__":
