@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -104,6 +105,34 @@ describe("WSGI threads and --timeout", () => {
       assert.ok(server.logs().some((l) => /silent for/.test(String(l.msg))), "replaced as hung");
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe("WSGI threads and clients that leave", () => {
+  before(ensureTestPython);
+
+  it("a client that breaks its connection while a thread runs its request: logged 499, the thread's result frees its slot", async () => {
+    const server = await startServer(APP, ["--workers", "1", "--worker-concurrency", "2", "--access-log", "--python", testPython]);
+    const dir = mkdtempSync(join(tmpdir(), "neutrino-threads-"));
+    const gate = join(dir, "open");
+    try {
+      const pid = (await request(`${server.url}/pid`)).json.pid as number;
+      const req = get(`${server.url}/gate?path=${encodeURIComponent(gate)}&marks=${encodeURIComponent(dir)}`);
+      req.on("error", () => {});
+      await waitFor(() => readdirSync(dir).length === 1, 10_000, "the request on a thread");
+      req.socket!.resetAndDestroy();
+      const logged = () => server.logs().filter((r) => r.log === "access" && r.path === "/gate");
+      await waitFor(() => logged().length > 0, 10_000, "the access log line");
+      assert.equal(logged()[0]!.status, 499);
+      writeFileSync(gate, "");
+      await waitFor(async () => (await metric(server.url, /^neutrino_workers\{state="busy"\} (\d+)$/m)) === 0, 20_000, "the slot back");
+      const both = await Promise.all([1, 2].map(() => request(`${server.url}/barrier?n=2`)));
+      for (const r of both) assert.equal(r.status, 200, r.text);
+      assert.ok(both.every((r) => r.json.pid === pid), "the same worker, both threads");
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
