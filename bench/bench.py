@@ -227,6 +227,9 @@ def node():
     return shutil.which("node") or "node"
 
 
+#: Threads per worker for the threaded WSGI rows: the same on both sides.
+WSGI_THREADS = "4"
+
 SERVERS = [
     Server(
         "neutrino", "Neutrino: node orchestrator + W Python workers (`bench/apps/neutrino_app.py`)",
@@ -268,8 +271,23 @@ SERVERS = [
                          "--workers", w, "--port", port, "--python", VENV_BIN / "python"],
     ),
     Server(
+        "neutrino-wsgi-threads", f"variant of `neutrino-wsgi` with `--worker-concurrency {WSGI_THREADS}`: each worker "
+        f"runs the Flask app on {WSGI_THREADS} threads (only with `--only`, beside `gunicorn-gthread`)",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/flask_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python",
+                         "--worker-concurrency", WSGI_THREADS],
+        default=False,
+    ),
+    Server(
         "gunicorn-sync", "gunicorn, sync workers, Flask (`flask_app.py`)",
         lambda w, port: [VENV_BIN / "gunicorn", "--workers", w, "--bind", f"127.0.0.1:{port}", "flask_app:app"],
+    ),
+    Server(
+        "gunicorn-gthread", f"gunicorn, gthread workers of {WSGI_THREADS} threads, Flask (`flask_app.py`) "
+        "(only with `--only`, beside `neutrino-wsgi-threads`)",
+        lambda w, port: [VENV_BIN / "gunicorn", "--workers", w, "--worker-class", "gthread", "--threads", WSGI_THREADS,
+                         "--bind", f"127.0.0.1:{port}", "flask_app:app"],
+        default=False,
     ),
     Server(
         "uvicorn", "uvicorn --workers W (uvloop, httptools), FastAPI (`fastapi_app.py`)",

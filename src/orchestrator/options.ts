@@ -296,11 +296,12 @@ export const SERVE_OPTIONS = {
   }),
   workerConcurrency: option({
     flags: "--worker-concurrency <n>",
-    help: "requests one worker holds at once: a Node worker, or a Python worker with async routes",
-    doc: "requests one worker holds at once: a Node worker, or a Python worker of an app with `async def` routes (a Python app without them runs one at a time)",
+    help: "requests one worker holds at once: a Node worker, a Python worker with async routes, or a WSGI app's threads",
+    doc: "requests one worker holds at once: a Node worker, a Python worker of an app with `async def` routes (an ASGI app's included), or the threads a WSGI app runs on in each worker (as gunicorn's `--threads`). Unset, a WSGI app gets 1 (one request per worker, as gunicorn's sync worker) and a Neutrino app without `async def` routes always runs one request at a time",
     parse: integer(1, 65535),
-    default: DEFAULT_CONCURRENCY,
-    defaultText: `${DEFAULT_CONCURRENCY}; sync Python apps take 1`,
+    // Unset is not 64 for everyone: the worker picks its app kind's default (see worker-env.ts).
+    default: undefined as number | undefined,
+    defaultText: `${DEFAULT_CONCURRENCY}; a WSGI app: 1`,
   }),
   maxQueue: option({
     flags: "--max-queue <n>",

@@ -97,9 +97,14 @@ describe("worker runtimes", () => {
     assert.throws(() => concurrencyFrom({ [CONCURRENCY_ENV]: "0" }), RangeError);
   });
 
-  it("passes the concurrency to Python workers too (used by apps with async routes)", () => {
-    assert.equal(runtimeFor(py, { python: "/usr/bin/python3" }).command("/s", "w0", py.app).env[CONCURRENCY_ENV], "64");
-    assert.equal(runtimeFor(py, { workerConcurrency: 4 }).command("/s", "w0", py.app).env[CONCURRENCY_ENV], "4");
+  it("passes the concurrency to Python workers only when given: unset, the worker picks its app kind's default", () => {
+    process.env[CONCURRENCY_ENV] = "9"; // inherited from the orchestrator's environment, not given
+    try {
+      assert.equal(runtimeFor(py, { python: "/usr/bin/python3" }).command("/s", "w0", py.app).env[CONCURRENCY_ENV], undefined);
+    } finally {
+      delete process.env[CONCURRENCY_ENV];
+    }
+    assert.equal(runtimeFor(py, { python: "/usr/bin/python3", workerConcurrency: 4 }).command("/s", "w0", py.app).env[CONCURRENCY_ENV], "4");
   });
 });
 

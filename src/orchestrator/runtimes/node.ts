@@ -7,7 +7,6 @@ import { createRequire } from "node:module";
 import { extname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TYPESCRIPT_EXTENSIONS, type AppSpec } from "../../shared/app-spec.js";
-import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
 import { workerEnv, type WorkerSettings } from "./worker-env.js";
 import type { WorkerCommand, WorkerRuntime } from "./runtime.js";
 
@@ -29,7 +28,7 @@ export class NodeRuntime implements WorkerRuntime {
 
   constructor(concurrency: number, settings: WorkerSettings = {}) {
     this.description = `node ${process.version} (up to ${concurrency} requests at once per worker)`;
-    this.env = workerEnv({ ...process.env, [CONCURRENCY_ENV]: String(concurrency) }, settings);
+    this.env = workerEnv(process.env, { ...settings, concurrency });
   }
 
   command(socketPath: string, workerId: string, app: AppSpec): WorkerCommand {

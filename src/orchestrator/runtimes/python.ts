@@ -1,7 +1,6 @@
 /** Starts Python workers: `python -m neutrino.internal.worker.main <socket> <id> <app>`. */
 import { delimiter, join, resolve } from "node:path";
 import type { AppSpec } from "../../shared/app-spec.js";
-import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
 import { workerEnv, type WorkerSettings } from "./worker-env.js";
 import { packageRoot } from "../../shared/package-root.js";
 import { StartupFailure } from "../../shared/startup-failure.js";
@@ -23,7 +22,7 @@ export class PythonRuntime implements WorkerRuntime {
 
   constructor(
     private readonly interpreter: Interpreter,
-    concurrency: number,
+    concurrency: number | undefined,
     { appDir, ...settings }: PythonOptions = {},
   ) {
     this.description = `${interpreter.path} (${interpreter.why})`;
@@ -36,10 +35,8 @@ export class PythonRuntime implements WorkerRuntime {
         PYTHONPATH: path.join(delimiter),
         // Handler output reaches the log line by line, not when a 4 KiB buffer fills.
         PYTHONUNBUFFERED: "1",
-        // Used only by apps with async routes; the others run one request at a time.
-        [CONCURRENCY_ENV]: String(concurrency),
       },
-      settings,
+      { ...settings, concurrency },
     );
   }
 

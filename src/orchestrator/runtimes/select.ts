@@ -12,7 +12,7 @@ interface RuntimeSettings {
   readonly python?: string | undefined;
   /** Where `python` came from, for the log (default "--python"). */
   readonly pythonFrom?: string | undefined;
-  /** Requests one worker holds at once: a Node worker, or a Python worker of an app with async routes. */
+  /** Requests one worker holds at once: a Node worker, a Python worker of an app with async routes, a WSGI app's threads; unset: the app kind's default. */
   readonly workerConcurrency?: number | undefined;
   /** `--app-dir`: where APP's module is looked up. */
   readonly appDir?: string | undefined;
@@ -30,7 +30,7 @@ export function runtimeFor({ language, app }: ResolvedApp, settings: RuntimeSett
   const { workerConcurrency, appDir } = settings;
   const worker = { factory: settings.factory, debug: settings.debug, interface: settings.interface, rootPath: settings.rootPath };
   if (language === "node") return new NodeRuntime(workerConcurrency ?? DEFAULT_CONCURRENCY, worker);
-  // A Python app without async routes runs one request at a time whatever this says.
+  // Unset, the Python worker picks its app's default: 64 with async routes, 1 for WSGI threads.
   const interpreter = choosePython(settings.python, appDirectory(app, appDir), process.env, process.cwd(), settings.pythonFrom);
-  return new PythonRuntime(interpreter, workerConcurrency ?? DEFAULT_CONCURRENCY, { appDir, ...worker });
+  return new PythonRuntime(interpreter, workerConcurrency, { appDir, ...worker });
 }

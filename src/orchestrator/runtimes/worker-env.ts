@@ -5,6 +5,7 @@
  * from the orchestrator's own environment never says what the command line did not.
  */
 
+import { CONCURRENCY_ENV } from "../../shared/concurrency.js";
 import { DEBUG_ENV, FACTORY_ENV, INTERFACE_ENV, ROOT_PATH_ENV, type Interface } from "../../shared/interface.js";
 
 export interface WorkerSettings {
@@ -14,6 +15,11 @@ export interface WorkerSettings {
   readonly interface?: Interface | undefined;
   /** `--root-path`: the prefix a proxy mounts the app under ("" or absent: none). */
   readonly rootPath?: string | undefined;
+  /**
+   * `--worker-concurrency`, only when the user gave it: absent, each kind of app keeps its own
+   * default (64 for async apps, 1 for a WSGI app's threads), which only the worker can tell.
+   */
+  readonly concurrency?: number | undefined;
 }
 
 /** `base` (the orchestrator's environment plus the runtime's own variables) with the settings applied. */
@@ -24,6 +30,8 @@ export function workerEnv(base: NodeJS.ProcessEnv, settings: WorkerSettings): No
   env[INTERFACE_ENV] = settings.interface ?? "auto";
   if (settings.rootPath) env[ROOT_PATH_ENV] = settings.rootPath;
   else delete env[ROOT_PATH_ENV];
+  if (settings.concurrency !== undefined) env[CONCURRENCY_ENV] = String(settings.concurrency);
+  else delete env[CONCURRENCY_ENV];
   return env;
 }
 

@@ -1,8 +1,10 @@
-"""Serving a WSGI app (Flask, Django, Bottle, Pyramid…) per PEP 3333 in the sequential worker.
+"""Serving a WSGI app (Flask, Django, Bottle, Pyramid…) per PEP 3333.
 
-One request at a time per worker, as gunicorn's sync worker: a WSGI app may rely on it, and a
-request that runs past ``--timeout`` gets its worker killed and replaced, which is the only way to
-stop synchronous code. The body arrives whole in the TaskAssignment (``wsgi.input``).
+By default one request at a time per worker, in the sequential worker, as gunicorn's sync worker:
+a WSGI app may rely on it, and a request that runs past ``--timeout`` gets its worker killed and
+replaced, which is the only way to stop synchronous code. With ``--worker-concurrency N`` the
+worker runs it on N threads (worker/thread_pool.py, ``wsgi.multithread`` true), as gunicorn's
+gthread worker. The body arrives whole in the TaskAssignment (``wsgi.input``).
 
 A response is buffered (one TaskResult, the hot path) when its size is known up front: a list or
 tuple, or a ``Content-Length``, of at most BUFFER_LIMIT bytes. Anything else streams
@@ -27,7 +29,7 @@ BUFFER_LIMIT = 8 * 1024 * 1024
 _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
-def build_environ(task: TaskAssignment, root_path: str = "") -> dict:
+def build_environ(task: TaskAssignment, root_path: str = "", multithread: bool = False) -> dict:
     body = bytes(task.body)
     environ = {
         "REQUEST_METHOD": task.method,
@@ -46,7 +48,7 @@ def build_environ(task: TaskAssignment, root_path: str = "") -> dict:
         "wsgi.input": io.BytesIO(body),
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
+        "wsgi.multithread": multithread,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
@@ -136,14 +138,16 @@ class _Body:
 
 
 class WsgiAdapter:
-    """A WSGI app, as the sequential worker runs it: ``execute(task) -> Outcome``."""
+    """A WSGI app, as a worker runs it: ``execute(task) -> Outcome``, on the sequential worker's
+    thread or on one of a thread pool's (``multithread``)."""
 
     kind = "wsgi"
-    is_async = False  # served by the sequential worker, one request at a time
+    is_async = False  # never on the event loop
 
     def __init__(self, app: Callable[..., Any], root_path: str = "") -> None:
         self.app = app
         self.root_path = root_path
+        self.multithread = False  # set by the worker before it serves
 
     def registry(self) -> List[dict]:
         from .introspect import registry
@@ -154,7 +158,8 @@ class WsgiAdapter:
         """``body`` is unused: bodies come whole, in the TaskAssignment."""
         response = _Response()
         try:
-            iterable = self.app(build_environ(task, self.root_path), response.start_response)
+            environ = build_environ(task, self.root_path, self.multithread)
+            iterable = self.app(environ, response.start_response)
         except Exception as exc:
             return _failed(task, exc)
         streaming = False

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ...streaming import ClientDisconnect
 from ...websocket import WebSocket, WebSocketDisconnect
 from .bodies import BodyStream
+from .concurrency import CONCURRENCY_ENV, DEFAULT_CONCURRENCY, concurrency_from_env  # noqa: F401
 from .executor import (
     BIND,
     Outcome,
@@ -61,28 +62,7 @@ from .protocol import (
 from .sockets import Credit, SocketChannel, choose_subprotocol, is_upgrade, valid_close_code
 from .streams import Stream, pieces, report_stream_failure, too_large
 
-CONCURRENCY_ENV = "NEUTRINO_WORKER_CONCURRENCY"
-DEFAULT_CONCURRENCY = 64
-
 _CANCELLED_BODY = b'{"error": "Gateway Timeout", "detail": "the task was cancelled"}'
-
-
-def concurrency_from_env(worker_id: str) -> int:
-    """NEUTRINO_WORKER_CONCURRENCY (the orchestrator's --worker-concurrency), default 64."""
-    raw = os.environ.get(CONCURRENCY_ENV, "").strip()
-    if not raw:
-        return DEFAULT_CONCURRENCY
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        sys.stderr.write(
-            f"neutrino worker {worker_id}: ignoring {CONCURRENCY_ENV}={raw!r} (not a whole number"
-            f" of 1 or more); using {DEFAULT_CONCURRENCY}\n"
-        )
-        return DEFAULT_CONCURRENCY
-    return value
 
 
 class _Job:

@@ -7,7 +7,9 @@ asks for a Heartbeat at least that often while the worker waits for work.
 
 An app without ``async def`` routes or middleware is served by a blocking loop, one task at a
 time (concurrency 1 in WorkerReady): the fast path. Otherwise async_worker serves it with an
-asyncio loop and NEUTRINO_WORKER_CONCURRENCY tasks in flight (default 64).
+asyncio loop and NEUTRINO_WORKER_CONCURRENCY tasks in flight (default 64). A WSGI app runs one
+request at a time too, unless NEUTRINO_WORKER_CONCURRENCY asks for more: then thread_pool serves
+it on that many threads.
 
 Exit status: 0 after Shutdown or when the orchestrator goes away, 1 when the app cannot be
 loaded (after sending StartupError) or the socket cannot be reached, 2 on a protocol error.
@@ -84,11 +86,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         foreign = None if isinstance(app, App) else app
         loop = runner = None
         concurrency = 1
-        if app.is_async:
+        if foreign is not None and foreign.kind == "wsgi":
+            from .concurrency import concurrency_from_env
+
+            # Threads only when asked for: by default one request per worker, as gunicorn's sync.
+            concurrency = concurrency_from_env(worker_id, default=1)
+            foreign.multithread = concurrency > 1
+        elif app.is_async:
             # Imported only here: an app without async routes never pays for asyncio.
             import asyncio
 
-            from .async_worker import SyncThread, concurrency_from_env
+            from .async_worker import SyncThread
+            from .concurrency import concurrency_from_env
 
             new_loop = getattr(foreign, "new_event_loop", None) or asyncio.new_event_loop
             loop = new_loop()
@@ -124,6 +133,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             return serve_async(loop, sock, table, registry, runner, heartbeat, interval,
                                worker_id, foreign)
+        if concurrency > 1:  # a WSGI app on threads
+            from .thread_pool import serve_threads
+
+            return serve_threads(conn, foreign.execute, registry, concurrency, heartbeat,
+                                 interval, worker_id)
         if interval is not None:  # after WorkerReady: a Heartbeat before it would be out of turn
             conn.enable_heartbeat(interval, heartbeat)
         return _serve(conn, table, registry, streamed, foreign)
