@@ -68,7 +68,10 @@ for (const { runtime, app, flags } of apps) {
       dir = mkdtempSync(join(tmpdir(), "neutrino-bodies-"));
       // One worker taking one task at a time: a request after an abandoned upload is served only
       // if that upload's slot was given back.
-      server = await startServer(app, ["--workers", "1", "--worker-concurrency", "1", "--max-body-size", String(LIMIT), ...flags()]);
+      server = await startServer(app, [
+        ...["--workers", "1", "--worker-concurrency", "1", "--max-body-size", String(LIMIT), "--timeout", "5"],
+        ...flags(),
+      ]);
       url = server.url;
     });
     after(async () => {
@@ -134,6 +137,21 @@ for (const { runtime, app, flags } of apps) {
       await waitFor(() => existsSync(gone), 20_000, "the handler seeing the client gone");
       const r = await request(`${url}/ping`);
       assert.equal(r.status, 200, r.text);
+    });
+
+    it("an upload that stalls past --timeout: 504, and the handler sees the client gone", async () => {
+      const first = marker("first");
+      const gone = marker("gone");
+      const upload = new Upload(`${url}/upload?marker=${encodeURIComponent(first)}&gone=${encodeURIComponent(gone)}`, 2 * MiB);
+      await upload.write(randomBytes(1000));
+      await waitFor(() => existsSync(first), 20_000, "the handler's first chunk");
+      // Nothing more is sent: the upload makes no progress.
+      const r = await upload.answer;
+      upload.req.destroy();
+      assert.equal(r.status, 504, r.text);
+      assert.match(r.json.detail ?? "", /no progress/);
+      await waitFor(() => existsSync(gone), 20_000, "the handler seeing the upload cut");
+      assert.equal((await request(`${url}/ping`)).status, 200);
     });
 
     it("a chunked body past --max-body-size: 413, and the handler sees the client gone", async () => {
