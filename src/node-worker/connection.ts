@@ -26,6 +26,8 @@ import { bodyFollows, Task, WindowExceeded, type Wire } from "./task-streams.js"
 import type { Outcome, TaskRunner } from "./task-runner.js";
 
 const CANCELLED_BODY = Buffer.from(JSON.stringify({ error: "Gateway Timeout", detail: "the task was cancelled" }));
+type RouteKind = { streamBody?: boolean; streamLargeBody?: boolean; websocket?: boolean };
+const NO_KIND: RouteKind = {};
 /** The close code the worker sends for a WebSocket whose task was cancelled (the orchestrator already closed it). */
 const GOING_AWAY = 1001;
 
@@ -35,7 +37,7 @@ export class Connection implements Wire {
   private readonly tasks = new Map<number, Task>();
   private readonly registry: Buffer;
   /** Per route path: whether it streams its request body (always, or when large), whether it is a WebSocket. */
-  private readonly kinds = new Map<string, { streamBody?: boolean; streamLargeBody?: boolean; websocket?: boolean }>();
+  private readonly kinds = new Map<string, RouteKind>();
   private shuttingDown = false;
   private corked = false;
 
@@ -100,8 +102,8 @@ export class Connection implements Wire {
     const { taskId } = assignment;
     if (this.shuttingDown) return this.violation(`task ${taskId} assigned after Shutdown`);
     if (this.tasks.has(taskId)) return this.violation(`task ${taskId} is already in flight`);
-    const kind = this.kinds.get(assignment.route) ?? {};
-    const task = new Task(taskId, this, kind.streamLargeBody ? { ...kind, streamBody: bodyFollows(assignment) } : kind);
+    const kind = this.kinds.get(assignment.route) ?? NO_KIND;
+    const task = new Task(taskId, this, kind, kind.streamLargeBody === true && bodyFollows(assignment));
     this.tasks.set(taskId, task);
     this.runner
       .run(assignment, { signal: task.abort.signal, body: task.body?.stream, websocket: task.websocket })

@@ -38,8 +38,10 @@ export class Task {
     readonly id: number,
     readonly wire: Wire,
     kind: { streamBody?: boolean; websocket?: boolean },
+    /** This task's body follows in BodyChunk frames, though its route does not always stream it. */
+    bodyStreamed = false,
   ) {
-    this.body = kind.streamBody ? new RequestBody(this) : undefined;
+    this.body = kind.streamBody || bodyStreamed ? new RequestBody(this) : undefined;
     this.websocket = kind.websocket ? new WorkerWebSocket(this) : undefined;
   }
 
