@@ -108,6 +108,18 @@ class Receive(unittest.TestCase):
         run(scenario())
         self.assertEqual(events[0], {"type": "http.disconnect"})
 
+    def test_asgi_routes_ask_for_large_bodies_streamed_and_wsgi_ones_do_not(self):
+        from neutrino.internal.wsgi import WsgiAdapter
+
+        async def asgi_app(scope, receive, send):
+            pass
+
+        def wsgi_app(environ, start_response):
+            return []
+
+        self.assertTrue(all(r.get("stream_large_body") for r in AsgiAdapter(asgi_app).registry()))
+        self.assertFalse(any(r.get("stream_large_body") for r in WsgiAdapter(wsgi_app).registry()))
+
     def test_the_mark_is_taken_off_the_headers(self):
         t = task("POST", headers=[("host", "h"), MARK])
         self.assertTrue(body_follows(t))
