@@ -9,11 +9,13 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest, type ClientRequest } from "node:http";
+import { connect as http2Connect } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ensureTestPython, testPython } from "../support/python-apps.js";
 import { request, startServer, type RunningServer } from "../support/server.js";
+import { certDir, makeCert, type CertFiles } from "../support/tls.js";
 import { waitFor } from "../support/wait.js";
 
 const MiB = 1024 * 1024;
@@ -185,3 +187,52 @@ for (const { runtime, app, flags } of apps) {
     });
   });
 }
+
+describe("over HTTP/2, a body of unknown length is streamed too", () => {
+  const { app, flags } = apps[1]!; // the orchestrator decides; one runtime shows it
+  let server: RunningServer;
+  let certs: CertFiles;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "neutrino-bodies-"));
+    certs = makeCert(certDir(), "localhost");
+    server = await startServer(app, ["--workers", "1", "--ssl-certfile", certs.cert, "--ssl-keyfile", certs.key, ...flags()]);
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(certs.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the handler has its first chunk before the client ends the stream; a GET is not held", async () => {
+    const session = http2Connect(`https://localhost:${server.port}`, { ca: certs.certPem });
+    try {
+      const first = join(dir, "first");
+      const stream = session.request({ ":method": "POST", ":path": `/upload?marker=${encodeURIComponent(first)}` });
+      const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        let status = 0;
+        let text = "";
+        stream.once("response", (h) => (status = Number(h[":status"])));
+        stream.setEncoding("utf8").on("data", (d: string) => (text += d));
+        stream.once("end", () => resolve({ status, text }));
+        stream.once("error", reject);
+      });
+      const head = randomBytes(1000);
+      stream.write(head);
+      await waitFor(() => existsSync(first), 20_000, "the handler's first chunk");
+      const tail = randomBytes(MiB);
+      stream.end(tail);
+      const r = await answer;
+      assert.equal(r.status, 200, r.text);
+      const json = JSON.parse(r.text) as Answer["json"];
+      assert.equal(json.bytes, head.length + tail.length);
+      assert.equal(json.sha256, sha256(Buffer.concat([head, tail])));
+      const ping = session.request({ ":path": "/ping" });
+      const status = await new Promise<number>((resolve) => ping.once("response", (h) => resolve(Number(h[":status"]))));
+      ping.resume();
+      assert.equal(status, 200);
+    } finally {
+      session.close();
+    }
+  });
+});

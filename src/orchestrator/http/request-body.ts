@@ -82,8 +82,18 @@ export class RequestBodyStream {
     // 'close' without 'end' first: the client aborted mid-body. A client that half-closes
     // mid-body only ends the socket (the server allows half-open connections): it is gone too.
     req.once("close", this.onClose);
-    req.socket.once("end", this.onSocketEnd);
-    req.socket.once("close", this.onSocketEnd);
+    if (this.http1) {
+      req.socket.once("end", this.onSocketEnd);
+      req.socket.once("close", this.onSocketEnd);
+    }
+  }
+
+  /**
+   * On HTTP/2 the connection carries other streams, and `req.socket`'s events are this stream's
+   * own (its 'end' is the body's end): the request's 'close' alone says the client left.
+   */
+  private get http1(): boolean {
+    return this.req.httpVersionMajor !== 2;
   }
 
   windowUpdate(increment: number): void {
@@ -144,8 +154,10 @@ export class RequestBodyStream {
     req.removeListener("data", this.onData);
     req.removeListener("end", this.onEnd);
     req.removeListener("close", this.onClose);
-    req.socket.removeListener("end", this.onSocketEnd);
-    req.socket.removeListener("close", this.onSocketEnd);
+    if (this.http1) {
+      req.socket.removeListener("end", this.onSocketEnd);
+      req.socket.removeListener("close", this.onSocketEnd);
+    }
     this.closeGauge();
     return true;
   }
