@@ -22,10 +22,12 @@ import { BODY_INCOMPLETE, HANDLER_FAILED, MAX_CHUNK, type Message, type Pair, ty
 import { BodySource } from "./body-source.js";
 import { errorOutcome } from "./executor.js";
 import { describeThrown } from "./stack.js";
-import { Task, WindowExceeded, type Wire } from "./task-streams.js";
+import { bodyFollows, Task, WindowExceeded, type Wire } from "./task-streams.js";
 import type { Outcome, TaskRunner } from "./task-runner.js";
 
 const CANCELLED_BODY = Buffer.from(JSON.stringify({ error: "Gateway Timeout", detail: "the task was cancelled" }));
+type RouteKind = { streamBody?: boolean; streamLargeBody?: boolean; websocket?: boolean };
+const NO_KIND: RouteKind = {};
 /** The close code the worker sends for a WebSocket whose task was cancelled (the orchestrator already closed it). */
 const GOING_AWAY = 1001;
 
@@ -34,8 +36,8 @@ export class Connection implements Wire {
   /** The tasks in flight, until the frame that ends each has been sent. */
   private readonly tasks = new Map<number, Task>();
   private readonly registry: Buffer;
-  /** Per route path: whether it streams its request body, whether it is a WebSocket. */
-  private readonly kinds = new Map<string, { streamBody?: boolean; websocket?: boolean }>();
+  /** Per route path: whether it streams its request body (always, or when large), whether it is a WebSocket. */
+  private readonly kinds = new Map<string, RouteKind>();
   private shuttingDown = false;
   private corked = false;
 
@@ -45,7 +47,9 @@ export class Connection implements Wire {
     private readonly runner: TaskRunner,
   ) {
     this.registry = encodeRouteRegistry(runner.routes);
-    for (const { path, streamBody, websocket } of runner.routes) if (streamBody || websocket) this.kinds.set(path, { streamBody, websocket });
+    for (const { path, streamBody, streamLargeBody, websocket } of runner.routes) {
+      if (streamBody || streamLargeBody || websocket) this.kinds.set(path, { streamBody, streamLargeBody, websocket });
+    }
   }
 
   start(concurrency: number): void {
@@ -98,7 +102,8 @@ export class Connection implements Wire {
     const { taskId } = assignment;
     if (this.shuttingDown) return this.violation(`task ${taskId} assigned after Shutdown`);
     if (this.tasks.has(taskId)) return this.violation(`task ${taskId} is already in flight`);
-    const task = new Task(taskId, this, this.kinds.get(assignment.route) ?? {});
+    const kind = this.kinds.get(assignment.route) ?? NO_KIND;
+    const task = new Task(taskId, this, kind, kind.streamLargeBody === true && bodyFollows(assignment));
     this.tasks.set(taskId, task);
     this.runner
       .run(assignment, { signal: task.abort.signal, body: task.body?.stream, websocket: task.websocket })

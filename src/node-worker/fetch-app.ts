@@ -43,7 +43,8 @@ export class FetchApp implements TaskRunner {
     private readonly handler: FetchHandler,
     templates: Iterable<string> = [],
   ) {
-    this.routes = routeTemplates(templates).map((path) => ({ path, methods: [...ANY_METHOD], headers: true }));
+    // A large or chunked request body is streamed to request.body as it arrives, a small one given whole.
+    this.routes = routeTemplates(templates).map((path) => ({ path, methods: [...ANY_METHOD], headers: true, streamLargeBody: true }));
   }
 
   /**
@@ -103,8 +104,10 @@ function requestOf(task: TaskAssignment, context: TaskContext): Request {
   headers.push(["x-request-id", task.requestId]);
   const target = task.query === "" ? task.path : `${task.path}?${task.query}`;
   const init: RequestInit & { duplex?: "half" } = { method: task.method, headers };
-  // A GET or HEAD carries no body in fetch (a Request with one cannot be made).
-  if (!NO_BODY_METHODS.has(task.method)) {
+  // A GET or HEAD carries no body in fetch (a Request with one cannot be made); one streamed
+  // anyway is dropped as it comes, so that its upload does not stall on the window.
+  if (NO_BODY_METHODS.has(task.method)) void context.body?.cancel().catch(() => {});
+  else {
     if (context.body !== undefined) {
       init.body = context.body;
       init.duplex = "half"; // a streamed request body (fetch requires saying so)

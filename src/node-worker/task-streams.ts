@@ -6,7 +6,7 @@
  * orchestrator sends no more until the handler has read some and the worker granted it back.
  */
 import { DEFAULT_MAX_FRAME, encodeBodyChunkHead, encodeWebSocketAccept, encodeWebSocketClose, encodeWebSocketMessageHead, encodeWindowUpdate } from "../protocol/codec.js";
-import { BODY_INCOMPLETE, INITIAL_WINDOW, type Pair } from "../protocol/messages.js";
+import { BODY_INCOMPLETE, INITIAL_WINDOW, type Pair, type TaskAssignment } from "../protocol/messages.js";
 import { WebSocketDisconnect } from "../sdk/websocket.js";
 import type { BodySource } from "./body-source.js";
 import type { WebSocketTask } from "./task-runner.js";
@@ -38,8 +38,10 @@ export class Task {
     readonly id: number,
     readonly wire: Wire,
     kind: { streamBody?: boolean; websocket?: boolean },
+    /** This task's body follows in BodyChunk frames, though its route does not always stream it. */
+    bodyStreamed = false,
   ) {
-    this.body = kind.streamBody ? new RequestBody(this) : undefined;
+    this.body = kind.streamBody || bodyStreamed ? new RequestBody(this) : undefined;
     this.websocket = kind.websocket ? new WorkerWebSocket(this) : undefined;
   }
 
@@ -132,6 +134,21 @@ class Inbox<T extends { readonly size: number }> {
 interface Chunk {
   readonly size: number;
   readonly data: Buffer;
+}
+
+/** The pseudo-header that ends the headers of a task whose body follows in BodyChunk frames. */
+const STREAMED_BODY_MARK = ":body";
+
+/**
+ * For a route listed with streamLargeBody: whether this task's body follows in BodyChunk frames
+ * (the orchestrator marked it so) rather than in the TaskAssignment. Removes the mark, which is
+ * not the app's.
+ */
+export function bodyFollows(task: TaskAssignment): boolean {
+  const last = task.headers[task.headers.length - 1];
+  if (last === undefined || last[0] !== STREAMED_BODY_MARK) return false;
+  task.headers.pop();
+  return true;
 }
 
 /**

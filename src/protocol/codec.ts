@@ -89,6 +89,7 @@ export function encodeRouteRegistry(routes: readonly RouteInfo[]): Buffer {
       ...(r.headers ? { headers: true } : {}),
       ...(r.sync ? { sync: true } : {}),
       ...(r.streamBody ? { stream_body: true } : {}),
+      ...(r.streamLargeBody ? { stream_large_body: true } : {}),
       ...(r.websocket ? { websocket: true } : {}),
       ...(r.openapi ? { openapi: r.openapi } : {}),
     })),
@@ -433,10 +434,12 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
     case MessageType.RouteRegistry: {
       const o = decodeJson(buf, p, end, "RouteRegistry");
       const routes = field(o, "routes", isRoutes, "RouteRegistry");
-      for (const r of routes as (RouteInfo & { stream_body?: unknown })[]) {
+      for (const r of routes as (RouteInfo & { stream_body?: unknown; stream_large_body?: unknown })[]) {
         // snake_case on the wire, camelCase here
         if (r.stream_body === true) r.streamBody = true;
         delete r.stream_body;
+        if (r.stream_large_body === true) r.streamLargeBody = true;
+        delete r.stream_large_body;
       }
       return { type: "RouteRegistry", routes };
     }

@@ -82,14 +82,27 @@ export class HttpJob implements Job {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly server: JobContext,
-    /** The route reads its body as a stream: it follows the TaskAssignment in BodyChunk frames. */
-    streamBody = false,
+    /**
+     * The body follows the TaskAssignment in BodyChunk frames, up to this many bytes (Infinity:
+     * no limit); null when the TaskAssignment carries it.
+     */
+    bodyLimit: number | null = null,
   ) {
-    this.upload = streamBody ? new RequestBodyStream(taskId, req, server.metrics.streams, () => this.uploadAborted()) : null;
-    this.streaming = streamBody;
+    this.upload =
+      bodyLimit === null
+        ? null
+        : new RequestBodyStream(taskId, req, server.metrics.streams, bodyLimit, () => this.uploadAborted(), () => this.uploadTooLarge(bodyLimit));
+    this.streaming = bodyLimit !== null;
   }
 
   private readonly upload: RequestBodyStream | null;
+
+  /** The streamed body went past --max-body-size: stop the handler, and refuse the request if it has no answer yet. */
+  private uploadTooLarge(limit: number): void {
+    if (this.worker !== null) this.worker.cancel(this.taskId);
+    // The rest of the body is not read: the connection closes after the answer.
+    this.fail(413, `request body is larger than the limit of ${limit} bytes`, { connection: "close" });
+  }
 
   /** The client left mid-upload (the worker has its BodyEnd with bit 0): stop the handler. */
   private uploadAborted(): void {

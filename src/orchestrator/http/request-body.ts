@@ -1,15 +1,44 @@
 /**
- * A request body streamed to a worker (a `"stream_body": true` route): the body goes out in
- * BodyChunk frames as it arrives, under the worker's window (docs/protocol.md, Flow control). When
- * the window is spent the request is paused, so the client's upload waits in its own socket, never
- * in the orchestrator's memory; the worker's WindowUpdate resumes it.
+ * A request body streamed to a worker: the body goes out in BodyChunk frames as it arrives, under
+ * the worker's window (docs/protocol.md, Flow control). When the window is spent the request is
+ * paused, so the client's upload waits in its own socket, never in the orchestrator's memory; the
+ * worker's WindowUpdate resumes it.
+ *
+ * A `"stream_body": true` route (the SDKs') always streams its body. A `"stream_large_body": true`
+ * route (an ASGI or fetch app) streams only a body that is not known to be small: a small one is
+ * read whole and travels in the TaskAssignment, the hot path.
  */
 import type { IncomingMessage } from "node:http";
 import { performance } from "node:perf_hooks";
 import { encodeBodyChunkHead, encodeBodyEnd } from "../../protocol/codec.js";
-import { BODY_INCOMPLETE, INITIAL_WINDOW, MAX_CHUNK } from "../../protocol/messages.js";
+import { BODY_INCOMPLETE, INITIAL_WINDOW, MAX_CHUNK, type Pair } from "../../protocol/messages.js";
 import type { Worker } from "../workers/worker.js";
 import type { OpenStreams } from "../streams.js";
+
+/**
+ * The largest body a `"stream_large_body"` route gets whole in its TaskAssignment, by its
+ * Content-Length: one frame, no window to manage, as fast as a route that never streams.
+ */
+export const WHOLE_BODY_LIMIT = 64 * 1024;
+
+/**
+ * The last header pair of a TaskAssignment whose body is streamed to a `"stream_large_body"`
+ * route. A pseudo-header: no real header name starts with ":", and the worker removes it before
+ * the app sees the headers.
+ */
+export const STREAMED_BODY_PAIR: Pair = [":body", "streamed"];
+
+/**
+ * Whether a request to a `"stream_large_body"` route streams its body: a Content-Length above
+ * WHOLE_BODY_LIMIT, or a body of unknown length (chunked; on HTTP/2, one without a
+ * Content-Length that the request head did not end).
+ */
+export function streamsBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  if (length !== undefined) return Number(length) > WHOLE_BODY_LIMIT;
+  if (req.httpVersionMajor === 2) return !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
+  return req.headers["transfer-encoding"] !== undefined;
+}
 
 export class RequestBodyStream {
   /** Bytes the worker lets us send now. */
@@ -19,13 +48,19 @@ export class RequestBodyStream {
   private over = false;
   /** performance.now() of the last chunk sent or window received. */
   progressAt = 0;
+  /** Bytes of the body read so far. */
+  private received = 0;
 
   constructor(
     private readonly taskId: number,
     private readonly req: IncomingMessage,
     private readonly streams: OpenStreams,
+    /** The most bytes the body may have (--max-body-size; Infinity: no limit). */
+    private readonly limit: number,
     /** The client went away before the whole body arrived (BodyEnd with bit 0 is already sent). */
     private readonly onClientGone: () => void,
+    /** The body went past `limit` (BodyEnd with bit 0 is already sent; the rest is left unread). */
+    private readonly onTooLarge: () => void,
   ) {}
 
   private closeGauge = (): void => {};
@@ -47,8 +82,18 @@ export class RequestBodyStream {
     // 'close' without 'end' first: the client aborted mid-body. A client that half-closes
     // mid-body only ends the socket (the server allows half-open connections): it is gone too.
     req.once("close", this.onClose);
-    req.socket.once("end", this.onSocketEnd);
-    req.socket.once("close", this.onSocketEnd);
+    if (this.http1) {
+      req.socket.once("end", this.onSocketEnd);
+      req.socket.once("close", this.onSocketEnd);
+    }
+  }
+
+  /**
+   * On HTTP/2 the connection carries other streams, and `req.socket`'s events are this stream's
+   * own (its 'end' is the body's end): the request's 'close' alone says the client left.
+   */
+  private get http1(): boolean {
+    return this.req.httpVersionMajor !== 2;
   }
 
   windowUpdate(increment: number): void {
@@ -74,6 +119,15 @@ export class RequestBodyStream {
 
   private readonly onData = (chunk: Buffer): void => {
     const worker = this.worker!;
+    this.received += chunk.length;
+    if (this.received > this.limit) {
+      // Counted as the bytes pass, since a chunked body has no length to check up front.
+      if (this.finish()) {
+        worker.send(encodeBodyEnd(this.taskId, BODY_INCOMPLETE));
+        this.onTooLarge();
+      }
+      return;
+    }
     for (let at = 0; at < chunk.length; at += MAX_CHUNK) {
       const piece = at === 0 && chunk.length <= MAX_CHUNK ? chunk : chunk.subarray(at, at + MAX_CHUNK);
       worker.send([encodeBodyChunkHead(this.taskId, piece.length), piece]);
@@ -106,8 +160,10 @@ export class RequestBodyStream {
     req.removeListener("data", this.onData);
     req.removeListener("end", this.onEnd);
     req.removeListener("close", this.onClose);
-    req.socket.removeListener("end", this.onSocketEnd);
-    req.socket.removeListener("close", this.onSocketEnd);
+    if (this.http1) {
+      req.socket.removeListener("end", this.onSocketEnd);
+      req.socket.removeListener("close", this.onSocketEnd);
+    }
     this.closeGauge();
     return true;
   }

@@ -19,11 +19,22 @@ type RouteMatch =
       readonly sync: boolean;
       /** The route reads its body as a stream (`"stream_body": true`): dispatched at the request head. */
       readonly streamBody: boolean;
+      /** The route takes a large or chunked body as a stream (`"stream_large_body": true`), a small one whole. */
+      readonly streamLargeBody: boolean;
     }
   | { readonly kind: "method_not_allowed"; readonly route: RouteInfo; readonly allow: string };
 
 type Store =
-  | { kind: "route"; route: RouteInfo; workerMethod: string; headers: boolean; sync: boolean; streamBody: boolean; allow: string }
+  | {
+      kind: "route";
+      route: RouteInfo;
+      workerMethod: string;
+      headers: boolean;
+      sync: boolean;
+      streamBody: boolean;
+      streamLargeBody: boolean;
+      allow: string;
+    }
   | { kind: "method_not_allowed"; route: RouteInfo; allow: string };
 
 type Method = FindMyWay.HTTPMethod;
@@ -57,10 +68,12 @@ export class Router {
       const headers = route.headers === true;
       const sync = route.sync === true;
       const streamBody = route.streamBody === true;
+      const streamLargeBody = route.streamLargeBody === true;
       for (const method of ALL_METHODS) {
         let store: Store;
-        if (allowed.has(method)) store = { kind: "route", route, workerMethod: method, headers, sync, streamBody, allow };
-        else if (method === "HEAD" && autoHead) store = { kind: "route", route, workerMethod: "GET", headers, sync, streamBody, allow };
+        if (allowed.has(method)) store = { kind: "route", route, workerMethod: method, headers, sync, streamBody, streamLargeBody, allow };
+        else if (method === "HEAD" && autoHead)
+          store = { kind: "route", route, workerMethod: "GET", headers, sync, streamBody, streamLargeBody, allow };
         else store = { kind: "method_not_allowed", route, allow };
         this.fmw.on(method, path, noop, store);
       }
@@ -82,6 +95,7 @@ export class Router {
           headers: store.headers,
           sync: store.sync,
           streamBody: store.streamBody,
+          streamLargeBody: store.streamLargeBody,
         }
       : store;
   }

@@ -29,6 +29,7 @@ import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeade
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
 import { HttpJob, type JobContext } from "./http-job.js";
+import { STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
 import { WebSocketGateway, websocketOnly, type WebSocketSettings } from "./websocket.js";
@@ -341,15 +342,17 @@ export class HttpServer implements JobContext {
 
     const params = paramPairs(match.params);
     const query = q < 0 ? "" : url.slice(q + 1);
-    const submit = (body: Buffer): HttpJob => {
+    /** `bodyLimit`: the body follows in BodyChunk frames, up to that many bytes (null: `body` is all of it). */
+    const submit = (body: Buffer, bodyLimit: number | null = null): HttpJob => {
       const taskId = nextTaskId();
       // Headers and the client's address only for routes that read the request; headers for a
       // form body too (the worker binds its fields by its Content-Type).
-      const headers =
+      let headers =
         match.headers || isFormBody(req.headers["content-type"]) ? requestHeaderPairs(req.rawHeaders, clientViewOf(req)) : NO_PAIRS;
+      if (bodyLimit !== null && match.streamLargeBody) headers = [...headers, STREAMED_BODY_PAIR];
       const [host, port] = match.headers ? clientAddress(req) : NO_CLIENT;
       const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
-      const job = new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, match.streamBody);
+      const job = new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, bodyLimit);
       this.options.dispatcher.submit(job);
       return job;
     };
@@ -358,7 +361,7 @@ export class HttpServer implements JobContext {
     if (match.streamBody) {
       // Dispatched at the head: the body follows to the worker as it arrives, under its window,
       // so --max-body-size does not apply (nothing is buffered).
-      const job = submit(EMPTY);
+      const job = submit(EMPTY, Infinity);
       if (hasBody) req.once("end", this.armBodyTimeout(req, () => job.bodyTimedOut()));
       return;
     }
@@ -367,6 +370,12 @@ export class HttpServer implements JobContext {
     const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > maxBodySize) {
       this.tooLarge(req, res, match.route.path, requestId);
+      return;
+    }
+    if (match.streamLargeBody && streamsBody(req)) {
+      // Dispatched at the head, as above, but --max-body-size still holds, counted as bytes pass.
+      const job = submit(EMPTY, maxBodySize);
+      req.once("end", this.armBodyTimeout(req, () => job.bodyTimedOut()));
       return;
     }
     const chunks: Buffer[] = [];

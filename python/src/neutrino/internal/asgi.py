@@ -1,6 +1,9 @@
 """Serving an ASGI 3 app (FastAPI, Starlette, Django's ASGIHandler…) in the async worker.
 
 Each TaskAssignment becomes one call of the app with an ``http`` scope built per the ASGI spec.
+A small body comes whole in the task and is one ``http.request``; a large or chunked one follows
+in BodyChunk frames and is one ``http.request`` (``more_body``) per chunk, read as the app asks,
+so the app sees the first chunk before the upload ends and holds at most the window.
 What the app sends becomes the worker's usual outcome: a whole body sent at once
 (``more_body`` false) is a buffered Result, the hot path; anything else a Stream, whose content is
 fed by the app's ``send`` one piece at a time, so the worker's window paces the app. The app's
@@ -16,6 +19,7 @@ import traceback
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
+from ..streaming import ClientDisconnect
 from .foreign import header, host_and_port
 from .worker.executor import Outcome, Result, error_result
 from .worker.protocol import HANDLER_FAILED, TaskAssignment
@@ -160,10 +164,13 @@ class _Channel:
 class _HttpExchange:
     """One request's receive and send, and the outcome the worker waits for."""
 
-    def __init__(self, task: TaskAssignment) -> None:
+    def __init__(self, task: TaskAssignment, stream: Any = None) -> None:
         self.task_id = task.task_id
         self.head_only = task.method == "HEAD"
-        self.body: Optional[bytes] = bytes(task.body)  # a view into the receive buffer
+        # The whole body (a copy: task.body is a view into the receive buffer), or None when it
+        # follows in ``stream``, a BodyStream, as the client sends it.
+        self.body: Optional[bytes] = None if stream is not None else bytes(task.body)
+        self.stream = stream
         self.head: Optional[Tuple[int, List[Tuple[str, str]]]] = None
         self.complete = False
         self.disconnected = asyncio.Event()
@@ -176,6 +183,18 @@ class _HttpExchange:
         if body is not None:
             self.body = None
             return {"type": "http.request", "body": body, "more_body": False}
+        stream = self.stream
+        if stream is not None and not self.disconnected.is_set():
+            try:
+                chunk = await stream.read()
+            except ClientDisconnect:  # the client left mid-upload, or the task was cancelled
+                self.stream = None
+                self.disconnected.set()
+                return {"type": "http.disconnect"}
+            if chunk:
+                return {"type": "http.request", "body": chunk, "more_body": True}
+            self.stream = None
+            return {"type": "http.request", "body": b"", "more_body": False}
         await self.disconnected.wait()
         return {"type": "http.disconnect"}
 
@@ -244,8 +263,10 @@ class _HttpExchange:
         # the cycle would keep the app's generators from being closed until the collector runs.
         self.app_task = None
         if not self.outcome.done():
+            # An app that stops when its client left mid-upload (Starlette raises) failed no one.
+            gone = self.disconnected.is_set()
             try:
-                self.outcome.set_result(_no_response(self.task_id, task))
+                self.outcome.set_result(_no_response(self.task_id, task, quiet=gone))
             except asyncio.CancelledError:
                 self.outcome.cancel()
             return
@@ -385,16 +406,17 @@ class AsgiAdapter:
     def registry(self) -> List[Dict[str, Any]]:
         from .introspect import registry
 
-        return registry(self.app, websocket=True)
+        return registry(self.app, websocket=True, stream_large_body=True)
 
     async def execute_async(self, task: TaskAssignment, body: Any = None, socket: Any = None
                             ) -> Optional[Outcome]:
         """The task's outcome; None for a WebSocket the app accepted (it is over when this
         returns). ``socket``: the worker's SocketChannel for the task (every route of an ASGI app
-        takes upgrades); ``body`` is unused: bodies come whole."""
+        takes upgrades); ``body``: a BodyStream when the body follows the task in BodyChunk
+        frames (large or chunked), None when the task carries it whole."""
         if socket is not None and is_websocket(task):
             return await _WebSocketSession(task, socket).run(self.app, self.root_path, self.state)
-        exchange = _HttpExchange(task)
+        exchange = _HttpExchange(task, body)
         scope = base_scope("http", task, self.root_path, self.state)
         scope["method"] = task.method
         app_task = asyncio.ensure_future(self.app(scope, exchange.receive, exchange.send))
@@ -433,13 +455,15 @@ async def _nothing() -> Any:
     yield  # an async generator without items
 
 
-def _no_response(task_id: int, app_task: "asyncio.Task[Any]") -> Result:
-    """The app's call ended before its response was whole."""
+def _no_response(task_id: int, app_task: "asyncio.Task[Any]", quiet: bool = False) -> Result:
+    """The app's call ended before its response was whole; ``quiet``: the client is gone, and
+    what the app raised about it is not worth a traceback."""
     if app_task.cancelled():
         raise asyncio.CancelledError()
     error = app_task.exception()
     if error is not None:
-        _log_failure(task_id, error, "")
+        if not quiet:
+            _log_failure(task_id, error, "")
         return error_result(500, "the app raised an exception", HANDLER_FAILED,
                             exception=type(error).__name__)
     sys.stderr.write(f"neutrino: task {task_id}: the ASGI app returned without a complete "

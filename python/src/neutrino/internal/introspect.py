@@ -27,8 +27,10 @@ _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TYPED_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):([^{}/]*)\}")
 
 
-def registry(app: Any, websocket: bool, log: Any = sys.stderr) -> List[dict]:
-    """RouteRegistry entries for a foreign app: its templates, then the catch-all."""
+def registry(app: Any, websocket: bool, log: Any = sys.stderr, stream_large_body: bool = False
+             ) -> List[dict]:
+    """RouteRegistry entries for a foreign app: its templates, then the catch-all.
+    ``stream_large_body``: the app reads a large or chunked body as it arrives (ASGI)."""
     try:
         templates = list(templates_of(app))
     except Exception as exc:  # never a reason not to serve: every path still reaches the app
@@ -47,6 +49,8 @@ def registry(app: Any, websocket: bool, log: Any = sys.stderr) -> List[dict]:
             continue
         shapes.add(shape)
         entry: dict = {"path": path, "methods": list(ALL_METHODS), "headers": True}
+        if stream_large_body:
+            entry["stream_large_body"] = True
         if websocket:
             entry["websocket"] = True
         entries.append(entry)

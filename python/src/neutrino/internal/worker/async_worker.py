@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ...streaming import ClientDisconnect
 from ...websocket import WebSocket, WebSocketDisconnect
-from .bodies import BodyStream
+from .bodies import BodyStream, body_follows
 from .concurrency import CONCURRENCY_ENV, DEFAULT_CONCURRENCY, concurrency_from_env  # noqa: F401
 from .executor import (
     BIND,
@@ -167,10 +167,12 @@ class AsyncWorker(asyncio.Protocol):
         # once the socket it accepted is closed.
         self._foreign = foreign
         self._foreign_bodies: Any = frozenset()
+        self._foreign_large_bodies: Any = frozenset()
         self._foreign_sockets: Any = frozenset()
         if foreign is not None:
             routes = foreign.registry()
             self._foreign_bodies = {r["path"] for r in routes if r.get("stream_body")}
+            self._foreign_large_bodies = {r["path"] for r in routes if r.get("stream_large_body")}
             self._foreign_sockets = {r["path"] for r in routes if r.get("websocket")}
         self._loop = loop
         self._table = table
@@ -457,7 +459,8 @@ class AsyncWorker(asyncio.Protocol):
     def _start_foreign(self, task: TaskAssignment) -> None:
         task_id = task.task_id
         body = channel = None
-        if task.route in self._foreign_bodies:
+        if task.route in self._foreign_bodies or (
+                task.route in self._foreign_large_bodies and body_follows(task)):
             body = self._bodies[task_id] = BodyStream(self._loop,
                                                       functools.partial(self._grant, task_id))
         if task.route in self._foreign_sockets and is_upgrade(task.headers):

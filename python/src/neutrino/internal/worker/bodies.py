@@ -14,6 +14,19 @@ from typing import Any, Callable, Deque, Optional
 from ...streaming import ClientDisconnect
 
 _END, _LEFT = "end", "left"
+#: The pseudo-header that ends the headers of a task whose body follows in BodyChunk frames.
+_STREAMED_BODY_MARK = ":body"
+
+
+def body_follows(task: Any) -> bool:
+    """For a route listed with ``stream_large_body``: whether this task's body follows in
+    BodyChunk frames (the orchestrator marked it so) rather than in the TaskAssignment. Removes
+    the mark, which is not the app's."""
+    headers = task.headers
+    if headers and headers[-1][0] == _STREAMED_BODY_MARK:
+        headers.pop()
+        return True
+    return False
 
 
 class BodyStream:
@@ -79,20 +92,27 @@ class BodyStream:
     def __aiter__(self) -> Any:
         return self._read_async()
 
-    async def _read_async(self) -> Any:
+    async def read(self) -> bytes:
+        """The next chunk, its bytes granted back; b"" at the end. Raises ClientDisconnect."""
         while True:
             with self._cond:
                 chunk = self._take()
-            if chunk is None:
-                self._waiter = self._loop.create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
-                continue
+            if chunk is not None:
+                break
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if chunk:
+            self._grant(len(chunk))
+        return chunk
+
+    async def _read_async(self) -> Any:
+        while True:
+            chunk = await self.read()
             if not chunk:
                 return
-            self._grant(len(chunk))
             yield chunk
 
     def __iter__(self) -> Any:
