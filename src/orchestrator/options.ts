@@ -381,8 +381,8 @@ export const SERVE_OPTIONS = {
   readyPath: option({ flags: "--ready-path <path>", help: "readiness probe: 200 while serving, 503 while draining or while no worker takes requests", default: "/ready" }),
   prefetch: option({
     flags: "--prefetch",
-    help: "let a busy Python worker hold one more request while it runs a quick one",
-    doc: "let a busy Python worker hold ONE more request while it runs a route whose recent service time is under 5 ms, so it never idles for the round trip through the orchestrator (only when every worker is busy; never behind a slow route; a waiting request of a worker that dies goes to another worker)",
+    help: "let a busy Python worker hold up to four more quick requests while it runs a quick one",
+    doc: "let a busy Python worker hold up to four more requests while it runs one, as long as the recent service times of the routes it holds add up to under 5 ms, so it never idles for the round trip through the orchestrator and quick requests share its socket's reads and writes (only when every worker is busy; never behind a slow route or one not yet timed; a waiting request of a worker that dies goes to another worker)",
     default: true,
     negate: "a request waits in the orchestrator until a worker is free",
   }),

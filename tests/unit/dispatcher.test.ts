@@ -43,6 +43,9 @@ class FakeWorker {
   get running(): Job | undefined {
     return this.sequential ? this.jobs[0] : undefined;
   }
+  inflightJobs(): Job[] {
+    return [...this.jobs];
+  }
   assign(j: Job): void {
     this.jobs.push(j);
   }
@@ -78,16 +81,33 @@ describe("dispatcher", () => {
     assert.deepEqual([a.inflightCount, b.inflightCount], [2, 2]);
   });
 
-  it("prefetch: a busy sequential worker running a quick route takes one more job, not two", () => {
+  it("prefetch: a busy sequential worker takes quick jobs while their summed service time stays under 5 ms, at most 4 besides the running one", () => {
     const { d, w } = warmed();
-    d.submit(job("/quick"));
-    d.submit(job("/quick"));
-    d.submit(job("/quick"));
-    assert.equal(w.inflightCount, 2, "one running, one waiting in the worker");
-    assert.equal(d.queued, 1);
+    for (let i = 0; i < 7; i++) d.submit(job("/quick"));
+    assert.equal(w.inflightCount, 5, "one running, four waiting in the worker (0.2 ms each)");
+    assert.equal(d.queued, 2);
     w.finish(d, 0.2);
-    assert.equal(w.inflightCount, 2, "the queued job moves into the free prefetch slot");
-    assert.equal(d.queued, 0);
+    assert.equal(w.inflightCount, 5, "a queued job moves into the freed prefetch slot");
+    assert.equal(d.queued, 1);
+    // A route of 2 ms: the next job would wait 2 ms behind one, 4 behind two, 6 behind three.
+    const { d: d2, w: w2 } = warmed();
+    d2.submit(job("/two"));
+    w2.finish(d2, 2);
+    for (let i = 0; i < 5; i++) d2.submit(job("/two"));
+    assert.equal(w2.inflightCount, 3);
+    assert.equal(d2.queued, 2);
+  });
+
+  it("prefetch: the least loaded busy worker takes the job", () => {
+    const d = new Dispatcher(10);
+    const a = new FakeWorker();
+    const b = new FakeWorker();
+    d.addWorker(asWorker(a));
+    d.addWorker(asWorker(b));
+    d.submit(job("/quick"));
+    a.finish(d, 0.2);
+    for (let i = 0; i < 6; i++) d.submit(job("/quick"));
+    assert.deepEqual([a.inflightCount, b.inflightCount], [3, 3]);
   });
 
   it("prefetch: never behind a slow route, nor behind a route not yet timed", () => {
@@ -137,20 +157,22 @@ describe("dispatcher", () => {
   it("retry: a job a dead worker never started goes to another worker, else to the head of the queue", () => {
     const { d, w } = warmed();
     const running = job("/quick");
-    const waiting = job("/quick");
     d.submit(running);
-    d.submit(waiting);
-    const third = job("/quick");
-    d.submit(third);
+    const waiting = [1, 2, 3, 4].map(() => job("/quick"));
+    for (const j of waiting) d.submit(j);
+    const fifth = job("/quick");
+    d.submit(fifth);
     assert.equal(d.queued, 1);
-    // w dies: `waiting` never started.
+    // w dies: the four prefetched jobs never started.
     d.removeWorker(asWorker(w));
     d.jobsLost(1);
-    assert.equal(d.retry(waiting), true);
-    assert.equal(d.queued, 2);
+    for (const j of waiting) assert.equal(d.retry(j), true);
+    assert.equal(d.queued, 5);
     const fresh = new FakeWorker();
     d.addWorker(asWorker(fresh));
-    assert.deepEqual(fresh.jobs.map((j) => j.taskId), [waiting.taskId, third.taskId], "the retried job runs first");
+    const ids = fresh.jobs.map((j) => j.taskId);
+    assert.deepEqual(ids.slice(0, 4).sort(), waiting.map((j) => j.taskId).sort(), "the retried jobs run first");
+    assert.equal(ids[4], fifth.taskId);
   });
 
   it("slow routes: while quick requests come, slow jobs leave one worker free of them", () => {

@@ -3,11 +3,15 @@
  * waits in a bounded FIFO, and when that is full too the client gets a fast 503. A queued job goes
  * to whichever worker frees up first.
  *
- * Prefetch: a worker that runs one task at a time may be given ONE more while it runs a task of
- * a route known to be quick (its recent service time is under PREFETCH_MAX_MS). The worker reads
- * that task as soon as it writes its result, so it never sits idle for the round trip through
- * the orchestrator; and the task waits at most about one quick request, never behind a slow one.
- * It only happens when every worker is busy, that is, when the job would have queued anyway.
+ * Prefetch: a worker that runs one task at a time may be given more while it runs: as many as
+ * keep the newest one's expected wait (the sum of the recent service times of the routes of the
+ * tasks it holds) under PREFETCH_MAX_MS, at most PREFETCH_MAX_TASKS besides the running one. The
+ * worker reads them as soon as it writes a result, so it never sits idle for the round trip
+ * through the orchestrator, and a sub-millisecond route's tasks travel several per write (see
+ * Worker.write) and are read several per receive. A task waits at most about PREFETCH_MAX_MS of
+ * quick requests, never behind a slow one nor one of a route not yet timed. It only happens when
+ * every worker is busy, that is, when the job would have queued anyway; the least loaded worker
+ * gets it.
  *
  * Sync jobs: a synchronous handler's job (`"sync": true` route) for a worker that runs many tasks
  * at once also needs that worker's single sync slot: such a worker runs at most one sync job at a
@@ -47,6 +51,8 @@ import { JobQueue } from "./job-queue.js";
 const RETRY_AFTER_SECONDS = "1";
 /** A route whose average service time is under this is "quick": a task may wait behind it. */
 const PREFETCH_MAX_MS = 5;
+/** Tasks a one-at-a-time worker may hold besides the one it runs (see the class comment). */
+const PREFETCH_MAX_TASKS = 4;
 /** Weight of the newest sample in a route's moving average of service time. */
 const SERVICE_TIME_WEIGHT = 0.2;
 /** A route whose average service time is at least this is "slow" (see the class comment). */
@@ -325,16 +331,27 @@ export class Dispatcher {
   /** A busy one-at-a-time worker that may take one more task now (see the class comment). */
   private prefetchTarget(): Worker | undefined {
     if (!this.prefetch) return undefined;
-    for (const w of this.workers.keys()) if (this.canPrefetch(w)) return w;
-    return undefined;
+    let best: Worker | undefined;
+    for (const w of this.workers.keys()) {
+      if ((best === undefined || w.inflightCount < best.inflightCount) && this.canPrefetch(w)) best = w;
+    }
+    return best;
   }
 
   private canPrefetch(w: Worker): boolean {
-    if (w.inflightCount !== 1) return false;
+    const held = w.inflightCount;
+    if (!w.sequential || held < 1 || held > PREFETCH_MAX_TASKS) return false;
     const running = w.running;
-    if (running === undefined || running.streaming || this.streamingRoutes.has(running.route)) return false;
-    const average = this.serviceMs.get(running.route);
-    return average !== undefined && average < PREFETCH_MAX_MS;
+    if (running === undefined) return false;
+    // A task given now waits for every task held: each must be of a timed quick route.
+    let waitMs = 0;
+    for (const job of held === 1 ? [running] : w.inflightJobs()) {
+      if (job.streaming || this.streamingRoutes.has(job.route)) return false;
+      const average = this.serviceMs.get(job.route);
+      if (average === undefined) return false;
+      waitMs += average;
+    }
+    return waitMs < PREFETCH_MAX_MS;
   }
 
   private fill(worker: Worker, now = performance.now()): void {

@@ -65,6 +65,9 @@ const HELLO_MAX_FRAME = 4096;
  */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 
+/** Frames queued in one turn up to this size are joined into one buffer; larger ones go by writev. */
+const COALESCE_COPY_MAX = 16 * 1024;
+
 /** Connections waiting for their Hello at once; more are refused until some are settled. */
 const MAX_PENDING_CONNECTIONS = 8;
 
@@ -117,6 +120,13 @@ export class Worker {
    */
   private highestTaskId = 0;
   private readonly decoder = new FrameDecoder();
+  /**
+   * Frames written during this event-loop turn, sent together when it ends (see write): one
+   * syscall, and at most one wakeup of the worker, however many tasks the turn gave it.
+   */
+  private outbox: Buffer[] = [];
+  private outboxBytes = 0;
+  private readonly flushOutbox = (): void => this.flush();
   private readonly startupOutput: string[] = [];
   private pendingRoutes: { resolve(r: RouteInfo[]): void; reject(e: Error): void } | null = null;
   private readonly exitedPromise: Promise<void>;
@@ -253,7 +263,7 @@ export class Worker {
   discoverRoutes(): Promise<RouteInfo[]> {
     return new Promise((resolve, reject) => {
       this.pendingRoutes = { resolve, reject };
-      this.socket!.write(encodeDiscoverRoutes());
+      this.write(encodeDiscoverRoutes());
     });
   }
 
@@ -262,7 +272,7 @@ export class Worker {
     if (this.inflight.size === 0) this.runningSince = job.assignedAt;
     this.inflight.set(job.taskId, job);
     if (job.taskId > this.highestTaskId) this.highestTaskId = job.taskId;
-    this.socket!.write(job.frame);
+    this.write(job.frame);
     job.assigned?.(this);
   }
 
@@ -276,13 +286,37 @@ export class Worker {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
     this.lastSent = performance.now();
-    if (Buffer.isBuffer(frames)) {
-      socket.write(frames);
-      return;
+    if (Buffer.isBuffer(frames)) this.write(frames);
+    else for (const frame of frames) this.write(frame);
+  }
+
+  /**
+   * Queues a frame for the worker; the queue goes out in one write once this turn's callbacks
+   * have run (setImmediate: after every socket event of the poll phase, so requests read from
+   * several clients in one turn share it). Every frame takes this path, so their order on the
+   * wire is the order of the calls. Bounded by one turn's work; streams keep their own windows.
+   */
+  private write(frame: Buffer): void {
+    if (this.outbox.length === 0) setImmediate(this.flushOutbox);
+    this.outbox.push(frame);
+    this.outboxBytes += frame.length;
+  }
+
+  private flush(): void {
+    const frames = this.outbox;
+    const bytes = this.outboxBytes;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    const socket = this.socket;
+    if (!socket || socket.destroyed || frames.length === 0) return;
+    if (frames.length === 1) socket.write(frames[0]!);
+    // Small frames are cheaper copied into one buffer than handed to writev one by one.
+    else if (bytes <= COALESCE_COPY_MAX) socket.write(Buffer.concat(frames, bytes));
+    else {
+      socket.cork();
+      for (const frame of frames) socket.write(frame);
+      socket.uncork();
     }
-    socket.cork();
-    for (const frame of frames) socket.write(frame);
-    socket.uncork();
   }
 
   /**
@@ -292,7 +326,7 @@ export class Worker {
   stop(timeoutMs: number): Promise<void> {
     if (this.state === "exited") return this.exitedPromise;
     this.state = "stopping";
-    if (this.socket && !this.socket.destroyed) this.socket.write(encodeShutdown(true));
+    if (this.socket && !this.socket.destroyed) this.write(encodeShutdown(true));
     else this.kill();
     const timer = setTimeout(() => this.kill(), timeoutMs);
     return this.exitedPromise.finally(() => clearTimeout(timer));
@@ -303,7 +337,7 @@ export class Worker {
    * worker (docs/protocol.md, Ending early). Its slot frees when the worker ends the task.
    */
   cancel(taskId: number): void {
-    if (this.inflight.has(taskId) && this.socket && !this.socket.destroyed) this.socket.write(encodeCancelTask(taskId));
+    if (this.inflight.has(taskId) && this.socket && !this.socket.destroyed) this.write(encodeCancelTask(taskId));
   }
 
   /**
