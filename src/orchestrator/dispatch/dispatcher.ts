@@ -38,6 +38,7 @@
  * The dispatcher owns the scheduling state of each worker it may use (a WorkerRecord): whether it
  * takes work at all is whether it has a record, and the record counts its sync and slow tasks.
  */
+import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
 import type { Job } from "./job.js";
@@ -53,13 +54,23 @@ const SERVICE_TIME_WEIGHT = 0.2;
 const SLOW_ROUTE_MS = 20;
 /** A worker is kept free of slow work only while quick requests arrived this recently. */
 const QUICK_TRAFFIC_WINDOW_MS = 1000;
+// TEMPORARY variant switch for the bench comparison (removed before the final commit).
+const BORROW_AFTER_MS = process.env.NEUTRINO_SCHED_BORROW_MS ? Number(process.env.NEUTRINO_SCHED_BORROW_MS) : 100;
+const RESERVE_BY_CORES = process.env.NEUTRINO_SCHED_CORES === "1";
+const STAGGER = process.env.NEUTRINO_SCHED_STAGGER ? Number(process.env.NEUTRINO_SCHED_STAGGER) : Infinity;
+const CORES = availableParallelism();
 
 /** What the dispatcher tracks about a worker it gives work to. */
 interface WorkerRecord {
   /** Synchronous handlers' tasks in flight (`"sync": true` routes): kept at 0 or 1 when concurrency > 1. */
   syncTasks: number;
-  /** Tasks of slow routes in flight (Job.slow): a worker is kept free of them. */
+  /**
+   * Tasks in flight that hold the worker for long: slow jobs on a sequential worker, blocking
+   * jobs on any (see `holds`). A worker is kept free of them.
+   */
   slowTasks: number;
+  /** performance.now() by which its slow task is expected to end (its route's average). */
+  slowEndsAt: number;
 }
 
 /** Why no worker can take a job, and when to try again (see Dispatcher.setOutage). */
@@ -84,6 +95,8 @@ export class Dispatcher {
   private readonly serviceMs = new Map<string, number>();
   /** Routes that answered with a stream: slow, never quick (see the class comment). */
   private readonly streamingRoutes = new Set<string>();
+  /** Routes whose tasks hold their worker's event loop (see setBlocking). */
+  private readonly blockingRoutes = new Set<string>();
   /** Moving average of the service time of all tasks (milliseconds), to foresee queue waits. */
   private meanServiceMs: number | undefined;
   private outage: Outage | null = null;
@@ -124,7 +137,7 @@ export class Dispatcher {
   /** Makes a ready worker available and gives it queued work. */
   addWorker(worker: Worker): void {
     if (this.workers.has(worker)) return;
-    this.workers.set(worker, { syncTasks: 0, slowTasks: 0 });
+    this.workers.set(worker, { syncTasks: 0, slowTasks: 0, slowEndsAt: 0 });
     this.fill(worker);
   }
 
@@ -143,18 +156,26 @@ export class Dispatcher {
     this.rejectIfOutage();
   }
 
+  /**
+   * `route`'s tasks hold their worker's event loop (a Node handler spinning the CPU), or no longer
+   * do: its jobs are then dispatched as sync and slow jobs (see the class comment).
+   */
+  setBlocking(route: string, blocking: boolean): void {
+    if (blocking) this.blockingRoutes.add(route);
+    else this.blockingRoutes.delete(route);
+  }
+
   submit(job: Job): void {
     if (this.workers.size === 0 && this.outage) {
       this.failUnavailable(job);
       return;
     }
-    const sync = job.sync === true;
-    const slow = !sync && this.isSlow(job.route);
-    job.slow = slow;
+    const sync = this.classify(job);
+    const slow = job.slow;
     if (!slow) this.lastQuickAt = job.submittedAt;
     // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order.
     const worker =
-      slow && !this.slowMayStart(job.submittedAt)
+      slow && !this.slowMayStart(job.submittedAt, job)
         ? undefined
         : (this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined));
     if (worker) {
@@ -169,7 +190,7 @@ export class Dispatcher {
           `over the queue timeout (${this.queueTimeoutMs / 1000} s)`,
         { "retry-after": RETRY_AFTER_SECONDS },
       );
-    } else if (this.queued >= this.maxQueue || !(sync ? this.syncQueue : slow ? this.slowQueue : this.queue).push(job)) {
+    } else if (this.queued >= this.maxQueue || !(slow ? this.slowQueue : sync ? this.syncQueue : this.queue).push(job)) {
       job.fail(503, `all workers are busy and the queue is full (${this.maxQueue} waiting)`, {
         "retry-after": RETRY_AFTER_SECONDS,
       });
@@ -189,8 +210,8 @@ export class Dispatcher {
     this.inflight--;
     const record = this.workers.get(worker);
     if (record) {
-      if (job.sync) record.syncTasks--;
-      if (job.slow) record.slowTasks--;
+      if (isSync(job)) record.syncTasks--;
+      if (holds(worker, job)) record.slowTasks--;
       this.fill(worker);
     }
     this.checkIdle();
@@ -213,13 +234,13 @@ export class Dispatcher {
       this.failUnavailable(job);
       return true;
     }
-    const sync = job.sync === true;
-    const worker = this.leastBusy(sync);
+    const sync = this.classify(job);
+    const worker = job.slow && !this.slowMayStart(performance.now(), job) ? undefined : this.leastBusy(sync);
     if (worker) {
       this.run(worker, job);
       return true;
     }
-    return this.queued < this.maxQueue && (sync ? this.syncQueue : this.queue).unshift(job);
+    return this.queued < this.maxQueue && (job.slow ? this.slowQueue : sync ? this.syncQueue : this.queue).unshift(job);
   }
 
   /**
@@ -247,8 +268,9 @@ export class Dispatcher {
       }
     }
     this.shedHopeless(now);
-    // Slow jobs held back for quick traffic that has since stopped go to the idle workers.
-    if (this.slowQueue.length > 0 && this.slowMayStart(now)) for (const w of this.workers.keys()) this.fill(w, now);
+    // Slow jobs held back go to the idle workers once quick traffic stopped or they waited long enough.
+    const slow = this.slowQueue.peek();
+    if (slow && this.slowMayStart(now, slow)) for (const w of this.workers.keys()) this.fill(w, now);
     this.checkIdle();
   }
 
@@ -306,13 +328,16 @@ export class Dispatcher {
     this.checkIdle();
   }
 
-  /** The worker with the lowest share of its slots in use that can take the job; for a sync job, one whose sync slot is free. */
+  /**
+   * The worker with the lowest share of its slots in use that can take the job; for a sync job, one
+   * whose sync slot is free. A worker running a blocking job counts as full while another has room.
+   */
   private leastBusy(sync = false): Worker | undefined {
     let best: Worker | undefined;
     let bestLoad = Infinity;
     for (const [w, record] of this.workers) {
       if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record))) continue;
-      const load = w.inflightCount / w.concurrency;
+      const load = !w.sequential && record.slowTasks > 0 ? 1 : w.inflightCount / w.concurrency;
       if (load < bestLoad) {
         best = w;
         bestLoad = load;
@@ -348,20 +373,21 @@ export class Dispatcher {
   }
 
   /**
-   * The oldest queued job `worker` may run: a sync job only while its sync slot is free, a slow
-   * job only while another worker stays free of slow work.
+   * The next queued job `worker` may run: the older of the quick and sync queues' heads (a sync
+   * job only while its sync slot is free); a slow job only when neither has one for it, and
+   * while slowMayStart allows it.
    */
   private nextFor(worker: Worker, now: number): Job | undefined {
-    let best: JobQueue = this.queue;
-    let bestAt = this.queue.peek()?.submittedAt ?? Infinity;
+    let best: JobQueue | undefined = this.queue.length > 0 ? this.queue : undefined;
+    const record = this.workers.get(worker);
     const sync = this.syncQueue.peek();
-    if (sync !== undefined && sync.submittedAt < bestAt && !syncSlotTaken(worker, this.workers.get(worker))) {
+    if (sync !== undefined && !syncSlotTaken(worker, record) && (best === undefined || sync.submittedAt < best.peek()!.submittedAt)) {
       best = this.syncQueue;
-      bestAt = sync.submittedAt;
     }
+    if (best) return best.shift();
     const slow = this.slowQueue.peek();
-    if (slow !== undefined && slow.submittedAt < bestAt && this.slowMayStart(now)) best = this.slowQueue;
-    return best.shift();
+    if (slow !== undefined && !(isSync(slow) && syncSlotTaken(worker, record)) && this.slowMayStart(now, slow)) return this.slowQueue.shift();
+    return undefined;
   }
 
   private isSlow(route: string): boolean {
@@ -370,25 +396,46 @@ export class Dispatcher {
     return average !== undefined && average >= SLOW_ROUTE_MS;
   }
 
+  /** Sets job.slow and job.blocking from what is known of its route; returns whether it needs a sync slot. */
+  private classify(job: Job): boolean {
+    const blocking = this.blockingRoutes.has(job.route);
+    if (blocking) job.blocking = true;
+    job.slow = blocking || (job.sync !== true && this.isSlow(job.route));
+    return isSync(job);
+  }
+
   /**
-   * Whether one more slow job may start now: quick requests stopped coming, or at least two
-   * sequential workers hold no slow job (one takes it, one stays free).
+   * Whether slow job `job` (submitted, or the head of the slow queue) may start now: quick
+   * requests stopped coming, or at least two workers hold no slow job (one takes it, one stays free).
    */
-  private slowMayStart(now: number): boolean {
+  private slowMayStart(now: number, job: Job): boolean {
     if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS) return true;
     let free = 0;
+    let soonest = Infinity;
     for (const [w, record] of this.workers) {
-      if (!w.sequential) return true; // workers that run many tasks at once are never held back
-      if (record.slowTasks === 0 && ++free === 2) return true;
+      // Workers that run many tasks at once are held only by blocking jobs.
+      if (!w.sequential && !job.blocking) return true;
+      if (record.slowTasks === 0) free++;
+      else soonest = Math.min(soonest, record.slowEndsAt);
     }
-    return this.workers.size < 2;
+    if (free === 0) return this.workers.size < 2;
+    let reserve = Math.min(1, this.workers.size - 1);
+    if (RESERVE_BY_CORES) reserve = Math.max(reserve, this.workers.size - Math.max(1, CORES - 1));
+    if (free > reserve) return true;
+    // VARIANT: borrow the reserve while no quick job waits, once the oldest slow job waited long enough.
+    const oldest = this.slowQueue.peek() ?? job;
+    if (this.queue.length !== 0 || now - oldest.submittedAt < BORROW_AFTER_MS) return false;
+    return STAGGER === Infinity || soonest - now <= STAGGER * (this.serviceMs.get(job.route) ?? 0);
   }
 
   private run(worker: Worker, job: Job): void {
     const record = this.workers.get(worker);
     if (record) {
-      if (job.sync) record.syncTasks++;
-      if (job.slow) record.slowTasks++;
+      if (isSync(job)) record.syncTasks++;
+      if (holds(worker, job)) {
+        record.slowTasks++;
+        record.slowEndsAt = performance.now() + (this.serviceMs.get(job.route) ?? 0);
+      }
     }
     this.inflight++;
     job.assignedAt = performance.now();
@@ -401,6 +448,16 @@ export class Dispatcher {
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** A sync job, or one of a blocking route: it needs its worker's single sync slot. */
+function isSync(job: Job): boolean {
+  return job.sync === true || job.blocking === true;
+}
+
+/** Whether `job` holds `worker` for long: a slow job on a sequential worker, a blocking job on any. */
+function holds(worker: Worker, job: Job): boolean {
+  return job.slow && (worker.sequential || job.blocking === true);
 }
 
 /** A worker that runs many tasks at once is running a sync job: it takes no other until that one is done. */
