@@ -91,9 +91,7 @@ export class WorkerPool implements WorkerListener {
   private readonly incoming = new Set<Worker>();
   private readonly recycling = new Set<Worker>();
   /** Routes whose handlers block a Node worker's event loop: the dispatcher keeps them apart. */
-  private readonly blockingRoutes = new BlockingRoutes((route, blocking) =>
-    (this.options.dispatcher as Dispatcher & { setBlocking?(route: string, blocking: boolean): void }).setBlocking?.(route, blocking),
-  );
+  private readonly blockingRoutes = new BlockingRoutes((route, blocking) => this.options.dispatcher.setBlocking(route, blocking));
   private readonly servedLimit = new WeakMap<Worker, number>();
   private nextId = 0;
   private targetSize: number;
