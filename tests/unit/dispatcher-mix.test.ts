@@ -91,6 +91,18 @@ describe("dispatcher: quick and slow work", () => {
     assert.deepEqual([b.routes(), d.queued], [["/slow"], 0], "it has waited long and no quick job waits: it takes b");
   });
 
+  it("slow jobs keep their order: one submitted while older ones wait queues behind them", () => {
+    const { d, a, b, t0 } = pool();
+    d.submit(job("/quick", t0));
+    a.finish(d, 0.2);
+    d.submit(job("/slow", t0));
+    const older = job("/slow", t0);
+    d.submit(older);
+    const newer = job("/slow", t0 + 150);
+    d.submit(newer);
+    assert.deepEqual([b.jobs, d.queued], [[older], 1], "the older one, backed up, takes b; the newer waits");
+  });
+
   it("the reserve is not lent while a quick job waits, and a freed worker serves waiting quick jobs before older slow ones", () => {
     const { d, a, b, t0 } = pool();
     d.submit(job("/slow", t0));

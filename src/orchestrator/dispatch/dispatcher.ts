@@ -16,11 +16,22 @@
  * of the two queues' heads it may run. (A worker of concurrency 1 has no separate sync slot.)
  *
  * Slow routes: a route whose recent service time is SLOW_ROUTE_MS or more is "slow". While quick
- * requests keep coming, slow jobs may occupy all sequential workers but one: a slow job that
- * would take the last worker free of slow work waits in a FIFO of its own instead. So a quick
- * request finds a worker that is at most finishing another quick one, never one stuck for the
- * length of a slow request; the slow ones wait among themselves. With no quick request for
- * QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker takes slow work.
+ * requests keep coming, one sequential worker is kept free of slow work: a slow job that would
+ * take the last worker free of slow work waits in a FIFO of its own instead. So a quick request
+ * finds a worker that is at most finishing another quick one, never one stuck for the length of a
+ * slow request. That reserve is lent only while slow work backs up and no quick request waits:
+ * once the oldest slow job has waited SLOW_BORROW_AFTER_MS and the quick queue is empty, it takes
+ * the last free worker too; and a worker that frees up serves waiting quick and sync jobs before
+ * any slow one. So a lone slow request among quick ones never holds the reserve, a saturating
+ * stream of them gets every core (slow ones are never starved, and do not pile up behind one
+ * worker), and a quick request then waits at most for the first worker to finish its slow job.
+ * With no quick request for QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker
+ * takes slow work.
+ *
+ * Blocking routes (setBlocking: a Node handler that holds its worker's event loop): such a job
+ * needs the worker's sync slot like a sync job, counts as slow work on any worker, and a worker
+ * running one gets other jobs only when no other worker has a free slot, since they would wait
+ * for the loop.
  *
  * Overload: with a queue timeout, a job that would have to queue is answered 503 at once when the
  * jobs ahead of it, at the measured mean service time, would keep it waiting longer than that
@@ -38,7 +49,6 @@
  * The dispatcher owns the scheduling state of each worker it may use (a WorkerRecord): whether it
  * takes work at all is whether it has a record, and the record counts its sync and slow tasks.
  */
-import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
 import type { Job } from "./job.js";
@@ -54,11 +64,12 @@ const SERVICE_TIME_WEIGHT = 0.2;
 const SLOW_ROUTE_MS = 20;
 /** A worker is kept free of slow work only while quick requests arrived this recently. */
 const QUICK_TRAFFIC_WINDOW_MS = 1000;
-// TEMPORARY variant switch for the bench comparison (removed before the final commit).
-const BORROW_AFTER_MS = process.env.NEUTRINO_SCHED_BORROW_MS ? Number(process.env.NEUTRINO_SCHED_BORROW_MS) : 100;
-const RESERVE_BY_CORES = process.env.NEUTRINO_SCHED_CORES === "1";
-const STAGGER = process.env.NEUTRINO_SCHED_STAGGER ? Number(process.env.NEUTRINO_SCHED_STAGGER) : Infinity;
-const CORES = availableParallelism();
+/**
+ * Slow work that backs up (its oldest job waited this long) may take the worker kept free for quick
+ * requests while none of them waits: long enough that a lone slow request among quick ones leaves
+ * it alone, short next to a slow request, so a backlog of them is served by every worker.
+ */
+const SLOW_BORROW_AFTER_MS = 100;
 
 /** What the dispatcher tracks about a worker it gives work to. */
 interface WorkerRecord {
@@ -69,8 +80,6 @@ interface WorkerRecord {
    * jobs on any (see `holds`). A worker is kept free of them.
    */
   slowTasks: number;
-  /** performance.now() by which its slow task is expected to end (its route's average). */
-  slowEndsAt: number;
 }
 
 /** Why no worker can take a job, and when to try again (see Dispatcher.setOutage). */
@@ -137,7 +146,7 @@ export class Dispatcher {
   /** Makes a ready worker available and gives it queued work. */
   addWorker(worker: Worker): void {
     if (this.workers.has(worker)) return;
-    this.workers.set(worker, { syncTasks: 0, slowTasks: 0, slowEndsAt: 0 });
+    this.workers.set(worker, { syncTasks: 0, slowTasks: 0 });
     this.fill(worker);
   }
 
@@ -173,9 +182,10 @@ export class Dispatcher {
     const sync = this.classify(job);
     const slow = job.slow;
     if (!slow) this.lastQuickAt = job.submittedAt;
-    // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order.
+    // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order;
+    // so do slow jobs among themselves.
     const worker =
-      slow && !this.slowMayStart(job.submittedAt, job)
+      slow && (this.slowQueue.length > 0 || !this.slowMayStart(job.submittedAt, job))
         ? undefined
         : (this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined));
     if (worker) {
@@ -194,6 +204,8 @@ export class Dispatcher {
       job.fail(503, `all workers are busy and the queue is full (${this.maxQueue} waiting)`, {
         "retry-after": RETRY_AFTER_SECONDS,
       });
+    } else if (slow) {
+      this.startSlow(job.submittedAt);
     }
   }
 
@@ -268,9 +280,7 @@ export class Dispatcher {
       }
     }
     this.shedHopeless(now);
-    // Slow jobs held back go to the idle workers once quick traffic stopped or they waited long enough.
-    const slow = this.slowQueue.peek();
-    if (slow && this.slowMayStart(now, slow)) for (const w of this.workers.keys()) this.fill(w, now);
+    this.startSlow(now);
     this.checkIdle();
   }
 
@@ -396,6 +406,12 @@ export class Dispatcher {
     return average !== undefined && average >= SLOW_ROUTE_MS;
   }
 
+  /** Slow jobs held back go to the idle workers once quick traffic stopped or they backed up. */
+  private startSlow(now: number): void {
+    const head = this.slowQueue.peek();
+    if (head && this.slowMayStart(now, head)) for (const w of this.workers.keys()) this.fill(w, now);
+  }
+
   /** Sets job.slow and job.blocking from what is known of its route; returns whether it needs a sync slot. */
   private classify(job: Job): boolean {
     const blocking = this.blockingRoutes.has(job.route);
@@ -405,37 +421,27 @@ export class Dispatcher {
   }
 
   /**
-   * Whether slow job `job` (submitted, or the head of the slow queue) may start now: quick
-   * requests stopped coming, or at least two workers hold no slow job (one takes it, one stays free).
+   * Whether slow job `job` (being submitted, or the slow queue's head) may start now: quick
+   * requests stopped coming; or two workers hold no slow job (one takes it, one stays free); or
+   * the last one free of slow work may be lent: no quick job waits and slow work backed up.
    */
   private slowMayStart(now: number, job: Job): boolean {
-    if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS) return true;
+    if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS || this.workers.size < 2) return true;
     let free = 0;
-    let soonest = Infinity;
     for (const [w, record] of this.workers) {
       // Workers that run many tasks at once are held only by blocking jobs.
       if (!w.sequential && !job.blocking) return true;
-      if (record.slowTasks === 0) free++;
-      else soonest = Math.min(soonest, record.slowEndsAt);
+      if (record.slowTasks === 0 && ++free === 2) return true;
     }
-    if (free === 0) return this.workers.size < 2;
-    let reserve = Math.min(1, this.workers.size - 1);
-    if (RESERVE_BY_CORES) reserve = Math.max(reserve, this.workers.size - Math.max(1, CORES - 1));
-    if (free > reserve) return true;
-    // VARIANT: borrow the reserve while no quick job waits, once the oldest slow job waited long enough.
     const oldest = this.slowQueue.peek() ?? job;
-    if (this.queue.length !== 0 || now - oldest.submittedAt < BORROW_AFTER_MS) return false;
-    return STAGGER === Infinity || soonest - now <= STAGGER * (this.serviceMs.get(job.route) ?? 0);
+    return free === 1 && this.queue.length === 0 && now - oldest.submittedAt >= SLOW_BORROW_AFTER_MS;
   }
 
   private run(worker: Worker, job: Job): void {
     const record = this.workers.get(worker);
     if (record) {
       if (isSync(job)) record.syncTasks++;
-      if (holds(worker, job)) {
-        record.slowTasks++;
-        record.slowEndsAt = performance.now() + (this.serviceMs.get(job.route) ?? 0);
-      }
+      if (holds(worker, job)) record.slowTasks++;
     }
     this.inflight++;
     job.assignedAt = performance.now();
