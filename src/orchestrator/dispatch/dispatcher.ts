@@ -24,9 +24,10 @@
  * most finishing another quick one, never one stuck for the length of a slow request. The reserve
  * is lent only while slow work backs up and no quick request waits: once the oldest slow job has
  * waited SLOW_BORROW_AFTER_MS and the quick queue is empty, it takes a free worker of the reserve
- * too; and a worker that frees up serves waiting quick and sync jobs before any slow one. So a lone slow request among quick ones never holds the reserve, a saturating
- * stream of them gets every core (slow ones are never starved, and do not pile up behind one
- * worker), and a quick request then waits at most for the first worker to finish its slow job.
+ * too; and a worker that frees up serves waiting quick and sync jobs before any slow one. So a
+ * lone slow request among quick ones never takes the reserve, a saturating stream of them gets
+ * every worker (slow ones are never starved, nor pile up behind a few workers), and a quick
+ * request then waits at most for the first worker to finish its slow job.
  * With no quick request for QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker
  * takes slow work.
  *
@@ -420,7 +421,7 @@ export class Dispatcher {
   /** Sets job.slow and job.blocking from what is known of its route; returns whether it needs a sync slot. */
   private classify(job: Job): boolean {
     const blocking = this.blockingRoutes.has(job.route);
-    if (blocking) job.blocking = true;
+    if (blocking || job.blocking) job.blocking = blocking;
     job.slow = blocking || (job.sync !== true && this.isSlow(job.route));
     return isSync(job);
   }
