@@ -21,7 +21,7 @@ import { FrameDecoder } from "../protocol/frame-decoder.js";
 import { BODY_INCOMPLETE, HANDLER_FAILED, MAX_CHUNK, type Message, type Pair, type StreamFrame, type TaskAssignment } from "../protocol/messages.js";
 import { BodySource } from "./body-source.js";
 import { errorOutcome } from "./executor.js";
-import { startLoopMonitor, takeLoopReport } from "./loop-monitor.js";
+import { blocksLoop, startLoopMonitor, takeLoopReport } from "./loop-monitor.js";
 import { describeThrown } from "./stack.js";
 import { Task, WindowExceeded, type Wire } from "./task-streams.js";
 import type { Outcome, TaskRunner } from "./task-runner.js";
@@ -116,6 +116,14 @@ export class Connection implements Wire {
     if (this.tasks.has(taskId)) return this.violation(`task ${taskId} is already in flight`);
     const task = new Task(taskId, this, this.kinds.get(assignment.route) ?? {});
     this.tasks.set(taskId, task);
+    // A handler known to hold the loop starts in a later turn: the tasks that came in the same
+    // read, and the results they settle now, leave first instead of waiting out its run.
+    if (blocksLoop(assignment.route)) setImmediate(() => task.ended || this.begin(task, assignment));
+    else this.begin(task, assignment);
+  }
+
+  private begin(task: Task, assignment: TaskAssignment): void {
+    const { taskId } = assignment;
     this.runner
       .run(assignment, { signal: task.abort.signal, body: task.body?.stream, websocket: task.websocket })
       .catch((err: unknown) => errorOutcome(500, `the worker failed: ${String(err)}`, HANDLER_FAILED))

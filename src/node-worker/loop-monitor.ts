@@ -17,12 +17,18 @@ import type { RouteSync } from "../protocol/messages.js";
 /**
  * A task whose handler held the loop at least this long is reported at once, not with the next
  * periodic Heartbeat: the orchestrator then learns of a blocking route within a request or two.
+ * A route whose handlers take this long on average blocks the loop (see blocksLoop); the same
+ * line as the orchestrator's (src/orchestrator/workers/blocking-routes.ts).
  */
-const REPORT_AT_ONCE_MS = 5;
+const BLOCKING_MS = 5;
+/** Weight of the newest task in a route's moving average of synchronous time. */
+const WEIGHT = 0.2;
 /** The loop-delay timer's period: the delays it sees are accurate to about this. */
 const DELAY_RESOLUTION_MS = 20;
 
 let routes: Map<string, [tasks: number, ms: number]> = new Map();
+/** Moving average of each route's synchronous milliseconds per task (the app's routes: bounded). */
+const averages = new Map<string, number>();
 /** The longest synchronous run since the last report: the delay histogram only sees it once its timer fires next. */
 let longestMs = 0;
 let delay: ReturnType<typeof monitorEventLoopDelay> | null = null;
@@ -50,8 +56,15 @@ export function timeSync<T>(route: string, call: () => T): T {
     } else {
       routes.set(route, [1, ms]);
     }
-    if (ms >= REPORT_AT_ONCE_MS) onBlocking?.();
+    const average = averages.get(route);
+    averages.set(route, average === undefined ? ms : average + WEIGHT * (ms - average));
+    if (ms >= BLOCKING_MS) onBlocking?.();
   }
+}
+
+/** Whether `route`'s handlers hold the loop BLOCKING_MS or more on average, as far as this worker has seen. */
+export function blocksLoop(route: string): boolean {
+  return (averages.get(route) ?? 0) >= BLOCKING_MS;
 }
 
 /**
