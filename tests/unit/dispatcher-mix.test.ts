@@ -142,23 +142,6 @@ describe("dispatcher: quick and slow work", () => {
     assert.equal(d.queued, 0);
   });
 
-  it("with more workers than cores, slow work holds at most cores - 1 of them until it backs up", () => {
-    const d = new Dispatcher(20, () => {}, true, 0, 2);
-    const w = [1, 2, 3, 4].map(() => new FakeWorker());
-    for (const x of w) d.addWorker(asWorker(x));
-    const t0 = performance.now() + 3_600_000;
-    for (const [route, ms] of [["/quick", 0.2], ["/slow", 50]] as const) {
-      d.submit(job(route, t0));
-      w[0]!.finish(d, ms);
-    }
-    d.submit(job("/quick", t0));
-    w[0]!.finish(d, 0.2);
-    for (let i = 0; i < 3; i++) d.submit(job("/slow", t0));
-    assert.deepEqual([w.map((x) => x.routes()), d.queued], [[["/slow"], [], [], []], 2], "two cores: one slow job at a time");
-    d.expireQueued(t0 + 150, 0);
-    assert.deepEqual([w.map((x) => x.routes()), d.queued], [[["/slow"], ["/slow"], ["/slow"], []], 0], "backed up: they take the reserve");
-  });
-
   it("blocking routes: dispatched as sync jobs, held apart from quick ones on workers that run many tasks", () => {
     const { d, a, b, t0 } = pool(4, false);
     d.setBlocking("/spin", true);

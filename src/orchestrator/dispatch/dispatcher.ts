@@ -16,19 +16,16 @@
  * of the two queues' heads it may run. (A worker of concurrency 1 has no separate sync slot.)
  *
  * Slow routes: a route whose recent service time is SLOW_ROUTE_MS or more is "slow". While quick
- * requests keep coming, a reserve of sequential workers is kept free of slow work: one, or more
- * where the workers outnumber the cores, so that slow jobs run on at most cores - 1 of them (more
- * would only share the CPUs, and the quick requests' workers would wait for a core: on 2 cores
- * at W=4 that, not the queue, was the quick requests' p99). A slow job that would take a worker of
- * the reserve waits in a FIFO of its own instead. So a quick request finds a worker that is at
- * most finishing another quick one, never one stuck for the length of a slow request. The reserve
- * is lent only while slow work backs up and no quick request waits: once the oldest slow job has
- * waited SLOW_BORROW_AFTER_MS and the quick queue is empty, it takes a free worker of the reserve
- * too; and a worker that frees up serves waiting quick and sync jobs before any slow one. So a
- * lone slow request among quick ones never takes the reserve, a saturating stream of them gets
- * every worker (slow ones are never starved, nor pile up behind a few workers), and a quick
- * request then waits at most for the first worker to finish its slow job.
- * With no quick request for QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker
+ * requests keep coming, one sequential worker is kept free of slow work: a slow job that would
+ * take the last worker free of slow work waits in a FIFO of its own instead. So a quick request
+ * finds a worker that is at most finishing another quick one, never one stuck for the length of a
+ * slow request. That reserve is lent only while slow work backs up and no quick request waits:
+ * once the oldest slow job has waited SLOW_BORROW_AFTER_MS and the quick queue is empty, it takes
+ * the last free worker too; and a worker that frees up serves waiting quick and sync jobs before
+ * any slow one. So a lone slow request among quick ones never takes the reserve, a saturating
+ * stream of them gets every worker (slow ones are never starved, nor pile up behind one), and a
+ * quick request then waits at most for the first worker to finish its slow job. With no quick
+ * request for QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker
  * takes slow work.
  *
  * Blocking routes (setBlocking: a Node handler that holds its worker's event loop): such a job
@@ -52,7 +49,6 @@
  * The dispatcher owns the scheduling state of each worker it may use (a WorkerRecord): whether it
  * takes work at all is whether it has a record, and the record counts its sync and slow tasks.
  */
-import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { Worker } from "../workers/worker.js";
 import type { Job } from "./job.js";
@@ -116,15 +112,13 @@ export class Dispatcher {
 
   /**
    * `onDequeued` hears how long each queued job waited (milliseconds), for the metrics;
-   * `queueTimeoutMs` (0: off) is the longest wait a job is queued for (see the class comment);
-   * `cores`, the CPUs the workers share, bounds the slow work they run at once.
+   * `queueTimeoutMs` (0: off) is the longest wait a job is queued for (see the class comment).
    */
   constructor(
     private readonly maxQueue: number,
     private readonly onDequeued: (waitedMs: number) => void = () => {},
     private readonly prefetch = true,
     readonly queueTimeoutMs = 0,
-    private readonly cores = availableParallelism(),
   ) {
     this.queue = new JobQueue(maxQueue);
     this.syncQueue = new JobQueue(maxQueue);
@@ -428,18 +422,16 @@ export class Dispatcher {
 
   /**
    * Whether slow job `job` (being submitted, or the slow queue's head) may start now: quick
-   * requests stopped coming; or more workers hold no slow job than the reserve; or the reserve may
-   * be lent: no quick job waits and slow work backed up (see the class comment).
+   * requests stopped coming; or two workers hold no slow job (one takes it, one stays free); or the
+   * last one may be lent: no quick job waits and slow work backed up (see the class comment).
    */
   private slowMayStart(now: number, job: Job): boolean {
     if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS || this.workers.size < 2) return true;
-    // One worker, or as many as leave slow work one core fewer than there are.
-    const reserve = Math.max(1, this.workers.size - Math.max(1, this.cores - 1));
     let free = 0;
     for (const [w, record] of this.workers) {
       // Workers that run many tasks at once are held only by blocking jobs.
       if (!w.sequential && !job.blocking) return true;
-      if (record.slowTasks === 0 && ++free > reserve) return true;
+      if (record.slowTasks === 0 && ++free === 2) return true;
     }
     const oldest = this.slowQueue.peek() ?? job;
     return free > 0 && this.queue.length === 0 && now - oldest.submittedAt >= SLOW_BORROW_AFTER_MS;
