@@ -21,6 +21,7 @@ import { FrameDecoder } from "../protocol/frame-decoder.js";
 import { BODY_INCOMPLETE, HANDLER_FAILED, MAX_CHUNK, type Message, type Pair, type StreamFrame, type TaskAssignment } from "../protocol/messages.js";
 import { BodySource } from "./body-source.js";
 import { errorOutcome } from "./executor.js";
+import { blocksLoop, startLoopMonitor, takeLoopReport } from "./loop-monitor.js";
 import { describeThrown } from "./stack.js";
 import { bodyFollows, Task, WindowExceeded, type Wire } from "./task-streams.js";
 import type { Outcome, TaskRunner } from "./task-runner.js";
@@ -40,6 +41,8 @@ export class Connection implements Wire {
   private readonly kinds = new Map<string, RouteKind>();
   private shuttingDown = false;
   private corked = false;
+  /** An early Heartbeat is on its way (see start). */
+  private reportPending = false;
 
   constructor(
     private readonly socket: Socket,
@@ -70,9 +73,22 @@ export class Connection implements Wire {
     });
     this.send(encodeWorkerReady(this.workerId, process.pid, "node", concurrency));
     // Sent from the event loop, so they stop when a handler blocks it: that is what the
-    // orchestrator's --worker-timeout detects. Sending them while tasks run is allowed.
+    // orchestrator's --worker-timeout detects. Sending them while tasks run is allowed. Each
+    // carries the loop report (loop-monitor.ts); one goes out early, once the loop is free
+    // again, after a task that held it long enough to matter.
+    startLoopMonitor(() => {
+      if (this.reportPending) return;
+      this.reportPending = true;
+      setImmediate(() => this.heartbeat());
+    });
     const interval = heartbeatIntervalMs(process.env);
-    if (interval > 0) setInterval(() => this.send(encodeHeartbeat(this.workerId)), interval).unref();
+    if (interval > 0) setInterval(() => this.heartbeat(), interval).unref();
+  }
+
+  private heartbeat(): void {
+    this.reportPending = false;
+    const { loopLagMs, routeSyncMs } = takeLoopReport();
+    this.send(encodeHeartbeat(this.workerId, loopLagMs, routeSyncMs));
   }
 
   private handle(m: Message): void {
@@ -105,6 +121,14 @@ export class Connection implements Wire {
     const kind = this.kinds.get(assignment.route) ?? NO_KIND;
     const task = new Task(taskId, this, kind, kind.streamLargeBody === true && bodyFollows(assignment));
     this.tasks.set(taskId, task);
+    // A handler known to hold the loop starts in a later turn: the tasks that came in the same
+    // read, and the results they settle now, leave first instead of waiting out its run.
+    if (blocksLoop(assignment.route)) setImmediate(() => task.ended || this.begin(task, assignment));
+    else this.begin(task, assignment);
+  }
+
+  private begin(task: Task, assignment: TaskAssignment): void {
+    const { taskId } = assignment;
     this.runner
       .run(assignment, { signal: task.abort.signal, body: task.body?.stream, websocket: task.websocket })
       .catch((err: unknown) => errorOutcome(500, `the worker failed: ${String(err)}`, HANDLER_FAILED))

@@ -19,6 +19,7 @@ import { FormTooLarge, formContentType, parseForm } from "./forms.js";
 import { BodySource } from "./body-source.js";
 import { operationFor } from "./openapi.js";
 import { describeThrown } from "./stack.js";
+import { timeSync } from "./loop-monitor.js";
 import type { BufferedOutcome, Outcome, TaskContext, TaskRunner, WebSocketTask } from "./task-runner.js";
 
 export type { BufferedOutcome, Outcome } from "./task-runner.js";
@@ -118,7 +119,7 @@ export class Executor implements TaskRunner {
       const form = formType === undefined ? undefined : await parseForm(formType, body);
       const raw = collectArguments(task.query, task.params, body, route.readsRequest, bodyRoute && !route.streamBody, form);
       const args = route.schema ? await validateArguments(route.schema, raw) : raw.values;
-      return await route.handler(args as never, request as never);
+      return await timeSync(task.route, () => route.handler(args as never, request as never));
     } catch (err) {
       if (err instanceof FormTooLarge) return errorResponse(413, err.message);
       if (err instanceof InvalidBody) return errorResponse(400, err.message);

@@ -9,6 +9,7 @@ import type { Pair, RouteInfo, TaskAssignment } from "../protocol/messages.js";
 import { HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
 import { errorOutcome } from "./executor.js";
 import { describeThrown } from "./stack.js";
+import { timeSync } from "./loop-monitor.js";
 import type { Outcome, TaskContext, TaskRunner } from "./task-runner.js";
 
 export type FetchHandler = (request: Request, info: ConnectionInfo) => unknown;
@@ -73,7 +74,8 @@ export class FetchApp implements TaskRunner {
     }
     let response: unknown;
     try {
-      response = await this.handler(request, { remoteAddr: { transport: "tcp", hostname: task.clientHost, port: task.clientPort } });
+      const info = { remoteAddr: { transport: "tcp" as const, hostname: task.clientHost, port: task.clientPort } };
+      response = await timeSync(task.route, () => this.handler(request, info));
     } catch (err) {
       return handlerFailed(task, err);
     }

@@ -101,6 +101,16 @@ export class Metrics {
         for (const w of pool().workers) if (w.pid) this.set({ worker: w.id }, w.rss());
       },
     });
+    new Gauge({
+      name: "neutrino_worker_event_loop_lag_seconds",
+      help: "Longest event-loop delay each Node worker reported in its recent heartbeats (a handler holding the loop)",
+      labelNames: ["worker"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const w of pool().workers) if (w.loopLagMs !== undefined) this.set({ worker: w.id }, w.loopLagMs / 1000);
+      },
+    });
   }
 
   /**

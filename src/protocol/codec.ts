@@ -6,9 +6,11 @@
 import {
   MessageType,
   type BodyChunk,
+  type Heartbeat,
   type Message,
   type Pair,
   type RouteInfo,
+  type RouteSync,
   type TaskAssignment,
   type TaskResult,
 } from "./messages.js";
@@ -96,8 +98,12 @@ export function encodeRouteRegistry(routes: readonly RouteInfo[]): Buffer {
   });
 }
 
-export function encodeHeartbeat(workerId: string): Buffer {
-  return jsonFrame(MessageType.Heartbeat, { worker_id: workerId });
+export function encodeHeartbeat(workerId: string, loopLagMs?: number, routeSyncMs?: RouteSync): Buffer {
+  return jsonFrame(MessageType.Heartbeat, {
+    worker_id: workerId,
+    ...(loopLagMs !== undefined ? { loop_lag_ms: loopLagMs } : {}),
+    ...(routeSyncMs !== undefined ? { route_sync_ms: routeSyncMs } : {}),
+  });
 }
 
 export function encodeShutdown(graceful: boolean): Buffer {
@@ -277,7 +283,7 @@ export function encodeMessage(m: Message): Buffer {
     case "RouteRegistry":
       return encodeRouteRegistry(m.routes);
     case "Heartbeat":
-      return encodeHeartbeat(m.workerId);
+      return encodeHeartbeat(m.workerId, m.loopLagMs, m.routeSyncMs);
     case "Shutdown":
       return encodeShutdown(m.graceful);
     case "StartupError":
@@ -401,6 +407,10 @@ function field<T>(obj: Record<string, unknown>, key: string, check: (v: unknown)
 }
 const isString = (v: unknown): v is string => typeof v === "string";
 const isInt = (v: unknown): v is number => Number.isInteger(v);
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+const isRouteSync = (v: unknown): v is RouteSync =>
+  typeof v === "object" && v !== null && !Array.isArray(v) &&
+  Object.values(v).every((e) => Array.isArray(e) && e.length === 2 && isCount(e[0]) && isCount(e[1]));
 const isRoutes = (v: unknown): v is RouteInfo[] =>
   Array.isArray(v) &&
   v.every(
@@ -445,7 +455,10 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
     }
     case MessageType.Heartbeat: {
       const o = decodeJson(buf, p, end, "Heartbeat");
-      return { type: "Heartbeat", workerId: field(o, "worker_id", isString, "Heartbeat") };
+      const m: Heartbeat = { type: "Heartbeat", workerId: field(o, "worker_id", isString, "Heartbeat") };
+      if (o.loop_lag_ms !== undefined) m.loopLagMs = field(o, "loop_lag_ms", isCount, "Heartbeat");
+      if (o.route_sync_ms !== undefined) m.routeSyncMs = field(o, "route_sync_ms", isRouteSync, "Heartbeat");
+      return m;
     }
     case MessageType.Shutdown: {
       const r = new Reader(buf, p, end, "Shutdown");

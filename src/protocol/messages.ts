@@ -64,9 +64,16 @@ export interface RouteRegistry {
   routes: RouteInfo[];
 }
 
+/** Per route path: [tasks, milliseconds their handlers held the event loop synchronously, in all]. */
+export type RouteSync = Record<string, [tasks: number, ms: number]>;
+
 export interface Heartbeat {
   type: "Heartbeat";
   workerId: string;
+  /** Optional (Node workers): the longest the worker's event loop was delayed since its last Heartbeat. */
+  loopLagMs?: number;
+  /** Optional (Node workers): the tasks that ended since its last Heartbeat, by route. */
+  routeSyncMs?: RouteSync;
 }
 
 export interface Shutdown {

@@ -161,29 +161,3 @@ describe("prefetch: requests waiting inside a worker that dies (python)", () => 
     assert.notEqual(q.json.pid, victim);
   });
 });
-
-describe("slow routes never take the last free worker (python)", () => {
-  let server: RunningServer;
-  before(async () => {
-    server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "2", "--status-page"]);
-  });
-  after(async () => {
-    await server.stop();
-  });
-
-  it("slow requests leave one worker free: a quick request sent meanwhile is answered before any of them", async () => {
-    // Teach the dispatcher that /sleep is slow (about 60 ms) and /add quick.
-    for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/sleep?seconds=0.06`)).status, 200);
-    for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/add?x=1&y=2`)).status, 200);
-    let slowDone = 0;
-    const slow = [1, 2, 3].map(() => request(`${server.url}/sleep?seconds=1.2`).then((r) => (slowDone++, r)));
-    // Without the reservation two of them would hold both workers.
-    const state = await waitForStatus(server, (s) => s.inflight + s.queue.depth === 3, "the three slow requests to arrive");
-    assert.deepEqual([state.inflight, state.queue.depth], [1, 2], "one slow request runs, two wait");
-    assert.deepEqual(state.workers.map((w) => w.state).sort(), ["busy", "idle"]);
-    const quick = await request(`${server.url}/add?x=2&y=3`);
-    assert.deepEqual(quick.json, { result: 5 });
-    assert.equal(slowDone, 0, "the quick request was answered before any slow one");
-    for (const r of await Promise.all(slow)) assert.equal(r.status, 200, "the slow ones all finish, one after another");
-  });
-});

@@ -20,11 +20,22 @@
  * of the two queues' heads it may run. (A worker of concurrency 1 has no separate sync slot.)
  *
  * Slow routes: a route whose recent service time is SLOW_ROUTE_MS or more is "slow". While quick
- * requests keep coming, slow jobs may occupy all sequential workers but one: a slow job that
- * would take the last worker free of slow work waits in a FIFO of its own instead. So a quick
- * request finds a worker that is at most finishing another quick one, never one stuck for the
- * length of a slow request; the slow ones wait among themselves. With no quick request for
- * QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker takes slow work.
+ * requests keep coming, one sequential worker is kept free of slow work: a slow job that would
+ * take the last worker free of slow work waits in a FIFO of its own instead. So a quick request
+ * finds a worker that is at most finishing another quick one, never one stuck for the length of a
+ * slow request. That reserve is lent only while slow work backs up and no quick request waits:
+ * once the oldest slow job has waited SLOW_BORROW_AFTER_MS and the quick queue is empty, it takes
+ * the last free worker too; and a worker that frees up serves waiting quick and sync jobs before
+ * any slow one. So a lone slow request among quick ones never takes the reserve, a saturating
+ * stream of them gets every worker (slow ones are never starved, nor pile up behind one), and a
+ * quick request then waits at most for the first worker to finish its slow job. With no quick
+ * request for QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker
+ * takes slow work.
+ *
+ * Blocking routes (setBlocking: a Node handler that holds its worker's event loop): such a job
+ * needs the worker's sync slot like a sync job, counts as slow work on any worker, and a worker
+ * running one gets other jobs only when no other worker has a free slot, since they would wait
+ * for the loop.
  *
  * Overload: with a queue timeout, a job that would have to queue is answered 503 at once when the
  * jobs ahead of it, at the measured mean service time, would keep it waiting longer than that
@@ -59,12 +70,21 @@ const SERVICE_TIME_WEIGHT = 0.2;
 const SLOW_ROUTE_MS = 20;
 /** A worker is kept free of slow work only while quick requests arrived this recently. */
 const QUICK_TRAFFIC_WINDOW_MS = 1000;
+/**
+ * Slow work that backs up (its oldest job waited this long) may take the worker kept free for quick
+ * requests while none of them waits: long enough that a lone slow request among quick ones leaves
+ * it alone, short next to a slow request, so a backlog of them is served by every worker.
+ */
+const SLOW_BORROW_AFTER_MS = 100;
 
 /** What the dispatcher tracks about a worker it gives work to. */
 interface WorkerRecord {
   /** Synchronous handlers' tasks in flight (`"sync": true` routes): kept at 0 or 1 when concurrency > 1. */
   syncTasks: number;
-  /** Tasks of slow routes in flight (Job.slow): a worker is kept free of them. */
+  /**
+   * Tasks in flight that hold the worker for long: slow jobs on a sequential worker, blocking
+   * jobs on any (see `holds`). A worker is kept free of them.
+   */
   slowTasks: number;
 }
 
@@ -90,6 +110,8 @@ export class Dispatcher {
   private readonly serviceMs = new Map<string, number>();
   /** Routes that answered with a stream: slow, never quick (see the class comment). */
   private readonly streamingRoutes = new Set<string>();
+  /** Routes whose tasks hold their worker's event loop (see setBlocking). */
+  private readonly blockingRoutes = new Set<string>();
   /** Moving average of the service time of all tasks (milliseconds), to foresee queue waits. */
   private meanServiceMs: number | undefined;
   private outage: Outage | null = null;
@@ -149,18 +171,27 @@ export class Dispatcher {
     this.rejectIfOutage();
   }
 
+  /**
+   * `route`'s tasks hold their worker's event loop (a Node handler spinning the CPU), or no longer
+   * do: its jobs are then dispatched as sync and slow jobs (see the class comment).
+   */
+  setBlocking(route: string, blocking: boolean): void {
+    if (blocking) this.blockingRoutes.add(route);
+    else this.blockingRoutes.delete(route);
+  }
+
   submit(job: Job): void {
     if (this.workers.size === 0 && this.outage) {
       this.failUnavailable(job);
       return;
     }
-    const sync = job.sync === true;
-    const slow = !sync && this.isSlow(job.route);
-    job.slow = slow;
+    const sync = this.classify(job);
+    const slow = job.slow;
     if (!slow) this.lastQuickAt = job.submittedAt;
-    // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order.
+    // A prefetch slot is used only while nothing is queued, so queued jobs keep their FIFO order;
+    // so do slow jobs among themselves.
     const worker =
-      slow && !this.slowMayStart(job.submittedAt)
+      slow && (this.slowQueue.length > 0 || !this.slowMayStart(job.submittedAt, job))
         ? undefined
         : (this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined));
     if (worker) {
@@ -175,10 +206,12 @@ export class Dispatcher {
           `over the queue timeout (${this.queueTimeoutMs / 1000} s)`,
         { "retry-after": RETRY_AFTER_SECONDS },
       );
-    } else if (this.queued >= this.maxQueue || !(sync ? this.syncQueue : slow ? this.slowQueue : this.queue).push(job)) {
+    } else if (this.queued >= this.maxQueue || !(slow ? this.slowQueue : sync ? this.syncQueue : this.queue).push(job)) {
       job.fail(503, `all workers are busy and the queue is full (${this.maxQueue} waiting)`, {
         "retry-after": RETRY_AFTER_SECONDS,
       });
+    } else if (slow) {
+      this.startSlow(job.submittedAt);
     }
   }
 
@@ -195,8 +228,8 @@ export class Dispatcher {
     this.inflight--;
     const record = this.workers.get(worker);
     if (record) {
-      if (job.sync) record.syncTasks--;
-      if (job.slow) record.slowTasks--;
+      if (isSync(job)) record.syncTasks--;
+      if (holds(worker, job)) record.slowTasks--;
       this.fill(worker);
     }
     this.checkIdle();
@@ -219,13 +252,13 @@ export class Dispatcher {
       this.failUnavailable(job);
       return true;
     }
-    const sync = job.sync === true;
-    const worker = this.leastBusy(sync);
+    const sync = this.classify(job);
+    const worker = job.slow && !this.slowMayStart(performance.now(), job) ? undefined : this.leastBusy(sync);
     if (worker) {
       this.run(worker, job);
       return true;
     }
-    return this.queued < this.maxQueue && (sync ? this.syncQueue : this.queue).unshift(job);
+    return this.queued < this.maxQueue && (job.slow ? this.slowQueue : sync ? this.syncQueue : this.queue).unshift(job);
   }
 
   /**
@@ -253,8 +286,7 @@ export class Dispatcher {
       }
     }
     this.shedHopeless(now);
-    // Slow jobs held back for quick traffic that has since stopped go to the idle workers.
-    if (this.slowQueue.length > 0 && this.slowMayStart(now)) for (const w of this.workers.keys()) this.fill(w, now);
+    this.startSlow(now);
     this.checkIdle();
   }
 
@@ -312,13 +344,16 @@ export class Dispatcher {
     this.checkIdle();
   }
 
-  /** The worker with the lowest share of its slots in use that can take the job; for a sync job, one whose sync slot is free. */
+  /**
+   * The worker with the lowest share of its slots in use that can take the job; for a sync job, one
+   * whose sync slot is free. A worker running a blocking job counts as full while another has room.
+   */
   private leastBusy(sync = false): Worker | undefined {
     let best: Worker | undefined;
     let bestLoad = Infinity;
     for (const [w, record] of this.workers) {
       if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record))) continue;
-      const load = w.inflightCount / w.concurrency;
+      const load = !w.sequential && record.slowTasks > 0 ? 1 : w.inflightCount / w.concurrency;
       if (load < bestLoad) {
         best = w;
         bestLoad = load;
@@ -365,20 +400,21 @@ export class Dispatcher {
   }
 
   /**
-   * The oldest queued job `worker` may run: a sync job only while its sync slot is free, a slow
-   * job only while another worker stays free of slow work.
+   * The next queued job `worker` may run: the older of the quick and sync queues' heads (a sync
+   * job only while its sync slot is free); a slow job only when neither has one for it, and
+   * while slowMayStart allows it.
    */
   private nextFor(worker: Worker, now: number): Job | undefined {
-    let best: JobQueue = this.queue;
-    let bestAt = this.queue.peek()?.submittedAt ?? Infinity;
+    let best: JobQueue | undefined = this.queue.length > 0 ? this.queue : undefined;
+    const record = this.workers.get(worker);
     const sync = this.syncQueue.peek();
-    if (sync !== undefined && sync.submittedAt < bestAt && !syncSlotTaken(worker, this.workers.get(worker))) {
+    if (sync !== undefined && !syncSlotTaken(worker, record) && (best === undefined || sync.submittedAt < best.peek()!.submittedAt)) {
       best = this.syncQueue;
-      bestAt = sync.submittedAt;
     }
+    if (best) return best.shift();
     const slow = this.slowQueue.peek();
-    if (slow !== undefined && slow.submittedAt < bestAt && this.slowMayStart(now)) best = this.slowQueue;
-    return best.shift();
+    if (slow !== undefined && !(isSync(slow) && syncSlotTaken(worker, record)) && this.slowMayStart(now, slow)) return this.slowQueue.shift();
+    return undefined;
   }
 
   private isSlow(route: string): boolean {
@@ -387,25 +423,42 @@ export class Dispatcher {
     return average !== undefined && average >= SLOW_ROUTE_MS;
   }
 
+  /** Slow jobs held back go to the idle workers once quick traffic stopped or they backed up. */
+  private startSlow(now: number): void {
+    const head = this.slowQueue.peek();
+    if (head && this.slowMayStart(now, head)) for (const w of this.workers.keys()) this.fill(w, now);
+  }
+
+  /** Sets job.slow and job.blocking from what is known of its route; returns whether it needs a sync slot. */
+  private classify(job: Job): boolean {
+    const blocking = this.blockingRoutes.has(job.route);
+    if (blocking || job.blocking) job.blocking = blocking;
+    job.slow = blocking || (job.sync !== true && this.isSlow(job.route));
+    return isSync(job);
+  }
+
   /**
-   * Whether one more slow job may start now: quick requests stopped coming, or at least two
-   * sequential workers hold no slow job (one takes it, one stays free).
+   * Whether slow job `job` (being submitted, or the slow queue's head) may start now: quick
+   * requests stopped coming; or two workers hold no slow job (one takes it, one stays free); or the
+   * last one may be lent: no quick job waits and slow work backed up (see the class comment).
    */
-  private slowMayStart(now: number): boolean {
-    if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS) return true;
+  private slowMayStart(now: number, job: Job): boolean {
+    if (now - this.lastQuickAt > QUICK_TRAFFIC_WINDOW_MS || this.workers.size < 2) return true;
     let free = 0;
     for (const [w, record] of this.workers) {
-      if (!w.sequential) return true; // workers that run many tasks at once are never held back
+      // Workers that run many tasks at once are held only by blocking jobs.
+      if (!w.sequential && !job.blocking) return true;
       if (record.slowTasks === 0 && ++free === 2) return true;
     }
-    return this.workers.size < 2;
+    const oldest = this.slowQueue.peek() ?? job;
+    return free > 0 && this.queue.length === 0 && now - oldest.submittedAt >= SLOW_BORROW_AFTER_MS;
   }
 
   private run(worker: Worker, job: Job): void {
     const record = this.workers.get(worker);
     if (record) {
-      if (job.sync) record.syncTasks++;
-      if (job.slow) record.slowTasks++;
+      if (isSync(job)) record.syncTasks++;
+      if (holds(worker, job)) record.slowTasks++;
     }
     this.inflight++;
     job.assignedAt = performance.now();
@@ -418,6 +471,16 @@ export class Dispatcher {
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** A sync job, or one of a blocking route: it needs its worker's single sync slot. */
+function isSync(job: Job): boolean {
+  return job.sync === true || job.blocking === true;
+}
+
+/** Whether `job` holds `worker` for long: a slow job on a sequential worker, a blocking job on any. */
+function holds(worker: Worker, job: Job): boolean {
+  return job.slow && (worker.sequential || job.blocking === true);
 }
 
 /** A worker that runs many tasks at once is running a sync job: it takes no other until that one is done. */

@@ -17,6 +17,11 @@ export interface Job {
    * worker that runs it counts as busy with slow work until it is done.
    */
   slow: boolean;
+  /**
+   * Set by the dispatcher when the job is submitted: its route blocks its worker's event loop (see
+   * Dispatcher.setBlocking), so it is dispatched as a sync job.
+   */
+  blocking?: boolean;
   /** performance.now() when the request was submitted. */
   readonly submittedAt: number;
   /** performance.now() when a worker got it (0 while queued): splits queue wait from worker time. */

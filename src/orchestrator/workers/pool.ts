@@ -14,7 +14,8 @@ import type { AppSpec } from "../../shared/app-spec.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { Job } from "../dispatch/job.js";
 import type { Logger } from "../log.js";
-import type { RouteInfo } from "../../protocol/messages.js";
+import type { RouteInfo, RouteSync } from "../../protocol/messages.js";
+import { BlockingRoutes } from "./blocking-routes.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import type { SocketDir } from "./socket-dir.js";
 import { StartupFailure, Worker, type WorkerListener, type WorkerOptions } from "./worker.js";
@@ -89,6 +90,8 @@ export class WorkerPool implements WorkerListener {
   /** Started for a reload or a recycle, not yet swapped in. */
   private readonly incoming = new Set<Worker>();
   private readonly recycling = new Set<Worker>();
+  /** Routes whose handlers block a Node worker's event loop: the dispatcher keeps them apart. */
+  private readonly blockingRoutes = new BlockingRoutes((route, blocking) => this.options.dispatcher.setBlocking(route, blocking));
   private readonly servedLimit = new WeakMap<Worker, number>();
   private nextId = 0;
   private targetSize: number;
@@ -198,6 +201,10 @@ export class WorkerPool implements WorkerListener {
     }
     // A worker that crashed while serving is always replaced, at once.
     this.fill(0);
+  }
+
+  routeSync(_worker: Worker, routeSyncMs: RouteSync): void {
+    this.blockingRoutes.report(routeSyncMs);
   }
 
   output(worker: Worker, stream: "stdout" | "stderr", line: string): void {

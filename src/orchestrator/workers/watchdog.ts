@@ -140,9 +140,13 @@ export class Watchdog {
     const unstarted = worker.unstartedJobs();
     const jobs = worker.inflightJobs().filter((j) => !unstarted.includes(j));
     const running = jobs.map((j) => `${j.method} ${j.route} [request ${j.requestId}, running ${seconds(now - j.submittedAt)} s]`);
+    // A Node worker's heartbeats come from its event loop: its silence means the loop is blocked
+    // (a handler in a synchronous loop), which is what its operator needs to read.
+    const timeout = `worker timeout ${seconds(workerTimeoutMs)} s`;
+    const what = worker.runtime === "node" ? `event loop blocked for ${silent} s (no heartbeat; ${timeout})` : `silent for ${silent} s (${timeout})`;
     log.error(
       { worker: worker.id, workerPid: worker.pid, silentMs: Math.round(now - worker.lastHeard), requests: running, notStarted: unstarted.length },
-      `worker ${worker.id} (pid ${worker.pid}) silent for ${silent} s (worker timeout ${seconds(workerTimeoutMs)} s)` +
+      `worker ${worker.id} (pid ${worker.pid}) ${what}` +
         (running.length ? ` while handling ${running.join(", ")}` : " while idle") +
         (unstarted.length ? `; ${unstarted.length} request(s) it had not started go to another worker` : "") +
         ": killing it",
@@ -150,8 +154,9 @@ export class Watchdog {
     for (const job of jobs) job.fail(504, `the worker handling this request stopped responding for ${silent} s and was replaced`);
     dispatcher.removeWorker(worker);
     // With tasks to hand on, no grace period: none of them may start in it.
-    if (unstarted.length > 0) worker.kill(`hung: silent for ${silent} s`);
-    else worker.terminate(`hung: silent for ${silent} s`);
+    const cause = worker.runtime === "node" ? `hung: event loop blocked for ${silent} s` : `hung: silent for ${silent} s`;
+    if (unstarted.length > 0) worker.kill(cause);
+    else worker.terminate(cause);
   }
 
   private checkMemory(worker: Worker): void {

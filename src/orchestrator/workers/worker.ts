@@ -12,7 +12,7 @@ import type { AppSpec } from "../../shared/app-spec.js";
 import type { Job } from "../dispatch/job.js";
 import { encodeCancelTask, encodeDiscoverRoutes, encodeShutdown, ProtocolError } from "../../protocol/codec.js";
 import { FrameDecoder } from "../../protocol/frame-decoder.js";
-import type { Message, RouteInfo, StreamFrame } from "../../protocol/messages.js";
+import type { Message, RouteInfo, RouteSync, StreamFrame } from "../../protocol/messages.js";
 import type { WorkerRuntime } from "../runtimes/runtime.js";
 import { StartupFailure } from "../../shared/startup-failure.js";
 import { InflightTasks } from "./inflight.js";
@@ -33,6 +33,8 @@ export interface WorkerListener {
   exited(worker: Worker, lostJobs: Job[], cause: string, unstartedJobs: Job[]): void;
   /** A line the worker printed on stdout or stderr. */
   output(worker: Worker, stream: "stdout" | "stderr", line: string): void;
+  /** Its Heartbeat said how long its handlers held its event loop, per route (Heartbeat.route_sync_ms). */
+  routeSync?(worker: Worker, routeSyncMs: RouteSync): void;
 }
 
 export interface WorkerOptions {
@@ -52,6 +54,12 @@ export interface WorkerOptions {
 }
 
 export type WorkerLifecycle = "starting" | "ready" | "stopping" | "exited";
+
+/**
+ * A reported loop lag stays the worker's figure this long unless a larger one comes: a scrape
+ * every 15 s sees a block that a later, quiet Heartbeat would otherwise hide.
+ */
+const LOOP_LAG_WINDOW_MS = 15_000;
 
 /** Time between SIGTERM and SIGKILL when a worker is terminated. */
 const TERMINATE_GRACE_MS = 2_000;
@@ -93,6 +101,14 @@ export class Worker {
   lastSent = 0;
   /** Tasks completed, for --max-requests. */
   served = 0;
+  /** The language it runs ("python", "node"), from its WorkerReady. */
+  runtime = "";
+  /**
+   * The longest event-loop delay it reported (Heartbeat.loop_lag_ms) in about the last
+   * LOOP_LAG_WINDOW_MS, for the metrics; undefined for a worker that does not report one.
+   */
+  loopLagMs: number | undefined;
+  private loopLagAt = 0;
   private state: WorkerLifecycle = "starting";
   private child: ChildProcess | null = null;
   private socket: Socket | null = null;
@@ -500,6 +516,7 @@ export class Worker {
       case "WorkerReady":
         if (this.state !== "starting") return this.protocolViolation("WorkerReady sent twice");
         this.pid = m.pid;
+        this.runtime = m.runtime;
         this.concurrency = Math.max(1, m.concurrency);
         this.sequential = m.runtime === "python" && this.concurrency === 1;
         this.acksStart = m.runtime === "python" && this.concurrency > 1;
@@ -515,9 +532,21 @@ export class Worker {
         this.pendingRoutes = null;
         return;
       case "Heartbeat":
-        return; // lastHeard is updated for every byte received
+        // lastHeard is updated for every byte received; a Node worker's also reports on its event loop.
+        if (m.loopLagMs !== undefined) this.noteLoopLag(m.loopLagMs);
+        if (m.routeSyncMs !== undefined) this.options.listener.routeSync?.(this, m.routeSyncMs);
+        return;
       default:
         this.protocolViolation(`unexpected ${m.type} from a worker`);
+    }
+  }
+
+  /** Keeps the largest lag reported within LOOP_LAG_WINDOW_MS (see loopLagMs). */
+  private noteLoopLag(ms: number): void {
+    const now = performance.now();
+    if (this.loopLagMs === undefined || ms >= this.loopLagMs || now - this.loopLagAt > LOOP_LAG_WINDOW_MS) {
+      this.loopLagMs = ms;
+      this.loopLagAt = now;
     }
   }
 

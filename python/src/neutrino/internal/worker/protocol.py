@@ -9,7 +9,7 @@ messages are sent once per connection and favour clarity.
 import json
 import re
 import struct
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 WORKER_READY = 0x01
 DISCOVER_ROUTES = 0x02
@@ -138,11 +138,17 @@ def _route_entry(route: Any) -> Dict[str, Any]:
 
 
 class Heartbeat(Message):
-    __slots__ = ("worker_id",)
+    """``loop_lag_ms`` and ``route_sync_ms`` are optional (Node workers send them; None: absent):
+    the longest event-loop delay since the last Heartbeat, and per route ``[tasks, ms]`` of
+    synchronous handler time of the tasks ended since then."""
+    __slots__ = ("worker_id", "loop_lag_ms", "route_sync_ms")
     TYPE = HEARTBEAT
 
-    def __init__(self, worker_id: str) -> None:
+    def __init__(self, worker_id: str, loop_lag_ms: Optional[int] = None,
+                 route_sync_ms: Optional[Dict[str, List[int]]] = None) -> None:
         self.worker_id = worker_id
+        self.loop_lag_ms = loop_lag_ms
+        self.route_sync_ms = route_sync_ms
 
 
 class Shutdown(Message):
@@ -367,8 +373,14 @@ def encode_route_registry(routes: Sequence[Any]) -> bytes:
     return _frame(ROUTE_REGISTRY, _compact_json({"routes": entries}))
 
 
-def encode_heartbeat(worker_id: str) -> bytes:
-    return _frame(HEARTBEAT, _compact_json({"worker_id": worker_id}))
+def encode_heartbeat(worker_id: str, loop_lag_ms: Optional[int] = None,
+                     route_sync_ms: Optional[Dict[str, List[int]]] = None) -> bytes:
+    payload: Dict[str, Any] = {"worker_id": worker_id}
+    if loop_lag_ms is not None:
+        payload["loop_lag_ms"] = loop_lag_ms
+    if route_sync_ms is not None:
+        payload["route_sync_ms"] = route_sync_ms
+    return _frame(HEARTBEAT, _compact_json(payload))
 
 
 def encode_shutdown(graceful: bool) -> bytes:
@@ -508,7 +520,7 @@ def encode_message(msg: Message) -> bytes:
     if t == ROUTE_REGISTRY:
         return encode_route_registry(msg.routes)
     if t == HEARTBEAT:
-        return encode_heartbeat(msg.worker_id)
+        return encode_heartbeat(msg.worker_id, msg.loop_lag_ms, msg.route_sync_ms)
     if t == SHUTDOWN:
         return encode_shutdown(msg.graceful)
     if t == STARTUP_ERROR:
@@ -667,6 +679,16 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_count(v: Any) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def _is_route_sync(v: Any) -> bool:
+    return isinstance(v, dict) and all(
+        isinstance(e, list) and len(e) == 2 and _is_count(e[0]) and _is_count(e[1]) for e in v.values()
+    )
+
+
 def _is_routes(v: Any) -> bool:
     return isinstance(v, list) and all(
         isinstance(r, dict)
@@ -710,7 +732,14 @@ def _decode_route_registry(p: memoryview) -> RouteRegistry:
 
 
 def _decode_heartbeat(p: memoryview) -> Heartbeat:
-    return Heartbeat(_field(_json_object(p, "Heartbeat"), "worker_id", _is_str, "Heartbeat"))
+    o = _json_object(p, "Heartbeat")
+    lag = o.get("loop_lag_ms")
+    routes = o.get("route_sync_ms")
+    return Heartbeat(
+        _field(o, "worker_id", _is_str, "Heartbeat"),
+        None if lag is None else _field(o, "loop_lag_ms", _is_count, "Heartbeat"),
+        None if routes is None else _field(o, "route_sync_ms", _is_route_sync, "Heartbeat"),
+    )
 
 
 def _decode_shutdown(p: memoryview) -> Shutdown:
@@ -914,6 +943,8 @@ def message_to_dict(msg: Message) -> Dict[str, Any]:
     out: Dict[str, Any] = {"type": type(msg).__name__}
     for name in msg.__slots__:
         value = getattr(msg, name)
+        if value is None and name in _OPTIONAL_FIELDS:
+            continue
         if name in ("body", "data"):
             out[name + "_hex"] = bytes(value).hex()
         elif name in ("params", "headers"):
@@ -924,6 +955,9 @@ def message_to_dict(msg: Message) -> Dict[str, Any]:
             out[name] = value
     return out
 
+
+#: Fields absent from the dict form (and the wire) when None.
+_OPTIONAL_FIELDS = frozenset(("loop_lag_ms", "route_sync_ms"))
 
 _MESSAGE_CLASSES = {
     cls.__name__: cls
@@ -946,6 +980,8 @@ def message_from_dict(data: Dict[str, Any]) -> Message:
             kwargs[name] = [(n, v) for n, v in data[name]]
         elif name == "routes":
             kwargs[name] = [dict(r) for r in data[name]]
+        elif name in _OPTIONAL_FIELDS:
+            kwargs[name] = data.get(name)
         else:
             kwargs[name] = data[name]
     return cls(**kwargs)

@@ -1,0 +1,179 @@
+/**
+ * The dispatcher's share between quick and slow work, with stand-in workers: the reserve kept
+ * free for quick requests, lent to slow work that backs up, and blocking routes (setBlocking).
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { performance } from "node:perf_hooks";
+import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
+import type { Job } from "../../src/orchestrator/dispatch/job.js";
+import type { Worker } from "../../src/orchestrator/workers/worker.js";
+
+let nextId = 1;
+
+function job(route: string, submittedAt: number): Job {
+  return {
+    taskId: nextId++,
+    frame: Buffer.alloc(0),
+    method: "GET",
+    route,
+    requestId: "r",
+    submittedAt,
+    slow: false,
+    streaming: false,
+    progressAt: 0,
+    assignedAt: 0,
+    abandoned: false,
+    answered: false,
+    complete() {},
+    fail() {},
+  };
+}
+
+/** A stand-in for Worker: `sequential` as a Python worker of concurrency 1 is, not as a Node worker. */
+class FakeWorker {
+  readonly jobs: Job[] = [];
+  constructor(
+    readonly concurrency = 1,
+    readonly sequential = true,
+  ) {}
+  get inflightCount(): number {
+    return this.jobs.length;
+  }
+  get running(): Job | undefined {
+    return this.sequential ? this.jobs[0] : undefined;
+  }
+  assign(j: Job): void {
+    this.jobs.push(j);
+  }
+  routes(): string[] {
+    return this.jobs.map((j) => j.route);
+  }
+  /** The worker answers `j` (default: its oldest task) after `ms`. */
+  finish(d: Dispatcher, ms: number, j = this.jobs[0]!): void {
+    this.jobs.splice(this.jobs.indexOf(j), 1);
+    d.taskDone(this as unknown as Worker, j, ms);
+  }
+}
+
+const asWorker = (w: FakeWorker): Worker => w as unknown as Worker;
+
+/**
+ * A dispatcher with two workers that knows /quick (0.2 ms) and /slow (50 ms). Its clock, `t0`,
+ * lies ahead of performance.now(): the dispatcher reads the real clock when a worker frees up,
+ * and to it no time passes there; the tests move time on with expireQueued (the watchdog's tick).
+ */
+function pool(concurrency = 1, sequential = true): { d: Dispatcher; a: FakeWorker; b: FakeWorker; t0: number } {
+  const d = new Dispatcher(20);
+  const a = new FakeWorker(concurrency, sequential);
+  const b = new FakeWorker(concurrency, sequential);
+  d.addWorker(asWorker(a));
+  d.addWorker(asWorker(b));
+  const t0 = performance.now() + 3_600_000;
+  for (const [route, ms] of [["/quick", 0.2], ["/slow", 50]] as const) {
+    d.submit(job(route, t0));
+    a.finish(d, ms);
+  }
+  return { d, a, b, t0 };
+}
+
+describe("dispatcher: quick and slow work", () => {
+  it("a slow job that would take the last worker free of slow work waits, until slow work backs up", () => {
+    const { d, a, b, t0 } = pool();
+    d.submit(job("/quick", t0));
+    a.finish(d, 0.2);
+    d.submit(job("/slow", t0));
+    d.submit(job("/slow", t0));
+    assert.deepEqual([a.routes(), b.routes(), d.queued], [["/slow"], [], 1], "b stays free for quick requests");
+    d.expireQueued(t0 + 50, 0);
+    assert.deepEqual([b.routes(), d.queued], [[], 1], "the waiting slow job has not waited long enough to take b");
+    d.expireQueued(t0 + 150, 0);
+    assert.deepEqual([b.routes(), d.queued], [["/slow"], 0], "it has waited long and no quick job waits: it takes b");
+  });
+
+  it("slow jobs keep their order: one submitted while older ones wait queues behind them", () => {
+    const { d, a, b, t0 } = pool();
+    d.submit(job("/quick", t0));
+    a.finish(d, 0.2);
+    d.submit(job("/slow", t0));
+    const older = job("/slow", t0);
+    d.submit(older);
+    const newer = job("/slow", t0 + 150);
+    d.submit(newer);
+    assert.deepEqual([b.jobs, d.queued], [[older], 1], "the older one, backed up, takes b; the newer waits");
+  });
+
+  it("the reserve is not lent while a quick job waits, and a freed worker serves waiting quick jobs before older slow ones", () => {
+    const { d, a, b, t0 } = pool();
+    d.submit(job("/slow", t0));
+    d.submit(job("/quick", t0));
+    d.submit(job("/quick", t0)); // prefetched onto b, behind the first
+    d.submit(job("/quick", t0)); // queued in the orchestrator
+    d.submit(job("/slow", t0 + 1));
+    assert.deepEqual([a.routes(), b.routes(), d.queued], [["/slow"], ["/quick", "/quick"], 2]);
+    d.expireQueued(t0 + 500, 0);
+    assert.equal(d.queued, 2, "no worker is free");
+    b.finish(d, 0.2);
+    assert.deepEqual(b.routes(), ["/quick", "/quick"], "b takes the queued quick job, not the older slow one");
+    b.finish(d, 0.2);
+    b.finish(d, 0.2);
+    d.expireQueued(t0 + 600, 0);
+    assert.deepEqual([b.routes(), d.queued], [["/slow"], 0], "with no quick job waiting, the slow one that waited long takes b");
+  });
+
+  it("slow jobs that back up get every worker, and each of them runs", () => {
+    const { d, a, b, t0 } = pool();
+    const slow = Array.from({ length: 6 }, (_, i) => job("/slow", t0 + i));
+    for (const j of slow) d.submit(j);
+    const ran: Job[] = [];
+    for (let now = t0 + 200; a.jobs.length + b.jobs.length > 0; now += 60) {
+      d.submit(job("/quick", now)); // quick traffic keeps coming
+      d.expireQueued(now, 0);
+      assert.ok(a.jobs.length + b.jobs.length > 0);
+      for (const w of [a, b]) {
+        const done = w.jobs[0];
+        if (done) {
+          if (done.route === "/slow") ran.push(done);
+          w.finish(d, done.route === "/slow" ? 50 : 0.2);
+        }
+      }
+    }
+    assert.deepEqual(ran.map((j) => j.taskId).sort(), slow.map((j) => j.taskId).sort(), "no slow job is starved");
+    assert.equal(d.queued, 0);
+  });
+
+  it("blocking routes: dispatched as sync jobs, held apart from quick ones on workers that run many tasks", () => {
+    const { d, a, b, t0 } = pool(4, false);
+    d.setBlocking("/spin", true);
+    const s1 = job("/spin", t0);
+    d.submit(s1);
+    assert.equal(s1.blocking, true);
+    assert.deepEqual([a.routes(), b.routes()], [["/spin"], []]);
+    d.submit(job("/quick", t0));
+    d.submit(job("/quick", t0));
+    assert.deepEqual([a.routes(), b.routes()], [["/spin"], ["/quick", "/quick"]], "quick jobs avoid the worker whose loop is blocked");
+    const s2 = job("/spin", t0 + 1);
+    d.submit(s2);
+    assert.deepEqual([a.routes().length, b.routes().length, d.queued], [1, 2, 1], "b stays free of blocking work while it is new");
+    d.expireQueued(t0 + 200, 0);
+    assert.deepEqual(b.routes(), ["/quick", "/quick", "/spin"], "backed up, it takes b: not a, whose sync slot is taken");
+    d.submit(job("/quick", t0 + 200));
+    assert.equal(a.routes().length + b.routes().length, 5, "with every worker blocked, a quick job still takes a free slot");
+    a.finish(d, 300, s1);
+    b.finish(d, 300, s2);
+    d.setBlocking("/spin", false);
+    const s3 = job("/spin", t0 + 300);
+    d.submit(s3);
+    assert.equal(s3.blocking, undefined, "no longer blocking: a plain job again");
+  });
+
+  it("a blocking route on sequential workers is held like a slow one", () => {
+    const { d, a, b, t0 } = pool();
+    d.setBlocking("/spin", true);
+    d.submit(job("/quick", t0));
+    a.finish(d, 0.2);
+    d.submit(job("/spin", t0));
+    d.submit(job("/spin", t0));
+    assert.deepEqual([a.routes(), b.routes(), d.queued], [["/spin"], [], 1]);
+  });
+});
