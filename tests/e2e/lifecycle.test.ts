@@ -28,7 +28,7 @@ describe("command line", { concurrency: true }, () => {
       assert.match(run.out(), new RegExp(flag));
     }
     assert.match(run.out(), /default: 4/);
-    assert.match(run.out(), /default: 64; sync Python apps take 1/);
+    assert.match(run.out(), /default: 64; a WSGI app: 1/);
     assert.match(run.out(), /default: 8000/);
     assert.match(run.out(), /default: "127\.0\.0\.1"/);
   });
