@@ -221,7 +221,6 @@ export class HttpServer implements JobContext {
       afterResponses(socket, () => {
         const sent = sendRawError(socket, status, detail);
         this.metrics.requestDone(NO_ROUTE, NO_METHOD, status, 0);
-        this.requestStats?.record(status, 0);
         if (this.accessLog) {
           // Nothing of the request could be read, proxy headers included: the client is the peer.
           const record = { requestId: sent.requestId, method: "", path: "", route: null, status, bytes: sent.bytes, durationMs: 0, queueMs: 0, workerMs: 0 };
@@ -430,8 +429,9 @@ export class HttpServer implements JobContext {
   }
 
   /**
-   * A request the server answers itself with an error (400, 404, 405, 408, 413, 414): counted (as
-   * no route when none matched), on the status page, and in the access log like any other.
+   * A request the server answers itself with an error (400, 404, 405, 408, 413, 414): counted in
+   * the metrics (as no route when none matched) and in the access log like any other. The status
+   * page's totals stay those of requests a worker was asked to answer.
    */
   private refuse(
     req: IncomingMessage,
@@ -445,7 +445,6 @@ export class HttpServer implements JobContext {
     const seconds = refusal.arrivedAt === undefined ? 0 : (performance.now() - refusal.arrivedAt) / 1000;
     const bytes = sendError(res, status, refusal.detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
     this.metrics.requestDone(refusal.route ?? NO_ROUTE, method, status, seconds);
-    this.requestStats?.record(status, seconds);
     if (this.accessLog) {
       const url = req.url ?? "";
       const q = url.indexOf("?");
