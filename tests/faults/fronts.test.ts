@@ -153,6 +153,24 @@ describe("--fronts 2: failures", () => {
     }
   });
 
+  it("SIGHUP reloads the fronts one after the other, and they keep answering", async () => {
+    const server = await startServer(app, ["--fronts", "2", "--workers", "2"]);
+    try {
+      await bothListening(server);
+      server.proc.kill("SIGHUP");
+      const reloadLog = (): Record<string, unknown>[] => server.logs().filter((r) => /^reload(ing|ed)/.test(String(r.msg)));
+      await waitFor(() => reloadLog().filter((r) => String(r.msg).startsWith("reloaded")).length === 2, 30_000, "both fronts reloaded");
+      // One front rolls its workers while the other keeps its own: reloading 0, reloaded 0, then front 1.
+      const order = reloadLog().map((r) => `${String(r.msg).split(" ")[0]} ${r.front}`);
+      assert.equal(order[0]!.split(" ")[1], order[1]!.split(" ")[1], `order ${order}`);
+      assert.match(order[1]!, /^reloaded:/, `order ${order}`);
+      assert.notEqual(order[0]!.split(" ")[1], order[2]!.split(" ")[1], `order ${order}`);
+      for (let i = 0; i < 4; i++) assert.equal((await get(`${server.url}/add?x=${i}&y=1`, connection())).status, 200);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
   it("SIGTERM drains every front: requests in flight answered, exit 0, no process left", async () => {
     const server = await startServer(app, ["--fronts", "2", "--workers", "2"]);
     await bothListening(server);
