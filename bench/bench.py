@@ -245,6 +245,14 @@ SERVERS = [
         default=False,
     ),
     Server(
+        "neutrino-fronts2", "variant of `neutrino` with `--fronts 2`: two node fronts sharing the port, each "
+        "supervising W/2 Python workers (only with `--only neutrino-fronts2`)",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python", "--fronts", "2"],
+        workers=lambda w: w + 2,  # the two fronts, then the workers under them
+        default=False,
+    ),
+    Server(
         "neutrino-ts", "Neutrino: node orchestrator + W Node workers, each holding up to 64 requests (`bench/apps/neutrino_app.ts`)",
         lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.ts:app",
                          "--workers", w, "--port", port],

@@ -5,6 +5,8 @@ import { AppSpecError, parseAppSpec, type AppSpec } from "../shared/app-spec.js"
 import { applyConfig, ConfigError, envName, readConfigFile, type ConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { loadEnvFile } from "./env-file.js";
+import { frontOf, FrontLink, shareOf } from "./fronts/front.js";
+import { Primary } from "./fronts/primary.js";
 import { createLogger } from "./log.js";
 import { APP_ARGUMENT, commanderOptions, conflicts, longName, SERVE_OPTIONS, type OptionSpec, type ServeSettings } from "./options.js";
 import { resolveApp, type ResolvedApp } from "./runtimes/resolve.js";
@@ -126,7 +128,21 @@ withOptions(program.command("serve"), SERVE_OPTIONS)
     if (conflict) usageError(conflict);
     const found = resolved(app, settings.appDir);
     const runtime = runtimeFor(found, { ...settings, pythonFrom: givenBy(command, "python") });
-    const code = await new Server({ ...settings, app: found.app, runtime, log: createLogger(settings.logLevel) }).run();
+    const log = createLogger(settings.logLevel);
+    const front = frontOf();
+    const code =
+      settings.fronts === 1
+        ? await new Server({ ...settings, app: found.app, runtime, log }).run()
+        : front === null
+          ? await new Primary({ fronts: settings.fronts, workers: settings.workers, log }).run()
+          : await new Server({
+              ...settings,
+              workers: shareOf(settings.workers, front.count, front.index),
+              app: found.app,
+              runtime,
+              log: log.child({ front: front.index }),
+              front: new FrontLink(front.index, front.count),
+            }).run();
     process.exit(code);
   });
 

@@ -13,6 +13,8 @@ export const NO_ROUTE = "(none)";
 
 export class Metrics {
   readonly registry = new Registry();
+  /** The text a scrape answers: this registry, or (in one front of several) the sum over every front. */
+  scrape: () => Promise<string> = () => this.registry.metrics();
   /** Streams open now, by kind: the HTTP server and the WebSocket relay count theirs here. */
   readonly streams = new OpenStreams();
   private readonly requests = new Counter({

@@ -168,6 +168,13 @@ export const SERVE_OPTIONS = {
     notInFile: true,
   }),
   workers: option({ flags: "-w, --workers <n>", help: "number of worker processes", parse: integer(1, 1024), default: 4 }),
+  fronts: option({
+    flags: "--fronts <n>",
+    help: "HTTP front processes sharing the listening socket, each supervising its share of --workers (1: one process)",
+    doc: "HTTP front processes (node:cluster) sharing the listening socket, each supervising its share of `--workers`; a primary process replaces a front that dies and relays signals; see [fronts.md](fronts.md)",
+    parse: integer(1, 64),
+    default: 1,
+  }),
   port: option({ flags: "-p, --port <port>", help: "port to listen on (0 picks a free one)", parse: integer(0, 65535), default: 8000 }),
   host: option({ flags: "--host <host>", help: "address to bind", default: "127.0.0.1" }),
   bind: option({
@@ -569,6 +576,8 @@ export function conflicts(settings: ServeSettings): string | null {
       return `FORWARDED_ALLOW_IPS: ${(err as Error).message}`;
     }
   }
+  if (settings.fronts > settings.workers) return `--fronts ${settings.fronts} needs at least as many --workers (each front supervises its share)`;
+  if (settings.fronts > 1 && settings.bind.some((b) => b.startsWith("fd://"))) return "--fronts above 1 cannot share an inherited socket (--bind fd://N)";
   if (settings.udsMode !== undefined && settings.uds === undefined && !settings.bind.some((b) => b.startsWith("unix:"))) {
     return "--uds-mode needs --uds (or a --bind unix:PATH)";
   }

@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
 import type { FSWatcher } from "chokidar";
 import type { AppSpec } from "../shared/app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import type { FrontLink } from "./fronts/front.js";
 import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
 import { sendError } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
@@ -40,6 +41,8 @@ export interface ServerOptions extends ServeSettings {
   readonly app: AppSpec;
   readonly runtime: WorkerRuntime;
   readonly log: Logger;
+  /** Set in one front of several (--fronts): the link to the primary that relays signals and sums /metrics. */
+  readonly front?: FrontLink;
 }
 
 export type ServerState = "starting" | "running" | "draining" | "stopped";
@@ -107,6 +110,11 @@ export class Server {
       onRoutes: (routes) => this.routesChanged(routes),
     });
     metrics.watch(this.dispatcher, () => this.pool);
+    if (options.front) {
+      const front = options.front;
+      metrics.scrape = () => front.scrape();
+      front.attach(this, metrics);
+    }
     this.statusPage = options.statusPage
       ? new StatusPage({
           workers: () => this.pool.workers,
@@ -147,7 +155,9 @@ export class Server {
       this.socketDir.remove();
       for (const file of this.socketFiles) removeSocketFile(file);
     });
-    for (const [signal, handler] of Object.entries(this.signalHandlers)) process.on(signal, handler);
+    for (const [signal, handler] of Object.entries(this.signalHandlers)) {
+      if (!(this.options.front && signal === "SIGINT")) process.on(signal, handler); // a front's SIGINT comes from the primary
+    }
     this.start().catch((err: Error) => {
       if (this.state !== "starting") return; // a signal or a fatal error is already stopping it
       this.reportStartupFailure(err);
@@ -190,6 +200,7 @@ export class Server {
     await this.listenSidePorts(http, specs);
     this.logStartup(routes, bound);
     this.state = "running";
+    this.options.front?.listening(this.socketDir.path);
     this.watchdog.start();
     if (options.reload) {
       const watch = { dirs: options.reloadDir, include: options.reloadInclude, exclude: options.reloadExclude };
@@ -237,9 +248,19 @@ export class Server {
 
   /** Reload the app (a rolling restart of every worker) and re-read the TLS certificate. */
   handleHup(): void {
-    if (this.state !== "running") return;
+    void this.reload();
+  }
+
+  /** SIGHUP's work; resolves when every worker has been replaced (or the reload failed). */
+  reload(): Promise<void> {
+    if (this.state !== "running") return Promise.resolve();
     this.reloadCertificate();
-    void this.pool.reload();
+    return this.pool.reload();
+  }
+
+  /** Acts on `signal` as if this process had received it (a front gets its signals from the primary). */
+  signal(signal: string): void {
+    this.signalHandlers[signal]?.();
   }
 
   /** New connections get the certificate now in the files; one that does not load leaves the old one serving. */

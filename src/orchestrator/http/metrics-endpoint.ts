@@ -9,7 +9,7 @@ export const METRICS_PATH = "/metrics";
 /** Answers a scrape. */
 export async function serveMetrics(metrics: Metrics, res: ServerResponse): Promise<void> {
   try {
-    const body = await metrics.registry.metrics();
+    const body = await metrics.scrape();
     res.writeHead(200, { "content-type": metrics.registry.contentType, "content-length": Buffer.byteLength(body) });
     res.end(body);
   } catch (err) {

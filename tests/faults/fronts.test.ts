@@ -1,0 +1,188 @@
+/**
+ * `--fronts 2` through the real CLI: two front processes (node:cluster) under a primary, each
+ * supervising its share of the workers. Both fronts answer, /metrics sums them, a worker killed
+ * with requests in flight on one front loses only the request it ran, a front killed by SIGKILL is
+ * replaced while the other keeps serving, and SIGTERM drains every front and leaves no process.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
+import { describe, it } from "node:test";
+import { childPids, isAlive, request, startServer, type RunningServer } from "../support/server.js";
+import { waitFor } from "../support/wait.js";
+
+const apps = [
+  { runtime: "python", app: "tests/fixtures/pyapp:app" },
+  { runtime: "typescript", app: "tests/fixtures/tsapp.ts:app" },
+];
+
+/** GET over one keep-alive connection of its own (`agent` holds a single socket). */
+function get(url: string, agent: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { agent }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode!, body }));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+function connection(): Agent {
+  return new Agent({ keepAlive: true, maxSockets: 1 });
+}
+
+function metric(text: string, line: string): number {
+  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
+  return found === undefined ? NaN : Number(found.slice(line.length + 1));
+}
+
+/** The front of each access-log record so far. */
+function frontsInAccessLog(server: RunningServer): Set<unknown> {
+  return new Set(server.logs().filter((r) => r.log === "access").map((r) => r.front));
+}
+
+/** Every process under the primary: the fronts and their workers. */
+function tree(pid: number): number[] {
+  const fronts = childPids(pid);
+  return [...fronts, ...fronts.flatMap((f) => childPids(f))];
+}
+
+function listeningLines(server: RunningServer): number {
+  return server.logs().filter((r) => typeof r.url === "string").length;
+}
+
+/** Waits until both fronts say they listen (startServer returns at the first). */
+async function bothListening(server: RunningServer): Promise<void> {
+  await waitFor(() => listeningLines(server) >= 2, 30_000, "both fronts listening");
+}
+
+for (const { runtime, app } of apps) {
+  describe(`--fronts 2 (${runtime})`, () => {
+    it("answers through both fronts, and /metrics counts the requests of both", async () => {
+      const server = await startServer(app, ["--fronts", "2", "--workers", "2", "--access-log"]);
+      try {
+        await bothListening(server);
+        assert.match(server.stdout(), /2 fronts \(--fronts 2\)/);
+        const agents = Array.from({ length: 6 }, connection);
+        for (let round = 0; round < 3; round++) {
+          const replies = await Promise.all(agents.map((a, i) => get(`${server.url}/add?x=${i}&y=${round}`, a)));
+          replies.forEach((r, i) => {
+            assert.equal(r.status, 200);
+            assert.deepEqual(JSON.parse(r.body), { result: i + round });
+          });
+        }
+        for (const a of agents) a.destroy();
+        await waitFor(() => server.logs().filter((r) => r.log === "access").length >= 18, 10_000, "18 access-log lines");
+        assert.deepEqual([...frontsInAccessLog(server)].sort(), [0, 1]);
+        const scrape = await request(`${server.url}/metrics`);
+        assert.equal(scrape.status, 200);
+        assert.equal(metric(scrape.text, 'neutrino_requests_total{route="/add",method="GET",status="200"}'), 18);
+        // Gauges are summed too: both fronts' workers.
+        assert.equal(metric(scrape.text, 'neutrino_workers{state="busy"}') + metric(scrape.text, 'neutrino_workers{state="idle"}'), 2);
+      } finally {
+        assert.equal(await server.stop(), 0);
+      }
+    });
+  });
+}
+
+describe("--fronts 2: failures", () => {
+  const app = "tests/fixtures/pyapp:app";
+
+  it("a worker killed with requests in flight on one front: every request answered, a replacement serves", async () => {
+    const server = await startServer(app, ["--fronts", "2", "--workers", "4"]);
+    try {
+      await bothListening(server);
+      const [front] = childPids(server.proc.pid!);
+      const before = new Set(tree(server.proc.pid!));
+      await waitFor(() => childPids(front!).length === 2, 10_000, "the front's two workers");
+      const victim = childPids(front!)[0]!;
+      const agents = Array.from({ length: 8 }, connection);
+      const inflight = agents.map((a) => get(`${server.url}/sleep?seconds=1`, a));
+      // All four workers busy (two per front), so the victim has a request in flight.
+      await waitFor(async () => metric((await request(`${server.url}/metrics`)).text, 'neutrino_workers{state="busy"}') === 4, 20_000, "four busy workers");
+      process.kill(victim, "SIGKILL");
+      const replies = await Promise.all(inflight);
+      for (const a of agents) a.destroy();
+      const statuses = replies.map((r) => r.status);
+      // The request the victim ran: 502 (docs/reliability.md); every other one: 200.
+      assert.ok(statuses.filter((s) => s === 502).length <= 1, `statuses ${statuses}`);
+      assert.equal(statuses.filter((s) => s === 200).length + statuses.filter((s) => s === 502).length, 8, `statuses ${statuses}`);
+      await waitFor(() => childPids(front!).some((p) => !before.has(p)), 20_000, "a replacement worker");
+      const fresh = childPids(front!).find((p) => !before.has(p))!;
+      // Four slow requests at once on fresh connections: two per front, so each of its workers takes one.
+      await waitFor(
+        async () => {
+          const replies = await Promise.all(Array.from({ length: 4 }, () => get(`${server.url}/sleep?seconds=0.3`, connection())));
+          return replies.some((r) => r.status === 200 && JSON.parse(r.body).pid === fresh);
+        },
+        30_000,
+        "the replacement answering",
+      );
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  it("a front killed by SIGKILL is replaced, its workers and socket directory go, and the server keeps answering", async () => {
+    const server = await startServer(app, ["--fronts", "2", "--workers", "2"]);
+    try {
+      await bothListening(server);
+      const fronts = childPids(server.proc.pid!);
+      assert.equal(fronts.length, 2);
+      const [victim, survivor] = fronts as [number, number];
+      await waitFor(() => childPids(victim).length === 1, 10_000, "the victim's worker");
+      const orphan = childPids(victim)[0]!;
+      const socketDir = server.logs().find((r) => r.pid === victim && typeof r.socketDir === "string")!.socketDir as string;
+      process.kill(victim, "SIGKILL");
+      for (let i = 0; i < 4; i++) assert.equal((await request(`${server.url}/add?x=${i}&y=1`)).status, 200);
+      await waitFor(() => listeningLines(server) >= 3, 30_000, "the new front listening");
+      const now = childPids(server.proc.pid!);
+      assert.equal(now.length, 2);
+      assert.ok(now.includes(survivor));
+      assert.ok(!now.includes(victim));
+      await waitFor(() => !isAlive(orphan), 10_000, "the dead front's worker gone");
+      assert.ok(!existsSync(socketDir), "the dead front's socket directory is removed");
+      assert.match(server.stdout(), /front \d exited \(SIGKILL\): starting a new one/);
+      const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => get(`${server.url}/add?x=${i}&y=2`, connection())));
+      assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  it("SIGHUP reloads the fronts one after the other, and they keep answering", async () => {
+    const server = await startServer(app, ["--fronts", "2", "--workers", "2"]);
+    try {
+      await bothListening(server);
+      server.proc.kill("SIGHUP");
+      const reloadLog = (): Record<string, unknown>[] => server.logs().filter((r) => /^reload(ing|ed)/.test(String(r.msg)));
+      await waitFor(() => reloadLog().filter((r) => String(r.msg).startsWith("reloaded")).length === 2, 30_000, "both fronts reloaded");
+      // One front rolls its workers while the other keeps its own: reloading 0, reloaded 0, then front 1.
+      const order = reloadLog().map((r) => `${String(r.msg).split(" ")[0]} ${r.front}`);
+      assert.equal(order[0]!.split(" ")[1], order[1]!.split(" ")[1], `order ${order}`);
+      assert.match(order[1]!, /^reloaded:/, `order ${order}`);
+      assert.notEqual(order[0]!.split(" ")[1], order[2]!.split(" ")[1], `order ${order}`);
+      for (let i = 0; i < 4; i++) assert.equal((await get(`${server.url}/add?x=${i}&y=1`, connection())).status, 200);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  it("SIGTERM drains every front: requests in flight answered, exit 0, no process left", async () => {
+    const server = await startServer(app, ["--fronts", "2", "--workers", "2"]);
+    await bothListening(server);
+    const all = tree(server.proc.pid!);
+    assert.equal(all.length, 4); // two fronts, one worker each
+    const agents = [connection(), connection()];
+    const inflight = agents.map((a) => get(`${server.url}/sleep?seconds=1`, a));
+    await waitFor(async () => metric((await request(`${server.url}/metrics`)).text, 'neutrino_workers{state="busy"}') === 2, 20_000, "both workers busy");
+    const code = server.stop("SIGTERM");
+    const replies = await Promise.all(inflight);
+    assert.deepEqual(replies.map((r) => r.status), [200, 200]);
+    assert.equal(await code, 0);
+    for (const pid of all) await waitFor(() => !isAlive(pid), 10_000, `process ${pid} gone`);
+  });
+});
