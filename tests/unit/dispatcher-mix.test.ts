@@ -7,59 +7,9 @@ import { describe, it } from "node:test";
 import { performance } from "node:perf_hooks";
 import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
 import type { Job } from "../../src/orchestrator/dispatch/job.js";
-import type { Worker } from "../../src/orchestrator/workers/worker.js";
+import { asWorker, fakeJob, FakeWorker } from "../support/dispatch-fakes.js";
 
-let nextId = 1;
-
-function job(route: string, submittedAt: number): Job {
-  return {
-    taskId: nextId++,
-    frame: Buffer.alloc(0),
-    method: "GET",
-    route,
-    requestId: "r",
-    submittedAt,
-    slow: false,
-    streaming: false,
-    progressAt: 0,
-    assignedAt: 0,
-    abandoned: false,
-    answered: false,
-    complete() {},
-    fail() {},
-  };
-}
-
-/** A stand-in for Worker: `sequential` as a Python worker of concurrency 1 is, not as a Node worker. */
-class FakeWorker {
-  readonly jobs: Job[] = [];
-  constructor(
-    readonly concurrency = 1,
-    readonly sequential = true,
-  ) {}
-  get inflightCount(): number {
-    return this.jobs.length;
-  }
-  get running(): Job | undefined {
-    return this.sequential ? this.jobs[0] : undefined;
-  }
-  inflightJobs(): Job[] {
-    return [...this.jobs];
-  }
-  assign(j: Job): void {
-    this.jobs.push(j);
-  }
-  routes(): string[] {
-    return this.jobs.map((j) => j.route);
-  }
-  /** The worker answers `j` (default: its oldest task) after `ms`. */
-  finish(d: Dispatcher, ms: number, j = this.jobs[0]!): void {
-    this.jobs.splice(this.jobs.indexOf(j), 1);
-    d.taskDone(this as unknown as Worker, j, ms);
-  }
-}
-
-const asWorker = (w: FakeWorker): Worker => w as unknown as Worker;
+const job = fakeJob;
 
 /**
  * A dispatcher with two workers that knows /quick (0.2 ms) and /slow (50 ms). Its clock, `t0`,

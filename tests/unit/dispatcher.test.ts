@@ -3,60 +3,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
 import type { Job } from "../../src/orchestrator/dispatch/job.js";
-import type { Worker } from "../../src/orchestrator/workers/worker.js";
+import { asWorker, fakeJob, FakeWorker } from "../support/dispatch-fakes.js";
 
-let nextId = 1;
-
-function job(route: string, submittedAt = 0): Job & { failedWith?: number } {
-  const j = {
-    taskId: nextId++,
-    frame: Buffer.alloc(0),
-    method: "GET",
-    route,
-    requestId: "r",
-    submittedAt,
-    slow: false,
-    streaming: false,
-    progressAt: 0,
-    assignedAt: 0,
-    abandoned: false,
-    answered: false,
-    failedWith: undefined as number | undefined,
-    complete() {},
-    fail(status: number) {
-      j.failedWith = status;
-    },
-  };
-  return j;
-}
-
-/** A stand-in for Worker: `sequential` as a Python worker of concurrency 1 is. */
-class FakeWorker {
-  readonly jobs: Job[] = [];
-  constructor(
-    readonly concurrency = 1,
-    readonly sequential = true,
-  ) {}
-  get inflightCount(): number {
-    return this.jobs.length;
-  }
-  get running(): Job | undefined {
-    return this.sequential ? this.jobs[0] : undefined;
-  }
-  inflightJobs(): Job[] {
-    return [...this.jobs];
-  }
-  assign(j: Job): void {
-    this.jobs.push(j);
-  }
-  /** The worker answers its oldest task after `ms`. */
-  finish(d: Dispatcher, ms: number): void {
-    const done = this.jobs.shift()!;
-    d.taskDone(this as unknown as Worker, done, ms);
-  }
-}
-
-const asWorker = (w: FakeWorker): Worker => w as unknown as Worker;
+const job = fakeJob;
 
 /** A dispatcher whose routes /quick and /slow have a known service time. */
 function warmed(prefetch = true): { d: Dispatcher; w: FakeWorker } {

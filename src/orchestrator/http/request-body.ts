@@ -28,6 +28,14 @@ export const WHOLE_BODY_LIMIT = 64 * 1024;
  */
 export const STREAMED_BODY_PAIR: Pair = [":body", "streamed"];
 
+/** Whether a request has a body at all: a non-zero Content-Length, chunked, or an HTTP/2 head without END_STREAM. */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  if (length !== undefined) return length !== "0";
+  if (req.httpVersionMajor === 2) return !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
+  return req.headers["transfer-encoding"] !== undefined;
+}
+
 /**
  * Whether a request to a `"stream_large_body"` route streams its body: a Content-Length above
  * WHOLE_BODY_LIMIT, or a body of unknown length (chunked; on HTTP/2, one without a
@@ -35,9 +43,7 @@ export const STREAMED_BODY_PAIR: Pair = [":body", "streamed"];
  */
 export function streamsBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];
-  if (length !== undefined) return Number(length) > WHOLE_BODY_LIMIT;
-  if (req.httpVersionMajor === 2) return !(req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
-  return req.headers["transfer-encoding"] !== undefined;
+  return length !== undefined ? Number(length) > WHOLE_BODY_LIMIT : hasBody(req);
 }
 
 export class RequestBodyStream {

@@ -29,7 +29,7 @@ import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeade
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
 import { HttpJob, type JobContext } from "./http-job.js";
-import { STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
+import { hasBody, STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
 import { WebSocketGateway, websocketOnly, type WebSocketSettings } from "./websocket.js";
@@ -355,13 +355,12 @@ export class HttpServer implements JobContext {
       this.options.dispatcher.submit(job);
       return job;
     };
-    // HTTP/2 sends no content-length for a body of unknown size, and END_STREAM on its headers for none.
-    const hasBody = req.httpVersionMajor < 2 ? req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0" : !req.complete;
+    const withBody = hasBody(req);
     if (match.streamBody) {
       // Dispatched at the head: the body follows to the worker as it arrives, under its window,
       // so --max-body-size does not apply (nothing is buffered).
       const job = submit(EMPTY, Infinity);
-      if (hasBody) req.once("end", this.armBodyTimeout(req, () => job.bodyTimedOut()));
+      if (withBody) req.once("end", this.armBodyTimeout(req, () => job.bodyTimedOut()));
       return;
     }
 
@@ -381,7 +380,7 @@ export class HttpServer implements JobContext {
     let size = 0;
     let arrivedAt: number | undefined;
     let disarm = NOTHING;
-    if (hasBody) {
+    if (withBody) {
       arrivedAt = performance.now();
       disarm = this.armBodyTimeout(req, () => {
         req.removeAllListeners("data").removeAllListeners("end");
