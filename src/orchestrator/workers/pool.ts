@@ -73,6 +73,11 @@ const OUTSIDE_SIGNALS = new Set(["SIGKILL", "SIGTERM", "SIGINT", "SIGHUP"]);
 const RESPAWN_DELAY_MIN_MS = 100;
 const RESPAWN_DELAY_MAX_MS = 5_000;
 
+/** The wait before the next start after `failures` failed ones in a row: doubling from 100 ms, capped at 5 s (the fronts' primary uses it too). */
+export function respawnDelayMs(failures: number): number {
+  return Math.min(RESPAWN_DELAY_MIN_MS * 2 ** (Math.max(1, failures) - 1), RESPAWN_DELAY_MAX_MS);
+}
+
 /** A small fixed set of causes for the restart metric, from the free-text exit cause. */
 function restartCause(cause: string): string {
   if (cause.startsWith("hung")) return "hung";
@@ -266,7 +271,7 @@ export class WorkerPool implements WorkerListener {
       this.options.onFatal(err);
       return null;
     }
-    const delay = Math.min(RESPAWN_DELAY_MIN_MS * 2 ** (this.startFailures - 1), RESPAWN_DELAY_MAX_MS);
+    const delay = respawnDelayMs(this.startFailures);
     const { dispatcher } = this.options;
     const serving = dispatcher.workerCount;
     // An outage only when nothing is on its way either: while another worker starts, requests wait for it.
