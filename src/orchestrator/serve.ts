@@ -14,6 +14,7 @@ import type { AppSpec } from "../shared/app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import type { FrontLink } from "./fronts/front.js";
 import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
+import type { ProbePaths } from "./http/probes.js";
 import { sendError } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
 import { listenSpecs, loadTls, removeSocketFile, type Bound, type ListenSpec } from "./http/listeners.js";
@@ -110,11 +111,7 @@ export class Server {
       onRoutes: (routes) => this.routesChanged(routes),
     });
     metrics.watch(this.dispatcher, () => this.pool);
-    if (options.front) {
-      const front = options.front;
-      metrics.scrape = () => front.scrape();
-      front.attach(this, metrics);
-    }
+    const front = options.front;
     this.statusPage = options.statusPage
       ? new StatusPage({
           workers: () => this.pool.workers,
@@ -125,8 +122,16 @@ export class Server {
           app: app.text,
           runtime: runtime.name,
           version,
+          ...(front ? { gather: () => front.ask("status") } : {}),
         })
       : null;
+    if (front) {
+      metrics.scrape = () => front.scrape();
+      front.attach(this, metrics, {
+        status: () => this.statusPage?.report(this.state === "draining") ?? null,
+        ready: () => ({ serving: this.dispatcher.workerCount > 0 }),
+      });
+    }
     // The built-in paths on the main port; --admin-port moves all but the probes to its own port.
     const adminHere = options.adminPort === undefined;
     this.builtIns = [
@@ -353,7 +358,7 @@ export class Server {
         requestMs: options.bodyTimeout * 1000,
         keepAliveMs: options.keepAliveTimeout * 1000,
       },
-      probes: { health: options.healthPath, ready: options.readyPath, serving: () => this.dispatcher.workerCount > 0 },
+      probes: this.probePaths(),
       metrics: this.metrics,
       metricsPath: this.metricsHere ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
@@ -371,6 +376,18 @@ export class Server {
         pingTimeoutMs: options.wsPingTimeout * 1000,
       },
     });
+  }
+
+  /** /health and /ready; with several fronts, /ready answers for the whole server (FrontLink.ready). */
+  private probePaths(): ProbePaths {
+    const { options } = this;
+    const front = options.front;
+    return {
+      health: options.healthPath,
+      ready: options.readyPath,
+      serving: () => this.dispatcher.workerCount > 0,
+      ...(front ? { serverReady: () => front.ready() } : {}),
+    };
   }
 
   /** Whether the main port serves /metrics: neither --metrics-port nor --admin-port took it. */
@@ -394,7 +411,7 @@ export class Server {
       const only = builtInsOf(
         {
           staticFiles: null,
-          probes: { health: options.healthPath, ready: options.readyPath, serving: () => this.dispatcher.workerCount > 0 },
+          probes: this.probePaths(),
           metrics: this.metrics,
           metricsPath: options.metricsPort === undefined ? "/metrics" : null,
           apiDocs: this.apiDocs,

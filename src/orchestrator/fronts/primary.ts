@@ -7,9 +7,16 @@
  */
 import cluster, { type Worker as ClusterWorker } from "node:cluster";
 import { rmSync } from "node:fs";
-import { AggregatorRegistry } from "prom-client";
+import { performance } from "node:perf_hooks";
+import { AggregatorRegistry, Counter, Registry } from "prom-client";
 import type { Logger } from "../log.js";
-import { FRONT_ENV, isMessage, type FrontMessage, type PrimaryMessage, type SignalMessage } from "./messages.js";
+import { respawnDelayMs } from "../workers/pool.js";
+import { FRONT_ENV, isMessage, type FrontMessage, type FrontReport, type PrimaryMessage, type SignalMessage, type Topic } from "./messages.js";
+
+/** How long the primary waits for each front's report (a front that stays silent is reported as such, never waited on). */
+const GATHER_TIMEOUT_MS = 800;
+/** A front that served this long before it died starts a new series of crashes (its replacement is not delayed). */
+const STABLE_AFTER_MS = 60_000;
 
 export interface PrimaryOptions {
   readonly fronts: number;
@@ -26,6 +33,8 @@ interface Front {
   readonly index: number;
   readonly process: ClusterWorker;
   ready: boolean;
+  /** performance.now() when it said it listens. */
+  readyAt: number;
   socketDir: string | null;
   /** Resolves when this front says its SIGHUP reload is done, or when it exits. */
   reloaded: (() => void) | null;
@@ -38,6 +47,19 @@ export class Primary {
   private readonly fronts = new Map<number, Front>();
   private readonly aggregator = new AggregatorRegistry();
   private reloading: Promise<void> | null = null;
+  /** Per front slot: crashes in a row (each after a short life), and replacements since start-up. */
+  private readonly crashes: number[];
+  private readonly restarts: number[];
+  private readonly respawns = new Set<NodeJS.Timeout>();
+  private readonly registry = new Registry();
+  private readonly restartCounter = new Counter({
+    name: "neutrino_front_restarts_total",
+    help: "Fronts replaced after they died, by front slot (--fronts N).",
+    labelNames: ["front"],
+    registers: [this.registry],
+  });
+  private nextGather = 0;
+  private readonly gathers = new Map<number, { answers: Map<number, unknown>; pending: Set<number>; finish: () => void }>();
   private ttin = 0;
   private exitCode = 0;
   private resolveExit!: (code: number) => void;
@@ -50,7 +72,10 @@ export class Primary {
     SIGTTOU: () => this.toOne("SIGTTOU"),
   };
 
-  constructor(private readonly options: PrimaryOptions) {}
+  constructor(private readonly options: PrimaryOptions) {
+    this.crashes = new Array<number>(options.fronts).fill(0);
+    this.restarts = new Array<number>(options.fronts).fill(0);
+  }
 
   async run(): Promise<number> {
     const { fronts, workers, log } = this.options;
@@ -71,7 +96,7 @@ export class Primary {
 
   private fork(index: number): void {
     const child = cluster.fork({ [FRONT_ENV]: `${index}/${this.options.fronts}` });
-    const front: Front = { index, process: child, ready: false, socketDir: null, reloaded: null };
+    const front: Front = { index, process: child, ready: false, readyAt: 0, socketDir: null, reloaded: null };
     this.fronts.set(index, front);
     child.on("message", (m: unknown) => {
       if (isMessage<FrontMessage>(m)) void this.onMessage(front, m);
@@ -83,6 +108,7 @@ export class Primary {
     switch (m.neutrino) {
       case "ready":
         front.ready = true;
+        front.readyAt = performance.now();
         front.socketDir = m.socketDir;
         return;
       case "reloaded":
@@ -92,20 +118,58 @@ export class Primary {
         // prom-client asks every front for its registry and sums them (gauges too: busy workers, queue depth).
         let answer: PrimaryMessage;
         try {
-          answer = { neutrino: "scraped", id: m.id, body: await this.aggregator.clusterMetrics() };
+          // The fronts' sum, then the primary's own counters.
+          const fronts = await this.aggregator.clusterMetrics();
+          answer = { neutrino: "scraped", id: m.id, body: `${fronts}${fronts.endsWith("\n") ? "" : "\n"}${await this.registry.metrics()}` };
         } catch (err) {
           answer = { neutrino: "scraped", id: m.id, error: (err as Error).message };
         }
         if (front.process.isConnected()) front.process.send(answer);
         return;
       }
+      case "ask": {
+        const fronts = await this.gather(m.topic);
+        const primary = { pid: process.pid, rss_bytes: process.memoryUsage.rss(), uptime_s: Math.round(performance.now()) / 1000 };
+        if (front.process.isConnected()) front.process.send({ neutrino: "answered", id: m.id, primary, fronts } satisfies PrimaryMessage);
+        return;
+      }
+      case "reported": {
+        const g = this.gathers.get(m.id);
+        if (!g || !g.pending.delete(front.index)) return;
+        g.answers.set(front.index, m.body);
+        if (g.pending.size === 0) g.finish();
+        return;
+      }
     }
+  }
+
+  /** Every front's report on `topic`, by slot; a front that is not listening, or silent past GATHER_TIMEOUT_MS, has a null body. */
+  private async gather(topic: Topic): Promise<FrontReport[]> {
+    const id = this.nextGather++;
+    const asked = [...this.fronts.values()].filter((f) => f.ready && f.process.isConnected());
+    const answers = new Map<number, unknown>();
+    await new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.gathers.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(finish, GATHER_TIMEOUT_MS);
+      this.gathers.set(id, { answers, pending: new Set(asked.map((f) => f.index)), finish });
+      for (const f of asked) f.process.send({ neutrino: "report", id, topic } satisfies PrimaryMessage);
+      if (asked.length === 0) finish();
+    });
+    return this.crashes.map((_, index) => {
+      const f = this.fronts.get(index);
+      return { index, pid: f?.process.process.pid ?? 0, listening: f?.ready ?? false, restarts: this.restarts[index]!, body: answers.get(index) ?? null };
+    });
   }
 
   private onExit(front: Front, code: number | null, signal: string | null): void {
     const { log } = this.options;
     this.fronts.delete(front.index);
     front.reloaded?.();
+    for (const g of this.gathers.values()) if (g.pending.delete(front.index) && g.pending.size === 0) g.finish();
     // A front killed outright leaves its socket directory; its workers leave when their socket closes.
     if (front.socketDir) rmSync(front.socketDir, { recursive: true, force: true });
     const how = signal ?? `code ${code}`;
@@ -123,17 +187,34 @@ export class Primary {
       if (this.fronts.size === 0) this.resolveExit(this.exitCode);
       return;
     }
-    log.warn({ front: front.index, frontPid: front.process.process.pid, exit: how }, `front ${front.index} exited (${how}): starting a new one`);
-    this.fork(front.index);
+    // The workers' backoff: a front that dies soon after it started again waits longer each time, so a crash loop cannot spin the CPU.
+    const lived = performance.now() - front.readyAt;
+    const inARow = lived >= STABLE_AFTER_MS ? 1 : ++this.crashes[front.index]!;
+    this.crashes[front.index] = inARow;
+    this.restarts[front.index]!++;
+    this.restartCounter.inc({ front: String(front.index) });
+    const delay = respawnDelayMs(inARow);
+    log.warn(
+      { front: front.index, frontPid: front.process.process.pid, exit: how, crashesInARow: inARow, delayMs: delay },
+      `front ${front.index} exited (${how}): starting a new one in ${delay} ms (${inARow} in a row)`,
+    );
+    const timer = setTimeout(() => {
+      this.respawns.delete(timer);
+      if (this.state === "running") this.fork(front.index);
+    }, delay);
+    this.respawns.add(timer);
   }
 
   /** Every front drains at once; the primary exits when the last one has (0 if all drained cleanly). */
   private stop(signal: string): void {
     const again = this.state === "stopping";
     this.state = "stopping";
+    for (const t of this.respawns) clearTimeout(t);
+    this.respawns.clear();
     this.options.log.info({ signal }, `${again ? "again: " : ""}${signal}: stopping ${this.fronts.size} front(s)`);
     const relay: SignalMessage["signal"] = signal === "SIGINT" ? "SIGINT" : "SIGTERM";
     for (const f of this.fronts.values()) this.send(f, relay);
+    if (this.fronts.size === 0) this.resolveExit(this.exitCode);
   }
 
   /** One front after the other, so that the others keep their full pool while one rolls its workers. */

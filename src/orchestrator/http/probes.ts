@@ -12,12 +12,18 @@ export interface ProbePaths {
   readonly ready: string;
   /** Whether at least one worker takes requests (absent: always). */
   readonly serving?: () => boolean;
+  /** Several fronts: whether the whole server serves (every listening front has a serving worker), from the primary. */
+  readonly serverReady?: () => Promise<Readiness>;
 }
+
+/** `notServing`: the fronts that listen but have no serving worker, or did not answer in time. */
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly notServing: readonly number[] };
 
 const OK = Buffer.from('{"status":"ok"}');
 const READY = Buffer.from('{"status":"ready"}');
 const DRAINING = Buffer.from('{"status":"draining"}');
 const NO_WORKER = Buffer.from('{"status":"no_worker"}');
+const NO_ANSWER = Buffer.from('{"status":"no_answer"}');
 
 function reply(res: ServerResponse, status: number, body: Buffer): void {
   res.writeHead(status, { "content-type": "application/json", "content-length": body.length, "cache-control": "no-store" });
@@ -29,7 +35,12 @@ export function answerProbe(paths: ProbePaths, path: string, draining: boolean, 
   if (path === paths.health) reply(res, 200, OK);
   else if (path === paths.ready) {
     if (draining) reply(res, 503, DRAINING);
-    else if (paths.serving && !paths.serving()) reply(res, 503, NO_WORKER);
+    else if (paths.serverReady) {
+      paths.serverReady().then(
+        (r) => (r.ready ? reply(res, 200, READY) : reply(res, 503, Buffer.from(JSON.stringify({ status: "no_worker", fronts: r.notServing })))),
+        () => reply(res, 503, NO_ANSWER),
+      );
+    } else if (paths.serving && !paths.serving()) reply(res, 503, NO_WORKER);
     else reply(res, 200, READY);
   }
   else return false;

@@ -157,8 +157,10 @@ const SCRIPT = String.raw`
     var rows = document.createDocumentFragment();
     workers.forEach(function (w) {
       var tr = document.createElement("tr");
-      tr.dataset.workerId = w.id;
-      cell(tr, "id", w.id);
+      // Worker ids are per front (--fronts N): "front 1 · w0".
+      var label = w.front === undefined ? w.id : "front " + w.front + " \u00b7 " + w.id;
+      tr.dataset.workerId = label;
+      cell(tr, "id", label);
       var state = cell(tr, "state", "", w.state);
       var badge = document.createElement("span");
       badge.className = "state state-" + w.state;
@@ -168,6 +170,7 @@ const SCRIPT = String.raw`
       cell(tr, "rss", fmtBytes(w.rss_bytes), w.rss_bytes, "num");
       cell(tr, "served", fmtInt(w.served), w.served, "num");
       cell(tr, "inflight", w.inflight + " / " + w.concurrency, w.inflight, "num");
+      cell(tr, "loop-lag", w.loop_lag_ms === null || w.loop_lag_ms === undefined ? "\u2013" : fmtMs(w.loop_lag_ms), w.loop_lag_ms, "num");
       var shown = w.current.slice(0, 3).map(function (c) { return c.method + " " + c.route + (c.streaming ? " \u21c4" : "") + " (" + fmtMs(c.running_ms) + ")"; });
       if (w.current.length > 3) shown.push("+" + (w.current.length - 3) + " more");
       cell(tr, "current", shown.join(", ") || "\u2013", w.current.map(function (c) { return c.route; }).join(" "), "current");
@@ -383,7 +386,7 @@ const BODY = `
 <section class="panel">
   <h2>Workers</h2>
   <table>
-    <thead><tr><th>worker</th><th>state</th><th>pid</th><th class="num">RSS</th><th class="num">served</th><th class="num">in flight</th><th>running now</th></tr></thead>
+    <thead><tr><th>worker</th><th>state</th><th>pid</th><th class="num">RSS</th><th class="num">served</th><th class="num">in flight</th><th class="num" title="the longest event-loop delay a Node worker reported lately">loop lag</th><th>running now</th></tr></thead>
     <tbody id="workers"></tbody>
   </table>
 </section>

@@ -51,13 +51,21 @@ export interface StatsWindow extends Percentiles {
   rps: number;
 }
 
+/** RequestStats.dump(): each recorded second as [Unix second, requests, 5xx, [bucket, count][]]. */
+export interface StatsDump {
+  readonly started: number;
+  readonly totalRequests: number;
+  readonly totalErrors: number;
+  readonly seconds: readonly (readonly [number, number, number, readonly (readonly [number, number])[]])[];
+}
+
 export class RequestStats {
   /** The Unix second each slot holds; a slot is valid only for that second. */
   private readonly slotSecond = new Float64Array(HISTORY_SECONDS).fill(-1);
   private readonly counts = new Uint32Array(HISTORY_SECONDS);
   private readonly errors = new Uint32Array(HISTORY_SECONDS);
   private readonly histograms = new Uint32Array(HISTORY_SECONDS * LATENCY_BUCKETS);
-  private readonly startedSecond: number;
+  private startedSecond: number;
   /** Since the server started. */
   totalRequests = 0;
   totalErrors = 0;
@@ -124,6 +132,42 @@ export class RequestStats {
       for (let i = 0; i < LATENCY_BUCKETS; i++) hist[i]! += this.histograms[base + i]!;
     }
     return { seconds: span, requests, errors, rps: requests / span, ...percentiles(hist, requests) };
+  }
+
+  /** Its recorded seconds, for another process to add to its own (several fronts: status-page.ts); histograms as [bucket, count] pairs. */
+  dump(): StatsDump {
+    const seconds: [number, number, number, [number, number][]][] = [];
+    for (let slot = 0; slot < HISTORY_SECONDS; slot++) {
+      const t = this.slotSecond[slot]!;
+      if (t < 0) continue;
+      const hist: [number, number][] = [];
+      for (let i = 0; i < LATENCY_BUCKETS; i++) {
+        const n = this.histograms[slot * LATENCY_BUCKETS + i]!;
+        if (n > 0) hist.push([i, n]);
+      }
+      seconds.push([t, this.counts[slot]!, this.errors[slot]!, hist]);
+    }
+    return { started: this.startedSecond, totalRequests: this.totalRequests, totalErrors: this.totalErrors, seconds };
+  }
+
+  /** Adds a dump's requests to its own, second by second (its start-up becomes the earlier of both). */
+  add(d: StatsDump): void {
+    this.startedSecond = Math.min(this.startedSecond, d.started);
+    this.totalRequests += d.totalRequests;
+    this.totalErrors += d.totalErrors;
+    for (const [t, count, errors, hist] of d.seconds) {
+      const slot = t % HISTORY_SECONDS;
+      if (this.slotSecond[slot]! > t) continue; // older than what the slot holds
+      if (this.slotSecond[slot] !== t) {
+        this.slotSecond[slot] = t;
+        this.counts[slot] = 0;
+        this.errors[slot] = 0;
+        this.histograms.fill(0, slot * LATENCY_BUCKETS, (slot + 1) * LATENCY_BUCKETS);
+      }
+      this.counts[slot]! += count;
+      this.errors[slot]! += errors;
+      for (const [i, n] of hist) this.histograms[slot * LATENCY_BUCKETS + i]! += n;
+    }
   }
 
   /** The slot holding second `t`, or -1 when it holds another second (nothing was recorded in `t`). */

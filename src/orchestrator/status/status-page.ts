@@ -9,8 +9,10 @@ import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { PoolHealth } from "../workers/pool.js";
 import type { Worker } from "../workers/worker.js";
 import type { OpenStreams, StreamKind } from "../streams.js";
+import type { Gathered } from "../fronts/front.js";
+import { sendError } from "../http/errors.js";
 import { PAGE_CSP, PAGE_HTML } from "./page.js";
-import { HISTORY_SECONDS, RequestStats, type SecondPoint, type StatsWindow } from "./request-stats.js";
+import { HISTORY_SECONDS, RequestStats, type SecondPoint, type StatsDump, type StatsWindow } from "./request-stats.js";
 
 const STATUS_PREFIX = "/_neutrino";
 const STATUS_PAGE_PATH = `${STATUS_PREFIX}/`;
@@ -28,6 +30,10 @@ interface WorkerStatus {
   served: number;
   inflight: number;
   concurrency: number;
+  /** The longest event-loop delay it reported lately (Node workers; null: none reported). */
+  loop_lag_ms: number | null;
+  /** Its front (--fronts N above 1): worker ids are per front. */
+  front?: number;
   /** The requests it is running now, oldest first (`streaming`: a stream or WebSocket holds the slot). */
   current: { method: string; route: string; running_ms: number; streaming: boolean }[];
 }
@@ -49,6 +55,27 @@ interface StatusSnapshot {
   workers: WorkerStatus[];
   /** One point per second, oldest first, over the last five minutes. */
   series: { step_s: number; points: SecondPoint[] };
+  /** --fronts N above 1: each front (the rest of the snapshot is summed over them; `neutrino` is the primary's). */
+  fronts?: FrontStatus[];
+}
+
+/** `replacing`: dead, its replacement waits out the backoff; `silent`: listening but did not answer in time. */
+type FrontState = "replacing" | "starting" | "serving" | "silent";
+
+interface FrontStatus {
+  index: number;
+  pid: number;
+  state: FrontState;
+  /** Replacements of this front since start-up. */
+  restarts: number;
+  rss_bytes: number | null;
+  uptime_s: number | null;
+}
+
+/** What a front sends the primary for the status page of the whole server. */
+interface FrontReportBody {
+  snapshot: StatusSnapshot;
+  stats: StatsDump;
 }
 
 interface StatusPageOptions {
@@ -61,6 +88,8 @@ interface StatusPageOptions {
   readonly app: string;
   readonly runtime: string;
   readonly version: string;
+  /** Several fronts: every front's report, gathered by the primary (FrontLink.ask). */
+  readonly gather?: () => Promise<Gathered>;
 }
 
 const PAGE = Buffer.from(PAGE_HTML);
@@ -120,16 +149,60 @@ export class StatusPage {
         "referrer-policy": "no-referrer",
       });
       res.end(PAGE);
-    } else {
-      const body = Buffer.from(JSON.stringify(this.snapshot(draining)));
-      res.writeHead(200, {
-        "content-type": "application/json",
-        "content-length": body.length,
-        "cache-control": "no-store",
-        "x-content-type-options": "nosniff",
-      });
-      res.end(body);
-    }
+    } else if (this.options.gather) {
+      this.options.gather().then(
+        (g) => sendJson(res, this.merged(g, draining)),
+        () => sendError(res, 503, "the other fronts' status is not available: the primary did not answer"),
+      );
+    } else sendJson(res, this.snapshot(draining));
+  }
+
+  /** This front's part of the whole server's page (several fronts). */
+  report(draining: boolean): FrontReportBody {
+    return { snapshot: this.snapshot(draining), stats: this.stats.dump() };
+  }
+
+  /** The whole server: every front's workers, labelled by front; counts summed; percentiles from the summed histograms. */
+  private merged(g: Gathered, draining: boolean): StatusSnapshot {
+    const time = Date.now();
+    const stats = new RequestStats();
+    const bodies = g.fronts.map((f) => f.body as FrontReportBody | null);
+    const snaps = bodies.filter((b): b is FrontReportBody => b !== null).map((b) => b.snapshot);
+    for (const b of bodies) if (b) stats.add(b.stats);
+    const sum = (of: (s: StatusSnapshot) => number): number => snaps.reduce((total, s) => total + of(s), 0);
+    const streams = { ...this.options.streams.snapshot() };
+    for (const kind of Object.keys(streams) as StreamKind[]) streams[kind] = sum((s) => s.streams[kind] ?? 0);
+    return {
+      neutrino: {
+        version: this.options.version,
+        app: this.options.app,
+        runtime: this.options.runtime,
+        pid: g.primary.pid,
+        rss_bytes: g.primary.rss_bytes + sum((s) => s.neutrino.rss_bytes),
+        uptime_s: g.primary.uptime_s,
+        draining: draining || snaps.some((s) => s.neutrino.draining),
+      },
+      time,
+      queue: { depth: sum((s) => s.queue.depth), capacity: sum((s) => s.queue.capacity) },
+      pool: {
+        size: sum((s) => s.pool.size),
+        serving: sum((s) => s.pool.serving),
+        start_failures_in_a_row: Math.max(0, ...snaps.map((s) => s.pool.start_failures_in_a_row)),
+        last_start_error: snaps.find((s) => s.pool.last_start_error !== null)?.pool.last_start_error ?? null,
+      },
+      inflight: sum((s) => s.inflight),
+      streams,
+      totals: { requests: stats.totalRequests, errors: stats.totalErrors },
+      last_10s: stats.window(10, time),
+      last_60s: stats.window(60, time),
+      workers: g.fronts.flatMap((f, i) => bodies[i]?.snapshot.workers.map((w) => ({ ...w, front: f.index })) ?? []),
+      series: { step_s: 1, points: stats.series(HISTORY_SECONDS, time) },
+      fronts: g.fronts.map((f, i) => {
+        const own = bodies[i]?.snapshot.neutrino;
+        const state: FrontState = f.pid === 0 ? "replacing" : !f.listening ? "starting" : own ? "serving" : "silent";
+        return { index: f.index, pid: f.pid, state, restarts: f.restarts, rss_bytes: own?.rss_bytes ?? null, uptime_s: own?.uptime_s ?? null };
+      }),
+    };
   }
 
   snapshot(draining: boolean): StatusSnapshot {
@@ -173,7 +246,19 @@ export class StatusPage {
       served: w.served,
       inflight: w.inflightCount,
       concurrency: w.concurrency,
+      loop_lag_ms: w.loopLagMs ?? null,
       current,
     };
   }
+}
+
+function sendJson(res: ServerResponse, value: unknown): void {
+  const body = Buffer.from(JSON.stringify(value));
+  res.writeHead(200, {
+    "content-type": "application/json",
+    "content-length": body.length,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(body);
 }
