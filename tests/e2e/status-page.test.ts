@@ -53,7 +53,8 @@ describe("status page", () => {
       assert.deepEqual(during.workers.map((w: any) => w.pid).sort(), pids, "the workers' real pids");
       assert.deepEqual(during.workers.map((w: any) => w.id), ["w0", "w1"]);
       for (const w of during.workers) {
-        assert.deepEqual(Object.keys(w).sort(), ["concurrency", "current", "id", "inflight", "pid", "rss_bytes", "served", "state"]);
+        assert.deepEqual(Object.keys(w).sort(), ["concurrency", "current", "id", "inflight", "loop_lag_ms", "pid", "rss_bytes", "served", "state"]);
+        assert.equal(w.loop_lag_ms, null); // Python workers report no event-loop lag
         assert.ok(w.rss_bytes > 1_000_000, `${w.id} RSS ${w.rss_bytes}`);
         assert.equal(w.concurrency, 1);
       }
@@ -80,6 +81,15 @@ describe("status page", () => {
       assert.equal(after.last_60s.requests, 7);
       assert.ok(after.last_10s.rps > 0);
       assert.ok(after.last_60s.p50_ms > 0 && after.last_60s.p99_ms >= 500, JSON.stringify(after.last_60s));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--status-page: a Node worker's event-loop lag, from its heartbeats", async () => {
+    const server = await startServer("tests/fixtures/tsapp.ts:app", ["--workers", "2", "--status-page", "--worker-timeout", "1.5"]);
+    try {
+      await waitFor(async () => (await status(server)).workers.every((w: any) => typeof w.loop_lag_ms === "number" && w.loop_lag_ms >= 0), 20_000, "both workers' loop lag");
     } finally {
       await server.stop();
     }
