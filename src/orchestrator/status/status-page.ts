@@ -159,7 +159,7 @@ export class StatusPage {
 
   /** This front's part of the whole server's page (several fronts). */
   report(draining: boolean): FrontReportBody {
-    return { snapshot: this.snapshot(draining), stats: this.stats.dump() };
+    return { snapshot: this.snapshot(draining, false), stats: this.stats.dump() };
   }
 
   /** The whole server: every front's workers, labelled by front; counts summed; percentiles from the summed histograms. */
@@ -205,7 +205,8 @@ export class StatusPage {
     };
   }
 
-  snapshot(draining: boolean): StatusSnapshot {
+  /** `withStats` false: windows and series left empty (the merging front computes them from the dumps). */
+  snapshot(draining: boolean, withStats = true): StatusSnapshot {
     const { dispatcher, maxQueue } = this.options;
     const time = Date.now();
     const now = performance.now();
@@ -226,10 +227,10 @@ export class StatusPage {
       inflight: dispatcher.busy,
       streams: this.options.streams.snapshot(),
       totals: { requests: this.stats.totalRequests, errors: this.stats.totalErrors },
-      last_10s: this.stats.window(10, time),
-      last_60s: this.stats.window(60, time),
+      last_10s: withStats ? this.stats.window(10, time) : this.stats.window(0, time),
+      last_60s: withStats ? this.stats.window(60, time) : this.stats.window(0, time),
       workers,
-      series: { step_s: 1, points: this.stats.series(HISTORY_SECONDS, time) },
+      series: { step_s: 1, points: withStats ? this.stats.series(HISTORY_SECONDS, time) : [] },
     };
   }
 
