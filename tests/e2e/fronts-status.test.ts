@@ -4,6 +4,9 @@
  * keeps answering, and a front killed again and again is replaced after growing delays.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Agent, request as httpRequest } from "node:http";
 import { describe, it } from "node:test";
 import { childPids, request, startServer, type RunningServer } from "../support/server.js";
@@ -89,6 +92,37 @@ for (const { runtime, app } of apps) {
     });
   });
 }
+
+describe("--fronts 2: /ready for the whole server", () => {
+  it("a front without a serving worker makes /ready 503 on every front, naming it; ready again once its worker starts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "neutrino-fronts-ready-"));
+    const breakFile = join(dir, "broken");
+    const server = await startServer("tests/fixtures/breakable.py:app", ["--fronts", "2", "--workers", "2", "--status-page"], { env: { BREAK_FILE: breakFile } });
+    try {
+      await waitFor(() => listeningLines(server) >= 2, 30_000, "both fronts listening");
+      const front0 = listeningPid(server, 0)!;
+      await waitFor(() => childPids(front0).length === 1, 20_000, "front 0's worker");
+      writeFileSync(breakFile, "");
+      process.kill(childPids(front0)[0]!, "SIGKILL");
+      // Its replacement fails to start (a broken deploy): front 0 has no serving worker, front 1 has one.
+      await waitFor(async () => (await status(server)).pool.start_failures_in_a_row >= 1, 20_000, "front 0's failed start on the page");
+      for (let i = 0; i < 4; i++) {
+        const ready = await fresh(`${server.url}/ready`);
+        assert.equal(ready.status, 503, ready.body);
+        assert.deepEqual(JSON.parse(ready.body), { status: "no_worker", fronts: [0] });
+      }
+      const s = await status(server);
+      assert.equal(s.pool.serving, 1);
+      assert.match(s.pool.last_start_error, /this deploy is broken/);
+      unlinkSync(breakFile);
+      await waitFor(async () => (await fresh(`${server.url}/ready`)).status === 200, 30_000, "/ready 200 once front 0's worker starts");
+      for (let i = 0; i < 4; i++) assert.equal((await fresh(`${server.url}/ready`)).status, 200);
+    } finally {
+      assert.equal(await server.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("--fronts 2: a front that dies", () => {
   const app = "tests/fixtures/pyapp:app";
