@@ -127,6 +127,22 @@ describe("dispatcher: quick and slow work", () => {
     assert.equal(s3.blocking, undefined, "no longer blocking: a plain job again");
   });
 
+  it("blocking routes: a quick job that cannot wait in the queue takes a slot beside a blocking job rather than a 503", () => {
+    const d = new Dispatcher(0);
+    const a = new FakeWorker(4, false);
+    const b = new FakeWorker(4, false);
+    d.addWorker(asWorker(a));
+    d.addWorker(asWorker(b));
+    d.setBlocking("/spin", true);
+    // No quick traffic yet: blocking jobs take every worker.
+    d.submit(job("/spin"));
+    d.submit(job("/spin"));
+    assert.deepEqual([a.routes(), b.routes()], [["/spin"], ["/spin"]]);
+    const quick = job("/quick");
+    d.submit(quick);
+    assert.deepEqual([quick.failedWith, a.routes()], [undefined, ["/spin", "/quick"]]);
+  });
+
   it("a blocking route on sequential workers is held like a slow one", () => {
     const { d, a, b, t0 } = pool();
     d.setBlocking("/spin", true);

@@ -37,7 +37,8 @@
  * running one takes no other job until it is done: a job given to it now would wait for the loop
  * (the worker defers the blocking handler a turn, so the jobs it already holds leave first). When
  * every worker runs one, a quick job waits in the queue for the first worker that frees up, which
- * serves waiting quick jobs before its next slow one.
+ * serves waiting quick jobs before its next slow one; only one that could not wait (a full queue,
+ * or a wait past the queue timeout) takes a free slot on such a worker instead of a 503.
  *
  * Overload: with a queue timeout, a job that would have to queue is answered 503 at once when the
  * jobs ahead of it, at the measured mean service time, would keep it waiting longer than that
@@ -201,6 +202,14 @@ export class Dispatcher {
       return;
     }
     const expectedWaitMs = this.expectedWaitMs();
+    if (!slow && (this.queued >= this.maxQueue || (this.queueTimeoutMs > 0 && expectedWaitMs > this.queueTimeoutMs))) {
+      // No room to wait for a free loop: a slot behind a blocking job still beats a 503.
+      const held = this.leastBusy(sync, true);
+      if (held) {
+        this.run(held, job);
+        return;
+      }
+    }
     if (this.queueTimeoutMs > 0 && expectedWaitMs > this.queueTimeoutMs) {
       job.fail(
         503,
@@ -357,13 +366,14 @@ export class Dispatcher {
 
   /**
    * The worker with the lowest share of its slots in use that can take the job; for a sync job, one
-   * whose sync slot is free. A worker running a blocking job takes none (see the class comment).
+   * whose sync slot is free. A worker running a blocking job takes none (see the class comment)
+   * unless `evenHeld`.
    */
-  private leastBusy(sync = false): Worker | undefined {
+  private leastBusy(sync = false, evenHeld = false): Worker | undefined {
     let best: Worker | undefined;
     let bestLoad = Infinity;
     for (const [w, record] of this.workers) {
-      if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record)) || loopHeld(w, record)) continue;
+      if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record)) || (!evenHeld && loopHeld(w, record))) continue;
       const load = w.inflightCount / w.concurrency;
       if (load < bestLoad) {
         best = w;
