@@ -10,10 +10,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { request, startServer } from "../support/server.js";
+import { request, startServer, type Reply } from "../support/server.js";
+import { waitForStatus } from "../support/status.js";
 import { waitFor } from "../support/wait.js";
 
 const APP = "tests/fixtures/blocking_app.ts:app";
+const pid = (r: Reply): number => (r.json as { pid: number }).pid;
 
 /** The largest neutrino_worker_event_loop_lag_seconds sample of a scrape, or undefined without one. */
 function loopLag(metrics: string): number | undefined {
@@ -59,12 +61,55 @@ describe("blocking JS routes", () => {
       const [spun, held] = await Promise.all([spin, hold]);
       assert.equal(spun.status, 200);
       assert.equal(held.status, 200);
-      const pid = (r: { text: string }): number => (JSON.parse(r.text) as { pid: number }).pid;
       assert.notEqual(pid(quick), pid(spun), "the quick request ran on the worker whose loop was free");
       assert.equal(pid(quick), pid(held));
     } finally {
       writeFileSync(file("spin-stop"), "");
       writeFileSync(file("hold-stop"), "");
+      await server.stop();
+    }
+  });
+
+  it("with every worker's loop held, a quick request waits for the first worker that frees up, ahead of an older blocking one", async () => {
+    const server = await startServer(APP, ["--workers", "2", "--worker-concurrency", "8", "--status-page"]);
+    const arrived = (n: number): Promise<unknown> =>
+      waitForStatus(server, (s) => s.inflight + s.queue.depth === n, `${n} requests in flight or queued`);
+    const stop = (name: string): void => writeFileSync(file(`stop-${name}`), "");
+    const spin = (name: string): Promise<Reply> =>
+      request(`${server.url}/spin?${q({ started: file(`started-${name}`), until: file(`stop-${name}`) })}`);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await request(`${server.url}/spin?ms=20`)).status, 200);
+      let metrics = "";
+      await waitFor(
+        async () => (loopLag((metrics = (await request(`${server.url}/metrics`)).text)) ?? 0) >= 0.015,
+        10_000,
+        () => `an event-loop lag of at least 15 ms in /metrics:\n${metrics.split("\n").filter((l) => l.includes("loop_lag")).join("\n")}`,
+      );
+
+      // Both workers spin, and a third blocking request waits for one of them.
+      const a = spin("a");
+      await waitFor(() => existsSync(file("started-a")), 10_000, "the first blocking request to start");
+      const b = spin("b");
+      await waitFor(() => existsSync(file("started-b")), 10_000, "the second blocking request to start");
+      const c = spin("c");
+      await arrived(3);
+      // The quick request arrives last. Handed to a worker mid-spin (the first, as both are equally
+      // loaded), it would wait for that spin, which only ends after it is answered.
+      const quick = request(`${server.url}/quick`, { signal: AbortSignal.timeout(15_000) });
+      await arrived(4);
+      // The freed worker takes it before the blocking request that arrived earlier: that one spins
+      // until told to stop, so a quick request behind it would not be answered either.
+      stop("b");
+      const [quickReply, bReply] = await Promise.all([quick, b]);
+      assert.equal(quickReply.status, 200);
+      assert.equal(pid(quickReply), pid(bReply), "the worker that freed up answered it");
+      stop("a");
+      stop("c");
+      const [aReply, cReply] = await Promise.all([a, c]);
+      assert.deepEqual([aReply.status, cReply.status], [200, 200]);
+      assert.notEqual(pid(quickReply), pid(aReply));
+    } finally {
+      for (const name of ["a", "b", "c"]) stop(name);
       await server.stop();
     }
   });

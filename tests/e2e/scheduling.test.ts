@@ -1,8 +1,11 @@
 /** How the dispatcher shares the workers between quick and slow routes, through the real CLI. */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { request, startServer, type RunningServer } from "../support/server.js";
-import { waitForStatus, type LiveStatus } from "../support/status.js";
+import { childPids, request, startServer, type Reply, type RunningServer } from "../support/server.js";
+import { waitForLoad, waitForStatus, type LiveStatus } from "../support/status.js";
 
 /** The routes each worker is running, from the status page. */
 const running = (s: LiveStatus): string[][] =>
@@ -47,5 +50,42 @@ describe("quick and slow routes share the workers (python)", () => {
     assert.ok(statuses.length > 0 && statuses.every((s) => s === 200), `quick answers: ${statuses.join(",")}`);
     // A worker that frees up takes a waiting quick request before the next slow one.
     assert.ok(quickBeforeLastSlow >= 1, "quick requests were answered while slow ones ran");
+  });
+});
+
+describe("requests held inside a worker that dies are served in the order they arrived (python)", () => {
+  let dir: string;
+  let server: RunningServer;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "neutrino-order-"));
+    server = await startServer("tests/fixtures/order_app.py:app", ["--workers", "1", "--status-page"]);
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the four prefetched behind the running one, then the one queued after them, run on the replacement in that order", async () => {
+    // Timed quick, /wait may have up to four requests wait behind it inside the worker.
+    for (let i = 0; i < 30; i++) assert.equal((await request(`${server.url}/wait`)).status, 200);
+    const [victim] = childPids(server.proc.pid!);
+    // It never ends: the file it waits for is never made.
+    const running = request(`${server.url}/wait?${new URLSearchParams({ tag: "running", until: join(dir, "never") })}`);
+    await waitForLoad(server, 1);
+    // One at a time, so that the order they arrived in is known.
+    const later: Promise<Reply>[] = [];
+    for (let i = 1; i <= 5; i++) {
+      later.push(request(`${server.url}/wait?tag=${i}`));
+      await waitForLoad(server, Math.min(1 + i, 5), Math.max(0, i - 4));
+    }
+    process.kill(victim!, "SIGKILL");
+    assert.equal((await running).status, 502);
+    const replies = await Promise.all(later);
+    for (const r of replies) {
+      assert.equal(r.status, 200);
+      assert.notEqual(r.json.pid, victim, "served by the new worker");
+    }
+    const byRun = [...replies].sort((a, b) => (a.json.ran as number) - (b.json.ran as number)).map((r) => r.json.tag);
+    assert.deepEqual(byRun, ["1", "2", "3", "4", "5"]);
   });
 });

@@ -108,14 +108,39 @@ describe("dispatcher: quick and slow work", () => {
     assert.deepEqual([a.routes().length, b.routes().length, d.queued], [1, 2, 1], "b stays free of blocking work while it is new");
     d.expireQueued(t0 + 200, 0);
     assert.deepEqual(b.routes(), ["/quick", "/quick", "/spin"], "backed up, it takes b: not a, whose sync slot is taken");
-    d.submit(job("/quick", t0 + 200));
-    assert.equal(a.routes().length + b.routes().length, 5, "with every worker blocked, a quick job still takes a free slot");
+    const quick = job("/quick", t0 + 200);
+    d.submit(quick);
+    d.submit(job("/spin", t0 + 201));
+    assert.deepEqual([a.routes().length + b.routes().length, d.queued], [4, 2], "with every worker's loop held, a quick job waits in the queue");
+    b.finish(d, 0.2);
+    assert.equal(d.queued, 2, "a worker mid-spin takes nothing when one of its other tasks ends");
     a.finish(d, 300, s1);
+    assert.deepEqual([a.jobs, d.queued], [[quick], 1], "the first worker that frees up takes the quick job, not the older blocking one");
+    a.finish(d, 0.2, quick);
+    d.expireQueued(t0 + 400, 0);
+    assert.deepEqual(a.routes(), ["/spin"], "backed up, the blocking job takes it next");
+    a.finish(d, 300);
     b.finish(d, 300, s2);
     d.setBlocking("/spin", false);
     const s3 = job("/spin", t0 + 300);
     d.submit(s3);
     assert.equal(s3.blocking, undefined, "no longer blocking: a plain job again");
+  });
+
+  it("blocking routes: a quick job that cannot wait in the queue takes a slot beside a blocking job rather than a 503", () => {
+    const d = new Dispatcher(0);
+    const a = new FakeWorker(4, false);
+    const b = new FakeWorker(4, false);
+    d.addWorker(asWorker(a));
+    d.addWorker(asWorker(b));
+    d.setBlocking("/spin", true);
+    // No quick traffic yet: blocking jobs take every worker.
+    d.submit(job("/spin"));
+    d.submit(job("/spin"));
+    assert.deepEqual([a.routes(), b.routes()], [["/spin"], ["/spin"]]);
+    const quick = job("/quick");
+    d.submit(quick);
+    assert.deepEqual([quick.failedWith, a.routes()], [undefined, ["/spin", "/quick"]]);
   });
 
   it("a blocking route on sequential workers is held like a slow one", () => {

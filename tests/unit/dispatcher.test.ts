@@ -103,7 +103,7 @@ describe("dispatcher", () => {
     assert.equal(d.queued, 1, "nothing waits behind a route that streamed");
   });
 
-  it("retry: a job a dead worker never started goes to another worker, else to the head of the queue", () => {
+  it("retry: jobs a dead worker never started go to the head of the queue in the order they arrived, before newer ones", () => {
     const { d, w } = warmed();
     const running = job("/quick");
     d.submit(running);
@@ -115,13 +115,38 @@ describe("dispatcher", () => {
     // w dies: the four prefetched jobs never started.
     d.removeWorker(asWorker(w));
     d.jobsLost(1);
-    for (const j of waiting) assert.equal(d.retry(j), true);
+    assert.deepEqual(d.retry(waiting), []);
     assert.equal(d.queued, 5);
     const fresh = new FakeWorker();
     d.addWorker(asWorker(fresh));
-    const ids = fresh.jobs.map((j) => j.taskId);
-    assert.deepEqual(ids.slice(0, 4).sort(), waiting.map((j) => j.taskId).sort(), "the retried jobs run first");
-    assert.equal(ids[4], fifth.taskId);
+    assert.deepEqual(
+      fresh.jobs.map((j) => j.taskId),
+      [...waiting, fifth].map((j) => j.taskId),
+      "the retried jobs run first, in their order",
+    );
+  });
+
+  it("retry: a job goes to a worker with room; those that find the queue full are the newest, returned to be answered", () => {
+    const d = new Dispatcher(2, () => {}, false);
+    const dead = new FakeWorker();
+    const busy = new FakeWorker();
+    d.addWorker(asWorker(dead));
+    d.addWorker(asWorker(busy));
+    d.submit(job("/x"));
+    d.submit(job("/x"));
+    const queued = job("/x");
+    d.submit(queued);
+    assert.equal(d.queued, 1);
+    // Stand-ins for jobs `dead` held behind its running one (as a worker that prefetched would).
+    const held = [1, 2, 3].map(() => job("/x"));
+    d.removeWorker(asWorker(dead));
+    d.jobsLost(1);
+    const refused = d.retry(held);
+    assert.deepEqual(refused, held.slice(1), "one fits in the queue beside the one already there: the oldest");
+    const fresh = new FakeWorker();
+    d.addWorker(asWorker(fresh));
+    busy.finish(d, 1);
+    assert.deepEqual([fresh.jobs, busy.jobs], [[held[0]], [queued]], "the retried job ran before the one queued after it arrived");
   });
 
   it("slow routes: while quick requests come, slow jobs leave one worker free of them", () => {

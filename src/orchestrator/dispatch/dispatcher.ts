@@ -34,8 +34,11 @@
  *
  * Blocking routes (setBlocking: a Node handler that holds its worker's event loop): such a job
  * needs the worker's sync slot like a sync job, counts as slow work on any worker, and a worker
- * running one gets other jobs only when no other worker has a free slot, since they would wait
- * for the loop.
+ * running one takes no other job until it is done: a job given to it now would wait for the loop
+ * (the worker defers the blocking handler a turn, so the jobs it already holds leave first). When
+ * every worker runs one, a quick job waits in the queue for the first worker that frees up, which
+ * serves waiting quick jobs before its next slow one; only one that could not wait (a full queue,
+ * or a wait past the queue timeout) takes a free slot on such a worker instead of a 503.
  *
  * Overload: with a queue timeout, a job that would have to queue is answered 503 at once when the
  * jobs ahead of it, at the measured mean service time, would keep it waiting longer than that
@@ -199,6 +202,14 @@ export class Dispatcher {
       return;
     }
     const expectedWaitMs = this.expectedWaitMs();
+    if (!slow && (this.queued >= this.maxQueue || (this.queueTimeoutMs > 0 && expectedWaitMs > this.queueTimeoutMs))) {
+      // No room to wait for a free loop: a slot behind a blocking job still beats a 503.
+      const held = this.leastBusy(sync, true);
+      if (held) {
+        this.run(held, job);
+        return;
+      }
+    }
     if (this.queueTimeoutMs > 0 && expectedWaitMs > this.queueTimeoutMs) {
       job.fail(
         503,
@@ -242,23 +253,32 @@ export class Dispatcher {
   }
 
   /**
-   * Takes back a job that a dead worker never started: it runs on another worker, or waits at
-   * the head of the queue (it has waited longest). Returns false when the queue is full.
+   * Takes back the jobs a dead worker never started, given in the order they arrived: each runs on
+   * another worker, or waits at the head of its queue (they have waited longest), still in that
+   * order. Returns those that found no room in a full queue, the newest ones.
    */
-  retry(job: Job): boolean {
-    this.inflight--;
-    if (job.answered || job.abandoned) return true;
-    if (this.workers.size === 0 && this.outage) {
-      this.failUnavailable(job);
-      return true;
+  retry(jobs: readonly Job[]): Job[] {
+    const waiting: Job[] = [];
+    for (const job of jobs) {
+      this.inflight--;
+      if (job.answered || job.abandoned) continue;
+      if (this.workers.size === 0 && this.outage) {
+        this.failUnavailable(job);
+        continue;
+      }
+      const sync = this.classify(job);
+      const worker = job.slow && !this.slowMayStart(performance.now(), job) ? undefined : this.leastBusy(sync);
+      if (worker) this.run(worker, job);
+      else waiting.push(job);
     }
-    const sync = this.classify(job);
-    const worker = job.slow && !this.slowMayStart(performance.now(), job) ? undefined : this.leastBusy(sync);
-    if (worker) {
-      this.run(worker, job);
-      return true;
+    const refused = waiting.splice(Math.max(0, this.maxQueue - this.queued));
+    // Put back last one first, so that the first lands at the head.
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      const job = waiting[i]!;
+      if (!(job.slow ? this.slowQueue : isSync(job) ? this.syncQueue : this.queue).unshift(job)) refused.unshift(job);
     }
-    return this.queued < this.maxQueue && (job.slow ? this.slowQueue : sync ? this.syncQueue : this.queue).unshift(job);
+    this.checkIdle();
+    return refused;
   }
 
   /**
@@ -346,14 +366,15 @@ export class Dispatcher {
 
   /**
    * The worker with the lowest share of its slots in use that can take the job; for a sync job, one
-   * whose sync slot is free. A worker running a blocking job counts as full while another has room.
+   * whose sync slot is free. A worker running a blocking job takes none (see the class comment)
+   * unless `evenHeld`.
    */
-  private leastBusy(sync = false): Worker | undefined {
+  private leastBusy(sync = false, evenHeld = false): Worker | undefined {
     let best: Worker | undefined;
     let bestLoad = Infinity;
     for (const [w, record] of this.workers) {
-      if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record))) continue;
-      const load = !w.sequential && record.slowTasks > 0 ? 1 : w.inflightCount / w.concurrency;
+      if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record)) || (!evenHeld && loopHeld(w, record))) continue;
+      const load = w.inflightCount / w.concurrency;
       if (load < bestLoad) {
         best = w;
         bestLoad = load;
@@ -390,6 +411,7 @@ export class Dispatcher {
   }
 
   private fill(worker: Worker, now = performance.now()): void {
+    if (loopHeld(worker, this.workers.get(worker))) return;
     while (worker.inflightCount < worker.concurrency || (this.prefetch && this.canPrefetch(worker))) {
       const job = this.nextFor(worker, now);
       if (!job) return;
@@ -481,6 +503,14 @@ function isSync(job: Job): boolean {
 /** Whether `job` holds `worker` for long: a slow job on a sequential worker, a blocking job on any. */
 function holds(worker: Worker, job: Job): boolean {
   return job.slow && (worker.sequential || job.blocking === true);
+}
+
+/**
+ * A worker that runs many tasks at once is running a blocking job: its loop is held (on such a
+ * worker only blocking jobs count in slowTasks, see `holds`).
+ */
+function loopHeld(w: Worker, record: WorkerRecord | undefined): boolean {
+  return record !== undefined && record.slowTasks > 0 && !w.sequential;
 }
 
 /** A worker that runs many tasks at once is running a sync job: it takes no other until that one is done. */

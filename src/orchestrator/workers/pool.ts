@@ -182,8 +182,8 @@ export class WorkerPool implements WorkerListener {
   exited(worker: Worker, lostJobs: Job[], cause: string, unstartedJobs: Job[]): void {
     const { dispatcher, log } = this.options;
     dispatcher.removeWorker(worker);
-    for (const job of unstartedJobs) {
-      if (!dispatcher.retry(job)) job.fail(503, "the worker holding this request died and the queue is full", { "retry-after": "1" });
+    for (const job of dispatcher.retry(unstartedJobs)) {
+      job.fail(503, "the worker holding this request died and the queue is full", { "retry-after": "1" });
     }
     for (const job of lostJobs) {
       if (!job.answered) {
