@@ -71,12 +71,6 @@ def request_scheme(task: TaskAssignment, kind: str) -> str:
     return "wss" if secure else "ws"
 
 
-def server_address(task: TaskAssignment, default_port: int) -> Optional[Tuple[str, int]]:
-    """(host, port) from the Host header: the orchestrator, not the worker, faces the client."""
-    host = header(task.headers, "host")
-    return None if host is None else host_and_port(host, default_port)
-
-
 @functools.lru_cache(maxsize=64)
 def _host_port(host: str) -> Tuple[str, int]:
     # Most requests name one of a few hosts: each parsed once (bounded, as Host is the client's).
@@ -84,6 +78,7 @@ def _host_port(host: str) -> Tuple[str, int]:
 
 
 def _server(task: TaskAssignment) -> Optional[Tuple[str, int]]:
+    """(host, port) from the Host header: the orchestrator, not the worker, faces the client."""
     host = header(task.headers, "host")
     return None if host is None else _host_port(host)
 

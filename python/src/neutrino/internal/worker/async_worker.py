@@ -188,7 +188,7 @@ class AsyncWorker(asyncio.Protocol):
         self._bodies: Dict[int, BodyStream] = {}  # streamed request bodies
         self._sockets: Dict[int, SocketChannel] = {}  # WebSockets
         self._paused: "Optional[asyncio.Future[None]]" = None  # the socket's buffer is full
-        self._out: List[bytes] = []  # frames to write at the end of this loop turn (_queue)
+        self._out: List[bytes] = []  # frames for the next loop turn's one write (_queue)
         self._shutting_down = False
         self.exit_code: "asyncio.Future[int]" = loop.create_future()
         self._heartbeat = heartbeat
@@ -347,7 +347,7 @@ class AsyncWorker(asyncio.Protocol):
 
     def _start_stream(self, task_id: int, stream: Stream) -> None:
         self._write_now(encode_response_head(task_id, stream.status, stream.flags,
-                                                   stream.headers))
+                                             stream.headers))
         credit = self._credits[task_id] = Credit(self._loop)
         ended: List[bool] = []
         task = self._loop.create_task(self._stream(task_id, stream, credit, ended))
@@ -362,8 +362,7 @@ class AsyncWorker(asyncio.Protocol):
         flags = BODY_INCOMPLETE
         is_async = stream.is_async
         iterator = stream.content.__aiter__() if is_async else iter(stream.content)
-        self._flush()  # what was queued before (the task's TaskStarted) goes first
-        write = self._transport.writelines
+        write = self._transport.writelines  # after the head, which flushed what was queued
         try:
             while True:
                 if is_async:
@@ -505,7 +504,7 @@ class AsyncWorker(asyncio.Protocol):
         if type(data) is tuple:
             self._transport.writelines(data)
         else:
-            self._write_now(data)
+            self._transport.write(data)
 
     def _socket_closed(self, task_id: int) -> None:
         """Our WebSocketClose went out: the task is over, whether or not the handler returned."""
@@ -541,10 +540,9 @@ class AsyncWorker(asyncio.Protocol):
     # output -----------------------------------------------------------------------------------
 
     def _queue(self, *frames: Any) -> None:
-        """TaskStarted and TaskResult frames: gathered into one write per loop turn (a syscall
-        each costs as much as the adapter's work for a small request). The flush is scheduled
-        before the tasks started in this turn take their first step, so a TaskStarted still goes
-        out before its handler runs."""
+        """TaskStarted and TaskResult frames: gathered into one write per loop turn, not one or
+        two syscalls per task. The flush is scheduled before the tasks started in this turn take
+        their first step, so a TaskStarted still goes out before its handler runs."""
         if not self._out:
             self._loop.call_soon(self._flush)
         self._out.extend(frames)
