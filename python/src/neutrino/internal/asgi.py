@@ -14,6 +14,7 @@ task is over for the orchestrator.
 """
 
 import asyncio
+import functools
 import sys
 import traceback
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
@@ -51,8 +52,12 @@ def _latin1(text: str) -> bytes:
 def request_headers(task: TaskAssignment) -> Headers:
     """The headers as byte pairs; ``x-request-id`` is the request's id (the orchestrator's when
     the client sent none or an unusable one), so the app logs what the access log says."""
-    headers = [(name.encode("latin-1", "replace"), _latin1(value))
-               for name, value in task.headers if name != "x-request-id"]
+    try:  # the common case, every header latin-1: one comprehension, no call per header
+        headers = [(name.encode("latin-1"), value.encode("latin-1"))
+                   for name, value in task.headers if name != "x-request-id"]
+    except UnicodeEncodeError:
+        headers = [(name.encode("latin-1", "replace"), _latin1(value))
+                   for name, value in task.headers if name != "x-request-id"]
     headers.append((b"x-request-id", _latin1(task.request_id)))
     return headers
 
@@ -66,15 +71,23 @@ def request_scheme(task: TaskAssignment, kind: str) -> str:
     return "wss" if secure else "ws"
 
 
-def server_address(task: TaskAssignment, default_port: int) -> Optional[Tuple[str, int]]:
+@functools.lru_cache(maxsize=64)
+def _host_port(host: str) -> Tuple[str, int]:
+    # Most requests name one of a few hosts: each parsed once (bounded, as Host is the client's).
+    return host_and_port(host, 80)
+
+
+def _server(task: TaskAssignment) -> Optional[Tuple[str, int]]:
     """(host, port) from the Host header: the orchestrator, not the worker, faces the client."""
     host = header(task.headers, "host")
-    return None if host is None else host_and_port(host, default_port)
+    return None if host is None else _host_port(host)
 
 
 def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str, Any]
                ) -> Dict[str, Any]:
     """What the ``http`` and ``websocket`` scopes share."""
+    path = task.path
+    query = task.query
     return {
         "type": kind,
         "asgi": ASGI,
@@ -82,13 +95,13 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
         "scheme": request_scheme(task, kind),
         # Under a root path the proxy stripped, path and raw_path start with it again (as
         # uvicorn's --root-path does): frameworks route on what follows it.
-        "path": root_path + unquote(task.path),
-        "raw_path": _latin1(root_path + task.path),
-        "query_string": _latin1(task.query),
+        "path": root_path + (unquote(path) if "%" in path else path),
+        "raw_path": _latin1(root_path + path),
+        "query_string": _latin1(query) if query else b"",
         "root_path": root_path,
         "headers": request_headers(task),
         "client": (task.client_host, task.client_port) if task.client_host else None,
-        "server": server_address(task, 80),
+        "server": _server(task),
         # A shallow copy per request, as the spec asks: what lifespan put there is shared.
         "state": dict(state),
     }
@@ -174,7 +187,8 @@ class _HttpExchange:
         self.head: Optional[Tuple[int, List[Tuple[str, str]]]] = None
         self.complete = False
         self.disconnected = asyncio.Event()
-        self.outcome: "asyncio.Future[Outcome]" = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.outcome: "asyncio.Future[Outcome]" = self.loop.create_future()
         self.channel: Optional[_Channel] = None
         self.app_task: Optional["asyncio.Task[Any]"] = None
 
@@ -257,6 +271,12 @@ class _HttpExchange:
                 channel.close()
                 if self.app_task is not None:
                     self.app_task.cancel()
+
+    def settled(self, outcome: "asyncio.Future[Outcome]") -> None:
+        if outcome.cancelled():  # cancelled before any response: stop the app too
+            self.disconnected.set()
+            if self.app_task is not None:
+                self.app_task.cancel()
 
     def app_ended(self, task: "asyncio.Task[Any]") -> None:
         # The task's exception holds the app's frames, which hold this exchange: without this
@@ -416,21 +436,23 @@ class AsgiAdapter:
         frames (large or chunked), None when the task carries it whole."""
         if socket is not None and is_websocket(task):
             return await _WebSocketSession(task, socket).run(self.app, self.root_path, self.state)
+        return await self.start(task, body)
+
+    def start(self, task: TaskAssignment, body: Any = None) -> "asyncio.Future[Outcome]":
+        """Starts the app's call for an ``http`` task; the future is its outcome (a Result or a
+        Stream), set by the app's send(), or by the call's end without a response. Cancelling it
+        cancels the call. The worker waits on this future itself: no task of its own per request
+        beside the app's."""
         exchange = _HttpExchange(task, body)
         scope = base_scope("http", task, self.root_path, self.state)
         scope["method"] = task.method
-        app_task = asyncio.ensure_future(self.app(scope, exchange.receive, exchange.send))
+        app_task = exchange.loop.create_task(self.app(scope, exchange.receive, exchange.send))
         exchange.app_task = app_task
         self._running.add(app_task)
         app_task.add_done_callback(self._running.discard)
         app_task.add_done_callback(exchange.app_ended)
-        try:
-            # Set by the app's send(), or by app_ended when the call ends without a response.
-            return await exchange.outcome
-        except asyncio.CancelledError:  # cancelled before any response: stop the app too
-            exchange.disconnected.set()
-            app_task.cancel()
-            raise
+        exchange.outcome.add_done_callback(exchange.settled)
+        return exchange.outcome
 
     # lifespan ----------------------------------------------------------------------------------
 

@@ -188,6 +188,7 @@ class AsyncWorker(asyncio.Protocol):
         self._bodies: Dict[int, BodyStream] = {}  # streamed request bodies
         self._sockets: Dict[int, SocketChannel] = {}  # WebSockets
         self._paused: "Optional[asyncio.Future[None]]" = None  # the socket's buffer is full
+        self._out: List[bytes] = []  # frames for the next loop turn's one write (_queue)
         self._shutting_down = False
         self.exit_code: "asyncio.Future[int]" = loop.create_future()
         self._heartbeat = heartbeat
@@ -241,7 +242,7 @@ class AsyncWorker(asyncio.Protocol):
         if kind is TaskAssignment:
             self._start(msg)
         elif kind is DiscoverRoutes:
-            self._transport.write(self._registry())
+            self._write_now(self._registry())
         elif kind is WindowUpdate:
             credit = self._credits.get(msg.task_id)
             if credit is not None:  # else the stream is over: they crossed on the wire
@@ -295,22 +296,20 @@ class AsyncWorker(asyncio.Protocol):
         elif found.in_thread:
             # When the thread will start it is not known here: said started now, so that it is
             # never run twice (TaskStarted).
-            self._transport.write(encode_task_started(task_id))
+            self._write_now(encode_task_started(task_id))
             run = self._execute_sync if body is None else functools.partial(
                 execute, self._table, body=body)
             job = self._runner.submit(run, task)
             handle = job
             future = job.future
         else:
-            handle = future = self._loop.create_task(self._run_async(task_id, task, body))
+            # TaskStarted before the handler runs: if a handler then blocks the loop and the
+            # worker is declared hung, the tasks it never started can go to another worker. The
+            # flush is scheduled before the task's first step (_queue).
+            self._queue(encode_task_started(task_id))
+            handle = future = self._loop.create_task(execute_async(self._table, task, body))
         self._inflight[task_id] = handle
         future.add_done_callback(functools.partial(self._done, task_id, handle))
-
-    async def _run_async(self, task_id: int, task: TaskAssignment, body: Any) -> Outcome:
-        # TaskStarted before the handler runs: if a handler then blocks the loop and the worker is
-        # declared hung, the tasks it never started can go to another worker.
-        self._transport.write(encode_task_started(task_id))
-        return await execute_async(self._table, task, body)
 
     def _done(self, task_id: int, handle: Any, future: "asyncio.Future[Any]") -> None:
         if self._inflight.get(task_id) is not handle:
@@ -342,13 +341,13 @@ class AsyncWorker(asyncio.Protocol):
     def _grant(self, task_id: int, increment: int) -> None:
         """The handler has read that much of the task's request body: let more come."""
         if task_id in self._bodies and not self.exit_code.done():
-            self._transport.write(encode_window_update(task_id, increment))
+            self._write_now(encode_window_update(task_id, increment))
 
     # streamed responses -----------------------------------------------------------------------
 
     def _start_stream(self, task_id: int, stream: Stream) -> None:
-        self._transport.write(encode_response_head(task_id, stream.status, stream.flags,
-                                                   stream.headers))
+        self._write_now(encode_response_head(task_id, stream.status, stream.flags,
+                                             stream.headers))
         credit = self._credits[task_id] = Credit(self._loop)
         ended: List[bool] = []
         task = self._loop.create_task(self._stream(task_id, stream, credit, ended))
@@ -363,7 +362,7 @@ class AsyncWorker(asyncio.Protocol):
         flags = BODY_INCOMPLETE
         is_async = stream.is_async
         iterator = stream.content.__aiter__() if is_async else iter(stream.content)
-        write = self._transport.writelines
+        write = self._transport.writelines  # after the head, which flushed what was queued
         try:
             while True:
                 if is_async:
@@ -389,7 +388,7 @@ class AsyncWorker(asyncio.Protocol):
             report_stream_failure(task_id, exc)
         await self._close_content(task_id, iterator, is_async)
         ended.append(True)
-        self._transport.write(encode_body_end(task_id, flags))
+        self._write_now(encode_body_end(task_id, flags))
 
     async def _close_content(self, task_id: int, iterator: Any, is_async: bool) -> None:
         try:
@@ -406,7 +405,7 @@ class AsyncWorker(asyncio.Protocol):
     def _stream_done(self, task_id: int, task: Any, ended: List[bool], _: Any) -> None:
         if not ended and not self.exit_code.done():
             # Cancelled before it ran, or a failure of ours: the stream still has to end.
-            self._transport.write(encode_body_end(task_id, BODY_INCOMPLETE))
+            self._write_now(encode_body_end(task_id, BODY_INCOMPLETE))
         if self._inflight.get(task_id) is task:
             self._end(task_id)
         if self._shutting_down:
@@ -418,7 +417,7 @@ class AsyncWorker(asyncio.Protocol):
                              ) -> Optional[Result]:
         """Accepts, runs the handler, and closes: 1000 when it returns (or the peer closed),
         1011 when it raises (traceback logged), 1001 when the task is cancelled."""
-        self._transport.write(encode_task_started(task_id))
+        self._write_now(encode_task_started(task_id))
         channel = self._channel(task_id)
         subprotocol = choose_subprotocol(entry.route.subprotocols, task.headers)
         client = (task.client_host, task.client_port) if task.client_host else None
@@ -465,13 +464,21 @@ class AsyncWorker(asyncio.Protocol):
                                                       functools.partial(self._grant, task_id))
         if task.route in self._foreign_sockets and is_upgrade(task.headers):
             channel = self._channel(task_id)
-        handle = self._loop.create_task(self._run_foreign(task_id, task, body, channel))
+        if channel is None:  # plain HTTP, the hot path: the app's outcome is the handle
+            self._queue(encode_task_started(task_id))
+            try:
+                handle = self._foreign.start(task, body)
+            except Exception as exc:  # answered as a failed task, as one raised in a task is
+                handle = self._loop.create_future()
+                handle.set_exception(exc)
+        else:
+            handle = self._loop.create_task(self._run_foreign(task_id, task, body, channel))
         self._inflight[task_id] = handle
         handle.add_done_callback(functools.partial(self._done, task_id, handle))
 
     async def _run_foreign(self, task_id: int, task: TaskAssignment, body: Any,
                            channel: Optional[SocketChannel]) -> Outcome:
-        self._transport.write(encode_task_started(task_id))
+        self._write_now(encode_task_started(task_id))
         try:
             outcome = await self._foreign.execute_async(task, body, channel)
         except asyncio.CancelledError:
@@ -493,6 +500,7 @@ class AsyncWorker(asyncio.Protocol):
     def _write(self, data: Any) -> None:
         if self.exit_code.done():
             return
+        self._flush()
         if type(data) is tuple:
             self._transport.writelines(data)
         else:
@@ -531,6 +539,26 @@ class AsyncWorker(asyncio.Protocol):
 
     # output -----------------------------------------------------------------------------------
 
+    def _queue(self, *frames: Any) -> None:
+        """TaskStarted and TaskResult frames: gathered into one write per loop turn, not one or
+        two syscalls per task. The flush is scheduled before the tasks started in this turn take
+        their first step, so a TaskStarted still goes out before its handler runs."""
+        if not self._out:
+            self._loop.call_soon(self._flush)
+        self._out.extend(frames)
+
+    def _flush(self) -> None:
+        out = self._out
+        if out:
+            self._out = []
+            self._transport.writelines(out)
+
+    def _write_now(self, data: bytes) -> None:
+        """Any other frame: after what is queued, so that a task's frames keep their order."""
+        if self._out:
+            self._flush()
+        self._transport.write(data)
+
     def _send(self, task_id: int, result: Result) -> None:
         status, flags, headers, body = result
         head = encode_task_result_head(task_id, status, flags, headers, len(body))
@@ -538,7 +566,7 @@ class AsyncWorker(asyncio.Protocol):
             # The orchestrator would refuse the frame, and the worker with it: say what to do.
             status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body))
             head = encode_task_result_head(task_id, status, flags, headers, len(body))
-        self._transport.writelines((head, body))
+        self._queue(head, body)
 
     def _beat(self) -> None:
         """Heartbeats come from the loop, so they stop when a handler blocks it, which is what
@@ -547,7 +575,7 @@ class AsyncWorker(asyncio.Protocol):
         if self.exit_code.done():
             return
         if not self._runner.busy:
-            self._transport.write(self._heartbeat)
+            self._write_now(self._heartbeat)
         self._loop.call_later(self._interval, self._beat)
 
     def _exit_when_idle(self) -> None:
@@ -598,6 +626,7 @@ def serve_async(loop: asyncio.AbstractEventLoop, sock: socket.socket,
         code = loop.run_until_complete(run())
     finally:
         if worker._transport is not None:
+            worker._flush()
             worker._transport.close()
     abandoned = worker.busy
     runner.stop()
