@@ -22,17 +22,11 @@ if (process.env.npm_command !== undefined) {
   watch.unref();
 }
 
-/*
- * Keep V8's young generation at its initial size. By default it doubles under load, to 16 MiB a
- * semi-space, which is most of the front's memory beyond node:http's and buys nothing here: what
- * a request allocates dies within the request. `--max-semi-space-size` would cap it too, but only
- * when given at V8's start (setFlagsFromString is too late for it; the growth factor is read at
- * every growth). A semi-space flag of the operator's (NODE_OPTIONS, node's argv) wins.
- */
-const v8Flags = `${process.env.NODE_OPTIONS ?? ""} ${process.execArgv.join(" ")}`;
-if (!/semi[-_]space/.test(v8Flags)) {
-  const { setFlagsFromString } = await import("node:v8");
-  setFlagsFromString("--semi-space-growth-factor=1");
+// V8's young generation stays at two 4 MiB semi-spaces (young-generation.ts says why), unless the
+// operator sets a semi-space flag (NODE_OPTIONS, node's argv).
+if (!/semi[-_]space/.test(`${process.env.NODE_OPTIONS ?? ""} ${process.execArgv.join(" ")}`)) {
+  const { capYoungGeneration } = await import("../dist/src/orchestrator/young-generation.js");
+  capYoungGeneration();
 }
 
 await import("../dist/src/orchestrator/cli.js");
