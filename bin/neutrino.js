@@ -22,4 +22,11 @@ if (process.env.npm_command !== undefined) {
   watch.unref();
 }
 
+// V8's young generation stays at two 4 MiB semi-spaces (young-generation.ts says why), unless the
+// operator sets a semi-space flag (NODE_OPTIONS, node's argv).
+if (!/semi[-_]space/.test(`${process.env.NODE_OPTIONS ?? ""} ${process.execArgv.join(" ")}`)) {
+  const { capYoungGeneration } = await import("../dist/src/orchestrator/young-generation.js");
+  capYoungGeneration();
+}
+
 await import("../dist/src/orchestrator/cli.js");

@@ -8,6 +8,9 @@ import type { Dispatcher } from "./dispatch/dispatcher.js";
 import type { WorkerPool } from "./workers/pool.js";
 import { OpenStreams, STREAM_KINDS } from "./streams.js";
 
+/** How often the orchestrator's event-loop delay is sampled, in ms (`nodejs_eventloop_lag_*`). */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 /** Label for requests that matched no route, so unknown paths cannot blow up the label set. */
 export const NO_ROUTE = "(none)";
 
@@ -49,7 +52,10 @@ export class Metrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "neutrino_orchestrator_" });
+    // The event-loop delay histogram samples on a timer: prom-client's default, every 10 ms, wakes
+    // an idle or lightly loaded front about 200 times a second for that alone. Stalls of the front
+    // worth alerting on are longer than a sample; the workers report their own loop lag.
+    collectDefaultMetrics({ register: this.registry, prefix: "neutrino_orchestrator_", eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     const streams = this.streams;
     new Gauge({
       name: "neutrino_streams_open",
