@@ -7,9 +7,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent, request as httpRequest } from "node:http";
 import { describe, it } from "node:test";
-import { childPids, request, startServer, type RunningServer } from "../support/server.js";
+import { childPids, getOn, request, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 
 const apps = [
@@ -17,23 +16,9 @@ const apps = [
   { runtime: "typescript", app: "tests/fixtures/tsapp.ts:app" },
 ];
 
-/** GET on a connection of its own, so that the primary hands each one to the next front. */
-function fresh(url: string): Promise<{ status: number; body: string }> {
-  const agent = new Agent({ keepAlive: false });
-  return new Promise((resolve, reject) => {
-    httpRequest(url, { agent }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode!, body }));
-    })
-      .on("error", reject)
-      .end();
-  });
-}
-
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function status(server: RunningServer): Promise<any> {
-  const r = await fresh(`${server.url}/_neutrino/status.json`);
+  const r = await getOn(`${server.url}/_neutrino/status.json`);
   assert.equal(r.status, 200, r.body);
   return JSON.parse(r.body);
 }
@@ -53,7 +38,7 @@ for (const { runtime, app } of apps) {
       const server = await startServer(app, ["--fronts", "2", "--workers", "4", "--status-page", "--max-queue", "100", "--worker-timeout", "1.5"]);
       try {
         await waitFor(() => listeningLines(server) >= 2, 30_000, "both fronts listening");
-        for (let i = 0; i < 10; i++) assert.equal((await fresh(`${server.url}/add?x=${i}&y=1`)).status, 200);
+        for (let i = 0; i < 10; i++) assert.equal((await getOn(`${server.url}/add?x=${i}&y=1`)).status, 200);
         const fronts = childPids(server.proc.pid!);
         assert.equal(fronts.length, 2);
         await waitFor(() => fronts.every((f) => childPids(f).length === 2), 20_000, "two workers per front");
@@ -83,7 +68,7 @@ for (const { runtime, app } of apps) {
           assert.ok((await status(server)).workers.every((w: { loop_lag_ms: unknown }) => w.loop_lag_ms === null));
         }
         for (let i = 0; i < 4; i++) {
-          const ready = await fresh(`${server.url}/ready`);
+          const ready = await getOn(`${server.url}/ready`);
           assert.equal(ready.status, 200, ready.body);
         }
       } finally {
@@ -107,7 +92,7 @@ describe("--fronts 2: /ready for the whole server", () => {
       // Its replacement fails to start (a broken deploy): front 0 has no serving worker, front 1 has one.
       await waitFor(async () => (await status(server)).pool.start_failures_in_a_row >= 1, 20_000, "front 0's failed start on the page");
       for (let i = 0; i < 4; i++) {
-        const ready = await fresh(`${server.url}/ready`);
+        const ready = await getOn(`${server.url}/ready`);
         assert.equal(ready.status, 503, ready.body);
         assert.deepEqual(JSON.parse(ready.body), { status: "no_worker", fronts: [0] });
       }
@@ -115,8 +100,8 @@ describe("--fronts 2: /ready for the whole server", () => {
       assert.equal(s.pool.serving, 1);
       assert.match(s.pool.last_start_error, /this deploy is broken/);
       unlinkSync(breakFile);
-      await waitFor(async () => (await fresh(`${server.url}/ready`)).status === 200, 30_000, "/ready 200 once front 0's worker starts");
-      for (let i = 0; i < 4; i++) assert.equal((await fresh(`${server.url}/ready`)).status, 200);
+      await waitFor(async () => (await getOn(`${server.url}/ready`)).status === 200, 30_000, "/ready 200 once front 0's worker starts");
+      for (let i = 0; i < 4; i++) assert.equal((await getOn(`${server.url}/ready`)).status, 200);
     } finally {
       assert.equal(await server.stop(), 0);
       rmSync(dir, { recursive: true, force: true });
@@ -141,7 +126,7 @@ describe("--fronts 2: a front that dies", () => {
       assert.ok(["replacing", "starting", "serving"].includes(during.fronts[0].state), during.fronts[0].state);
       assert.equal(during.fronts[0].restarts, 1);
       assert.equal(during.fronts[1].state, "serving");
-      assert.equal((await fresh(`${server.url}/ready`)).status, 200); // the survivor serves; the new front gets no connection until it listens
+      assert.equal((await getOn(`${server.url}/ready`)).status, 200); // the survivor serves; the new front gets no connection until it listens
       await waitFor(() => listeningLines(server) >= 3, 30_000, "the new front listening");
       const replacement = listeningPid(server, 0)!;
       assert.notEqual(replacement, victim);
@@ -186,7 +171,7 @@ describe("--fronts 2: a front that dies", () => {
       assert.match(String(exits[2]!.msg), /^front 0 exited \(SIGKILL\): starting a new one in 400 ms \(3 in a row\)$/);
       // Front 1 was never touched, and the server answers through both.
       assert.equal(server.logs().filter((r) => typeof r.msg === "string" && r.msg.startsWith("front 1 exited")).length, 0);
-      const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => fresh(`${server.url}/add?x=${i}&y=2`)));
+      const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => getOn(`${server.url}/add?x=${i}&y=2`)));
       assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200]);
     } finally {
       assert.equal(await server.stop(), 0);

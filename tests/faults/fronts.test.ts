@@ -6,28 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { describe, it } from "node:test";
-import { childPids, isAlive, request, startServer, type RunningServer } from "../support/server.js";
+import { childPids, getOn, isAlive, request, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 
 const apps = [
   { runtime: "python", app: "tests/fixtures/pyapp:app" },
   { runtime: "typescript", app: "tests/fixtures/tsapp.ts:app" },
 ];
-
-/** GET over one keep-alive connection of its own (`agent` holds a single socket). */
-function get(url: string, agent: Agent): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    httpRequest(url, { agent }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode!, body }));
-    })
-      .on("error", reject)
-      .end();
-  });
-}
 
 function connection(): Agent {
   return new Agent({ keepAlive: true, maxSockets: 1 });
@@ -67,7 +54,7 @@ for (const { runtime, app } of apps) {
         assert.match(server.stdout(), /2 fronts \(--fronts 2\)/);
         const agents = Array.from({ length: 6 }, connection);
         for (let round = 0; round < 3; round++) {
-          const replies = await Promise.all(agents.map((a, i) => get(`${server.url}/add?x=${i}&y=${round}`, a)));
+          const replies = await Promise.all(agents.map((a, i) => getOn(`${server.url}/add?x=${i}&y=${round}`, a)));
           replies.forEach((r, i) => {
             assert.equal(r.status, 200);
             assert.deepEqual(JSON.parse(r.body), { result: i + round });
@@ -100,7 +87,7 @@ describe("--fronts 2: failures", () => {
       await waitFor(() => childPids(front!).length === 2, 10_000, "the front's two workers");
       const victim = childPids(front!)[0]!;
       const agents = Array.from({ length: 8 }, connection);
-      const inflight = agents.map((a) => get(`${server.url}/sleep?seconds=1`, a));
+      const inflight = agents.map((a) => getOn(`${server.url}/sleep?seconds=1`, a));
       // All four workers busy (two per front), so the victim has a request in flight.
       await waitFor(async () => metric((await request(`${server.url}/metrics`)).text, 'neutrino_workers{state="busy"}') === 4, 20_000, "four busy workers");
       process.kill(victim, "SIGKILL");
@@ -115,7 +102,7 @@ describe("--fronts 2: failures", () => {
       // Four slow requests at once on fresh connections: two per front, so each of its workers takes one.
       await waitFor(
         async () => {
-          const replies = await Promise.all(Array.from({ length: 4 }, () => get(`${server.url}/sleep?seconds=0.3`, connection())));
+          const replies = await Promise.all(Array.from({ length: 4 }, () => getOn(`${server.url}/sleep?seconds=0.3`, connection())));
           return replies.some((r) => r.status === 200 && JSON.parse(r.body).pid === fresh);
         },
         30_000,
@@ -149,7 +136,7 @@ describe("--fronts 2: failures", () => {
       await waitFor(() => !isAlive(orphan), 10_000, "the dead front's worker gone");
       assert.ok(!existsSync(socketDir), "the dead front's socket directory is removed");
       assert.match(server.stdout(), /front \d exited \(SIGKILL\): starting a new one/);
-      const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => get(`${server.url}/add?x=${i}&y=2`, connection())));
+      const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => getOn(`${server.url}/add?x=${i}&y=2`, connection())));
       assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
     } finally {
       assert.equal(await server.stop(), 0);
@@ -168,7 +155,7 @@ describe("--fronts 2: failures", () => {
       assert.equal(order[0]!.split(" ")[1], order[1]!.split(" ")[1], `order ${order}`);
       assert.match(order[1]!, /^reloaded:/, `order ${order}`);
       assert.notEqual(order[0]!.split(" ")[1], order[2]!.split(" ")[1], `order ${order}`);
-      for (let i = 0; i < 4; i++) assert.equal((await get(`${server.url}/add?x=${i}&y=1`, connection())).status, 200);
+      for (let i = 0; i < 4; i++) assert.equal((await getOn(`${server.url}/add?x=${i}&y=1`, connection())).status, 200);
     } finally {
       assert.equal(await server.stop(), 0);
     }
@@ -180,7 +167,7 @@ describe("--fronts 2: failures", () => {
     const all = tree(server.proc.pid!);
     assert.equal(all.length, 4); // two fronts, one worker each
     const agents = [connection(), connection()];
-    const inflight = agents.map((a) => get(`${server.url}/sleep?seconds=1`, a));
+    const inflight = agents.map((a) => getOn(`${server.url}/sleep?seconds=1`, a));
     await waitFor(async () => metric((await request(`${server.url}/metrics`)).text, 'neutrino_workers{state="busy"}') === 2, 20_000, "both workers busy");
     const code = server.stop("SIGTERM");
     const replies = await Promise.all(inflight);

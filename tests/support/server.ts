@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { repoRoot } from "./paths.js";
 
@@ -131,3 +132,20 @@ export async function request(url: string, init?: RequestInit): Promise<Reply> {
 }
 
 export const post = (url: string, body: string): Promise<Reply> => request(url, { method: "POST", body });
+
+/**
+ * GET through node:http on the given agent (a keep-alive agent holding one socket pins the
+ * requests to one connection; a fresh non-keep-alive agent opens a new one, which under
+ * `--fronts N` the primary hands to the next front).
+ */
+export function getOn(url: string, agent: Agent = new Agent({ keepAlive: false })): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest(url, { agent }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode!, body }));
+    })
+      .on("error", reject)
+      .end();
+  });
+}
