@@ -244,14 +244,14 @@ SERVERS = [
                          "--workers", w, "--port", port, "--python", VENV_BIN / "python", "--no-prefetch"],
         default=False,
     ),
-    Server(
-        "neutrino-fronts2", "variant of `neutrino` with `--fronts 2`: two node fronts sharing the port, each "
-        "supervising W/2 Python workers (only with `--only neutrino-fronts2`)",
-        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.py:app",
-                         "--workers", w, "--port", port, "--python", VENV_BIN / "python", "--fronts", "2"],
-        workers=lambda w: w + 2,  # the two fronts, then the workers under them
+    *[Server(
+        f"neutrino-fronts{n}", f"variant of `neutrino` with `--fronts {n}`: {n} node fronts sharing the port, each "
+        f"supervising W/{n} Python workers (only with `--only neutrino-fronts{n}`)",
+        lambda w, port, n=n: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.py:app",
+                              "--workers", w, "--port", port, "--python", VENV_BIN / "python", "--fronts", n],
+        workers=lambda w, n=n: w + n,  # the fronts, then the workers under them
         default=False,
-    ),
+    ) for n in (2, 4, 8)],
     Server(
         "neutrino-ts", "Neutrino: node orchestrator + W Node workers, each holding up to 64 requests (`bench/apps/neutrino_app.ts`)",
         lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/neutrino_app.ts:app",
@@ -420,7 +420,7 @@ def run_load(workload, port, seconds, opts, front_pid, tag, warmup=False):
         argv = [sys.executable, BENCH / "streamgen.py", "--port", port, "--mb", 10 if warmup else STREAM_MIB, "--count", count]
     elif workload.kind == "simple":
         env = dict(os.environ, LUA_PATH=f"{WRK_DIR}/?.lua;;")
-        argv = ["wrk", "-t1", f"-c{opts.connections}", f"-d{seconds}s", "--timeout", "5s",
+        argv = ["wrk", f"-t{opts.wrk_threads}", f"-c{opts.connections}", f"-d{seconds}s", "--timeout", "5s",
                 "-s", WRK_DIR / workload.script, f"http://127.0.0.1:{port}{workload.path}"]
     else:
         env = None
@@ -576,7 +576,7 @@ def render_context(ctx):
         f"{m['mem_gib']} GiB RAM, Linux {m['kernel']}, host `{m['hostname']}`",
         f"- **Run**: {ctx['started']} UTC, `{ctx['command']}`, took {ctx['elapsed_s'] / 60:.1f} min; "
         f"{ctx['duration']} s measured after {ctx['warmup']} s of warm-up per row; "
-        f"trivial and CPU loads: wrk, 1 thread, {ctx['connections']} connections; mixed loads: `bench/loadgen.py`",
+        f"trivial and CPU loads: wrk, {ctx.get('wrk_threads', 1)} thread(s), {ctx['connections']} connections; mixed loads: `bench/loadgen.py`",
         f"- **Software**: {ctx['versions']}",
         f"- **CPU work**: /cpu = {ctx['iters']['py_cpu']:,} and /slow = {ctx['iters']['py_slow']:,} iterations of the "
         f"Python loop in `bench/apps/work.py` ({ctx['iters']['py_cpu_ms']:.2f} ms of CPU per /cpu when the run started); "
@@ -686,6 +686,8 @@ def parse_args(argv):
                     help="measure a row again, up to this many times, while other work took a quarter core or more "
                          "of the machine during it; the least disturbed try is kept (default 2; --quick: 0)")
     ap.add_argument("--connections", type=int, default=32, help="wrk connections for saturating loads (default 32)")
+    ap.add_argument("--wrk-threads", type=int, default=1,
+                    help="wrk threads for saturating loads (default 1; more only where the machine has cores to spare, e.g. W=16)")
     ap.add_argument("--docs", dest="docs", action="store_true", default=None, help="update docs/benchmarks.md (default: only for a full run)")
     ap.add_argument("--no-docs", dest="docs", action="store_false")
     ap.add_argument("--no-build", action="store_true", help="(read by bench/run.sh) do not run `npm run build` first")
@@ -794,6 +796,7 @@ def main(argv):
         "command": "npm run bench" + ("" if not argv else " -- " + " ".join(argv)),
         "elapsed_s": time.monotonic() - t_start, "duration": opts.duration, "warmup": opts.warmup,
         "connections": opts.connections,
+        "wrk_threads": opts.wrk_threads,
         "versions": versions(), "iters": iters, "servers": opts.servers,
     }
     body = render_results(rows, codec, failures, ctx)
