@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /** The `neutrino` command line (commander). */
+import { availableParallelism } from "node:os";
 import { Command } from "commander";
 import { AppSpecError, parseAppSpec, type AppSpec } from "../shared/app-spec.js";
 import { applyConfig, ConfigError, envName, readConfigFile, type ConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { loadEnvFile } from "./env-file.js";
+import { AUTO_FRONTS, autoFronts } from "./fronts/count.js";
 import { frontOf, FrontLink, shareOf } from "./fronts/front.js";
 import { Primary } from "./fronts/primary.js";
 import { createLogger } from "./log.js";
@@ -123,13 +125,18 @@ withOptions(program.command("serve"), SERVE_OPTIONS)
   .addHelpText("after", "\nEvery option can also be set as NEUTRINO_<OPTION> (e.g. NEUTRINO_MAX_QUEUE) or as a key of the config file\n(e.g. max-queue = 512); a flag wins over the environment, which wins over the file.")
   .action(async (cliApp: AppSpec | undefined, _opts, command: Command) => {
     const app = configure(command, cliApp);
-    const settings = command.opts<ServeSettings>();
+    const given = command.opts<ServeSettings>();
+    const autoCount = given.fronts === AUTO_FRONTS;
+    const settings: ServeSettings = autoCount
+      ? { ...given, fronts: autoFronts(given.workers, undefined, !given.bind.some((b) => b.startsWith("fd://"))) }
+      : given;
     const conflict = conflicts(settings);
     if (conflict) usageError(conflict);
     const found = resolved(app, settings.appDir);
     const runtime = runtimeFor(found, { ...settings, pythonFrom: givenBy(command, "python") });
     const log = createLogger(settings.logLevel);
     const front = frontOf();
+    if (autoCount && front === null) log.info({ fronts: settings.fronts }, `--fronts auto: ${settings.fronts} front(s) for ${settings.workers} workers on ${availableParallelism()} cores`);
     const code =
       settings.fronts === 1
         ? await new Server({ ...settings, app: found.app, runtime, log }).run()

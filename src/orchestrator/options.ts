@@ -16,6 +16,7 @@ import { BindError, parseBind, parseFd, parseMode } from "./http/listeners.js";
 import { compileTrust } from "./http/proxy-headers.js";
 import { addStaticMount, StaticMountError, type StaticMount } from "./http/static-files.js";
 import { DEFAULT_CONCURRENCY } from "../shared/concurrency.js";
+import { AUTO_FRONTS } from "./fronts/count.js";
 import { INTERFACES, type Interface } from "../shared/interface.js";
 
 export interface OptionSpec<T> {
@@ -48,6 +49,11 @@ export interface OptionSpec<T> {
 /** Typing help only: lets TypeScript infer T from an entry's parser and default. */
 function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
+}
+
+/** `--fronts`: a count, or `auto` (resolved at start-up, when the machine's cores are known). */
+function frontCount(value: string): number {
+  return value.trim() === "auto" ? AUTO_FRONTS : integer(1, 64)(value);
 }
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -170,9 +176,9 @@ export const SERVE_OPTIONS = {
   workers: option({ flags: "-w, --workers <n>", help: "number of worker processes", parse: integer(1, 1024), default: 4 }),
   fronts: option({
     flags: "--fronts <n>",
-    help: "HTTP front processes sharing the listening socket, each supervising its share of --workers (1: one process)",
-    doc: "HTTP front processes (node:cluster) sharing the listening socket, each supervising its share of `--workers`; a primary process replaces a front that dies and relays signals; see [fronts.md](fronts.md)",
-    parse: integer(1, 64),
+    help: "HTTP front processes sharing the listening socket, each supervising its share of --workers (1: one process; auto: one per two workers, at most one per two cores)",
+    doc: "HTTP front processes (node:cluster) sharing the listening socket, each supervising its share of `--workers`; a primary process replaces a front that dies and relays signals. `auto`: one front per two workers, at most one per two cores (1 on a 2-core machine, 8 for `--workers 16` on 16 cores); see [fronts.md](fronts.md)",
+    parse: frontCount,
     default: 1,
   }),
   port: option({ flags: "-p, --port <port>", help: "port to listen on (0 picks a free one)", parse: integer(0, 65535), default: 8000 }),
