@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `neutrino` command line (commander). */
 import { availableParallelism } from "node:os";
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { AppSpecError, parseAppSpec, type AppSpec } from "../shared/app-spec.js";
 import { applyConfig, ConfigError, envName, readConfigFile, type ConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
@@ -117,7 +117,10 @@ const program = new Command("neutrino")
   .description("A polyglot application server: one orchestrator owns HTTP, a pool of workers runs your handlers.")
   .version(nameAndVersion, "-V, --version")
   .showHelpAfterError()
-  .configureHelp({ helpWidth: 120 });
+  .configureHelp({ helpWidth: 120 })
+  // Commander's own usage errors (a bad option value, an unknown option) exit 2 like ours and
+  // like click's and argparse's, not 1, which means "the server failed"; see the end of this file.
+  .exitOverride();
 
 withOptions(program.command("serve"), SERVE_OPTIONS)
   .description("start the orchestrator and a pool of workers serving APP")
@@ -172,4 +175,10 @@ withOptions(program.command("routes"), { python, appDir, factory, interface: kin
     }
   });
 
-await program.parseAsync();
+try {
+  await program.parseAsync();
+} catch (err) {
+  // It printed its message already; --help and --version end here too, with 0.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  throw err;
+}

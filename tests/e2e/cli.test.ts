@@ -176,7 +176,7 @@ for (const [language, { file, source }] of Object.entries(APPS)) {
         await server.stop();
       }
       const run = runCli(["serve", "envapp:app", "--app-dir", "nowhere"], { cwd: dir });
-      assert.equal(await run.exited, 1);
+      assert.equal(await run.exited, 2);
       assert.match(run.err(), /--app-dir <dir>.*directory nowhere does not exist/);
     });
 

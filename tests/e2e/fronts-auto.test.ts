@@ -1,7 +1,7 @@
 /**
  * `--fronts auto` through the real CLI: the count is resolved from the machine's cores and the
  * workers, logged once, and the server answers; a count that is neither a number nor `auto` is
- * a usage error naming the option.
+ * a usage error (exit 2) naming the option.
  */
 import assert from "node:assert/strict";
 import { availableParallelism } from "node:os";
@@ -28,9 +28,9 @@ describe("--fronts auto", () => {
     }
   });
 
-  it("refuses a count that is neither a number nor auto, naming the option", async () => {
+  it("refuses a count that is neither a number nor auto: exit 2, naming the option", async () => {
     const run = runCli(["serve", "tests/fixtures/pyapp:app", "--fronts", "many"]);
-    assert.notEqual(await run.exited, 0);
+    assert.equal(await run.exited, 2);
     assert.match(run.err(), /option '--fronts <n>' argument 'many' is invalid/);
   });
 });
