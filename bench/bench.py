@@ -273,6 +273,14 @@ SERVERS = [
         streams=True,
     ),
     Server(
+        "neutrino-asgi-fronts2", "variant of `neutrino-asgi` with `--fronts 2` (two fronts, W/2 workers each; "
+        "only with `--only neutrino-asgi-fronts2`)",
+        lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/fastapi_app.py:app",
+                         "--workers", w, "--port", port, "--python", VENV_BIN / "python", "--fronts", "2"],
+        workers=lambda w: w + 2,
+        default=False,
+    ),
+    Server(
         "neutrino-wsgi", "Neutrino serving the peers' Flask app unchanged (`flask_app.py`): W Python workers, "
         "one request at a time each",
         lambda w, port: [node(), NEUTRINO_ROOT / "bin" / "neutrino.js", "serve", "bench/apps/flask_app.py:app",
