@@ -30,9 +30,7 @@
  * stream of them gets every worker (slow ones are never starved, nor pile up behind one), and a
  * quick request then waits at most for the first worker to finish its slow job. With no quick
  * request for QUICK_TRAFFIC_WINDOW_MS (an app of slow routes only), every worker
- * takes slow work. On workers that run many tasks at once (an ASGI app, a Node worker) a slow job
- * takes one slot like any other, but a quick job goes to a worker with no slow job in flight
- * while there is one, even a busier one: the slow job may be holding that worker's CPU.
+ * takes slow work.
  *
  * Blocking routes (setBlocking: a Node handler that holds its worker's event loop): such a job
  * needs the worker's sync slot like a sync job, counts as slow work on any worker, and a worker
@@ -91,8 +89,6 @@ interface WorkerRecord {
    * jobs on any (see `holds`). A worker is kept free of them.
    */
   slowTasks: number;
-  /** Jobs of slow routes in flight, held or not (see leastBusy: quick jobs prefer a worker with none). */
-  slowRunning: number;
 }
 
 /** Why no worker can take a job, and when to try again (see Dispatcher.setOutage). */
@@ -159,7 +155,7 @@ export class Dispatcher {
   /** Makes a ready worker available and gives it queued work. */
   addWorker(worker: Worker): void {
     if (this.workers.has(worker)) return;
-    this.workers.set(worker, { syncTasks: 0, slowTasks: 0, slowRunning: 0 });
+    this.workers.set(worker, { syncTasks: 0, slowTasks: 0 });
     this.fill(worker);
   }
 
@@ -200,7 +196,7 @@ export class Dispatcher {
     const worker =
       slow && (this.slowQueue.length > 0 || !this.slowMayStart(job.submittedAt, job))
         ? undefined
-        : (this.leastBusy(sync, false, !slow) ?? (this.queued === 0 ? this.prefetchTarget() : undefined));
+        : (this.leastBusy(sync) ?? (this.queued === 0 ? this.prefetchTarget() : undefined));
     if (worker) {
       this.run(worker, job);
       return;
@@ -208,7 +204,7 @@ export class Dispatcher {
     const expectedWaitMs = this.expectedWaitMs();
     if (!slow && (this.queued >= this.maxQueue || (this.queueTimeoutMs > 0 && expectedWaitMs > this.queueTimeoutMs))) {
       // No room to wait for a free loop: a slot behind a blocking job still beats a 503.
-      const held = this.leastBusy(sync, true, true);
+      const held = this.leastBusy(sync, true);
       if (held) {
         this.run(held, job);
         return;
@@ -245,7 +241,6 @@ export class Dispatcher {
     if (record) {
       if (isSync(job)) record.syncTasks--;
       if (holds(worker, job)) record.slowTasks--;
-      if (job.slow) record.slowRunning--;
       this.fill(worker);
     }
     this.checkIdle();
@@ -272,7 +267,7 @@ export class Dispatcher {
         continue;
       }
       const sync = this.classify(job);
-      const worker = job.slow && !this.slowMayStart(performance.now(), job) ? undefined : this.leastBusy(sync, false, !job.slow);
+      const worker = job.slow && !this.slowMayStart(performance.now(), job) ? undefined : this.leastBusy(sync);
       if (worker) this.run(worker, job);
       else waiting.push(job);
     }
@@ -372,19 +367,14 @@ export class Dispatcher {
   /**
    * The worker with the lowest share of its slots in use that can take the job; for a sync job, one
    * whose sync slot is free. A worker running a blocking job takes none (see the class comment)
-   * unless `evenHeld`. A quick job prefers, whatever their loads, a worker with no slow job in
-   * flight: on a worker that runs many tasks at once a slow route that was not found blocking may
-   * still hold the CPU (a Python framework's thread pool running a CPU-bound handler holds the GIL,
-   * and the quick task would wait for it a switch interval at a time), and where it only awaits,
-   * going to another worker costs nothing.
+   * unless `evenHeld`.
    */
-  private leastBusy(sync = false, evenHeld = false, quick = false): Worker | undefined {
+  private leastBusy(sync = false, evenHeld = false): Worker | undefined {
     let best: Worker | undefined;
     let bestLoad = Infinity;
     for (const [w, record] of this.workers) {
       if (w.inflightCount >= w.concurrency || (sync && syncSlotTaken(w, record)) || (!evenHeld && loopHeld(w, record))) continue;
-      // Slots in use as a share, plus 1 (more than any share) for a worker running a slow job.
-      const load = w.inflightCount / w.concurrency + (quick && record.slowRunning > 0 ? 1 : 0);
+      const load = w.inflightCount / w.concurrency;
       if (load < bestLoad) {
         best = w;
         bestLoad = load;
@@ -491,7 +481,6 @@ export class Dispatcher {
     if (record) {
       if (isSync(job)) record.syncTasks++;
       if (holds(worker, job)) record.slowTasks++;
-      if (job.slow) record.slowRunning++;
     }
     this.inflight++;
     job.assignedAt = performance.now();
