@@ -1,6 +1,7 @@
 /**
- * Stand-ins for the dispatcher's unit tests: jobs that record how they failed, and a worker that
- * holds its jobs in order (`sequential` as a Python worker of concurrency 1 is, not a Node one).
+ * Stand-ins for the dispatcher's, the pool's and the watchdog's unit tests: jobs that record how
+ * they failed, and a worker that holds its jobs in order (`sequential` as a Python worker of
+ * concurrency 1 is, not a Node one); the pool's and the watchdog's tests extend it.
  */
 import type { Dispatcher } from "../../src/orchestrator/dispatch/dispatcher.js";
 import type { Job } from "../../src/orchestrator/dispatch/job.js";
@@ -8,13 +9,16 @@ import type { Worker } from "../../src/orchestrator/workers/worker.js";
 
 let nextId = 1;
 
-export function fakeJob(route: string, submittedAt = 0): Job & { failedWith?: number } {
+export type FakeJob = Job & { failedWith?: number; failedHeaders?: Record<string, string> };
+
+/** A job as the dispatcher, the pool and the watchdog see it; answered once, as an HttpJob is. */
+export function fakeJob(route = "/x", submittedAt = 0): FakeJob {
   const j = {
     taskId: nextId++,
     frame: Buffer.alloc(0),
     method: "GET",
     route,
-    requestId: "r",
+    requestId: `r${nextId}`,
     submittedAt,
     slow: false,
     streaming: false,
@@ -23,9 +27,15 @@ export function fakeJob(route: string, submittedAt = 0): Job & { failedWith?: nu
     abandoned: false,
     answered: false,
     failedWith: undefined as number | undefined,
-    complete() {},
-    fail(status: number) {
+    failedHeaders: undefined as Record<string, string> | undefined,
+    complete() {
+      j.answered = true;
+    },
+    fail(status: number, _detail?: string, headers?: Record<string, string>) {
+      if (j.answered) return;
+      j.answered = true;
       j.failedWith = status;
+      j.failedHeaders = headers;
     },
   };
   return j;

@@ -14,49 +14,21 @@ import { StartupFailure } from "../../src/shared/startup-failure.js";
 import { WorkerPool } from "../../src/orchestrator/workers/pool.js";
 import type { SocketDir } from "../../src/orchestrator/workers/socket-dir.js";
 import type { Worker, WorkerOptions } from "../../src/orchestrator/workers/worker.js";
+import { fakeJob, FakeWorker as SharedFakeWorker, type FakeJob } from "../support/dispatch-fakes.js";
 
-let nextTask = 1;
-
-function job(): Job & { failed?: { status: number; headers?: Record<string, string> } } {
-  const j = {
-    taskId: nextTask++,
-    frame: Buffer.alloc(0),
-    method: "GET",
-    route: "/x",
-    requestId: "r",
-    submittedAt: 0,
-    slow: false,
-    streaming: false,
-    progressAt: 0,
-    assignedAt: 0,
-    abandoned: false,
-    answered: false,
-    failed: undefined as { status: number; headers?: Record<string, string> } | undefined,
-    complete() {
-      j.answered = true;
-    },
-    fail(status: number, _detail: string, headers?: Record<string, string>) {
-      if (j.answered) return;
-      j.answered = true;
-      j.failed = { status, headers };
-    },
-  };
-  return j;
-}
+const job = (): FakeJob => fakeJob();
 
 /** Stands in for Worker: its start is settled by the test; it dies when told to. */
-class FakeWorker {
+class FakeWorker extends SharedFakeWorker {
   readonly id: string;
   pid = 1;
   served = 0;
-  concurrency = 1;
-  sequential = true;
   ready = false;
   stopped = false;
   killed = false;
-  readonly jobs: Job[] = [];
   private settle: { resolve(): void; reject(e: Error): void } | null = null;
   constructor(readonly options: WorkerOptions) {
+    super();
     this.id = options.id;
   }
   start(): Promise<void> {
@@ -73,20 +45,8 @@ class FakeWorker {
   discoverRoutes(): Promise<never[]> {
     return Promise.resolve([]);
   }
-  get inflightCount(): number {
-    return this.jobs.length;
-  }
-  get running(): Job | undefined {
-    return this.jobs[0];
-  }
-  inflightJobs(): Job[] {
-    return [...this.jobs];
-  }
   unstartedJobs(): Job[] {
     return this.jobs.slice(1);
-  }
-  assign(j: Job): void {
-    this.jobs.push(j);
   }
   stop(): Promise<void> {
     this.stopped = true;
@@ -198,11 +158,11 @@ describe("WorkerPool", () => {
     assert.equal(dispatcher.queued, 2);
     workers.at(-1)!.failStart(importError());
     await flush();
-    for (const j of queued) assert.equal(j.failed?.status, 503);
+    for (const j of queued) assert.equal(j.failedWith, 503);
     const late = job();
     dispatcher.submit(late);
-    assert.equal(late.failed?.status, 503);
-    assert.equal(late.failed?.headers?.["retry-after"], "1");
+    assert.equal(late.failedWith, 503);
+    assert.equal(late.failedHeaders?.["retry-after"], "1");
     assert.equal(pool.health.serving, 0);
     mock.timers.tick(100);
     await flush();
@@ -210,7 +170,7 @@ describe("WorkerPool", () => {
     await flush();
     const after = job();
     dispatcher.submit(after);
-    assert.equal(after.failed, undefined);
+    assert.equal(after.failedWith, undefined);
     assert.deepEqual(workers.at(-1)!.jobs, [after]);
   });
 
@@ -223,7 +183,7 @@ describe("WorkerPool", () => {
     dispatcher.submit(waiting);
     a!.failStart(killedWhileStarting());
     await flush();
-    assert.equal(waiting.failed, undefined, "b is on its way");
+    assert.equal(waiting.failedWith, undefined, "b is on its way");
     b!.ready_();
     await flush();
     assert.deepEqual(b!.jobs, [waiting]);

@@ -10,36 +10,12 @@ import type { Job } from "../../src/orchestrator/dispatch/job.js";
 import type { WorkerPool } from "../../src/orchestrator/workers/pool.js";
 import { CANCEL_GRACE_MS, Watchdog, type WatchdogOptions } from "../../src/orchestrator/workers/watchdog.js";
 import type { Worker } from "../../src/orchestrator/workers/worker.js";
+import { fakeJob, FakeWorker as SharedFakeWorker, type FakeJob } from "../support/dispatch-fakes.js";
 
-let nextTask = 1;
-
-function job(submittedAt = 0): Job & { failedWith?: number } {
-  const j = {
-    taskId: nextTask++,
-    frame: Buffer.alloc(0),
-    method: "GET",
-    route: "/x",
-    requestId: `r${nextTask}`,
-    submittedAt,
-    slow: false,
-    streaming: false,
-    progressAt: 0,
-    assignedAt: 0,
-    abandoned: false,
-    answered: false,
-    failedWith: undefined as number | undefined,
-    complete() {},
-    fail(status: number) {
-      if (j.answered) return;
-      j.answered = true;
-      j.failedWith = status;
-    },
-  };
-  return j;
-}
+const job = (submittedAt = 0): FakeJob => fakeJob("/x", submittedAt);
 
 /** Stands in for Worker: what the watchdog reads, and what it did to it. */
-class FakeWorker {
+class FakeWorker extends SharedFakeWorker {
   readonly id = "w0";
   pid = 1;
   ready = true;
@@ -49,14 +25,12 @@ class FakeWorker {
   terminated: string | null = null;
   killed: string | null = null;
   cancelled: number[] = [];
-  readonly jobs: Job[] = [];
   constructor(
-    readonly concurrency = 1,
+    concurrency = 1,
     /** Task ids it said TaskStarted for (a worker of concurrency above 1). */
     readonly started = new Set<number>(),
-  ) {}
-  inflightJobs(): Job[] {
-    return [...this.jobs];
+  ) {
+    super(concurrency, concurrency === 1);
   }
   unstartedJobs(): Job[] {
     return this.concurrency === 1 ? this.jobs.slice(1) : this.jobs.filter((j) => !this.started.has(j.taskId));
