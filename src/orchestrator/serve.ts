@@ -83,6 +83,12 @@ export class Server {
     SIGTTIN: () => this.handleTtin(),
     SIGTTOU: () => this.handleTtou(),
   };
+  /** Set by an uncaught exception or unhandled rejection: the process exits 1 once drained. */
+  private crashed = false;
+  private readonly crashHandlers = {
+    uncaughtException: (err: unknown) => this.handleCrash(err, "uncaughtException"),
+    unhandledRejection: (reason: unknown) => this.handleCrash(reason, "unhandledRejection"),
+  };
 
   constructor(private readonly options: ServerOptions) {
     const { app, runtime, log } = options;
@@ -163,6 +169,7 @@ export class Server {
     for (const [signal, handler] of Object.entries(this.signalHandlers)) {
       if (!(this.options.front && signal === "SIGINT")) process.on(signal, handler); // a front's SIGINT comes from the primary
     }
+    for (const [event, handler] of Object.entries(this.crashHandlers)) process.on(event, handler);
     this.start().catch((err: Error) => {
       if (this.state !== "starting") return; // a signal or a fatal error is already stopping it
       this.reportStartupFailure(err);
@@ -170,6 +177,7 @@ export class Server {
     });
     const code = await this.exit;
     for (const [signal, handler] of Object.entries(this.signalHandlers)) process.off(signal, handler);
+    for (const [event, handler] of Object.entries(this.crashHandlers)) process.off(event, handler);
     return code;
   }
 
@@ -240,7 +248,7 @@ export class Server {
     await pool.stop(WORKER_EXIT_TIMEOUT_MS);
     http.closeAll();
     log.info("stopped");
-    this.finish(0);
+    this.finish(this.crashed ? 1 : 0);
   }
 
   handleTerm(): void {
@@ -307,6 +315,24 @@ export class Server {
     const again = this.state === "draining";
     this.log.warn({ signal }, `received ${signal}${again ? " again" : " during start-up"}, stopping now`);
     this.stopNow(again ? 1 : 0);
+  }
+
+  /**
+   * A bug surfaced as an uncaught exception or an unhandled rejection. Node's default, dying at
+   * once, would drop every request in flight; instead it is logged with its stack (to the
+   * operator, never to a client) and the server drains as on SIGTERM: no new connections (with
+   * --fronts, the other fronts take them), requests in flight and queued get --graceful-timeout,
+   * then the process exits 1 so that its supervisor (the primary, systemd, Kubernetes) starts a
+   * fresh one. One during start-up stops at once.
+   */
+  private handleCrash(err: unknown, origin: string): void {
+    const first = !this.crashed;
+    this.crashed = true;
+    const message = err instanceof Error ? err.message : String(err);
+    this.log.fatal({ err, origin }, `${origin}: ${message}${first ? "; draining, then exiting with 1" : ""}`);
+    if (!first) return;
+    if (this.state === "running") void this.shutdown(origin);
+    else if (this.state === "starting") this.stopNow(1);
   }
 
   /** The pool cannot go on (e.g. every worker fails to start after a reload). */

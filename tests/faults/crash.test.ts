@@ -1,0 +1,36 @@
+/**
+ * An uncaught exception in the orchestrator (a bug of ours, injected by a preloaded test module)
+ * does not drop the requests in flight: it is logged with its stack, the server drains as on
+ * SIGTERM, and the process exits 1 with no worker left behind.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
+import { repoRoot } from "../support/paths.js";
+import { childPids, isAlive, request, startServer } from "../support/server.js";
+import { waitFor } from "../support/wait.js";
+
+const INJECT = `--import=${pathToFileURL(join(repoRoot, "tests", "fixtures", "throw_on_sigusr2.mjs")).href}`;
+
+describe("an uncaught exception in the orchestrator", () => {
+  it("is logged, the request in flight is answered, then the server exits 1 and its workers with it", async () => {
+    const env = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${INJECT}`.trim() };
+    const server = await startServer("tests/fixtures/pyapp:app", ["--workers", "1", "--graceful-timeout", "20"], { env });
+    const workers = childPids(server.proc.pid!);
+    assert.equal(workers.length, 1);
+    const inFlight = request(`${server.url}/sleep?seconds=1.5`);
+    await waitFor(async () => (await request(`${server.url}/metrics`)).text.includes('neutrino_workers{state="busy"} 1'), 10_000, "the sleep running");
+    server.proc.kill("SIGUSR2");
+    const reply = await inFlight;
+    assert.equal(reply.status, 200, reply.text);
+    assert.equal(await server.exited, 1);
+    const fatal = server.logs().find((r) => r.level === 60);
+    assert.ok(fatal, "a fatal record");
+    assert.equal(fatal.origin, "uncaughtException");
+    assert.match(String(fatal.msg), /^uncaughtException: injected by the test; draining, then exiting with 1$/);
+    assert.match(String((fatal.err as { stack?: string }).stack), /throw_on_sigusr2\.mjs/);
+    assert.ok(server.logs().some((r) => r.msg === "stopped"), "drained as on SIGTERM");
+    for (const pid of workers) assert.equal(isAlive(pid), false, `worker ${pid} is gone`);
+  });
+});
