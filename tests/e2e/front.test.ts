@@ -195,10 +195,10 @@ describe("front options from the environment and the config file", () => {
     }
   });
 
-  it("bad values stop the server naming the option (commander's exit 1 for a flag, 2 otherwise)", async () => {
+  it("bad values stop the server with exit 2 naming the option, from a flag, the environment or the file", async () => {
     const cases: [string[], NodeJS.ProcessEnv, number, RegExp][] = [
-      [["--cors-origin", "app.example"], {}, 1, /--cors-origin.*not an origin/],
-      [["--compress", "lots"], {}, 1, /--compress.*size in bytes/],
+      [["--cors-origin", "app.example"], {}, 2, /--cors-origin.*not an origin/],
+      [["--compress", "lots"], {}, 2, /--compress.*size in bytes/],
       [["--cors-origin", "*", "--cors-credentials"], {}, 2, /--cors-credentials cannot be used with --cors-origin '\*'/],
       [["--cors-credentials"], {}, 2, /--cors-credentials needs --cors-origin/],
       [[], { NEUTRINO_COMPRESS: "maybe" }, 2, /NEUTRINO_COMPRESS: must be a size in bytes/],
