@@ -71,6 +71,11 @@ export class Primary {
     SIGTTIN: () => this.toOne("SIGTTIN"),
     SIGTTOU: () => this.toOne("SIGTTOU"),
   };
+  /** A bug of the primary's: logged, then every front drains as on SIGTERM and the primary exits 1. */
+  private readonly crashHandlers = {
+    uncaughtException: (err: unknown) => this.crash(err, "uncaughtException"),
+    unhandledRejection: (reason: unknown) => this.crash(reason, "unhandledRejection"),
+  };
 
   constructor(private readonly options: PrimaryOptions) {
     this.crashes = new Array<number>(options.fronts).fill(0);
@@ -84,6 +89,7 @@ export class Primary {
       `primary ${process.pid}: ${fronts} fronts (--fronts ${fronts}), each serving HTTP on its own core and supervising ${shareOf(workers, fronts, fronts - 1)}–${shareOf(workers, fronts, 0)} of ${workers} workers`,
     );
     for (const [signal, handler] of Object.entries(this.signalHandlers)) process.on(signal, handler);
+    for (const [event, handler] of Object.entries(this.crashHandlers)) process.on(event, handler);
     // Last resort: a primary that leaves takes its fronts with it (each front's own exit hook takes its workers).
     process.once("exit", () => {
       for (const f of this.fronts.values()) f.process.process.kill("SIGKILL");
@@ -91,6 +97,7 @@ export class Primary {
     for (let i = 0; i < fronts; i++) this.fork(i);
     const code = await this.exit;
     for (const [signal, handler] of Object.entries(this.signalHandlers)) process.off(signal, handler);
+    for (const [event, handler] of Object.entries(this.crashHandlers)) process.off(event, handler);
     return code;
   }
 
@@ -203,6 +210,18 @@ export class Primary {
       if (this.state === "running") this.fork(front.index);
     }, delay);
     this.respawns.add(timer);
+  }
+
+  /**
+   * Node's default would kill the primary at once, and its exit hook every front with their
+   * requests in flight; instead the fronts drain as on SIGTERM (as a front does on its own crash,
+   * serve.ts) and the primary exits 1 for its supervisor to restart the server.
+   */
+  private crash(err: unknown, origin: string): void {
+    this.exitCode = 1;
+    const message = err instanceof Error ? err.message : String(err);
+    this.options.log.fatal({ err, origin }, `${origin} in the primary: ${message}`);
+    if (this.state !== "stopping") this.stop(origin); // already draining: it goes on, and exits 1
   }
 
   /** Every front drains at once; the primary exits when the last one has (0 if all drained cleanly). */
