@@ -65,10 +65,16 @@ class WorkerUnderTest {
     this.socket.write(frame);
   }
 
-  /** The next message, or null once the worker closed the socket. */
+  /**
+   * The next message other than a Heartbeat, or null once the worker closed the socket. A
+   * heartbeat comes on its own clock, so on a slow machine it can fall between any two others.
+   */
   async next(): Promise<Message | null> {
-    while (this.messages.length === 0 && !this.ended) await new Promise<void>((resolve) => (this.waiting = resolve));
-    return this.messages.shift() ?? null;
+    for (;;) {
+      while (this.messages.length === 0 && !this.ended) await new Promise<void>((resolve) => (this.waiting = resolve));
+      const m = this.messages.shift() ?? null;
+      if (m?.type !== "Heartbeat") return m;
+    }
   }
 
   async ready(): Promise<void> {

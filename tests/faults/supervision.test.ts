@@ -166,11 +166,14 @@ describe("supervision", () => {
   it("--max-worker-memory: a leaking route under load fails no request of another route", async () => {
     const server = await startServer(PYAPP, ["--workers", "2", "--max-worker-memory", "120"]);
     try {
+      // At most 4 MB per 10 ms: the watchdog's 100 ms checks see the leaking worker past 120 MB
+      // long before 240 MB, where it would be killed with the other route's requests. Unpaced, a
+      // fast machine made ~30 leaks in one check and crossed both limits at once.
       const normal = emptyTally();
       const leaking = emptyTally();
       await Promise.all([
         runLoad({ baseUrl: server.url, clients: 4, requests: 1500, durationMs: 30_000, target: () => ({ path: "/add?x=2&y=3" }), tally: normal }),
-        runLoad({ baseUrl: server.url, clients: 1, requests: 150, durationMs: 30_000, target: () => ({ path: "/leak?mb=4" }), tally: leaking }),
+        runLoad({ baseUrl: server.url, clients: 1, requests: 150, durationMs: 30_000, target: () => ({ path: "/leak?mb=4&ms=10" }), tally: leaking }),
       ]);
       console.log(formatTally("normal route", normal));
       console.log(formatTally("leaking route", leaking));
