@@ -118,6 +118,11 @@ def is_websocket(task: TaskAssignment) -> bool:
     return upgrade and connection
 
 
+def response_headers(headers: Any) -> List[Tuple[str, str]]:
+    """An ASGI message's headers as the worker sends them: names in lower case, latin-1 text."""
+    return [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1")) for n, v in headers]
+
+
 # ------------------------------------------------------------------------------------ http
 
 
@@ -175,9 +180,19 @@ class _Channel:
 
 
 class _HttpExchange:
-    """One request's receive and send, and the outcome the worker waits for."""
+    """One request's receive and send, and the outcome the worker waits for.
 
-    def __init__(self, task: TaskAssignment, stream: Any = None) -> None:
+    ``done`` (the worker's) is called with the exchange as soon as ``outcome`` is settled, from
+    inside the app's ``send``: a buffered response is queued for the worker's write in the
+    event-loop turn the handler ran in, not one or two turns later as a future's done callbacks
+    would be.
+    """
+
+    __slots__ = ("task_id", "head_only", "body", "stream", "head", "complete", "gone", "waiter",
+                 "loop", "outcome", "done", "channel", "app_task", "running")
+
+    def __init__(self, task: TaskAssignment, stream: Any, loop: asyncio.AbstractEventLoop,
+                 done: Callable[["asyncio.Future[Outcome]"], None], running: Any) -> None:
         self.task_id = task.task_id
         self.head_only = task.method == "HEAD"
         # The whole body (a copy: task.body is a view into the receive buffer), or None when it
@@ -186,11 +201,35 @@ class _HttpExchange:
         self.stream = stream
         self.head: Optional[Tuple[int, List[Tuple[str, str]]]] = None
         self.complete = False
-        self.disconnected = asyncio.Event()
-        self.loop = asyncio.get_running_loop()
-        self.outcome: "asyncio.Future[Outcome]" = self.loop.create_future()
+        # The exchange is over for receive(): the response is whole, or the client left. A flag
+        # and a future made only when receive() waits on it (an asyncio.Event per request costs
+        # more, and most apps never wait).
+        self.gone = False
+        self.waiter: Optional["asyncio.Future[None]"] = None
+        self.loop = loop
+        self.outcome: "asyncio.Future[Outcome]" = loop.create_future()
+        self.done = done
         self.channel: Optional[_Channel] = None
         self.app_task: Optional["asyncio.Task[Any]"] = None
+        self.running = running  # the adapter's set of app calls, which holds this one's task
+
+    def disconnect(self) -> None:
+        self.gone = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _settle(self, outcome: Any) -> None:
+        self.outcome.set_result(outcome)
+        self.done(self)
+
+    def cancel(self) -> None:
+        """The worker abandons the task (CancelTask) before its response: stop the app too."""
+        self.disconnect()
+        if not self.outcome.done():
+            self.outcome.cancel()
+        if self.app_task is not None:
+            self.app_task.cancel()
 
     async def receive(self) -> Message:
         body = self.body
@@ -198,30 +237,31 @@ class _HttpExchange:
             self.body = None
             return {"type": "http.request", "body": body, "more_body": False}
         stream = self.stream
-        if stream is not None and not self.disconnected.is_set():
+        if stream is not None and not self.gone:
             try:
                 chunk = await stream.read()
             except ClientDisconnect:  # the client left mid-upload, or the task was cancelled
                 self.stream = None
-                self.disconnected.set()
+                self.disconnect()
                 return {"type": "http.disconnect"}
             if chunk:
                 return {"type": "http.request", "body": chunk, "more_body": True}
             self.stream = None
             return {"type": "http.request", "body": b"", "more_body": False}
-        await self.disconnected.wait()
+        if not self.gone:
+            if self.waiter is None:
+                self.waiter = self.loop.create_future()
+            await asyncio.shield(self.waiter)  # many receive() calls may wait on it
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
-        if self.disconnected.is_set() and not self.complete:
+        if self.gone and not self.complete:
             raise ClientDisconnected("the client is gone")
         if kind == "http.response.start":
             if self.head is not None:
                 raise RuntimeError("ASGI: http.response.start sent twice")
-            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
-                       for n, v in message.get("headers", ())]
-            self.head = (int(message["status"]), headers)
+            self.head = (int(message["status"]), response_headers(message.get("headers", ())))
         elif kind == "http.response.body":
             if self.head is None:
                 raise RuntimeError("ASGI: http.response.body before http.response.start")
@@ -235,12 +275,12 @@ class _HttpExchange:
                     self._done()
                     if self.head_only and not data and header(headers, "content-length"):
                         # A head alone keeps the app's Content-Length (a TaskResult's is 0 here).
-                        self.outcome.set_result(Stream(status, 0, headers, _nothing()))
+                        self._settle(Stream(status, 0, headers, _nothing()))
                     else:
-                        self.outcome.set_result((status, 0, headers, data))
+                        self._settle((status, 0, headers, data))
                     return
                 self.channel = _Channel()
-                self.outcome.set_result(Stream(status, 0, headers, self._content()))
+                self._settle(Stream(status, 0, headers, self._content()))
             if data:
                 await self.channel.put(data)
             if not more:
@@ -253,7 +293,7 @@ class _HttpExchange:
 
     def _done(self) -> None:
         self.complete = True
-        self.disconnected.set()  # receive() now says the exchange is over, as servers do
+        self.disconnect()  # receive() now says the exchange is over, as servers do
 
     async def _content(self) -> Any:
         """The Stream's content: the app's pieces as it sends them."""
@@ -267,34 +307,31 @@ class _HttpExchange:
                 yield data
         finally:
             if not self.complete:  # closed early: the client left or the task was cancelled
-                self.disconnected.set()
+                self.disconnect()
                 channel.close()
                 if self.app_task is not None:
                     self.app_task.cancel()
 
-    def settled(self, outcome: "asyncio.Future[Outcome]") -> None:
-        if outcome.cancelled():  # cancelled before any response: stop the app too
-            self.disconnected.set()
-            if self.app_task is not None:
-                self.app_task.cancel()
-
     def app_ended(self, task: "asyncio.Task[Any]") -> None:
         # The task's exception holds the app's frames, which hold this exchange: without this
         # the cycle would keep the app's generators from being closed until the collector runs.
+        self.running.discard(task)
         self.app_task = None
         if not self.outcome.done():
             # An app that stops when its client left mid-upload (Starlette raises) failed no one.
-            gone = self.disconnected.is_set()
             try:
-                self.outcome.set_result(_no_response(self.task_id, task, quiet=gone))
+                outcome = _no_response(self.task_id, task, quiet=self.gone)
             except asyncio.CancelledError:
                 self.outcome.cancel()
+                self.done(self)
+                return
+            self._settle(outcome)
             return
         error = None if task.cancelled() else task.exception()
         if self.channel is not None and not self.complete:
             self.channel.finish(error or RuntimeError(
                 "ASGI: the app returned before its response was complete"))
-        elif error is not None and self.outcome.done() and not isinstance(error, OSError):
+        elif error is not None and not isinstance(error, OSError):
             _log_failure(self.task_id, error, "after its response was sent")
 
 
@@ -366,8 +403,7 @@ class _WebSocketSession:
         if self._refusal is not None or socket.closed:
             raise ClientDisconnected("the WebSocket is closed")
         if kind == "websocket.accept":
-            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
-                       for n, v in message.get("headers", ())]
+            headers = response_headers(message.get("headers", ()))
             socket.accept(message.get("subprotocol") or "", headers)
         elif kind == "websocket.send":
             if not socket.accepted:
@@ -389,8 +425,7 @@ class _WebSocketSession:
             else:
                 self._refusal = error_result(403, "the app refused the WebSocket")
         elif kind == "websocket.http.response.start" and not socket.accepted:
-            headers = [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1"))
-                       for n, v in message.get("headers", ())]
+            headers = response_headers(message.get("headers", ()))
             self._denial = (int(message["status"]), headers, [])
         elif kind == "websocket.http.response.body" and self._denial is not None:
             self._denial[2].append(bytes(message.get("body", b"")))
@@ -436,23 +471,28 @@ class AsgiAdapter:
         frames (large or chunked), None when the task carries it whole."""
         if socket is not None and is_websocket(task):
             return await _WebSocketSession(task, socket).run(self.app, self.root_path, self.state)
-        return await self.start(task, body)
+        exchange = self.start(task, body, _ignore, asyncio.get_running_loop())
+        try:
+            return await exchange.outcome
+        except asyncio.CancelledError:
+            exchange.cancel()
+            raise
 
-    def start(self, task: TaskAssignment, body: Any = None) -> "asyncio.Future[Outcome]":
-        """Starts the app's call for an ``http`` task; the future is its outcome (a Result or a
-        Stream), set by the app's send(), or by the call's end without a response. Cancelling it
-        cancels the call. The worker waits on this future itself: no task of its own per request
-        beside the app's."""
-        exchange = _HttpExchange(task, body)
+    def start(self, task: TaskAssignment, body: Any, done: Callable[[Any], None],
+              loop: asyncio.AbstractEventLoop) -> "_HttpExchange":
+        """Starts the app's call for an ``http`` task on ``loop`` (the worker's: passed, as
+        asyncio.get_running_loop() is a getpid() system call per request on Python 3.11). Its
+        ``outcome`` future (a Result or a Stream) is set by the app's send(), or by the call's
+        end without a response, and ``done(exchange)`` is called at once; ``exchange.cancel()``
+        stops the call. No task of the worker's own per request beside the app's."""
+        exchange = _HttpExchange(task, body, loop, done, self._running)
         scope = base_scope("http", task, self.root_path, self.state)
         scope["method"] = task.method
-        app_task = exchange.loop.create_task(self.app(scope, exchange.receive, exchange.send))
+        app_task = loop.create_task(self.app(scope, exchange.receive, exchange.send))
         exchange.app_task = app_task
         self._running.add(app_task)
-        app_task.add_done_callback(self._running.discard)
         app_task.add_done_callback(exchange.app_ended)
-        exchange.outcome.add_done_callback(exchange.settled)
-        return exchange.outcome
+        return exchange
 
     # lifespan ----------------------------------------------------------------------------------
 
@@ -470,6 +510,10 @@ class AsgiAdapter:
     async def shutdown(self) -> None:
         if self._lifespan is not None:
             await self._lifespan.shutdown()
+
+
+def _ignore(_: Any) -> None:
+    pass
 
 
 async def _nothing() -> Any:

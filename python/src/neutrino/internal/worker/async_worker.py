@@ -189,6 +189,8 @@ class AsyncWorker(asyncio.Protocol):
         self._sockets: Dict[int, SocketChannel] = {}  # WebSockets
         self._paused: "Optional[asyncio.Future[None]]" = None  # the socket's buffer is full
         self._out: List[bytes] = []  # frames for the next loop turn's one write (_queue)
+        self._flush_scheduled = False  # a _flush_soon is on the loop's ready queue
+        self._started = False  # this read started tasks (data_received)
         self._shutting_down = False
         self.exit_code: "asyncio.Future[int]" = loop.create_future()
         self._heartbeat = heartbeat
@@ -209,6 +211,14 @@ class AsyncWorker(asyncio.Protocol):
             sys.stderr.write(
                 f"neutrino worker {self._worker_id}: protocol error ({exc.kind}): {exc}\n")
             self._finish(2)
+            return
+        if self._started:
+            # The TaskStarted frames of this read go out now, before any of its tasks takes its
+            # first step (steps run after this callback). The results of those that finish in
+            # that step go out in one write once they all have run, in this same loop turn.
+            self._started = False
+            self._flush()
+            self._flush_later()
 
     def eof_received(self) -> bool:
         self._finish(0)  # the orchestrator closed the socket or died
@@ -304,9 +314,8 @@ class AsyncWorker(asyncio.Protocol):
             future = job.future
         else:
             # TaskStarted before the handler runs: if a handler then blocks the loop and the
-            # worker is declared hung, the tasks it never started can go to another worker. The
-            # flush is scheduled before the task's first step (_queue).
-            self._queue(encode_task_started(task_id))
+            # worker is declared hung, the tasks it never started can go to another worker.
+            self._say_started(task_id)
             handle = future = self._loop.create_task(execute_async(self._table, task, body))
         self._inflight[task_id] = handle
         future.add_done_callback(functools.partial(self._done, task_id, handle))
@@ -464,10 +473,12 @@ class AsyncWorker(asyncio.Protocol):
                                                       functools.partial(self._grant, task_id))
         if task.route in self._foreign_sockets and is_upgrade(task.headers):
             channel = self._channel(task_id)
-        if channel is None:  # plain HTTP, the hot path: the app's outcome is the handle
-            self._queue(encode_task_started(task_id))
+        if channel is None:  # plain HTTP, the hot path: the app's exchange is the handle
+            self._say_started(task_id)
             try:
-                handle = self._foreign.start(task, body)
+                self._inflight[task_id] = self._foreign.start(task, body, self._foreign_done,
+                                                              self._loop)
+                return
             except Exception as exc:  # answered as a failed task, as one raised in a task is
                 handle = self._loop.create_future()
                 handle.set_exception(exc)
@@ -475,6 +486,10 @@ class AsyncWorker(asyncio.Protocol):
             handle = self._loop.create_task(self._run_foreign(task_id, task, body, channel))
         self._inflight[task_id] = handle
         handle.add_done_callback(functools.partial(self._done, task_id, handle))
+
+    def _foreign_done(self, exchange: Any) -> None:
+        """An ASGI exchange's outcome is settled (called from within the app's send)."""
+        self._done(exchange.task_id, exchange, exchange.outcome)
 
     async def _run_foreign(self, task_id: int, task: TaskAssignment, body: Any,
                            channel: Optional[SocketChannel]) -> Outcome:
@@ -541,11 +556,25 @@ class AsyncWorker(asyncio.Protocol):
 
     def _queue(self, *frames: Any) -> None:
         """TaskStarted and TaskResult frames: gathered into one write per loop turn, not one or
-        two syscalls per task. The flush is scheduled before the tasks started in this turn take
-        their first step, so a TaskStarted still goes out before its handler runs."""
-        if not self._out:
-            self._loop.call_soon(self._flush)
+        two syscalls per task. A TaskStarted still goes out before its handler runs: the read
+        that started the task flushes them (data_received)."""
         self._out.extend(frames)
+        if not self._flush_scheduled:
+            self._flush_later()
+
+    def _say_started(self, task_id: int) -> None:
+        """TaskStarted, written at the end of the read that brought the task, before its first
+        step runs (data_received)."""
+        self._out.append(encode_task_started(task_id))
+        self._started = True
+
+    def _flush_later(self) -> None:
+        self._flush_scheduled = True
+        self._loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
 
     def _flush(self) -> None:
         out = self._out
