@@ -192,7 +192,7 @@ class _HttpExchange:
                  "loop", "outcome", "done", "channel", "app_task", "running")
 
     def __init__(self, task: TaskAssignment, stream: Any, loop: asyncio.AbstractEventLoop,
-                 done: Callable[["asyncio.Future[Outcome]"], None], running: Any) -> None:
+                 done: Callable[["_HttpExchange"], None], running: Any) -> None:
         self.task_id = task.task_id
         self.head_only = task.method == "HEAD"
         # The whole body (a copy: task.body is a view into the receive buffer), or None when it
@@ -478,7 +478,7 @@ class AsgiAdapter:
             exchange.cancel()
             raise
 
-    def start(self, task: TaskAssignment, body: Any, done: Callable[[Any], None],
+    def start(self, task: TaskAssignment, body: Any, done: Callable[["_HttpExchange"], None],
               loop: asyncio.AbstractEventLoop) -> "_HttpExchange":
         """Starts the app's call for an ``http`` task on ``loop`` (the worker's: passed, as
         asyncio.get_running_loop() is a getpid() system call per request on Python 3.11). Its
