@@ -1,7 +1,8 @@
 /**
  * Clients too slow to send their request, through the real CLI in both runtimes: a head that never
  * ends and a body that stops arriving each get their 408 (a body to a buffered route and to a
- * streamed one alike), the connection closes, and every refusal is counted in
+ * streamed one alike), a body that cannot be parsed or that the client cuts short its 400 at once
+ * (a streamed upload cut short: a client gone, 499), the connection closes, and every refusal is counted in
  * `neutrino_requests_total` and written to the access log with the client its trusted proxy named,
  * so an operator sees who sends them. The worker serves the next request.
  */
@@ -65,6 +66,37 @@ for (const { runtime, app } of apps) {
       });
     }
 
+    for (const route of ["/buffered-upload", "/upload"]) {
+      it(`a chunked body that cannot be parsed gets a 400 on ${route} at once, not a 408 when --body-timeout ends`, async () => {
+        const before = await counted(server, route, "POST", 400);
+        const conn = await RawConnection.open(server.port);
+        // A good first chunk, then a chunk size that is not hexadecimal.
+        conn.write(`POST ${route} HTTP/1.1\r\nHost: x\r\nUser-Agent: bad-chunk-${route}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n`);
+        const [answer] = await conn.waitForResponses(1);
+        assert.equal(answer!.status, 400, answer!.body);
+        assert.match(answer!.body, /malformed HTTP request body: Parse Error: Invalid character in chunk size/);
+        assert.equal(answer!.headers.connection, "close");
+        await conn.waitForClose();
+        assert.equal(conn.responses().length, 1, conn.raw());
+        assert.equal(await counted(server, route, "POST", 400), before + 1);
+        await waitFor(() => accessRecords(server, 400).some((r) => r.userAgent === `bad-chunk-${route}`), 10_000, "the 400's access record");
+        assert.equal(accessRecords(server, 400).find((r) => r.userAgent === `bad-chunk-${route}`)!.route, route);
+        // The worker is free: a whole upload is answered.
+        const ok = await request(`${server.url}${route}`, { method: "POST", body: "x".repeat(1000) });
+        assert.equal(ok.status, 200, ok.text);
+        assert.equal(ok.json.bytes, 1000);
+      });
+    }
+
+    it("a body that cannot be parsed after its request was answered (404) ends the connection with no second answer", async () => {
+      const conn = await RawConnection.open(server.port);
+      conn.write("POST /no-such-path HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n");
+      const [answer] = await conn.waitForResponses(1);
+      assert.equal(answer!.status, 404);
+      await conn.waitForClose();
+      assert.equal(conn.responses().length, 1, conn.raw());
+    });
+
     it("a head that never ends gets a 408, counted and logged with the peer as its client (no header was read)", async () => {
       const before = await counted(server, "(none)", "(none)", 408);
       const conn = await RawConnection.open(server.port);
@@ -96,6 +128,43 @@ for (const { runtime, app } of apps) {
         [405, "/upload"],
         [413, "/buffered-upload"],
       ]);
+    });
+  });
+
+  // The default --body-timeout (60 s): a connection left open would outlive the test's waits.
+  describe(`clients that close their side mid-body (${runtime})`, () => {
+    let server: RunningServer;
+
+    before(async () => {
+      server = await startServer(app, ["--workers", "1", "--access-log"]);
+    });
+
+    after(async () => {
+      await server?.stop();
+    });
+
+    it("a body the client cuts short by closing its side gets a 400 on /buffered-upload, and the connection closes", async () => {
+      const conn = await RawConnection.open(server.port);
+      conn.end("POST /buffered-upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+      const [answer] = await conn.waitForResponses(1);
+      assert.equal(answer!.status, 400);
+      assert.match(answer!.body, /the client closed the connection before sending the whole request body/);
+      await conn.waitForClose();
+    });
+
+    it("a streamed upload the client cuts short by closing its side is a client gone: 499, and the server closes the connection", async () => {
+      const conn = await RawConnection.open(server.port);
+      conn.write("POST /upload HTTP/1.1\r\nHost: x\r\nUser-Agent: cut-upload\r\nContent-Length: 100\r\n\r\n0123456789");
+      // The worker has the upload once the open-streams count shows it.
+      await waitFor(async () => /neutrino_streams_open\{kind="request"\} 1/.test((await request(`${server.url}/metrics`)).text), 10_000, "the upload");
+      conn.end("");
+      // Before, the server kept its side open for good (CLOSE-WAIT), waiting for the rest.
+      await conn.waitForClose();
+      assert.equal(conn.raw(), "");
+      await waitFor(() => server.logs().some((r) => r.log === "access" && r.userAgent === "cut-upload"), 10_000, "the access record");
+      assert.equal(server.logs().find((r) => r.log === "access" && r.userAgent === "cut-upload")!.status, 499);
+      const ok = await request(`${server.url}/upload`, { method: "POST", body: "x".repeat(1000) });
+      assert.equal(ok.status, 200, ok.text);
     });
   });
 }

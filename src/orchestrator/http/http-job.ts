@@ -109,6 +109,9 @@ export class HttpJob implements Job {
     if (!this.settled && this.stream === null) {
       this.settled = true;
       this.record(CLIENT_CLOSED, { disconnected: true });
+      // No answer will be written, and no next request can follow a cut body: an HTTP/1
+      // connection is done (one the client only half-closed would otherwise stay open for good).
+      if (this.req.httpVersionMajor < 2) this.req.socket.destroy();
     }
     if (this.worker !== null) this.worker.cancel(this.taskId);
   }
@@ -412,17 +415,20 @@ export class HttpJob implements Job {
   }
 
   /**
-   * A streamed upload that did not arrive within --body-timeout: the handler's body ends incomplete,
-   * the client gets a 408 (or, past the head, a cut response) and its connection closes.
+   * A streamed upload that did not arrive within --body-timeout (408), or whose rest cannot be
+   * parsed or was cut short by the client (400): the handler's body ends incomplete, the client
+   * gets the error (or, past the head, a cut response) and its connection closes. A client that
+   * closed mid-body once a worker reads it is a client gone instead (499), as when it drops.
    */
-  bodyTimedOut(): void {
+  bodyFailed(status: number, detail: string, clientGone = false): void {
+    if (clientGone && this.upload?.clientLeft()) return;
     this.upload?.cutShort();
     if (this.settled && this.stream !== "open") {
       // Answered without the whole body: the rest will not come, so nor will a next request.
       this.abortConnection();
       return;
     }
-    this.fail(408, "the request body did not arrive within --body-timeout", { connection: "close" });
+    this.fail(status, detail, { connection: "close" });
     if (this.worker !== null && this.worker.concurrency > 1 && this.worker.has(this.taskId)) this.worker.cancel(this.taskId);
   }
 

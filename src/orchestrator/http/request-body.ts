@@ -117,6 +117,16 @@ export class RequestBodyStream {
     if (this.finish()) this.req.resume();
   }
 
+  /**
+   * The client closed its side mid-body (the server's parser saw it before this stream's own
+   * listeners): as a close mid-body. False when no worker reads the body yet.
+   */
+  clientLeft(): boolean {
+    if (this.worker === null) return false;
+    this.onClose();
+    return true;
+  }
+
   /** The upload is cut short by the server (--body-timeout): the worker's body ends incomplete. */
   cutShort(): void {
     if (!this.finish()) return;

@@ -97,11 +97,22 @@ const LAST_RESPONSE = Symbol("neutrino.lastResponse");
 /** On a connection: its request stream could not be parsed, and the error answer is on its way. */
 const PARSE_FAILED = Symbol("neutrino.parseFailed");
 /**
- * On an HTTP/1 connection: what to do when its request's body does not arrive within --body-timeout
- * (Node's request timeout). Set while a body is being read; Node itself would only report the error.
+ * On an HTTP/1 connection, while a request's body is being read: how that request fails when its
+ * body does not arrive within --body-timeout (Node's request timeout: 408), cannot be parsed (a bad
+ * chunk: 400) or is cut short by the client closing its side (400, `clientGone`). Node itself only
+ * reports the error, to clientError, and the request would wait for a rest that never comes.
  */
-const BODY_TIMEOUT = Symbol("neutrino.bodyTimeout");
-type Connection = Socket & { [LAST_RESPONSE]?: ServerResponse; [PARSE_FAILED]?: true; [BODY_TIMEOUT]?: () => void };
+const BODY_WATCH = Symbol("neutrino.bodyWatch");
+type BodyFailure = (status: number, detail: string, clientGone: boolean) => void;
+type Connection = Socket & {
+  [LAST_RESPONSE]?: ServerResponse;
+  [PARSE_FAILED]?: true;
+  [BODY_WATCH]?: { readonly req: IncomingMessage; readonly fail: BodyFailure };
+};
+/** The 408's detail when a body stops arriving. */
+const BODY_LATE = "the request body did not arrive within --body-timeout";
+/** The 400's detail when the client closes its side of the connection mid-body. */
+const BODY_CUT = "the client closed the connection before sending the whole request body";
 /** The method label of requests Node could not parse (there is none to read). */
 const NO_METHOD = "(none)";
 
@@ -203,20 +214,31 @@ export class HttpServer implements JobContext {
         socket.destroy();
         return;
       }
-      const bodyTimeout = socket[BODY_TIMEOUT];
-      if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && bodyTimeout !== undefined) {
-        // The head arrived and its request is being answered, but its body is late: that request gets the 408.
-        socket[BODY_TIMEOUT] = undefined;
-        bodyTimeout();
-        return;
-      }
       // The parser stays failed: later data on this connection reports the same error again.
       if (socket[PARSE_FAILED]) return;
       socket[PARSE_FAILED] = true;
+      const late = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+      const last = socket[LAST_RESPONSE];
+      // Only the latest request can be unfinished: the parser reads requests in order. Its body is
+      // late, malformed, or cut short by the client.
+      if (last !== undefined && !last.req.complete) {
+        const watch = socket[BODY_WATCH];
+        socket[BODY_WATCH] = undefined;
+        if (watch !== undefined && watch.req === last.req) {
+          const eof = err.code === "HPE_INVALID_EOF_STATE";
+          const detail = late ? BODY_LATE : eof ? BODY_CUT : `malformed HTTP request body: ${err.message}`;
+          watch.fail(late ? 408 : 400, detail, eof);
+        }
+        // Nothing more can be read here: the connection ends once its answers are out, at once if
+        // that request was answered without its body (a 404, a probe…); a second answer would
+        // read as the response to a request never sent.
+        afterResponses(socket, () => socket.end());
+        return;
+      }
       let status = 400;
       let detail = `malformed HTTP request: ${err.message}`;
       if (err.code === "HPE_HEADER_OVERFLOW") [status, detail] = [431, "request headers are too large"];
-      else if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") [status, detail] = [408, "the request took too long to arrive"];
+      else if (late) [status, detail] = [408, "the request took too long to arrive"];
       // Requests pipelined before the bad one are answered first, in order (RFC 9112 §9.3.2).
       afterResponses(socket, () => {
         const sent = sendRawError(socket, status, detail);
@@ -360,7 +382,7 @@ export class HttpServer implements JobContext {
       // Dispatched at the head: the body follows to the worker as it arrives, under its window,
       // so --max-body-size does not apply (nothing is buffered).
       const job = submit(EMPTY, Infinity);
-      if (withBody) req.once("end", this.armBodyTimeout(req, () => job.bodyTimedOut()));
+      if (withBody) req.once("end", this.watchBody(req, (status, detail, gone) => job.bodyFailed(status, detail, gone)));
       return;
     }
 
@@ -373,7 +395,7 @@ export class HttpServer implements JobContext {
     if (match.streamLargeBody && streamsBody(req)) {
       // Dispatched at the head, as above, but --max-body-size still holds, counted as bytes pass.
       const job = submit(EMPTY, maxBodySize);
-      req.once("end", this.armBodyTimeout(req, () => job.bodyTimedOut()));
+      req.once("end", this.watchBody(req, (status, detail, gone) => job.bodyFailed(status, detail, gone)));
       return;
     }
     const chunks: Buffer[] = [];
@@ -382,10 +404,9 @@ export class HttpServer implements JobContext {
     let disarm = NOTHING;
     if (withBody) {
       arrivedAt = performance.now();
-      disarm = this.armBodyTimeout(req, () => {
+      disarm = this.watchBody(req, (status, detail) => {
         req.removeAllListeners("data").removeAllListeners("end");
-        const detail = `the request body did not arrive within --body-timeout`;
-        this.refuse(req, res, { status: 408, detail, route: match.route.path, arrivedAt }, requestId, { connection: "close" });
+        this.refuse(req, res, { status, detail, route: match.route.path, arrivedAt }, requestId, { connection: "close" });
       });
     }
     req.on("data", (chunk: Buffer) => {
@@ -405,15 +426,16 @@ export class HttpServer implements JobContext {
   }
 
   /**
-   * Calls `onLate` if the request's body has not arrived within --body-timeout; returns what disarms
-   * it once it has. HTTP/1: Node's request timeout (counted from the request's first byte) reports
-   * it, to clientError. HTTP/2 has no such timeout, so the stream gets one: the body must keep moving.
+   * Calls `fail` if the request's body has not arrived within --body-timeout (408), or, over
+   * HTTP/1, cannot be parsed or is cut short by the client (400); returns what stops watching once it has arrived. HTTP/1: Node's
+   * request timeout (counted from the request's first byte) and its parser report both, to
+   * clientError. HTTP/2 has no such timeout, so the stream gets one: the body must keep moving.
    */
-  private armBodyTimeout(req: IncomingMessage, onLate: () => void): () => void {
+  private watchBody(req: IncomingMessage, fail: BodyFailure): () => void {
     if (req.httpVersionMajor >= 2) {
       const stream = (req as unknown as Http2ServerRequest).stream;
       stream.setTimeout(this.options.timeouts.requestMs, () => {
-        onLate();
+        fail(408, BODY_LATE, false);
         // The rest of the body is not wanted: once the answer is out, RST_STREAM(NO_ERROR) ends
         // the client's half too (RFC 9113 §8.1), as closing the connection does over HTTP/1.
         const close = (): void => stream.close(http2Constants.NGHTTP2_NO_ERROR);
@@ -423,8 +445,8 @@ export class HttpServer implements JobContext {
       return () => stream.setTimeout(0);
     }
     const connection = req.socket as Connection;
-    connection[BODY_TIMEOUT] = onLate;
-    return () => (connection[BODY_TIMEOUT] = undefined);
+    connection[BODY_WATCH] = { req, fail };
+    return () => (connection[BODY_WATCH] = undefined);
   }
 
   /**
