@@ -84,11 +84,6 @@ export class RawConnection {
   close(): void {
     this.socket.destroy();
   }
-
-  /** Breaks the connection: a TCP RST, as a client that crashes or is killed mid-request. */
-  reset(): void {
-    this.socket.resetAndDestroy();
-  }
 }
 
 /** Sends `data` on a new connection and returns the first `n` responses; the connection is closed after. */

@@ -452,7 +452,6 @@ export class HttpJob implements Job {
       const more = cors.responseHeaders(this.req.headers.origin);
       for (let i = 0; i < more.length; i += 2) all[more[i]!] = more[i + 1]!;
     }
-    // A client gone (499) gets nothing: there is nobody to read it.
-    this.record(status, { bytes: status === CLIENT_CLOSED ? 0 : sendError(this.res, status, detail, all) });
+    this.record(status, { bytes: sendError(this.res, status, detail, all) });
   }
 }

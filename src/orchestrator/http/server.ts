@@ -28,7 +28,7 @@ import type { Trust } from "./proxy-headers.js";
 import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
-import { CLIENT_CLOSED, HttpJob, type JobContext } from "./http-job.js";
+import { HttpJob, type JobContext } from "./http-job.js";
 import { hasBody, STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
@@ -99,8 +99,7 @@ const PARSE_FAILED = Symbol("neutrino.parseFailed");
 /**
  * On an HTTP/1 connection, while a request's body is being read: how that request fails when its
  * body does not arrive within --body-timeout (Node's request timeout: 408), cannot be parsed (a bad
- * chunk: 400), is cut short by the client closing its side (400, `clientGone`) or by its
- * connection breaking (499, `clientGone`: logged, not sent). Node itself only
+ * chunk: 400) or is cut short by the client closing its side (400, `clientGone`). Node itself only
  * reports the error, to clientError, and the request would wait for a rest that never comes.
  */
 const BODY_WATCH = Symbol("neutrino.bodyWatch");
@@ -114,8 +113,6 @@ type Connection = Socket & {
 const BODY_LATE = "the request body did not arrive within --body-timeout";
 /** The 400's detail when the client closes its side of the connection mid-body. */
 const BODY_CUT = "the client closed the connection before sending the whole request body";
-/** The 499's (logged, never sent) when the client's connection breaks mid-body. */
-const BODY_LEFT = "the client left before sending the whole request body";
 /** The method label of requests Node could not parse (there is none to read). */
 const NO_METHOD = "(none)";
 
@@ -214,11 +211,6 @@ export class HttpServer implements JobContext {
     });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
-        // A client gone mid-body: its request is counted and logged as one (499), as it is when
-        // a worker already reads its body.
-        const watch = socket[BODY_WATCH];
-        socket[BODY_WATCH] = undefined;
-        if (watch !== undefined && !watch.req.complete) watch.fail(CLIENT_CLOSED, BODY_LEFT, true);
         socket.destroy();
         return;
       }
@@ -459,9 +451,8 @@ export class HttpServer implements JobContext {
 
   /**
    * A request the server answers itself with an error (400, 404, 405, 408, 413, 414): counted in
-   * the metrics (as no route when none matched) and in the access log like any other; a client
-   * gone mid-body (499) only counted and logged. The status page's totals stay those of requests
-   * a worker was asked to answer.
+   * the metrics (as no route when none matched) and in the access log like any other. The status
+   * page's totals stay those of requests a worker was asked to answer.
    */
   private refuse(
     req: IncomingMessage,
@@ -473,8 +464,7 @@ export class HttpServer implements JobContext {
     const { status } = refusal;
     const method = req.method ?? "";
     const seconds = refusal.arrivedAt === undefined ? 0 : (performance.now() - refusal.arrivedAt) / 1000;
-    // A client gone (499) gets nothing: there is nobody to read it.
-    const bytes = status === CLIENT_CLOSED ? 0 : sendError(res, status, refusal.detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
+    const bytes = sendError(res, status, refusal.detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
     this.metrics.requestDone(refusal.route ?? NO_ROUTE, method, status, seconds);
     if (this.accessLog) {
       const url = req.url ?? "";
