@@ -30,7 +30,7 @@ function assertJsonError(response: RawResponse, status: number, detail: RegExp):
 }
 
 function statusText(status: number): string {
-  return { 400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 502: "Bad Gateway" }[status]!;
+  return { 400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 502: "Bad Gateway", 505: "HTTP Version Not Supported" }[status]!;
 }
 
 for (const { language, app } of apps) {
@@ -144,6 +144,24 @@ for (const { language, app } of apps) {
       const [old] = await exchange(server.port, "GET /users/ann HTTP/1.0\r\n\r\n");
       assert.equal(old!.status, 200);
       assert.deepEqual(JSON.parse(old!.body), { name: "ann" });
+    });
+
+    it("a request line of another version (HTTP/2.0, HTTP/0.9) on an HTTP/1 connection is a JSON 505 that closes it, and the server serves on", async () => {
+      // Node's parser takes both; HTTP/2.0 used to stop the orchestrator (an uncaught TypeError).
+      for (const version of ["HTTP/2.0", "HTTP/0.9"]) {
+        const conn = await RawConnection.open(server.port);
+        try {
+          conn.write(`POST /users/ann ${version}\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}`);
+          const [response] = await conn.waitForResponses(1);
+          assertJsonError(response!, 505, new RegExp(`${version.replace(".", "\\.")} is not spoken in an HTTP/1 request line`));
+          assert.equal(response!.headers.connection, "close");
+          await conn.waitForClose();
+        } finally {
+          conn.close();
+        }
+      }
+      const [next] = await exchange(server.port, get("/users/ann"));
+      assert.equal(next!.status, 200);
     });
 
     it("an absolute-form target is routed by its path: the handler, probes and static files see the path only", async () => {

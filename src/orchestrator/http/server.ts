@@ -4,7 +4,7 @@
  * through untouched.
  */
 import { createServer, Server, type IncomingMessage, type ServerResponse } from "node:http";
-import { constants as http2Constants, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from "node:http2";
+import { constants as http2Constants, createSecureServer, Http2ServerRequest, type Http2SecureServer, type Http2Session } from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { SecureContextOptions } from "node:tls";
@@ -295,6 +295,14 @@ export class HttpServer implements JobContext {
     let url = req.url ?? "/";
     const method = req.method ?? "GET";
     const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
+    if (req.httpVersionMajor !== 1 && !(req instanceof Http2ServerRequest)) {
+      // A request line of another version on an HTTP/1 connection (Node's parser takes
+      // `HTTP/2.0` and `HTTP/0.9`): nothing here speaks it, and everything downstream takes major
+      // version 2 for a real HTTP/2 stream.
+      const detail = `HTTP/${req.httpVersion} is not spoken in an HTTP/1 request line: send HTTP/1.1 (HTTP/2 is served over TLS)`;
+      this.reject(req, res, 505, detail, requestId, true);
+      return;
+    }
     if (url.charCodeAt(0) !== 0x2f /* "/" */) {
       // Absolute form (`GET http://host/path`, RFC 9112 §3.2.2) is routed by its path, like
       // origin form; anything else (`*`, a bare name) names no resource here.
