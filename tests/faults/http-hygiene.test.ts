@@ -30,7 +30,7 @@ function assertJsonError(response: RawResponse, status: number, detail: RegExp):
 }
 
 function statusText(status: number): string {
-  return { 400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 502: "Bad Gateway", 505: "HTTP Version Not Supported" }[status]!;
+  return { 400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 501: "Not Implemented", 502: "Bad Gateway", 505: "HTTP Version Not Supported" }[status]!;
 }
 
 for (const { language, app } of apps) {
@@ -162,6 +162,22 @@ for (const { language, app } of apps) {
       }
       const [next] = await exchange(server.port, get("/users/ann"));
       assert.equal(next!.status, 200);
+    });
+
+    it("CONNECT, a proxy's method, is a JSON 501 that closes the connection, counted in the metrics", async () => {
+      // Node closes a CONNECT's connection without an answer when nothing listens for it.
+      const conn = await RawConnection.open(server.port);
+      try {
+        conn.write("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+        const [response] = await conn.waitForResponses(1);
+        assertJsonError(response!, 501, /CONNECT is not supported: this server is not a proxy/);
+        assert.equal(response!.headers.connection, "close");
+        await conn.waitForClose();
+      } finally {
+        conn.close();
+      }
+      const metrics = (await request(`${server.url}/metrics`)).text;
+      assert.match(metrics, /neutrino_requests_total\{route="\(none\)",method="CONNECT",status="501"\} 1/);
     });
 
     it("an absolute-form target is routed by its path: the handler, probes and static files see the path only", async () => {

@@ -209,6 +209,21 @@ export class HttpServer implements JobContext {
       attachClientView(req, this.proxyTrust);
       this.websockets.upgrade(req, socket, head);
     });
+    // CONNECT, a proxy's method: unheard, Node would close the connection without a word.
+    server.on("connect", (req: IncomingMessage, socket: Socket | ServerResponse) => {
+      if ("writeHead" in socket) {
+        // An HTTP/2 stream's (an answer object, not the connection): the routes refuse it as any method.
+        this.handle(req, socket);
+        return;
+      }
+      const sent = sendRawError(socket, 501, "CONNECT is not supported: this server is not a proxy");
+      this.metrics.requestDone(NO_ROUTE, "CONNECT", 501, 0);
+      if (this.accessLog) {
+        attachClientView(req, this.proxyTrust);
+        const record = { requestId: sent.requestId, method: "CONNECT", path: req.url ?? "", route: null, status: 501, bytes: sent.bytes, durationMs: 0, queueMs: 0, workerMs: 0 };
+        writeAccessRecord(this.accessLog, req, record);
+      }
+    });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();
