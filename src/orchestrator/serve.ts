@@ -8,14 +8,14 @@
  *   starting, running or draining ──a second stop signal, a fatal error, a failed start──▶ stopped
  */
 import { createServer, type Server as NodeServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { FSWatcher } from "chokidar";
 import type { AppSpec } from "../shared/app-spec.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import type { FrontLink } from "./fronts/front.js";
 import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
 import type { ProbePaths } from "./http/probes.js";
-import { sendError } from "./http/errors.js";
+import { CONNECT_REFUSED, sendError, sendRawError, versionRefused } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
 import { listenSpecs, loadTls, removeSocketFile, type Bound, type ListenSpec } from "./http/listeners.js";
 import { compileTrust } from "./http/proxy-headers.js";
@@ -490,12 +490,19 @@ function logRoutes(log: Logger, routes: readonly RouteInfo[]): void {
 /** A port that serves built-ins alone (--metrics-port, --admin-port): anything else is a 404. */
 function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining: () => boolean): Promise<NodeServer> {
   const server = createServer((req, res) => {
+    if (req.httpVersionMajor !== 1) {
+      // As on the main port: Node's parser takes `HTTP/2.0` and `HTTP/0.9` request lines.
+      sendError(res, 505, versionRefused(req.httpVersion), { connection: "close" });
+      return;
+    }
     const url = req.url ?? "/";
     const method = req.method ?? "GET";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     if (!builtIns.answerAlone({ req, res, method, path, url, draining: draining() })) sendError(res, 404, `no such path here: ${path}`);
   });
+  // As on the main port: unheard, Node would close a CONNECT's connection without a word.
+  server.on("connect", (_req, socket: Socket) => sendRawError(socket, 501, CONNECT_REFUSED));
   return new Promise((resolve, reject) => {
     server.once("error", reject).listen(port, host, () => {
       server.off("error", reject);

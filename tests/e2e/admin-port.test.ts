@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { exchange } from "../support/raw-http.js";
 import { request, startServer } from "../support/server.js";
 
 const APP = "tests/fixtures/pyapp.py:app";
@@ -28,6 +29,14 @@ describe("--admin-port", () => {
       for (const base of [server.url, admin]) assert.equal((await request(`${base}/health`)).status, 200);
       assert.equal((await request(`${server.url}/add?x=1&y=2`)).status, 200);
       assert.equal((await request(`${admin}/add?x=1&y=2`)).status, 404);
+      // What the public port refuses, the admin port refuses the same way: a request line of
+      // another version (505) and CONNECT (501), both as JSON.
+      const [version] = await exchange(adminPort, "GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n");
+      assert.equal(version!.status, 505);
+      assert.match(JSON.parse(version!.body).detail, /HTTP\/2\.0 is not spoken in an HTTP\/1 request line/);
+      const [connect] = await exchange(adminPort, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+      assert.equal(connect!.status, 501);
+      assert.match(JSON.parse(connect!.body).detail, /CONNECT is not supported/);
     } finally {
       await server.stop();
     }

@@ -3,6 +3,14 @@ import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { generateRequestId } from "./request-id.js";
 
+/** The 501's detail for CONNECT, a proxy's method. */
+export const CONNECT_REFUSED = "CONNECT is not supported: this server is not a proxy";
+
+/** The 505's detail for a request line of a version no HTTP/1 connection speaks here (`HTTP/2.0`, `HTTP/0.9`). */
+export function versionRefused(version: string): string {
+  return `HTTP/${version} is not spoken in an HTTP/1 request line: send HTTP/1.1 (HTTP/2 is served over TLS)`;
+}
+
 export function errorBody(status: number, detail: string): string {
   return JSON.stringify({ error: STATUS_CODES[status] ?? "Error", detail });
 }

@@ -12,7 +12,7 @@ import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { nextTaskId } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../../protocol/codec.js";
 import type { Pair } from "../../protocol/messages.js";
-import { sendError, sendRawError } from "./errors.js";
+import { CONNECT_REFUSED, sendError, sendRawError, versionRefused } from "./errors.js";
 import { logMs, writeAccessRecord } from "./access-log.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
@@ -216,7 +216,7 @@ export class HttpServer implements JobContext {
         this.handle(req, socket);
         return;
       }
-      const sent = sendRawError(socket, 501, "CONNECT is not supported: this server is not a proxy");
+      const sent = sendRawError(socket, 501, CONNECT_REFUSED);
       this.metrics.requestDone(NO_ROUTE, "CONNECT", 501, 0);
       if (this.accessLog) {
         attachClientView(req, this.proxyTrust);
@@ -314,8 +314,7 @@ export class HttpServer implements JobContext {
       // A request line of another version on an HTTP/1 connection (Node's parser takes
       // `HTTP/2.0` and `HTTP/0.9`): nothing here speaks it, and everything downstream takes major
       // version 2 for a real HTTP/2 stream.
-      const detail = `HTTP/${req.httpVersion} is not spoken in an HTTP/1 request line: send HTTP/1.1 (HTTP/2 is served over TLS)`;
-      this.reject(req, res, 505, detail, requestId, true);
+      this.reject(req, res, 505, versionRefused(req.httpVersion), requestId, true);
       return;
     }
     if (url.charCodeAt(0) !== 0x2f /* "/" */) {
