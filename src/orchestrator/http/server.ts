@@ -13,7 +13,7 @@ import { nextTaskId } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../../protocol/codec.js";
 import type { Pair } from "../../protocol/messages.js";
 import { CONNECT_REFUSED, sendError, sendRawError, versionRefused } from "./errors.js";
-import { logMs, writeAccessRecord } from "./access-log.js";
+import { logMs, writeAccessRecord, type PeerOnly } from "./access-log.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import type { ProbePaths } from "./probes.js";
@@ -216,13 +216,8 @@ export class HttpServer implements JobContext {
         this.handle(req, socket);
         return;
       }
-      const sent = sendRawError(socket, 501, CONNECT_REFUSED);
-      this.metrics.requestDone(NO_ROUTE, "CONNECT", 501, 0);
-      if (this.accessLog) {
-        attachClientView(req, this.proxyTrust);
-        const record = { requestId: sent.requestId, method: "CONNECT", path: req.url ?? "", route: null, status: 501, bytes: sent.bytes, durationMs: 0, queueMs: 0, workerMs: 0 };
-        writeAccessRecord(this.accessLog, req, record);
-      }
+      attachClientView(req, this.proxyTrust);
+      this.answerRaw(socket, req, { method: "CONNECT", path: req.url ?? "" }, 501, CONNECT_REFUSED);
     });
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
@@ -255,17 +250,31 @@ export class HttpServer implements JobContext {
       if (err.code === "HPE_HEADER_OVERFLOW") [status, detail] = [431, "request headers are too large"];
       else if (late) [status, detail] = [408, "the request took too long to arrive"];
       // Requests pipelined before the bad one are answered first, in order (RFC 9112 §9.3.2).
-      afterResponses(socket, () => {
-        const sent = sendRawError(socket, status, detail);
-        this.metrics.requestDone(NO_ROUTE, NO_METHOD, status, 0);
-        if (this.accessLog) {
-          // Nothing of the request could be read, proxy headers included: the client is the peer.
-          const record = { requestId: sent.requestId, method: "", path: "", route: null, status, bytes: sent.bytes, durationMs: 0, queueMs: 0, workerMs: 0 };
-          writeAccessRecord(this.accessLog, socket, record);
-        }
-      });
+      // Nothing of the request could be read, proxy headers included: the client is the peer.
+      afterResponses(socket, () => this.answerRaw(socket, socket, null, status, detail));
     });
     return server;
+  }
+
+  /**
+   * Answers on the connection itself, then closes it (a request Node could not parse, or one no
+   * handler takes): counted (as no route) and logged like every other answer. `head` is what was
+   * read of the request (null: nothing), `from` what the log reads the client from.
+   */
+  private answerRaw(
+    socket: Socket,
+    from: IncomingMessage | PeerOnly,
+    head: { method: string; path: string } | null,
+    status: number,
+    detail: string,
+  ): void {
+    const sent = sendRawError(socket, status, detail);
+    this.metrics.requestDone(NO_ROUTE, head?.method ?? NO_METHOD, status, 0);
+    if (this.accessLog) {
+      const { method, path } = head ?? { method: "", path: "" };
+      const record = { requestId: sent.requestId, method, path, route: null, status, bytes: sent.bytes, durationMs: 0, queueMs: 0, workerMs: 0 };
+      writeAccessRecord(this.accessLog, from, record);
+    }
   }
 
   /** Opens one more listener on `spec` (a TCP address, a Unix socket, an inherited descriptor). */
@@ -449,9 +458,10 @@ export class HttpServer implements JobContext {
 
   /**
    * Calls `fail` if the request's body has not arrived within --body-timeout (408), or, over
-   * HTTP/1, cannot be parsed or is cut short by the client (400); returns what stops watching once it has arrived. HTTP/1: Node's
-   * request timeout (counted from the request's first byte) and its parser report both, to
-   * clientError. HTTP/2 has no such timeout, so the stream gets one: the body must keep moving.
+   * HTTP/1, cannot be parsed or is cut short by the client (400); returns what stops watching once
+   * it has arrived. HTTP/1: Node's request timeout (counted from the request's first byte) and its
+   * parser report all three, to clientError. HTTP/2 has no such timeout, so the stream gets one:
+   * the body must keep moving.
    */
   private watchBody(req: IncomingMessage, fail: BodyFailure): () => void {
     if (req.httpVersionMajor >= 2) {
