@@ -85,6 +85,23 @@ for (const { runtime, app } of apps) {
       assert.doesNotMatch(server.stderr(), /Warning/);
     });
 
+    if (runtime === "python") {
+      // A Fetch API Headers object refuses CR/LF, so only a Python handler can send one.
+      it("a header value with CR/LF is the same 502 over HTTP/2 as over HTTP/1.1, never a reset stream", async () => {
+        const session = http2Connect(origin, { ca: certs.certPem });
+        try {
+          const split = await h2Request(session, "/split-header");
+          assert.equal(split.status, 502);
+          assert.match(split.json.detail, /the worker sent an invalid response: Invalid character in header content/);
+          assert.equal(split.headers["x-split"], undefined);
+          assert.equal((await h2Request(session, "/plain")).status, 200, "the connection serves on");
+        } finally {
+          session.close();
+        }
+        assert.equal((await httpsGet(`${origin}/split-header`, certs.certPem, {})).status, 502);
+      });
+    }
+
     it("curl --http2 negotiates HTTP/2 and trusts the certificate given with --cacert", async () => {
       const { stdout } = await promisify(execFile)("curl", ["-s", "--http2", "--cacert", certs.cert, "-w", "\\n%{http_version}", `https://localhost:${server.port}/plain`]);
       const [body, version] = stdout.split("\n");

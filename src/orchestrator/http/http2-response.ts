@@ -3,9 +3,10 @@
  * is written for HTTP/1.1: it may set `connection: close` (draining, a 413) and give a reason
  * phrase. HTTP/2 has neither (RFC 9113 §8.2.2, §8.3.2): Node drops them with a process warning;
  * here they are dropped quietly, and the end of a connection is a GOAWAY (HttpServer.drain).
+ * Header values are checked as HTTP/1's are.
  */
 import { Http2ServerResponse } from "node:http2";
-import type { OutgoingHttpHeaders } from "node:http";
+import { validateHeaderValue, type OutgoingHttpHeaders } from "node:http";
 
 /** Connection-specific headers, which an HTTP/2 message must not carry. */
 const CONNECTION_HEADERS = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
@@ -29,6 +30,10 @@ function withoutConnectionHeaders(headers: Headers): OutgoingHttpHeaders {
   const add = (name: string, value: string | number | string[] | undefined): void => {
     const lower = name.toLowerCase();
     if (value === undefined || CONNECTION_HEADERS.has(lower)) return;
+    // Node's HTTP/1 checks this and throws; its HTTP/2 would send a CR or LF and the client reset
+    // the stream. Thrown here, it is the same 502 for a worker's bad header on either protocol.
+    if (Array.isArray(value)) for (const one of value) validateHeaderValue(lower, one);
+    else validateHeaderValue(lower, String(value));
     const prior = out[lower];
     // A repeated header (Set-Cookie) stays several values, never one folded line.
     if (prior === undefined) out[lower] = value;
