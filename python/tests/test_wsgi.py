@@ -4,7 +4,7 @@ import io
 import sys
 import unittest
 
-from neutrino.internal.worker.protocol import HANDLER_FAILED, TaskAssignment
+from neutrino.internal.worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from neutrino.internal.worker.streams import Stream
 from neutrino.internal.wsgi import BUFFER_LIMIT, WsgiAdapter, build_environ
 
@@ -78,7 +78,7 @@ class Responses(unittest.TestCase):
             return [b"hi"]
 
         self.assertEqual(WsgiAdapter(listed).execute(task()),
-                         (200, 0, [("content-type", "text/plain")], b"hi"))
+                         (200, APP_HEADERS, [("content-type", "text/plain")], b"hi"))
         outcome = WsgiAdapter(app).execute(task())
         self.assertIsInstance(outcome, Stream)
         self.assertEqual(b"".join(outcome.content), b"hello")
@@ -204,7 +204,7 @@ class Responses(unittest.TestCase):
             return [b"sorry"]
 
         self.assertEqual(WsgiAdapter(app).execute(task()),
-                         (500, 0, [("x-error", "1")], b"sorry"))
+                         (500, APP_HEADERS, [("x-error", "1")], b"sorry"))
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ export class Connection implements Wire {
         }
         if (outcome === undefined) return this.end(task, encodeWebSocketClose(taskId, 1000, ""));
         if (Buffer.isBuffer(outcome.body)) return this.end(task, resultFrame(taskId, outcome, assignment));
-        void this.stream(task, outcome);
+        void this.stream(task, outcome, assignment);
       });
   }
 
@@ -148,8 +148,13 @@ export class Connection implements Wire {
    * Sends a streamed response: the head, then each chunk the body yields, split to MAX_CHUNK,
    * pulling the next one only while the orchestrator's window is open, then BodyEnd.
    */
-  private async stream(task: Task, outcome: Outcome): Promise<void> {
+  private async stream(task: Task, outcome: Outcome, assignment: TaskAssignment): Promise<void> {
     const source = sourceOf(outcome);
+    const oversized = oversizedHeader(outcome.headers);
+    if (oversized !== null) {
+      source.cancel();
+      return this.end(task, headerRefusal(task.id, `${assignment.method} ${assignment.path}`, oversized));
+    }
     task.source = source;
     this.send(encodeResponseHead(task.id, outcome.status, outcome.flags, outcome.headers as Pair[]));
     try {
@@ -275,11 +280,47 @@ const RESULT_FIXED = 1 + 4 + 2 + 1 + 2;
 function resultFrame(taskId: number, outcome: Outcome, task: TaskAssignment): Buffer {
   const body = outcome.body as Buffer;
   let size = RESULT_FIXED + body.length;
-  for (const [name, value] of outcome.headers) size += 4 + Buffer.byteLength(name) + Buffer.byteLength(value);
+  let longest = 0;
+  for (const [name, value] of outcome.headers) {
+    const length = Buffer.byteLength(name) + Buffer.byteLength(value);
+    size += 4 + length;
+    if (length > longest) longest = length;
+  }
+  if (longest > MAX_STR16) {
+    const oversized = oversizedHeader(outcome.headers);
+    if (oversized !== null) return headerRefusal(taskId, `${task.method} ${task.path}`, oversized);
+  }
   if (size <= DEFAULT_MAX_FRAME) return encodeTaskResult(taskId, outcome.status, outcome.flags, outcome.headers as Pair[], body);
   const detail = "response too large to buffer: stream it";
   process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail} (${body.length} bytes; a buffered response must fit one ${DEFAULT_MAX_FRAME}-byte frame)\n`);
   const refused = errorOutcome(500, detail, HANDLER_FAILED);
+  return encodeTaskResult(taskId, refused.status, refused.flags, refused.headers as Pair[], refused.body as Buffer);
+}
+
+/** What the client reads when a response header cannot be sent (the log names the header). */
+const RESPONSE_HEADER_TOO_LARGE = "a response header is too large to send (over 65,535 bytes)";
+
+/** The most bytes a header's name or its value may have on the wire (a `str16`). */
+const MAX_STR16 = 0xffff;
+
+/** The first header whose name or value is too long for the protocol, described; or null. */
+function oversizedHeader(headers: readonly Pair[]): string | null {
+  for (const [name, value] of headers) {
+    const nameBytes = Buffer.byteLength(name);
+    if (nameBytes > MAX_STR16) return `a header name of ${nameBytes} bytes`;
+    const valueBytes = Buffer.byteLength(value);
+    if (valueBytes > MAX_STR16) return `header ${JSON.stringify(name.slice(0, 64))} of ${valueBytes} bytes`;
+  }
+  return null;
+}
+
+/**
+ * The 500 that replaces a response with a header the protocol cannot carry: the head would not
+ * encode, and a task without an answer would hold its client until --timeout.
+ */
+function headerRefusal(taskId: number, label: string, oversized: string): Buffer {
+  process.stderr.write(`neutrino: ${label}: the response has ${oversized}; a header name or value may have at most ${MAX_STR16} bytes\n`);
+  const refused = errorOutcome(500, RESPONSE_HEADER_TOO_LARGE, HANDLER_FAILED);
   return encodeTaskResult(taskId, refused.status, refused.flags, refused.headers as Pair[], refused.body as Buffer);
 }
 

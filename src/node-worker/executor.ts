@@ -328,14 +328,23 @@ export function errorOutcome(
 const DEBUG = process.env[DEBUG_ENV] === "1";
 
 function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Response {
+  const { detail, extra } = reportFailure(who, task, thrown);
+  return errorResponse(500, detail, extra);
+}
+
+/**
+ * Logs what threw, with its stack and the request id (the operator needs where it happened),
+ * and says what the client's 500 carries: by default only that `who` failed and the request id,
+ * since an error's text may hold anything (a password in a connection string); with --debug the
+ * error's name, message and stack. Every kind of app fails this way, native or fetch.
+ */
+export function reportFailure(who: string, task: TaskAssignment, thrown: unknown): { detail: string; extra: Record<string, unknown> } {
   const { name, message, stack } = describeThrown(thrown);
-  // The operator needs where it happened: the log gets the stack.
-  process.stderr.write(`neutrino: ${who} failed on ${task.method} ${task.path}\n${stack}\n`);
+  const id = task.requestId ? ` (request ${task.requestId})` : "";
+  process.stderr.write(`neutrino: ${who} failed on ${task.method} ${task.path}${id}\n${stack}\n`);
   const ids = task.requestId ? { request_id: task.requestId } : {};
-  // The error's text may hold anything (a password in a connection string): by default the
-  // client learns only that it failed, and the id to find it in the log.
-  if (!DEBUG) return errorResponse(500, `the ${who.split(" ")[0]} failed; the server log has the details`, ids);
-  return errorResponse(500, message ? `${name}: ${message}` : name, { exception: name, traceback: stack, ...ids });
+  if (!DEBUG) return { detail: `the ${who.split(" ")[0]} failed; the server log has the details`, extra: ids };
+  return { detail: message ? `${name}: ${message}` : name, extra: { exception: name, traceback: stack, ...ids } };
 }
 
 function notSerializable(route: Route, task: TaskAssignment, why: string): BufferedOutcome {

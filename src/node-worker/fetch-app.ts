@@ -6,8 +6,8 @@
  * metrics, logs and the status page, so a label is always a template, never a raw path.
  */
 import type { Pair, RouteInfo, TaskAssignment } from "../protocol/messages.js";
-import { HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
-import { errorOutcome } from "./executor.js";
+import { APP_HEADERS, HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
+import { errorOutcome, reportFailure } from "./executor.js";
 import { describeThrown } from "./stack.js";
 import { timeSync } from "./loop-monitor.js";
 import type { Outcome, TaskContext, TaskRunner } from "./task-runner.js";
@@ -151,7 +151,7 @@ async function outcomeOf(response: Response, task: TaskAssignment, signal: Abort
     return errorOutcome(500, detail, HANDLER_FAILED);
   }
   const body = response.body;
-  if (body === null) return { status, flags: 0, headers: headersOf(response, false), body: EMPTY };
+  if (body === null) return { status, flags: APP_HEADERS, headers: headersOf(response), body: EMPTY };
   const reader = body.getReader();
   // A cancelled task's body is cancelled, which is how the app's stream hears that the client
   // left (Hono's stream helpers run their onAbort), even before anyone reads it. The signal is
@@ -168,7 +168,7 @@ async function outcomeOf(response: Response, task: TaskAssignment, signal: Abort
     if (read === TURN_OVER) return streamed(response, reader, chunks, next);
     if (read.done) {
       const bytes = chunks.length === 1 ? asBuffer(chunks[0]!) : Buffer.concat(chunks, size);
-      return { status, flags: 0, headers: headersOf(response, size > 0), body: bytes };
+      return { status, flags: APP_HEADERS, headers: headersOf(response), body: bytes };
     }
     chunks.push(bytes(read.value));
     size += read.value.byteLength;
@@ -182,7 +182,7 @@ function streamed(
   chunks: Uint8Array[],
   pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined,
 ): Outcome {
-  return { status: response.status, flags: 0, headers: headersOf(response, true), body: rest(reader, chunks, pending) };
+  return { status: response.status, flags: APP_HEADERS, headers: headersOf(response), body: rest(reader, chunks, pending) };
 }
 
 /** The body from where the first reads stopped; ending it early (a cancel) cancels the app's stream. */
@@ -209,18 +209,10 @@ async function* rest(
   }
 }
 
-/**
- * The response headers as pairs (Headers gives each Set-Cookie apart). Without a content-type
- * the orchestrator would say JSON: a body of unknown type is bytes.
- */
-function headersOf(response: Response, hasBody: boolean): Pair[] {
+/** The response headers as pairs (Headers gives each Set-Cookie apart). */
+function headersOf(response: Response): Pair[] {
   const pairs: Pair[] = [];
-  let typed = false;
-  for (const [name, value] of response.headers) {
-    if (name === "content-type") typed = true;
-    pairs.push([name, value]);
-  }
-  if (!typed && hasBody) pairs.push(["content-type", "application/octet-stream"]);
+  for (const [name, value] of response.headers) pairs.push([name, value]);
   return pairs;
 }
 
@@ -246,10 +238,8 @@ function isResponse(value: unknown): value is Response {
 }
 
 function handlerFailed(task: TaskAssignment, thrown: unknown): Outcome {
-  const { name, message, stack } = describeThrown(thrown);
-  // The client gets the name and message, as from a neutrino handler; the operator gets where.
-  process.stderr.write(`neutrino: the fetch handler failed on ${task.method} ${task.path}\n${stack}\n`);
-  return errorOutcome(500, message ? `${name}: ${message}` : name, HANDLER_FAILED, [], { exception: name });
+  const { detail, extra } = reportFailure("app (its fetch handler)", task, thrown);
+  return errorOutcome(500, detail, HANDLER_FAILED, [], extra);
 }
 
 function bodyFailed(task: TaskAssignment, thrown: unknown): Outcome {

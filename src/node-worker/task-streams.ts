@@ -237,8 +237,10 @@ export class WorkerWebSocket implements WebSocketTask {
 
   accept(subprotocol: string, headers: readonly Pair[]): void {
     if (this.accepted || this.task.ended) return;
+    // Encoded first: headers too long for the protocol throw to the handler, nothing sent.
+    const frame = encodeWebSocketAccept(this.task.id, subprotocol, headers);
     this.accepted = true;
-    this.task.wire.send(encodeWebSocketAccept(this.task.id, subprotocol, headers));
+    this.task.wire.send(frame);
   }
 
   /** A WebSocketMessage from the orchestrator. */

@@ -134,6 +134,11 @@ export interface TaskAssignment {
 
 /** Bit 0 of TaskResult.flags: the handler failed (the body is an error response). */
 export const HANDLER_FAILED = 0x01;
+/**
+ * Bit 1 of TaskResult.flags: the headers are the app's own, as a foreign app (ASGI, WSGI, fetch)
+ * gave them: the orchestrator adds no content-type to a body that has none.
+ */
+export const APP_HEADERS = 0x02;
 
 export interface TaskResult {
   type: "TaskResult";

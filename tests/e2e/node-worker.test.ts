@@ -139,16 +139,19 @@ describe("Node worker: the protocol", { concurrency: true }, () => {
   it("a handler that throws: 500 with the failure flag, its text only in the log; the worker goes on", async () => {
     const w = await WorkerUnderTest.start(APP);
     await w.ready();
-    w.task(7, "GET", "/boom");
-    const r = await w.result();
-    assert.equal(r.status, 500);
-    assert.equal(r.flags & HANDLER_FAILED, HANDLER_FAILED);
-    assert.equal(json(r).exception, undefined);
-    assert.equal(json(r).detail, "the handler failed; the server log has the details");
-    w.task(8, "GET", "/hello");
-    assert.deepEqual(json(await w.result()), { hello: "world" });
-    assert.match(w.stderr(), /handler "\/boom" failed on GET \/boom\n.*TypeError[\s\S]*worker_app\.mjs/);
-    w.close();
+    try {
+      w.task(7, "GET", "/boom");
+      const r = await w.result();
+      assert.equal(r.status, 500);
+      assert.equal(r.flags & HANDLER_FAILED, HANDLER_FAILED);
+      assert.equal(json(r).exception, undefined);
+      assert.equal(json(r).detail, "the handler failed; the server log has the details");
+      w.task(8, "GET", "/hello");
+      assert.deepEqual(json(await w.result()), { hello: "world" });
+      assert.match(w.stderr(), /handler "\/boom" failed on GET \/boom \(request \S+\)\n.*TypeError[\s\S]*worker_app\.mjs/);
+    } finally {
+      w.close(); // a failed assertion must not leave the worker holding the test file open
+    }
     await w.exited;
   });
 

@@ -101,6 +101,17 @@ for (const { language, app } of apps) {
       });
     }
 
+    it("a response header too long for the worker protocol is a 500 saying so, buffered or streamed; the worker serves on", async () => {
+      for (const target of ["/huge-header", "/huge-header?stream=true"]) {
+        const [response] = await exchange(server.port, get(target));
+        assert.equal(response!.status, 500, `${target}: ${JSON.stringify(response)}`);
+        assert.equal(JSON.parse(response!.body).detail, "a response header is too large to send (over 65,535 bytes)");
+        assert.equal(response!.headers["x-huge"], undefined);
+      }
+      await waitFor(() => /x-huge.{0,4} of 70000 bytes/.test(server.stderr()), 10_000, "the header named in the log");
+      assert.equal((await request(`${server.url}/users/ann`)).status, 200);
+    });
+
     if (language === "python") {
       // A Fetch API Headers object refuses CR/LF, so only a Python handler can send one.
       it("a header value with CR/LF is a 502 Bad Gateway, counted in the metrics and the access log", async () => {

@@ -71,7 +71,7 @@ describe("Node worker executor", () => {
     assert.deepEqual([answer.error, answer.detail, answer.exception], ["Internal Server Error", "the handler failed; the server log has the details", undefined]);
     assert.doesNotMatch(text(thrown), /bad input/);
     assert.equal(JSON.parse(text(await run("GET", "/rejects"))).detail, "the handler failed; the server log has the details");
-    assert.match(printed(), /handler "\/throws" failed on GET \/throws\nTypeError: bad input\n\s+at /);
+    assert.match(printed(), /handler "\/throws" failed on GET \/throws \(request \S+\)\nTypeError: bad input\n\s+at /);
   });
 
   it("500 saying so for a value JSON cannot carry", async () => {

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Job } from "../dispatch/job.js";
 import { encodeWindowUpdate } from "../../protocol/codec.js";
-import { BODY_INCOMPLETE, INITIAL_WINDOW, type Pair, type StreamFrame, type TaskResult } from "../../protocol/messages.js";
+import { APP_HEADERS, BODY_INCOMPLETE, INITIAL_WINDOW, type Pair, type StreamFrame, type TaskResult } from "../../protocol/messages.js";
 import type { Worker } from "../workers/worker.js";
 import type { Metrics } from "../metrics.js";
 import type { Logger } from "../log.js";
@@ -37,9 +37,13 @@ export const CLIENT_CLOSED = 499;
 const EMPTY = Buffer.alloc(0);
 /** Time a cut-short response's client gets to take the bytes written before the cut. */
 const ABORT_FLUSH_MS = 10_000;
+/** A `connection` header's `close` token (it is a comma-separated list). */
+const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
+
 /**
- * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's; so is
- * X-Request-Id, which the client sent or the orchestrator made.
+ * Hop-by-hop and framing headers are the orchestrator's to set, never a worker's (but for a
+ * `connection: close`, which it honours); so is X-Request-Id, which the client sent or the
+ * orchestrator made.
  */
 const RESERVED_RESPONSE_HEADERS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", REQUEST_ID_HEADER]);
 
@@ -186,13 +190,20 @@ export class HttpJob implements Job {
     const headers: string[] = [];
     let contentType: string | null = null;
     let length: string | null = null;
+    let close = false;
     for (const [name, value] of result.headers) {
       const lower = name.toLowerCase();
       if (lower === "content-length") length = value;
-      if (RESERVED_RESPONSE_HEADERS.has(lower)) continue;
+      if (RESERVED_RESPONSE_HEADERS.has(lower)) {
+        if (lower === "connection" && CLOSE_TOKEN.test(value)) close = true;
+        continue;
+      }
       if (lower === "content-type") contentType = value;
       headers.push(name, value);
     }
+    // The app asked for the connection to end after this response (to shed a client, or as
+    // uvicorn and gunicorn honour it): HTTP/1 only, HTTP/2 has no connection header.
+    if (close && this.req.httpVersionMajor === 1) headers.push("connection", "close");
     if (contentType === null && defaultType) headers.push("content-type", "application/json");
     headers.push(REQUEST_ID_HEADER, this.requestId);
     const cors = this.server.cors;
@@ -210,8 +221,9 @@ export class HttpJob implements Job {
       return;
     }
     this.settled = true;
-    // A body without a type is the SDKs' JSON; an empty one (a redirect, a 204) has no type to say.
-    const { headers } = this.headers(result, result.body.length > 0);
+    // A body without a type is the SDKs' JSON; an empty one (a redirect, a 204) has no type to
+    // say, and a foreign app's headers are what it meant (uvicorn and gunicorn add none either).
+    const { headers } = this.headers(result, result.body.length > 0 && (result.flags & APP_HEADERS) === 0);
     const { compression } = this.server;
     const { status, body } = result;
     if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers)) {

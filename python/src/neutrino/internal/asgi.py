@@ -22,8 +22,8 @@ from urllib.parse import unquote
 
 from ..streaming import ClientDisconnect
 from .foreign import header, host_and_port
-from .worker.executor import Outcome, Result, error_result
-from .worker.protocol import HANDLER_FAILED, TaskAssignment
+from .worker.executor import Outcome, Result, crash_result, error_result, report_failure
+from .worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from .worker.streams import Stream
 
 Message = Dict[str, Any]
@@ -188,12 +188,13 @@ class _HttpExchange:
     would be.
     """
 
-    __slots__ = ("task_id", "head_only", "body", "stream", "head", "complete", "gone", "waiter",
+    __slots__ = ("task_id", "assignment", "head_only", "body", "stream", "head", "complete", "gone", "waiter",
                  "loop", "outcome", "done", "channel", "app_task", "running")
 
     def __init__(self, task: TaskAssignment, stream: Any, loop: asyncio.AbstractEventLoop,
                  done: Callable[["_HttpExchange"], None], running: Any) -> None:
         self.task_id = task.task_id
+        self.assignment = task  # for the log, should the app fail
         self.head_only = task.method == "HEAD"
         # The whole body (a copy: task.body is a view into the receive buffer), or None when it
         # follows in ``stream``, a BodyStream, as the client sends it.
@@ -277,7 +278,7 @@ class _HttpExchange:
                         # A head alone keeps the app's Content-Length (a TaskResult's is 0 here).
                         self._settle(Stream(status, 0, headers, _nothing()))
                     else:
-                        self._settle((status, 0, headers, data))
+                        self._settle((status, APP_HEADERS, headers, data))
                     return
                 self.channel = _Channel()
                 self._settle(Stream(status, 0, headers, self._content()))
@@ -320,7 +321,7 @@ class _HttpExchange:
         if not self.outcome.done():
             # An app that stops when its client left mid-upload (Starlette raises) failed no one.
             try:
-                outcome = _no_response(self.task_id, task, quiet=self.gone)
+                outcome = _no_response(self.assignment, task, quiet=self.gone)
             except asyncio.CancelledError:
                 self.outcome.cancel()
                 self.done(self)
@@ -332,7 +333,7 @@ class _HttpExchange:
             self.channel.finish(error or RuntimeError(
                 "ASGI: the app returned before its response was complete"))
         elif error is not None and not isinstance(error, OSError):
-            _log_failure(self.task_id, error, "after its response was sent")
+            _log_failure(self.assignment, error, "after its response was sent")
 
 
 # ------------------------------------------------------------------------------- websocket
@@ -364,13 +365,12 @@ class _WebSocketSession:
             await app(scope, self._receive, self._send)
         except Exception as exc:
             if self._socket.accepted:
-                _log_failure(task.task_id, exc, "in its WebSocket")
+                _log_failure(task, exc, "in its WebSocket")
                 self._socket.end(1011)
                 return None
             if self._refusal is None:
-                _log_failure(task.task_id, exc, "before accepting its WebSocket")
-                return error_result(500, "the app raised an exception", HANDLER_FAILED,
-                                    exception=type(exc).__name__)
+                text = _log_failure(task, exc, "before accepting its WebSocket")
+                return crash_result(exc, text, "app", task.request_id)
         if self._socket.accepted:
             return None  # the worker closes it (1000) if the app did not
         if self._refusal is not None:
@@ -521,27 +521,24 @@ async def _nothing() -> Any:
     yield  # an async generator without items
 
 
-def _no_response(task_id: int, app_task: "asyncio.Task[Any]", quiet: bool = False) -> Result:
+def _no_response(task: TaskAssignment, app_task: "asyncio.Task[Any]", quiet: bool = False
+                 ) -> Result:
     """The app's call ended before its response was whole; ``quiet``: the client is gone, and
     what the app raised about it is not worth a traceback."""
     if app_task.cancelled():
         raise asyncio.CancelledError()
     error = app_task.exception()
     if error is not None:
-        if not quiet:
-            _log_failure(task_id, error, "")
-        return error_result(500, "the app raised an exception", HANDLER_FAILED,
-                            exception=type(error).__name__)
-    sys.stderr.write(f"neutrino: task {task_id}: the ASGI app returned without a complete "
+        text = "" if quiet else _log_failure(task, error, "")
+        return crash_result(error, text, "app", task.request_id)
+    sys.stderr.write(f"neutrino: task {task.task_id}: the ASGI app returned without a complete "
                      "response\n")
     return error_result(500, "the app returned without a response", HANDLER_FAILED)
 
 
-def _log_failure(task_id: int, error: BaseException, when: str) -> None:
-    lines = traceback.format_exception(type(error), error, error.__traceback__)
-    sys.stderr.write(f"neutrino: task {task_id}: the ASGI app raised{' ' + when if when else ''}"
-                     "\n" + "".join(lines))
-    sys.stderr.flush()
+def _log_failure(task: TaskAssignment, error: BaseException, when: str) -> str:
+    """Logs what the app raised, with the request id its client was given; the traceback."""
+    return report_failure("the ASGI app", task.method, task.path, task.request_id, error, when)
 
 
 # ---------------------------------------------------------------------------------- lifespan

@@ -14,13 +14,12 @@ non-empty piece exists, as PEP 3333 asks. The iterable's ``close()`` is always c
 
 import io
 import sys
-import traceback
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
 from .foreign import header, host_and_port
-from .worker.executor import Outcome, error_result
-from .worker.protocol import HANDLER_FAILED, TaskAssignment
+from .worker.executor import Outcome, crash_result, report_failure
+from .worker.protocol import APP_HEADERS, TaskAssignment
 from .worker.streams import Stream
 
 #: The largest declared Content-Length read into one TaskResult; larger bodies stream.
@@ -187,9 +186,10 @@ class WsgiAdapter:
                     return self._result(task, response, b"".join(first))
             if response.status is None:
                 raise AssertionError("the app yielded a body without calling start_response")
+            stream = Stream(response.status, 0, response.headers, _Body(first, iterator, iterable))
             response.head_sent = True
             streaming = True
-            return Stream(response.status, 0, response.headers, _Body(first, iterator, iterable))
+            return stream
         except Exception as exc:
             return _failed(task, exc)
         finally:
@@ -206,7 +206,7 @@ class WsgiAdapter:
         if task.method == "HEAD" and not body and response.length() is not None:
             # A head alone keeps the app's Content-Length (a TaskResult's is its body's, 0 here).
             return Stream(response.status, 0, response.headers, iter(()))
-        return response.status, 0, response.headers, body
+        return response.status, APP_HEADERS, response.headers, body
 
 
 def _close(iterable: Any) -> None:
@@ -216,13 +216,9 @@ def _close(iterable: Any) -> None:
 
 
 def _failed(task: TaskAssignment, exc: BaseException) -> Outcome:
-    _log(task, exc, "")
-    return error_result(500, "the app raised an exception", HANDLER_FAILED,
-                        exception=type(exc).__name__)
+    return crash_result(exc, _log(task, exc, ""), "app", task.request_id)
 
 
-def _log(task: TaskAssignment, exc: BaseException, doing: str) -> None:
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    sys.stderr.write(f"neutrino: {task.method} {task.path}: the WSGI app raised"
-                     f"{' ' + doing if doing else ''}\n" + "".join(lines))
-    sys.stderr.flush()
+def _log(task: TaskAssignment, exc: BaseException, doing: str) -> str:
+    """Logs what the app raised, with the request id its client was given; the traceback."""
+    return report_failure("the WSGI app", task.method, task.path, task.request_id, exc, doing)

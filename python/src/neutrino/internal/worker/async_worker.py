@@ -30,7 +30,7 @@ from .executor import (
     Outcome,
     Result,
     RouteEntry,
-    _report_failure,
+    report_failure,
     error_result,
     execute,
     execute_async,
@@ -60,7 +60,7 @@ from .protocol import (
     encode_window_update,
 )
 from .sockets import Credit, SocketChannel, choose_subprotocol, is_upgrade, valid_close_code
-from .streams import Stream, pieces, report_stream_failure, too_large
+from .streams import Stream, header_too_large, pieces, report_stream_failure, too_large
 
 _CANCELLED_BODY = b'{"error": "Gateway Timeout", "detail": "the task was cancelled"}'
 
@@ -449,7 +449,8 @@ class AsyncWorker(asyncio.Protocol):
         except asyncio.CancelledError:
             code = 1001
         except Exception as exc:
-            _report_failure(entry.name, task.method, task.path, exc, "websocket handler")
+            report_failure(f"websocket handler {entry.name!r}", task.method, task.path,
+                           task.request_id, exc)
             code = 1011
         channel.end(code)
         return None
@@ -590,7 +591,11 @@ class AsyncWorker(asyncio.Protocol):
 
     def _send(self, task_id: int, result: Result) -> None:
         status, flags, headers, body = result
-        head = encode_task_result_head(task_id, status, flags, headers, len(body))
+        try:
+            head = encode_task_result_head(task_id, status, flags, headers, len(body))
+        except ValueError:  # a header too long for the protocol
+            status, flags, headers, body = header_too_large(task_id, headers)
+            head = encode_task_result_head(task_id, status, flags, headers, len(body))
         if len(head) - 4 + len(body) > DEFAULT_MAX_FRAME:
             # The orchestrator would refuse the frame, and the worker with it: say what to do.
             status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body))

@@ -22,7 +22,7 @@ from .protocol import (
     encode_body_chunk_head,
     encode_task_result_head,
 )
-from .streams import too_large
+from .streams import header_too_large, too_large
 
 #: What poll_message returns when no whole frame has arrived yet.
 NOTHING = object()
@@ -94,7 +94,11 @@ class Connection:
     def send_result(
         self, task_id: int, status: int, flags: int, headers: Sequence[Tuple[str, str]], body: bytes
     ) -> None:
-        head = encode_task_result_head(task_id, status, flags, headers, len(body))
+        try:
+            head = encode_task_result_head(task_id, status, flags, headers, len(body))
+        except ValueError:  # a header too long for the protocol
+            status, flags, headers, body = header_too_large(task_id, headers)
+            head = encode_task_result_head(task_id, status, flags, headers, len(body))
         if len(head) - 4 + len(body) > self._max_frame:
             # The orchestrator would refuse the frame, and the worker with it: say what to do.
             status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body))

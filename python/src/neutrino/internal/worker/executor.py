@@ -25,7 +25,7 @@ from ...streaming import EVENT_STREAM, ClientDisconnect, StreamingResponse
 from .binding import ArgumentBinder, BodyTooLarge, InvalidArguments, InvalidBody
 from .jsondata import encode_json
 from .protocol import HANDLER_FAILED, TaskAssignment
-from .streams import Stream
+from .streams import HEADER_TOO_LARGE_DETAIL, HeaderTooLarge, Stream
 
 Result = Tuple[int, int, List[Tuple[str, str]], bytes]
 #: What running a task gives: a Result (a TaskResult to send), or a Stream to send.
@@ -407,7 +407,7 @@ def failure_result(exc: Exception, stage: int, name: str, method: str, path: str
     elif stage == CALL and isinstance(exc, ClientDisconnect):
         # Nobody to answer and nothing to fix: the orchestrator discards it, the log stays quiet.
         return error_result(499, "the client went away before the request body was read")
-    elif stage == RENDER:
+    elif stage == RENDER and not isinstance(exc, HeaderTooLarge):
         return _not_serializable(name, method, path, exc)
     return _failed(name, method, path, exc, what, request_id)
 
@@ -418,11 +418,19 @@ DEBUG = os.environ.get("NEUTRINO_DEBUG") == "1"
 
 def _failed(name: str, method: str, path: str, exc: BaseException, what: str = "handler",
             request_id: str = "") -> Result:
-    text = _report_failure(name, method, path, exc, what)
+    text = report_failure(f"{what} {name!r}", method, path, request_id, exc)
+    return crash_result(exc, text, what, request_id)
+
+
+def crash_result(exc: BaseException, text: str, what: str, request_id: str) -> Result:
+    """The 500 for an exception, for every kind of app (native, ASGI, WSGI). By default the
+    client learns only that ``what`` failed and the request id to find ``text``, the traceback, in
+    the log: the exception's text may hold anything (a password in a connection string). With
+    --debug it gets the exception, its message and the traceback."""
     ids = {"request_id": request_id} if request_id else {}
+    if isinstance(exc, HeaderTooLarge):  # no secret in it, and the app's author needs to know
+        return error_result(500, HEADER_TOO_LARGE_DETAIL, HANDLER_FAILED, **ids)
     if not DEBUG:
-        # The exception's text may hold anything (a password in a connection string): the
-        # client learns only that it failed, and the id to find it in the log.
         return error_result(500, f"the {what} failed; the server log has the details",
                             HANDLER_FAILED, **ids)
     kind = type(exc).__name__
@@ -444,11 +452,14 @@ def _safe_str(exc: Any) -> str:
         return "<exception message could not be printed>"
 
 
-def _report_failure(name: str, method: str, path: str, exc: BaseException, what: str) -> str:
-    """Logs the failure with its traceback (the operator needs where it happened); returns
-    the traceback."""
+def report_failure(who: str, method: str, path: str, request_id: str, exc: BaseException,
+                   doing: str = "") -> str:
+    """Logs the failure with its traceback and the request id the client was given (the
+    operator needs where it happened); returns the traceback."""
     tb = exc.__traceback__
     text = "".join(traceback.format_exception(type(exc), exc, tb.tb_next if tb else None))
-    sys.stderr.write(f"neutrino: {what} {name!r} failed on {method} {path}\n" + text)
+    request = f" (request {request_id})" if request_id else ""
+    sys.stderr.write(f"neutrino: {who} failed{' ' + doing if doing else ''} on {method} {path}"
+                     f"{request}\n" + text)
     sys.stderr.flush()
     return text

@@ -39,6 +39,9 @@ BODY_INCOMPLETE = 0x01
 
 #: TaskResult.flags bit 0: the handler failed (the body is an error response).
 HANDLER_FAILED = 0x01
+#: TaskResult.flags bit 1: the headers are the app's own (a foreign app's): the orchestrator adds
+#: no content-type to a body that has none.
+APP_HEADERS = 0x02
 
 #: 64 MiB of body plus room for the fixed fields, paths and headers (same as the TypeScript codec).
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024 + 64 * 1024
@@ -352,6 +355,20 @@ def _pairs(pairs: Sequence[Pair]) -> bytes:
         parts.append(_str16(name))
         parts.append(_str16(value))
     return b"".join(parts)
+
+
+def oversized_header(pairs: Sequence[Pair]) -> Optional[str]:
+    """Why ``pairs`` cannot be encoded (a name or value over 65,535 bytes of UTF-8, or over
+    65,535 pairs), for a log line; None when they can."""
+    if len(pairs) > 0xFFFF:
+        return f"{len(pairs)} headers"
+    for name, value in pairs:
+        # A str has at most 4 bytes of UTF-8 per character: most values need no encoding here.
+        if len(name) > 0x3FFF and len(name.encode("utf-8")) > 0xFFFF:
+            return f"a header name of {len(name.encode('utf-8'))} bytes"
+        if len(value) > 0x3FFF and len(value.encode("utf-8")) > 0xFFFF:
+            return f"header {name[:64]!r} of {len(value.encode('utf-8'))} bytes"
+    return None
 
 
 def encode_worker_ready(worker_id: str, pid: int, runtime: str, concurrency: int) -> bytes:

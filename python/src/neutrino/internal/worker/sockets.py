@@ -126,9 +126,11 @@ class SocketChannel:
         """Completes the handshake (before it, the task may still answer an HTTP response)."""
         if self.accepted:
             raise RuntimeError("the WebSocket is already accepted")
+        # Encoded first: headers too long for the protocol raise to the handler, nothing sent.
+        frame = encode_websocket_accept(self._task_id, subprotocol or "", list(headers))
         self.accepted = True
         self._on_accepted(self._task_id, self)
-        self._write(encode_websocket_accept(self._task_id, subprotocol or "", list(headers)))
+        self._write(frame)
 
     async def receive(self) -> Union[str, bytes]:
         while True:

@@ -10,9 +10,14 @@ import traceback
 from typing import Any, Iterator, List, Tuple
 
 from ...streaming import ServerSentEvent
-from .protocol import HANDLER_FAILED, MAX_CHUNK
+from .protocol import HANDLER_FAILED, MAX_CHUNK, oversized_header
 
 TOO_LARGE_DETAIL = "response too large to buffer: stream it"
+HEADER_TOO_LARGE_DETAIL = "a response header is too large to send (over 65,535 bytes)"
+
+
+class HeaderTooLarge(ValueError):
+    """A response header the protocol cannot carry, found before the head was sent."""
 
 
 class Stream:
@@ -30,6 +35,12 @@ class Stream:
         self.headers = headers
         self.content = content
         self.is_async = hasattr(content, "__aiter__")
+        # Checked while the handler can still be told (it raises there): once a head fails to
+        # encode, the task has no answer to give.
+        problem = oversized_header(headers)
+        if problem is not None:
+            raise HeaderTooLarge(f"the response has {problem}: a header name or value may "
+                                 "have at most 65,535 bytes")
 
 
 def pieces(item: Any) -> Iterator[memoryview]:
@@ -54,6 +65,17 @@ def report_stream_failure(task_id: int, exc: BaseException) -> None:
     sys.stderr.write(f"neutrino: streamed response of task {task_id} failed mid-way\n"
                      + "".join(lines))
     sys.stderr.flush()
+
+
+def header_too_large(task_id: int, headers: List[Tuple[str, str]]
+                     ) -> Tuple[int, int, List[Tuple[str, str]], bytes]:
+    """The result that replaces a buffered response whose headers the protocol cannot carry:
+    without it the task would have no answer, and its client would wait for --timeout."""
+    from .executor import error_result
+
+    sys.stderr.write(f"neutrino: task {task_id}: the response has {oversized_header(headers)}; "
+                     "a header name or value may have at most 65,535 bytes\n")
+    return error_result(500, HEADER_TOO_LARGE_DETAIL, HANDLER_FAILED)
 
 
 def too_large(task_id: int, frame_length: int) -> Tuple[int, int, List[Tuple[str, str]], bytes]:

@@ -1,0 +1,96 @@
+/**
+ * What a foreign app (bare ASGI, WSGI and fetch apps, no framework) answers reaches the client as
+ * the app meant it, as uvicorn, gunicorn or Node's own server would send it: no content type made
+ * up, its `Connection: close` honoured; and what it gets wrong is a clear 500, never a hang or a
+ * leak: a header too long for the worker protocol, an exception whose text may hold a secret.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { exchange, RawConnection } from "../support/raw-http.js";
+import { request, startServer, type RunningServer } from "../support/server.js";
+import { waitFor } from "../support/wait.js";
+
+const apps = [
+  { kind: "an ASGI app", app: "tests/fixtures/answers_asgi.py:app" },
+  { kind: "a WSGI app", app: "tests/fixtures/answers_wsgi.py:app" },
+  { kind: "a fetch app", app: "tests/fixtures/answers_fetch.mjs:default" },
+] as const;
+
+const get = (target: string): string => `GET ${target} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+
+for (const { kind, app } of apps) {
+  describe(`${kind}'s answers`, () => {
+    let server: RunningServer;
+    before(async () => {
+      server = await startServer(app, ["--workers", "1"]);
+    });
+    after(async () => {
+      assert.equal(await server.stop(), 0);
+    });
+
+    it("a body without a content-type goes without one, buffered or streamed", async () => {
+      const [buffered] = await exchange(server.port, get("/untyped"));
+      assert.equal(buffered!.status, 200);
+      assert.equal(buffered!.headers["content-type"], undefined, JSON.stringify(buffered!.headers));
+      assert.equal(buffered!.body, "<p>/untyped</p>");
+      const streamed = await request(`${server.url}/untyped?stream=true`);
+      assert.equal(streamed.status, 200);
+      assert.equal(streamed.headers.get("content-type"), null);
+      assert.equal(streamed.text, "<p>streamed</p>");
+      // Where the app names its type, it stands.
+      assert.equal((await request(`${server.url}/typed`)).headers.get("content-type"), "text/plain");
+    });
+
+    it("Connection: close from the app is sent and honoured; other answers keep the connection", async () => {
+      const conn = await RawConnection.open(server.port);
+      try {
+        conn.write(get("/typed"));
+        const [kept] = await conn.waitForResponses(1);
+        assert.equal(kept!.headers.connection, "keep-alive");
+        conn.write(get("/close"));
+        const [, closing] = await conn.waitForResponses(2);
+        assert.equal(closing!.status, 200);
+        assert.equal(closing!.body, "<p>/close</p>");
+        assert.equal(closing!.headers.connection, "close");
+        await conn.waitForClose(5_000);
+      } finally {
+        conn.close();
+      }
+    });
+
+    it("a header too long for the worker protocol is a 500 saying so, buffered or streamed; the worker serves on", async () => {
+      for (const target of ["/huge-header", "/huge-header?stream=true"]) {
+        const [response] = await exchange(server.port, get(target));
+        assert.equal(response!.status, 500, `${target}: ${JSON.stringify(response)}`);
+        assert.equal(JSON.parse(response!.body).detail, "a response header is too large to send (over 65,535 bytes)");
+        assert.equal(response!.headers["x-huge"], undefined);
+      }
+      await waitFor(() => /x-huge.{0,4} of 70000 bytes/i.test(server.stderr()), 10_000, "the header named in the log");
+      assert.equal((await request(`${server.url}/typed`)).status, 200);
+    });
+
+    it("an exception is a 500 with the request id; its text, which may hold a secret, only in the log", async () => {
+      const r = await request(`${server.url}/boom`);
+      assert.equal(r.status, 500);
+      const id = r.headers.get("x-request-id");
+      assert.deepEqual(r.json, { error: "Internal Server Error", detail: "the app failed; the server log has the details", request_id: id });
+      assert.doesNotMatch(r.text, /hunter2|RuntimeError|Error:/);
+      await waitFor(() => server.stderr().includes(`failed on GET /boom (request ${id})`), 10_000, "the failure logged under the request id");
+      assert.match(server.stderr(), /cannot reach db:\/\/admin:hunter2@db/);
+    });
+  });
+
+  it(`${kind}'s exception, with --debug: the 500 shows it`, async () => {
+    const server = await startServer(app, ["--workers", "1", "--debug"]);
+    try {
+      const r = await request(`${server.url}/boom`);
+      assert.equal(r.status, 500);
+      assert.match(r.json.detail, /^(RuntimeError|Error): cannot reach db:\/\/admin:hunter2@db$/);
+      assert.match(r.json.exception, /^(RuntimeError|Error)$/);
+      assert.match(r.json.traceback, /cannot reach db/);
+      assert.equal(r.json.request_id, r.headers.get("x-request-id"));
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+}
