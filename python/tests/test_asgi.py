@@ -7,7 +7,7 @@ import sys
 import unittest
 
 from neutrino.internal.asgi import AsgiAdapter, base_scope, is_websocket
-from neutrino.internal.foreign import is_asgi, is_wsgi
+from neutrino.internal.foreign import BUFFER_LIMIT, is_asgi, is_wsgi
 from neutrino.internal.worker.app_loader import StartupFailure
 from neutrino.internal.worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from neutrino.internal.worker.streams import Stream
@@ -149,6 +149,22 @@ class Http(unittest.TestCase):
             return await collect(outcome)
 
         self.assertEqual(run(go()), b"abcd")
+
+    def test_one_body_larger_than_the_buffer_limit_streams(self):
+        big = b"x" * (BUFFER_LIMIT + 1)
+
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", str(len(big)).encode())]})
+            await send({"type": "http.response.body", "body": big})
+
+        async def go():
+            outcome = await AsgiAdapter(app).execute_async(task())
+            self.assertIsInstance(outcome, Stream)  # a TaskResult of over 64 MiB would be refused
+            self.assertEqual(outcome.headers, [("content-length", str(len(big)))])
+            return await collect(outcome)
+
+        self.assertEqual(len(run(go())), len(big))
 
     def test_app_waits_for_the_stream_reader(self):
         sent = []

@@ -80,6 +80,20 @@ for (const { kind, app } of apps) {
     });
   });
 
+  if (kind === "an ASGI app") {
+    it("an ASGI app's single body larger than a worker frame (65 MiB) arrives whole, with its length", async () => {
+      const server = await startServer(app, ["--workers", "1"]);
+      try {
+        const response = await fetch(`${server.url}/large`);
+        assert.equal(response.status, 200);
+        assert.equal(response.headers.get("content-length"), String(65 * 1024 * 1024));
+        assert.equal((await response.arrayBuffer()).byteLength, 65 * 1024 * 1024);
+      } finally {
+        assert.equal(await server.stop(), 0);
+      }
+    });
+  }
+
   it(`${kind}'s exception, with --debug: the 500 shows it`, async () => {
     const server = await startServer(app, ["--workers", "1", "--debug"]);
     try {

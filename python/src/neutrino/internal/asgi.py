@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..streaming import ClientDisconnect
-from .foreign import header, host_and_port
+from .foreign import BUFFER_LIMIT, header, host_and_port
 from .worker.executor import Outcome, Result, crash_result, error_result, report_failure
 from .worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from .worker.streams import Stream
@@ -277,6 +277,10 @@ class _HttpExchange:
                     if self.head_only and not data and header(headers, "content-length"):
                         # A head alone keeps the app's Content-Length (a TaskResult's is 0 here).
                         self._settle(Stream(status, 0, headers, _nothing()))
+                    elif len(data) > BUFFER_LIMIT:
+                        # One frame could not hold it all (a 100 MB Response(content=...)): it
+                        # goes as a stream of chunks, as uvicorn would send it whole.
+                        self._settle(Stream(status, 0, headers, _once(data)))
                     else:
                         self._settle((status, APP_HEADERS, headers, data))
                     return
@@ -514,6 +518,10 @@ class AsgiAdapter:
 
 def _ignore(_: Any) -> None:
     pass
+
+
+async def _once(data: bytes) -> Any:
+    yield data
 
 
 async def _nothing() -> Any:

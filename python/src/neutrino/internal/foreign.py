@@ -15,6 +15,9 @@ INTERFACE_ENV = "NEUTRINO_INTERFACE"
 INTERFACES = ("auto", "neutrino", "asgi", "wsgi", "fetch")
 #: ``--root-path``: where the app is mounted behind a proxy that strips it ("" for none).
 ROOT_PATH_ENV = "NEUTRINO_ROOT_PATH"
+#: The largest response body an adapter sends as one TaskResult; a larger one goes as a stream
+#: (a frame holds at most 64 MiB, and a smaller piece reaches the client sooner).
+BUFFER_LIMIT = 8 * 1024 * 1024
 
 
 def interface_from_env() -> str:

@@ -17,13 +17,10 @@ import sys
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-from .foreign import header, host_and_port
+from .foreign import BUFFER_LIMIT, header, host_and_port
 from .worker.executor import Outcome, crash_result, report_failure
 from .worker.protocol import APP_HEADERS, TaskAssignment
 from .worker.streams import Stream
-
-#: The largest declared Content-Length read into one TaskResult; larger bodies stream.
-BUFFER_LIMIT = 8 * 1024 * 1024
 
 _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
