@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { exchange } from "../support/raw-http.js";
 import { request, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 import { WsClient, wsUrl } from "../support/ws-client.js";
@@ -149,6 +150,20 @@ for (const { runtime, app } of apps) {
       assert.deepEqual(JSON.parse(none.body), { error: "Not Found", detail: "no route for GET /nowhere" });
       // HTTP routes still answer as usual on the same server.
       assert.equal((await request(`${server.url}/closed`)).status, 200);
+    });
+
+    it("a handshake on an HTTP/1.0 request line is a JSON 400, on HTTP/2.0 a 505 (RFC 6455 needs HTTP/1.1)", async () => {
+      const handshake = (version: string): string =>
+        `GET /echo HTTP/${version}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+      const [old] = await exchange(server.port, handshake("1.0"));
+      assert.equal(old!.status, 400, JSON.stringify(old));
+      assert.equal(JSON.parse(old!.body).detail, "a WebSocket handshake needs HTTP/1.1, not HTTP/1.0");
+      const [two] = await exchange(server.port, handshake("2.0"));
+      assert.equal(two!.status, 505, JSON.stringify(two));
+      assert.match(JSON.parse(two!.body).detail, /^HTTP\/2\.0 is not spoken in an HTTP\/1 request line/);
+      const [ok] = await exchange(server.port, handshake("1.1"));
+      assert.equal(ok!.status, 101, "the same handshake in HTTP/1.1 is accepted");
     });
 
     it("an upgrade to another protocol (curl --http2 asks for h2c) is ignored: the request is served as HTTP/1.1", async () => {

@@ -26,7 +26,7 @@ import {
   encodeWindowUpdate,
 } from "../../protocol/codec.js";
 import { BODY_INCOMPLETE, INITIAL_WINDOW, type Pair, type RouteInfo, type StreamFrame, type TaskResult } from "../../protocol/messages.js";
-import { errorBody } from "./errors.js";
+import { errorBody, versionRefused } from "./errors.js";
 import { clientAddress, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
@@ -215,6 +215,9 @@ export class WebSocketGateway {
       this.metrics.requestDone(NO_ROUTE, method, status, 0);
       writeError(socket, status, detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
     };
+    // RFC 6455 §4.1: the handshake is an HTTP/1.1 request (HTTP/1.0 has no Upgrade).
+    if (req.httpVersionMajor !== 1) return refuse(505, versionRefused(req.httpVersion));
+    if (req.httpVersionMinor < 1) return refuse(400, "a WebSocket handshake needs HTTP/1.1, not HTTP/1.0");
     const url = req.url ?? "/";
     if (url.charCodeAt(0) !== 0x2f /* "/" */) return refuse(400, "a WebSocket request target must be a path");
     if (req.headers.host === undefined) return refuse(400, "the Host header is required in HTTP/1.1");
