@@ -30,7 +30,7 @@ function assertJsonError(response: RawResponse, status: number, detail: RegExp):
 }
 
 function statusText(status: number): string {
-  return { 400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 501: "Not Implemented", 502: "Bad Gateway", 505: "HTTP Version Not Supported" }[status]!;
+  return { 400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 417: "Expectation Failed", 422: "Unprocessable Entity", 431: "Request Header Fields Too Large", 501: "Not Implemented", 502: "Bad Gateway", 505: "HTTP Version Not Supported" }[status]!;
 }
 
 for (const { language, app } of apps) {
@@ -173,6 +173,32 @@ for (const { language, app } of apps) {
       }
       const [next] = await exchange(server.port, get("/users/ann"));
       assert.equal(next!.status, 200);
+    });
+
+    it("an Expect other than 100-continue is a JSON 417 that closes the connection, counted in the metrics; 100-continue gets its 100", async () => {
+      const conn = await RawConnection.open(server.port);
+      try {
+        // Node answers a bare 417 of its own when nothing listens for other expectations.
+        conn.write("POST /needs-body HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n");
+        const [response] = await conn.waitForResponses(1);
+        assertJsonError(response!, 417, /^Expect: teapot is not supported \(only 100-continue is\)$/);
+        assert.equal(response!.headers.connection, "close");
+        await conn.waitForClose();
+      } finally {
+        conn.close();
+      }
+      const metrics = await request(`${server.url}/metrics`);
+      assert.match(metrics.text, /neutrino_requests_total\{route="\(none\)",method="POST",status="417"\} 1/);
+      const waiting = await RawConnection.open(server.port);
+      try {
+        waiting.write("POST /needs-body HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n");
+        await waitFor(() => waiting.raw().startsWith("HTTP/1.1 100 Continue\r\n\r\n"), 10_000, "the 100 Continue");
+        waiting.write('{"name":"ann"}');
+        await waitFor(() => waiting.raw().includes('"ann"'), 10_000, "the answer after the body");
+        assert.match(waiting.raw(), /\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+      } finally {
+        waiting.close();
+      }
     });
 
     it("CONNECT, a proxy's method, is a JSON 501 that closes the connection, counted in the metrics", async () => {

@@ -209,6 +209,16 @@ export class HttpServer implements JobContext {
       attachClientView(req, this.proxyTrust);
       this.websockets.upgrade(req, socket, head);
     });
+    // An Expect other than 100-continue (RFC 9110 §10.1.1): unheard, Node answers a bare 417 of
+    // its own, without a body saying why, a request id, a metric or an access-log line. The body
+    // that may follow is not read: the connection closes.
+    server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+      attachClientView(req, this.proxyTrust);
+      (req.socket as Connection)[LAST_RESPONSE] = res;
+      const expect = String(req.headers.expect ?? "").slice(0, 100);
+      const detail = `Expect: ${expect} is not supported (only 100-continue is)`;
+      this.reject(req, res, 417, detail, requestIdFor(req.headers[REQUEST_ID_HEADER]), true);
+    });
     // CONNECT, a proxy's method: unheard, Node would close the connection without a word.
     server.on("connect", (req: IncomingMessage, socket: Socket | ServerResponse) => {
       if ("writeHead" in socket) {
