@@ -218,6 +218,12 @@ export const SERVE_OPTIONS = {
     parse: integer(1, 65535),
     default: 2048,
   }),
+  maxConnections: option({
+    flags: "--max-connections <n>",
+    help: "client connections one front holds open at once; a request on one beyond them gets a 503 and its connection closes (0: no limit)",
+    parse: integer(0),
+    default: 10_000,
+  }),
   sslCertfile: option({
     flags: "--ssl-certfile <path>",
     help: "serve HTTPS with this PEM certificate (chain); HTTP/2 by ALPN, HTTP/1.1 for other clients; SIGHUP re-reads it",

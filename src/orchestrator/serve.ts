@@ -379,6 +379,7 @@ export class Server {
       dispatcher: this.dispatcher,
       maxBodySize: options.maxBodySize,
       maxHeaderSize: options.maxHeaderSize,
+      maxConnections: options.maxConnections,
       timeouts: {
         headersMs: options.headerTimeout * 1000,
         requestMs: options.bodyTimeout * 1000,

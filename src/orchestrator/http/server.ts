@@ -47,6 +47,8 @@ export interface HttpServerOptions {
   readonly router: Router;
   /** The largest request head (request line and headers) accepted, in bytes: 431 beyond it. */
   readonly maxHeaderSize?: number;
+  /** Client connections held open at once (--max-connections; 0 or absent: no limit). */
+  readonly maxConnections?: number;
   readonly dispatcher: Dispatcher;
   readonly maxBodySize: number;
   readonly timeouts: ClientTimeouts;
@@ -104,7 +106,10 @@ const PARSE_FAILED = Symbol("neutrino.parseFailed");
  */
 const BODY_WATCH = Symbol("neutrino.bodyWatch");
 type BodyFailure = (status: number, detail: string, clientGone: boolean) => void;
+/** On a connection accepted past --max-connections: its requests get a 503, and it closes. */
+const OVER_LIMIT = Symbol("neutrino.overLimit");
 type Connection = Socket & {
+  [OVER_LIMIT]?: true;
   [LAST_RESPONSE]?: ServerResponse;
   [PARSE_FAILED]?: true;
   [BODY_WATCH]?: { readonly req: IncomingMessage; readonly fail: BodyFailure };
@@ -123,6 +128,8 @@ export class HttpServer implements JobContext {
   private readonly sessions = new Set<Http2Session>();
   /** Set once shutdown begins: every response then closes its connection. */
   draining = false;
+  /** Client connections open on every listener (counted only under --max-connections). */
+  private connections = 0;
   /** Replaced as a whole when a reload brings new routes. */
   router: Router;
   readonly accessLog: Logger | null;
@@ -200,13 +207,15 @@ export class HttpServer implements JobContext {
         onRequest,
       );
     }
+    this.limitConnections(server);
     // A client that half-closes after its last request (`printf … | nc`) still gets every answer:
     // by default Node ends the connection at the client's FIN, dropping the responses not yet written.
     (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // Upgrade requests never reach handle(): Node emits `upgrade` (on the HTTP/1.1 side of a TLS
     // listener too), and the gateway takes them, seeing the client as handle() does.
-    server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    server.on("upgrade", (req: IncomingMessage, socket: Connection, head: Buffer) => {
       attachClientView(req, this.proxyTrust);
+      if (socket[OVER_LIMIT]) return this.answerRaw(socket, req, { method: req.method ?? "GET", path: req.url ?? "" }, 503, this.overLimitDetail());
       this.websockets.upgrade(req, socket, head);
     });
     // An Expect other than 100-continue (RFC 9110 §10.1.1): unheard, Node answers a bare 417 of
@@ -271,6 +280,38 @@ export class HttpServer implements JobContext {
    * handler takes): counted (as no route) and logged like every other answer. `head` is what was
    * read of the request (null: nothing), `from` what the log reads the client from.
    */
+  /**
+   * --max-connections: every client connection is counted (TCP, before any TLS handshake); one
+   * accepted past the limit is marked, on the socket its requests arrive on (the TLS one under
+   * TLS), and handle() answers them 503. Node's own `maxConnections` would drop such a
+   * connection without a word.
+   */
+  private limitConnections(server: Listener): void {
+    const max = this.options.maxConnections ?? 0;
+    if (max <= 0) return;
+    const tls = Boolean(this.options.tls);
+    server.on("connection", (socket: Connection) => {
+      this.connections++;
+      socket.once("close", () => this.connections--);
+      if (!tls && this.connections > max) socket[OVER_LIMIT] = true;
+    });
+    if (tls) {
+      server.on("secureConnection", (socket: Connection) => {
+        if (this.connections > max) socket[OVER_LIMIT] = true;
+      });
+    }
+  }
+
+  private overLimitDetail(): string {
+    return `the server is at its limit of ${this.options.maxConnections} open connections: retry later`;
+  }
+
+  /** A request on a connection past --max-connections: 503, and the connection closes. */
+  private overLimit(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    this.refuse(req, res, { status: 503, detail: this.overLimitDetail() }, requestId, { connection: "close", "retry-after": "1" });
+    if (req instanceof Http2ServerRequest) req.stream.session?.close();
+  }
+
   private answerRaw(
     socket: Socket,
     from: IncomingMessage | PeerOnly,
@@ -329,6 +370,7 @@ export class HttpServer implements JobContext {
     let url = req.url ?? "/";
     const method = req.method ?? "GET";
     const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
+    if ((req.socket as Connection)[OVER_LIMIT]) return this.overLimit(req, res, requestId);
     if (req.httpVersionMajor !== 1 && !(req instanceof Http2ServerRequest)) {
       // A request line of another version on an HTTP/1 connection (Node's parser takes
       // `HTTP/2.0` and `HTTP/0.9`): nothing here speaks it, and everything downstream takes major
