@@ -229,8 +229,16 @@ for (const { language, app } of apps) {
       assert.deepEqual(JSON.parse(health!.body), { status: "ok" });
       assert.equal(file!.status, 200);
       assert.equal(file!.body, "hello from disk\n");
-      const [star] = await exchange(server.port, "OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      const [star] = await exchange(server.port, "GET * HTTP/1.1\r\nHost: localhost\r\n\r\n");
       assertJsonError(star!, 400, /request target must be a path or an absolute URL/);
+    });
+
+    it("OPTIONS * (HAProxy's httpchk) is a 200 without a body whose Allow names the app's methods", async () => {
+      const [star] = await exchange(server.port, "OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      assert.equal(star!.status, 200, JSON.stringify(star));
+      assert.equal(star!.headers["content-length"], "0");
+      assert.deepEqual(star!.headers.allow!.split(", ").sort(), ["GET", "HEAD", "OPTIONS", "POST"]);
+      assert.ok(star!.headers["x-request-id"]);
     });
 
     it("malformed percent-encoding in the path is a 400 that says so", async () => {

@@ -306,6 +306,22 @@ export class HttpServer implements JobContext {
     return `the server is at its limit of ${this.options.maxConnections} open connections: retry later`;
   }
 
+  /**
+   * `OPTIONS *` asks about the server itself (RFC 9110 §9.3.7), as HAProxy's `option httpchk
+   * OPTIONS *` health check does: 200, no body, `Allow` naming every method some route takes.
+   */
+  private optionsAsterisk(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    const methods = new Set<string>(["OPTIONS"]);
+    for (const route of this.router.routes) for (const m of route.methods) methods.add(m.toUpperCase());
+    if (methods.has("GET")) methods.add("HEAD"); // the router answers HEAD on every GET route
+    res.writeHead(200, { allow: [...methods].join(", "), "content-length": 0, [REQUEST_ID_HEADER]: requestId });
+    res.end();
+    this.metrics.requestDone(NO_ROUTE, "OPTIONS", 200, 0);
+    if (this.accessLog) {
+      writeAccessRecord(this.accessLog, req, { requestId, method: "OPTIONS", path: "*", route: null, status: 200, bytes: 0, durationMs: 0, queueMs: 0, workerMs: 0 });
+    }
+  }
+
   /** A request on a connection past --max-connections: 503, and the connection closes. */
   private overLimit(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     this.refuse(req, res, { status: 503, detail: this.overLimitDetail() }, requestId, { connection: "close", "retry-after": "1" });
@@ -379,8 +395,9 @@ export class HttpServer implements JobContext {
       return;
     }
     if (url.charCodeAt(0) !== 0x2f /* "/" */) {
+      if (url === "*" && method === "OPTIONS") return this.optionsAsterisk(req, res, requestId);
       // Absolute form (`GET http://host/path`, RFC 9112 §3.2.2) is routed by its path, like
-      // origin form; anything else (`*`, a bare name) names no resource here.
+      // origin form; anything else (`*` but for OPTIONS, a bare name) names no resource here.
       const origin = originForm(url);
       if (origin === null) {
         this.reject(req, res, 400, `the request target must be a path or an absolute URL, got ${JSON.stringify(url.slice(0, 200))}`, requestId);
