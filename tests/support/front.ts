@@ -21,6 +21,8 @@ export const ROUTES: RouteInfo[] = [
 /** What the fake worker answers on /answer. */
 export interface Answer {
   status?: number;
+  /** TaskResult.flags (0 by default; APP_HEADERS: a foreign app's answer). */
+  flags?: number;
   headers?: Pair[];
   body?: Buffer;
 }
@@ -38,8 +40,8 @@ export class FakeDispatcher {
     this.tasks.push(task);
     this.jobs.push(job);
     if (task.route === "/answer") {
-      const { status = 200, headers = [], body = Buffer.from("{}") } = this.answer;
-      job.complete({ type: "TaskResult", taskId: task.taskId, status, flags: 0, headers, body });
+      const { status = 200, flags = 0, headers = [], body = Buffer.from("{}") } = this.answer;
+      job.complete({ type: "TaskResult", taskId: task.taskId, status, flags, headers, body });
       return;
     }
     const body = Buffer.from(JSON.stringify({ requestId: task.requestId, headers: task.headers, client: [task.clientHost, task.clientPort] }));

@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { acceptedEncodings, isCompressible, negotiate } from "../../src/orchestrator/http/compression.js";
 import { startFront, stopFront, type Answer, type Front } from "../support/front.js";
+import { APP_HEADERS } from "../../src/protocol/messages.js";
 
 describe("compression (in process)", () => {
   it("negotiates by Accept-Encoding q-values, brotli on a tie", () => {
@@ -93,6 +94,8 @@ describe("compression (in process)", () => {
         [{ body: big, headers: [["Content-Encoding", "identity"]] }, { "accept-encoding": "gzip" }, "already encoded"],
         [{ body: big, headers: [["Cache-Control", "public, no-transform"]] }, { "accept-encoding": "gzip" }, "no-transform"],
         [{ body: big, status: 204 }, { "accept-encoding": "gzip" }, "204"],
+        // A foreign app's body without a type is of no known type (a Neutrino handler's is JSON).
+        [{ body: big, flags: APP_HEADERS }, { "accept-encoding": "gzip" }, "a foreign app's untyped body"],
       ];
       for (const [reply, headers, label] of cases) {
         front.dispatcher.answer = reply;

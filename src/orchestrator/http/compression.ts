@@ -83,12 +83,13 @@ export function isCompressible(contentType: string): boolean {
 
 /**
  * Whether a worker's answer may be compressed (its size is checked by the caller): a status with
- * a body, a compressible type (none means the orchestrator's default, JSON), no Content-Encoding
- * of its own, no `Cache-Control: no-transform`.
+ * a body, a compressible type (none means the orchestrator's default, JSON, for a Neutrino
+ * handler's answer; a foreign app's untyped body is of no known type), no Content-Encoding of its
+ * own, no `Cache-Control: no-transform`.
  */
-export function compressible(status: number, headers: readonly Pair[]): boolean {
+export function compressible(status: number, headers: readonly Pair[], typed = true): boolean {
   if (status < 200 || status === 204 || status === 206 || status === 304) return false;
-  let type = "application/json";
+  let type = typed ? "application/json" : "";
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
     if (lower === "content-type") type = value;

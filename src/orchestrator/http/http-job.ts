@@ -226,7 +226,7 @@ export class HttpJob implements Job {
     const { headers } = this.headers(result, result.body.length > 0 && (result.flags & APP_HEADERS) === 0);
     const { compression } = this.server;
     const { status, body } = result;
-    if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers)) {
+    if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers, (result.flags & APP_HEADERS) === 0)) {
       headers.push("vary", "Accept-Encoding");
       const encoding = negotiate(this.req.headers["accept-encoding"]);
       if (encoding !== null) {
