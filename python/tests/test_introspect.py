@@ -70,7 +70,7 @@ class Introspection(unittest.TestCase):
 
         entries = introspect.registry(app, websocket=False)
         self.assertEqual(entries, [{"path": "/*", "methods": list(introspect.ALL_METHODS),
-                                    "headers": True}])
+                                    "headers": True, "http_version": True}])
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ export function encodeRouteRegistry(routes: readonly RouteInfo[]): Buffer {
       ...(r.streamBody ? { stream_body: true } : {}),
       ...(r.streamLargeBody ? { stream_large_body: true } : {}),
       ...(r.websocket ? { websocket: true } : {}),
+      ...(r.httpVersion ? { http_version: true } : {}),
       ...(r.openapi ? { openapi: r.openapi } : {}),
     })),
   });
@@ -444,12 +445,14 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
     case MessageType.RouteRegistry: {
       const o = decodeJson(buf, p, end, "RouteRegistry");
       const routes = field(o, "routes", isRoutes, "RouteRegistry");
-      for (const r of routes as (RouteInfo & { stream_body?: unknown; stream_large_body?: unknown })[]) {
+      for (const r of routes as (RouteInfo & { stream_body?: unknown; stream_large_body?: unknown; http_version?: unknown })[]) {
         // snake_case on the wire, camelCase here
         if (r.stream_body === true) r.streamBody = true;
         delete r.stream_body;
         if (r.stream_large_body === true) r.streamLargeBody = true;
         delete r.stream_large_body;
+        if (r.http_version === true) r.httpVersion = true;
+        delete r.http_version;
       }
       return { type: "RouteRegistry", routes };
     }

@@ -3,11 +3,15 @@
  * the app meant it, as uvicorn, gunicorn or Node's own server would send it: no content type made
  * up, its `Connection: close` honoured; and what it gets wrong is a clear 500, never a hang or a
  * leak: a header too long for the worker protocol, an exception whose text may hold a secret.
+ * What it is told of the request includes the HTTP version (ASGI's `http_version`, WSGI's
+ * `SERVER_PROTOCOL`).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import { exchange, RawConnection } from "../support/raw-http.js";
 import { request, startServer, type RunningServer } from "../support/server.js";
+import { certDir, h2Get, httpsGet, makeCert, removeDir } from "../support/tls.js";
 import { waitFor } from "../support/wait.js";
 
 const apps = [
@@ -79,6 +83,33 @@ for (const { kind, app } of apps) {
       assert.match(server.stderr(), /cannot reach db:\/\/admin:hunter2@db/);
     });
   });
+
+  if (kind !== "a fetch app") {
+    it(`${kind} is told the request's HTTP version: 1.1, 1.0, and 2 over TLS`, async () => {
+      const dir = certDir();
+      const certs = makeCert(dir, "neutrino-test");
+      const server = await startServer(app, ["--workers", "1", "--ssl-certfile", certs.cert, "--ssl-keyfile", certs.key]);
+      const said = (version: string): string => (kind === "an ASGI app" ? version : `HTTP/${version}`);
+      try {
+        assert.equal((await httpsGet(`${server.url}/version`, certs.certPem)).text, said("1.1"));
+        const h2 = await h2Get(server.url, "/version", certs.certPem);
+        assert.equal(h2.alpn, "h2");
+        assert.equal(h2.text, said("2"));
+        const old = await new Promise<string>((resolve, reject) => {
+          const socket = tlsConnect({ port: server.port, host: "127.0.0.1", ca: certs.certPem, servername: "localhost", ALPNProtocols: ["http/1.1"] }, () =>
+            socket.write("GET /version HTTP/1.0\r\nHost: localhost\r\n\r\n"), // HTTP/1.0: the server closes after its answer
+          );
+          let text = "";
+          socket.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => resolve(text)).on("error", reject);
+        });
+        assert.match(old, /^HTTP\/1\.1 200 OK\r\n/);
+        assert.equal(old.slice(old.indexOf("\r\n\r\n") + 4), said("1.0"));
+      } finally {
+        assert.equal(await server.stop(), 0);
+        removeDir(dir);
+      }
+    });
+  }
 
   if (kind === "an ASGI app") {
     it("an ASGI app's single body larger than a worker frame (65 MiB) arrives whole, with its length", async () => {

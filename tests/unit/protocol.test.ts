@@ -29,16 +29,16 @@ function toVectorForm(m: Message): Record<string, unknown> {
 
 /** A route's camelCase keys as the wire's snake_case (RouteRegistry is JSON, decoded key by key). */
 function routeToVectorForm(route: RouteInfo): Record<string, unknown> {
-  const { streamBody, ...rest } = route;
-  return streamBody ? { ...rest, stream_body: true } : rest;
+  return Object.fromEntries(Object.entries(route).map(([key, value]) => [snake(key), value]));
 }
+const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** The inverse of toVectorForm. */
 function fromVectorForm(v: Record<string, unknown>): Message {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(v)) {
     if (key.endsWith("_hex")) out[camel(key.slice(0, -4))] = Buffer.from(value as string, "hex");
-    else if (key === "routes") out[key] = (value as Record<string, unknown>[]).map(({ stream_body, ...rest }) => (stream_body ? { ...rest, streamBody: true } : rest));
+    else if (key === "routes") out[key] = (value as Record<string, unknown>[]).map((route) => Object.fromEntries(Object.entries(route).map(([k, v]) => [camel(k), v])));
     else out[camel(key)] = value;
   }
   return out as unknown as Message;

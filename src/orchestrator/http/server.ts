@@ -471,6 +471,10 @@ export class HttpServer implements JobContext {
       let headers =
         match.headers || isFormBody(req.headers["content-type"]) ? requestHeaderPairs(req.rawHeaders, clientViewOf(req)) : NO_PAIRS;
       if (bodyLimit !== null && match.streamLargeBody) headers = [...headers, STREAMED_BODY_PAIR];
+      // An ASGI or WSGI app is told an HTTP/1.0 or HTTP/2 request's version; 1.1 goes unsaid.
+      if (match.route.httpVersion === true && req.httpVersion !== "1.1" && headers !== NO_PAIRS) {
+        headers = [[":version", req.httpVersionMajor === 2 ? "2" : req.httpVersion], ...headers];
+      }
       const [host, port] = match.headers ? clientAddress(req) : NO_CLIENT;
       const frame = encodeTaskAssignment(taskId, match.workerMethod, match.route.path, path, query, params, headers, requestId, host, port, body);
       const job = new HttpJob(taskId, requestId, frame, match.sync, method, match.route.path, path, req, res, this, bodyLimit);

@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..streaming import ClientDisconnect
-from .foreign import BUFFER_LIMIT, header, host_and_port
+from .foreign import BUFFER_LIMIT, header, host_and_port, http_version
 from .worker.executor import Outcome, Result, crash_result, error_result, report_failure
 from .worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from .worker.streams import Stream
@@ -91,7 +91,7 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
     return {
         "type": kind,
         "asgi": ASGI,
-        "http_version": "1.1",
+        "http_version": http_version(task),  # first: it takes its pair out of the headers
         "scheme": request_scheme(task, kind),
         # Under a root path the proxy stripped, path and raw_path start with it again (as
         # uvicorn's --root-path does): frameworks route on what follows it.

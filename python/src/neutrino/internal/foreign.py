@@ -18,6 +18,18 @@ ROOT_PATH_ENV = "NEUTRINO_ROOT_PATH"
 #: The largest response body an adapter sends as one TaskResult; a larger one goes as a stream
 #: (a frame holds at most 64 MiB, and a smaller piece reaches the client sooner).
 BUFFER_LIMIT = 8 * 1024 * 1024
+#: The pseudo-header that starts a TaskAssignment's headers when the request is not HTTP/1.1.
+_VERSION_MARK = ":version"
+
+
+def http_version(task: Any) -> str:
+    """The request's HTTP version ("1.0", "1.1", "2"). The orchestrator names it, for routes
+    listed with ``http_version``, only when it is not 1.1, in a ``:version`` pair first in the
+    headers: taken out here, it is not the app's."""
+    headers = task.headers
+    if headers and headers[0][0] == _VERSION_MARK:
+        return headers.pop(0)[1]
+    return "1.1"
 
 
 def interface_from_env() -> str:

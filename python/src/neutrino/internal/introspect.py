@@ -53,6 +53,7 @@ def registry(app: Any, websocket: bool, log: Any = sys.stderr, stream_large_body
             entry["stream_large_body"] = True
         if websocket:
             entry["websocket"] = True
+        entry["http_version"] = True  # ASGI's http_version, WSGI's SERVER_PROTOCOL
         entries.append(entry)
     return entries
 

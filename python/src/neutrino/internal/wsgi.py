@@ -17,7 +17,7 @@ import sys
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-from .foreign import BUFFER_LIMIT, header, host_and_port
+from .foreign import BUFFER_LIMIT, header, host_and_port, http_version
 from .worker.executor import Outcome, crash_result, report_failure
 from .worker.protocol import APP_HEADERS, TaskAssignment
 from .worker.streams import Stream
@@ -34,7 +34,7 @@ def build_environ(task: TaskAssignment, root_path: str = "", multithread: bool =
         "PATH_INFO": unquote_to_bytes(task.path).decode("latin-1"),
         "QUERY_STRING": task.query,
         "RAW_URI": task.path + ("?" + task.query if task.query else ""),
-        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_PROTOCOL": "HTTP/" + http_version(task),  # before the headers are read
         "SERVER_NAME": "localhost",
         "SERVER_PORT": "80",
         "REMOTE_ADDR": task.client_host,

@@ -111,8 +111,8 @@ class DiscoverRoutes(Message):
 
 class RouteRegistry(Message):
     """``routes``: dicts in the order the app registered them: ``path``, ``methods`` and the
-    optional ``headers``, ``sync``, ``stream_body``, ``stream_large_body``, ``websocket`` (each
-    true when present) and
+    optional ``headers``, ``sync``, ``stream_body``, ``stream_large_body``, ``websocket``,
+    ``http_version`` (each true when present) and
     ``openapi`` (an Operation object). Given
     (path, methods) pairs instead, the constructor turns them into dicts."""
 
@@ -124,7 +124,7 @@ class RouteRegistry(Message):
 
 
 #: RouteRegistry keys in the order both codecs write them; receivers ignore others.
-_ROUTE_FLAGS = ("headers", "sync", "stream_body", "stream_large_body", "websocket")
+_ROUTE_FLAGS = ("headers", "sync", "stream_body", "stream_large_body", "websocket", "http_version")
 
 
 def _route_entry(route: Any) -> Dict[str, Any]:
