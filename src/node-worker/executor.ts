@@ -332,6 +332,14 @@ function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Resp
   return errorResponse(500, detail, extra);
 }
 
+/** Logs what threw, where, with its stack and the request id its client was given. */
+export function logFailure(who: string, task: TaskAssignment, thrown: unknown): ReturnType<typeof describeThrown> {
+  const described = describeThrown(thrown);
+  const id = task.requestId ? ` (request ${task.requestId})` : "";
+  process.stderr.write(`neutrino: ${who} failed on ${task.method} ${task.path}${id}\n${described.stack}\n`);
+  return described;
+}
+
 /**
  * Logs what threw, with its stack and the request id (the operator needs where it happened),
  * and says what the client's 500 carries: by default only that `who` failed and the request id,
@@ -339,9 +347,7 @@ function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Resp
  * error's name, message and stack. Every kind of app fails this way, native or fetch.
  */
 export function reportFailure(who: string, task: TaskAssignment, thrown: unknown): { detail: string; extra: Record<string, unknown> } {
-  const { name, message, stack } = describeThrown(thrown);
-  const id = task.requestId ? ` (request ${task.requestId})` : "";
-  process.stderr.write(`neutrino: ${who} failed on ${task.method} ${task.path}${id}\n${stack}\n`);
+  const { name, message, stack } = logFailure(who, task, thrown);
   const ids = task.requestId ? { request_id: task.requestId } : {};
   if (!DEBUG) return { detail: `the ${who.split(" ")[0]} failed; the server log has the details`, extra: ids };
   return { detail: message ? `${name}: ${message}` : name, extra: { exception: name, traceback: stack, ...ids } };

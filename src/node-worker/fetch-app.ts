@@ -7,8 +7,7 @@
  */
 import type { Pair, RouteInfo, TaskAssignment } from "../protocol/messages.js";
 import { APP_HEADERS, HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
-import { errorOutcome, reportFailure } from "./executor.js";
-import { describeThrown } from "./stack.js";
+import { errorOutcome, logFailure, reportFailure } from "./executor.js";
 import { timeSync } from "./loop-monitor.js";
 import type { Outcome, TaskContext, TaskRunner } from "./task-runner.js";
 
@@ -243,8 +242,9 @@ function handlerFailed(task: TaskAssignment, thrown: unknown): Outcome {
 }
 
 function bodyFailed(task: TaskAssignment, thrown: unknown): Outcome {
-  process.stderr.write(`neutrino: the response body failed on ${task.method} ${task.path}\n${describeThrown(thrown).stack}\n`);
-  return errorOutcome(500, "the response body failed before it was sent", HANDLER_FAILED);
+  logFailure("the response body", task, thrown);
+  const ids = task.requestId ? { request_id: task.requestId } : {};
+  return errorOutcome(500, "the response body failed before it was sent", HANDLER_FAILED, [], ids);
 }
 
 /** Hono's `routes`: entries with a string `path` (middleware included: their paths label too). */

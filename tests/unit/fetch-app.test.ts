@@ -221,8 +221,8 @@ describe("FetchApp", () => {
     };
     const early = await FetchApp.from(() => new Response(strings(0)), true)!.run(task("/"), { signal });
     assert.equal(early.status, 500);
-    assert.deepEqual(JSON.parse(String(early.body)), { error: "Internal Server Error", detail: "the response body failed before it was sent" });
-    assert.match(stderr(), /the response body failed on GET \/\nTypeError: the response body gave a string, not a Uint8Array/);
+    assert.deepEqual(JSON.parse(String(early.body)), { error: "Internal Server Error", detail: "the response body failed before it was sent", request_id: "req-1" });
+    assert.match(stderr(), /the response body failed on GET \/ \(request req-1\)\nTypeError: the response body gave a string, not a Uint8Array/);
     const late = await FetchApp.from(() => new Response(strings(8)), true)!.run(task("/"), { signal });
     assert.equal(late.status, 200);
     await assert.rejects(collect(late.body), /the response body gave a string, not a Uint8Array/);
