@@ -15,7 +15,7 @@ import { Dispatcher } from "./dispatch/dispatcher.js";
 import type { FrontLink } from "./fronts/front.js";
 import { BuiltIns, builtInsOf, type BuiltIn } from "./http/built-ins.js";
 import type { ProbePaths } from "./http/probes.js";
-import { CONNECT_REFUSED, sendError, sendRawError, versionRefused } from "./http/errors.js";
+import { CONNECT_REFUSED, expectationRefused, sendError, sendRawError, versionRefused } from "./http/errors.js";
 import { metricsBuiltIn } from "./http/metrics-endpoint.js";
 import { listenSpecs, loadTls, removeSocketFile, type Bound, type ListenSpec } from "./http/listeners.js";
 import { compileTrust } from "./http/proxy-headers.js";
@@ -502,8 +502,10 @@ function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining
     const path = q < 0 ? url : url.slice(0, q);
     if (!builtIns.answerAlone({ req, res, method, path, url, draining: draining() })) sendError(res, 404, `no such path here: ${path}`);
   });
-  // As on the main port: unheard, Node would close a CONNECT's connection without a word.
+  // As on the main port: unheard, Node would close a CONNECT's connection without a word, and
+  // answer an Expect it does not know with a bare 417.
   server.on("connect", (_req, socket: Socket) => sendRawError(socket, 501, CONNECT_REFUSED));
+  server.on("checkExpectation", (req, res) => sendError(res, 417, expectationRefused(req.headers.expect), { connection: "close" }));
   return new Promise((resolve, reject) => {
     server.once("error", reject).listen(port, host, () => {
       server.off("error", reject);

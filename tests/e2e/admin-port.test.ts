@@ -30,13 +30,16 @@ describe("--admin-port", () => {
       assert.equal((await request(`${server.url}/add?x=1&y=2`)).status, 200);
       assert.equal((await request(`${admin}/add?x=1&y=2`)).status, 404);
       // What the public port refuses, the admin port refuses the same way: a request line of
-      // another version (505) and CONNECT (501), both as JSON.
+      // another version (505), CONNECT (501) and an unknown Expect (417), all as JSON.
       const [version] = await exchange(adminPort, "GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n");
       assert.equal(version!.status, 505);
       assert.match(JSON.parse(version!.body).detail, /HTTP\/2\.0 is not spoken in an HTTP\/1 request line/);
       const [connect] = await exchange(adminPort, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
       assert.equal(connect!.status, 501);
       assert.match(JSON.parse(connect!.body).detail, /CONNECT is not supported/);
+      const [expect] = await exchange(adminPort, "GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n");
+      assert.equal(expect!.status, 417);
+      assert.equal(JSON.parse(expect!.body).detail, "Expect: teapot is not supported (only 100-continue is)");
     } finally {
       await server.stop();
     }

@@ -11,6 +11,11 @@ export function versionRefused(version: string): string {
   return `HTTP/${version} is not spoken in an HTTP/1 request line: send HTTP/1.1 (HTTP/2 is served over TLS)`;
 }
 
+/** The 417's detail for an `Expect` other than `100-continue` (RFC 9110 §10.1.1). */
+export function expectationRefused(expect: string | undefined): string {
+  return `Expect: ${String(expect ?? "").slice(0, 100)} is not supported (only 100-continue is)`;
+}
+
 export function errorBody(status: number, detail: string): string {
   return JSON.stringify({ error: STATUS_CODES[status] ?? "Error", detail });
 }

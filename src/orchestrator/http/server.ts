@@ -12,7 +12,7 @@ import type { Dispatcher } from "../dispatch/dispatcher.js";
 import { nextTaskId } from "../dispatch/job.js";
 import { encodeTaskAssignment } from "../../protocol/codec.js";
 import type { Pair } from "../../protocol/messages.js";
-import { CONNECT_REFUSED, sendError, sendRawError, versionRefused } from "./errors.js";
+import { CONNECT_REFUSED, expectationRefused, sendError, sendRawError, versionRefused } from "./errors.js";
 import { logMs, writeAccessRecord, type PeerOnly } from "./access-log.js";
 import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
@@ -224,9 +224,7 @@ export class HttpServer implements JobContext {
     server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
       attachClientView(req, this.proxyTrust);
       (req.socket as Connection)[LAST_RESPONSE] = res;
-      const expect = String(req.headers.expect ?? "").slice(0, 100);
-      const detail = `Expect: ${expect} is not supported (only 100-continue is)`;
-      this.reject(req, res, 417, detail, requestIdFor(req.headers[REQUEST_ID_HEADER]), true);
+      this.reject(req, res, 417, expectationRefused(req.headers.expect), requestIdFor(req.headers[REQUEST_ID_HEADER]), true);
     });
     // CONNECT, a proxy's method: unheard, Node would close the connection without a word.
     server.on("connect", (req: IncomingMessage, socket: Socket | ServerResponse) => {
