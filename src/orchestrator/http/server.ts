@@ -274,11 +274,6 @@ export class HttpServer implements JobContext {
   }
 
   /**
-   * Answers on the connection itself, then closes it (a request Node could not parse, or one no
-   * handler takes): counted (as no route) and logged like every other answer. `head` is what was
-   * read of the request (null: nothing), `from` what the log reads the client from.
-   */
-  /**
    * --max-connections: every client connection is counted (TCP, before any TLS handshake); one
    * accepted past the limit is marked, on the socket its requests arrive on (the TLS one under
    * TLS), and handle() answers them 503. Node's own `maxConnections` would drop such a
@@ -326,6 +321,11 @@ export class HttpServer implements JobContext {
     if (req instanceof Http2ServerRequest) req.stream.session?.close();
   }
 
+  /**
+   * Answers on the connection itself, then closes it (a request Node could not parse, or one no
+   * handler takes): counted (as no route) and logged like every other answer. `head` is what was
+   * read of the request (null: nothing), `from` what the log reads the client from.
+   */
   private answerRaw(
     socket: Socket,
     from: IncomingMessage | PeerOnly,
