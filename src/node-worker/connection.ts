@@ -15,6 +15,8 @@ import {
   encodeTaskResult,
   encodeWebSocketClose,
   encodeWorkerReady,
+  MAX_STR16,
+  oversizedHeader,
   ProtocolError,
 } from "../protocol/codec.js";
 import { FrameDecoder } from "../protocol/frame-decoder.js";
@@ -299,20 +301,6 @@ function resultFrame(taskId: number, outcome: Outcome, task: TaskAssignment): Bu
 
 /** What the client reads when a response header cannot be sent (the log names the header). */
 const RESPONSE_HEADER_TOO_LARGE = "a response header is too large to send (over 65,535 bytes)";
-
-/** The most bytes a header's name or its value may have on the wire (a `str16`). */
-const MAX_STR16 = 0xffff;
-
-/** The first header whose name or value is too long for the protocol, described; or null. */
-function oversizedHeader(headers: readonly Pair[]): string | null {
-  for (const [name, value] of headers) {
-    const nameBytes = Buffer.byteLength(name);
-    if (nameBytes > MAX_STR16) return `a header name of ${nameBytes} bytes`;
-    const valueBytes = Buffer.byteLength(value);
-    if (valueBytes > MAX_STR16) return `header ${JSON.stringify(name.slice(0, 64))} of ${valueBytes} bytes`;
-  }
-  return null;
-}
 
 /**
  * The 500 that replaces a response with a header the protocol cannot carry: the head would not

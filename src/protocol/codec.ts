@@ -55,9 +55,26 @@ function pairsSize(pairs: readonly Pair[]): number {
   return size;
 }
 
+/** The most bytes a `str16` holds: a header's name or its value, a path, a query. */
+export const MAX_STR16 = 0xffff;
+
+/**
+ * Why `pairs` cannot be encoded (a name or value over MAX_STR16 bytes of UTF-8), for a log line;
+ * null when they can. The encoders would throw: a worker asks first, to answer a 500 instead.
+ */
+export function oversizedHeader(pairs: readonly Pair[]): string | null {
+  for (const [name, value] of pairs) {
+    const nameBytes = Buffer.byteLength(name);
+    if (nameBytes > MAX_STR16) return `a header name of ${nameBytes} bytes`;
+    const valueBytes = Buffer.byteLength(value);
+    if (valueBytes > MAX_STR16) return `header ${JSON.stringify(name.slice(0, 64))} of ${valueBytes} bytes`;
+  }
+  return null;
+}
+
 function writeStr(out: Buffer, offset: number, value: string, lengthBytes: 1 | 2): number {
   const written = out.write(value, offset + lengthBytes, "utf8");
-  const limit = lengthBytes === 1 ? 0xff : 0xffff;
+  const limit = lengthBytes === 1 ? 0xff : MAX_STR16;
   if (written > limit) throw new RangeError(`string of ${written} bytes does not fit a str${lengthBytes * 8}`);
   if (lengthBytes === 1) out[offset] = written;
   else out.writeUInt16BE(written, offset);

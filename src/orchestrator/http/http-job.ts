@@ -223,10 +223,11 @@ export class HttpJob implements Job {
     this.settled = true;
     // A body without a type is the SDKs' JSON; an empty one (a redirect, a 204) has no type to
     // say, and a foreign app's headers are what it meant (uvicorn and gunicorn add none either).
-    const { headers } = this.headers(result, result.body.length > 0 && (result.flags & APP_HEADERS) === 0);
+    const sdkTyped = (result.flags & APP_HEADERS) === 0;
+    const { headers } = this.headers(result, result.body.length > 0 && sdkTyped);
     const { compression } = this.server;
     const { status, body } = result;
-    if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers, (result.flags & APP_HEADERS) === 0)) {
+    if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers, sdkTyped)) {
       headers.push("vary", "Accept-Encoding");
       const encoding = negotiate(this.req.headers["accept-encoding"]);
       if (encoding !== null) {

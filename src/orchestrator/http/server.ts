@@ -309,10 +309,7 @@ export class HttpServer implements JobContext {
     if (methods.has("GET")) methods.add("HEAD"); // the router answers HEAD on every GET route
     res.writeHead(200, { allow: [...methods].join(", "), "content-length": 0, [REQUEST_ID_HEADER]: requestId });
     res.end();
-    this.metrics.requestDone(NO_ROUTE, "OPTIONS", 200, 0);
-    if (this.accessLog) {
-      writeAccessRecord(this.accessLog, req, { requestId, method: "OPTIONS", path: "*", route: null, status: 200, bytes: 0, durationMs: 0, queueMs: 0, workerMs: 0 });
-    }
+    this.answered(req, { requestId, method: "OPTIONS", path: "*", route: null, status: 200, bytes: 0 });
   }
 
   /** A request on a connection past --max-connections: 503, and the connection closes. */
@@ -334,11 +331,25 @@ export class HttpServer implements JobContext {
     detail: string,
   ): void {
     const sent = sendRawError(socket, status, detail);
-    this.metrics.requestDone(NO_ROUTE, head?.method ?? NO_METHOD, status, 0);
+    const { method, path } = head ?? { method: "", path: "" };
+    this.answered(from, { requestId: sent.requestId, method, path, route: null, status, bytes: sent.bytes }, head?.method ?? NO_METHOD);
+  }
+
+  /**
+   * An answer the server wrote itself, no worker asked: counted in the metrics (as no route when
+   * none matched; `metricMethod` when the log's method is not the label) and written to the
+   * access log like any other. The status page's totals stay those of requests a worker answered.
+   */
+  private answered(
+    from: IncomingMessage | PeerOnly,
+    answer: { requestId: string; method: string; path: string; route: string | null; status: number; bytes: number; seconds?: number },
+    metricMethod = answer.method,
+  ): void {
+    const seconds = answer.seconds ?? 0;
+    this.metrics.requestDone(answer.route ?? NO_ROUTE, metricMethod, answer.status, seconds);
     if (this.accessLog) {
-      const { method, path } = head ?? { method: "", path: "" };
-      const record = { requestId: sent.requestId, method, path, route: null, status, bytes: sent.bytes, durationMs: 0, queueMs: 0, workerMs: 0 };
-      writeAccessRecord(this.accessLog, from, record);
+      const { requestId, method, path, route, status, bytes } = answer;
+      writeAccessRecord(this.accessLog, from, { requestId, method, path, route, status, bytes, durationMs: logMs(seconds * 1000), queueMs: 0, workerMs: 0 });
     }
   }
 
@@ -552,11 +563,7 @@ export class HttpServer implements JobContext {
     return () => (connection[BODY_WATCH] = undefined);
   }
 
-  /**
-   * A request the server answers itself with an error (400, 404, 405, 408, 413, 414): counted in
-   * the metrics (as no route when none matched) and in the access log like any other. The status
-   * page's totals stay those of requests a worker was asked to answer.
-   */
+  /** A request the server answers itself with an error (400, 404, 405, 408, 413, 414…), counted and logged. */
   private refuse(
     req: IncomingMessage,
     res: ServerResponse,
@@ -565,17 +572,12 @@ export class HttpServer implements JobContext {
     headers: Record<string, string> = {},
   ): void {
     const { status } = refusal;
-    const method = req.method ?? "";
     const seconds = refusal.arrivedAt === undefined ? 0 : (performance.now() - refusal.arrivedAt) / 1000;
     const bytes = sendError(res, status, refusal.detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
-    this.metrics.requestDone(refusal.route ?? NO_ROUTE, method, status, seconds);
-    if (this.accessLog) {
-      const url = req.url ?? "";
-      const q = url.indexOf("?");
-      const path = q < 0 ? url : url.slice(0, q);
-      const durationMs = logMs(seconds * 1000);
-      writeAccessRecord(this.accessLog, req, { requestId, method, path, route: refusal.route ?? null, status, bytes, durationMs, queueMs: 0, workerMs: 0 });
-    }
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    this.answered(req, { requestId, method: req.method ?? "", path, route: refusal.route ?? null, status, bytes, seconds });
   }
 
   private reject(req: IncomingMessage, res: ServerResponse, status: number, detail: string, requestId: string, close = false): void {

@@ -188,8 +188,8 @@ class _HttpExchange:
     would be.
     """
 
-    __slots__ = ("task_id", "assignment", "head_only", "body", "stream", "head", "complete", "gone", "waiter",
-                 "loop", "outcome", "done", "channel", "app_task", "running")
+    __slots__ = ("task_id", "assignment", "head_only", "body", "stream", "head", "complete",
+                 "gone", "waiter", "loop", "outcome", "done", "channel", "app_task", "running")
 
     def __init__(self, task: TaskAssignment, stream: Any, loop: asyncio.AbstractEventLoop,
                  done: Callable[["_HttpExchange"], None], running: Any) -> None:
