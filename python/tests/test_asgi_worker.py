@@ -1,12 +1,13 @@
 """An ASGI app's worker over its socket, as the orchestrator drives it: the frames of many tasks
 (gathered into one write per loop turn) keep each task's order, TaskStarted goes out before the
-app runs, and CancelTask stops the app."""
+app runs, and CancelTask stops the app (or, when the client left, tells it so)."""
 
 import os
 import tempfile
 import unittest
 
 from neutrino.internal.worker.protocol import (
+    CANCEL_CLIENT_GONE,
     HANDLER_FAILED,
     TaskResult,
     TaskStarted,
@@ -76,6 +77,23 @@ class AsgiWorkerTest(unittest.TestCase):
                              (TaskResult, 1, 504, HANDLER_FAILED))
             wait_for_file(marker)  # the app saw its cancellation
         w.send(assignment(1, "/again"))  # the id is free again
+        self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
+        self.assertEqual(bytes(w.receive(skip_heartbeats=True).body), b"/again")
+
+    def test_cancel_task_for_a_client_gone_tells_the_app_and_lets_it_end(self):
+        w = self.start()
+        with tempfile.TemporaryDirectory() as tmp:
+            marker = os.path.join(tmp, "heard")
+            w.send(assignment(1, "/listen", f"marker={marker}"))
+            self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
+            w.send(encode_cancel_task(1, CANCEL_CLIENT_GONE))
+            wait_for_file(marker)
+            with open(marker) as heard:
+                self.assertEqual(heard.read(), "http.disconnect")
+            # Its answer (send() raised: nobody to send it to) ends the task and frees the slot.
+            m = w.receive(skip_heartbeats=True)
+            self.assertEqual((type(m), m.task_id), (TaskResult, 1))
+        w.send(assignment(1, "/again"))
         self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
         self.assertEqual(bytes(w.receive(skip_heartbeats=True).body), b"/again")
 

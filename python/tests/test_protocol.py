@@ -6,6 +6,7 @@ import unittest
 
 from neutrino.internal.worker.protocol import (
     DEFAULT_MAX_FRAME,
+    CANCEL_CLIENT_GONE,
     CancelTask,
     DiscoverRoutes,
     FrameDecoder,
@@ -177,12 +178,14 @@ class EncodingTest(unittest.TestCase):
 
     def test_hello_and_cancel_task_round_trip(self):
         for message in (Hello("w0", ""), Hello("wé", "9f86d081"), CancelTask(0),
-                        CancelTask(0xFFFFFFFF)):
+                        CancelTask(0xFFFFFFFF), CancelTask(5, CANCEL_CLIENT_GONE)):
             with self.subTest(message=message):
                 self.assertEqual(decode_frame(encode_message(message)), message)
         payload = b'{"worker_id":"w1","secret":"ab"}'
         self.assertEqual(encode_hello("w1", "ab"), b"\x00\x00\x00\x21\x07" + payload)
-        self.assertEqual(encode_cancel_task(77), bytes.fromhex("00000005120000004d"))
+        self.assertEqual(encode_cancel_task(77), bytes.fromhex("00000006120000004d00"))
+        self.assertEqual(encode_cancel_task(78, CANCEL_CLIENT_GONE),
+                         bytes.fromhex("00000006120000004e01"))
 
     def test_route_registry_flags(self):
         """Keys in the contract's order, flags only when true, openapi passed through."""

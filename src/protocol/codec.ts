@@ -136,8 +136,8 @@ export function encodeHello(workerId: string, secret: string): Buffer {
   return jsonFrame(MessageType.Hello, { worker_id: workerId, secret });
 }
 
-export function encodeCancelTask(taskId: number): Buffer {
-  return taskIdFrame(MessageType.CancelTask, taskId);
+export function encodeCancelTask(taskId: number, flags = 0): Buffer {
+  return taskIdFlagsFrame(MessageType.CancelTask, taskId, flags);
 }
 
 export function encodeTaskStarted(taskId: number): Buffer {
@@ -234,9 +234,13 @@ export function encodeBodyChunk(taskId: number, data: Buffer): Buffer {
 }
 
 export function encodeBodyEnd(taskId: number, flags: number): Buffer {
+  return taskIdFlagsFrame(MessageType.BodyEnd, taskId, flags);
+}
+
+function taskIdFlagsFrame(type: number, taskId: number, flags: number): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + 5);
   out.writeUInt32BE(6, 0);
-  out[4] = MessageType.BodyEnd;
+  out[4] = type;
   out.writeUInt32BE(taskId, 5);
   out[9] = flags;
   return out;
@@ -309,7 +313,7 @@ export function encodeMessage(m: Message): Buffer {
     case "Hello":
       return encodeHello(m.workerId, m.secret);
     case "CancelTask":
-      return encodeCancelTask(m.taskId);
+      return encodeCancelTask(m.taskId, m.flags);
     case "TaskStarted":
       return encodeTaskStarted(m.taskId);
     case "TaskAssignment":
@@ -507,8 +511,9 @@ export function decodeFrame(buf: Buffer, start: number, end: number): Message {
     case MessageType.CancelTask: {
       const r = new Reader(buf, p, end, "CancelTask");
       const taskId = r.u32();
+      const flags = r.u8();
       r.done();
-      return { type: "CancelTask", taskId };
+      return { type: "CancelTask", taskId, flags };
     }
     case MessageType.TaskStarted: {
       const r = new Reader(buf, p, end, "TaskStarted");

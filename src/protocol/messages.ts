@@ -27,6 +27,12 @@ export const INITIAL_WINDOW = 1 << 20;
 export const MAX_CHUNK = 1 << 20;
 /** Bit 0 of BodyEnd.flags: the body is incomplete (the stream failed, or the client left). */
 export const BODY_INCOMPLETE = 0x01;
+/**
+ * Bit 0 of CancelTask.flags: the client went away. Without it the task ran out of time (or the
+ * server gave up on it), and the worker stops it at once; with it a worker may let the handler
+ * run on to its end, as an ASGI server does (docs/protocol.md, CancelTask).
+ */
+export const CANCEL_CLIENT_GONE = 0x01;
 
 export type Pair = [name: string, value: string];
 
@@ -106,9 +112,11 @@ export interface Hello {
   secret: string;
 }
 
+/** Abandon a task; flags bit 0 (CANCEL_CLIENT_GONE): its client went away, rather than its time running out. */
 export interface CancelTask {
   type: "CancelTask";
   taskId: number;
+  flags: number;
 }
 
 /** A worker is about to run a task's handler (sent by a Python worker of concurrency above 1). */

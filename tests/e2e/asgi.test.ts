@@ -3,7 +3,8 @@
  * FastAPI's own 422, a StreamingResponse, a WebSocket, lifespan state) and a Django project's ASGI
  * handler, with the frameworks from .venv-test/ (tests/requirements.txt). Also what the server
  * does around them: labels by route template (never by raw path), X-Request-Id, --timeout
- * cancelling the app's task, the client leaving a stream, a failed lifespan startup.
+ * cancelling the app's task, the client leaving a stream or leaving before the answer (the app
+ * runs on and hears http.disconnect), a failed lifespan startup.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -110,13 +111,31 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     await waitFor(async () => (await request(`${url}/stream/closed`)).json.streams === before + 1, 10_000, "the generator's finally block");
   });
 
-  it("a client whose connection breaks before the answer: the app's task is stopped", async () => {
-    const before = (await request(`${url}/stream/closed`)).json.hangs as number;
-    const req = get(`${url}/hang`);
+  /** Opens `path`, waits until the app runs it, then breaks the connection (RST). */
+  async function leaveMidRequest(path: string): Promise<void> {
+    const req = get(`${url}${path}`);
     req.on("error", () => {});
     await waitFor(async () => /^neutrino_workers\{state="busy"\} 1$/m.test((await request(`${url}/metrics`)).text), 10_000, "the request in the app");
     req.socket!.resetAndDestroy();
+  }
+
+  it("a client that leaves before the answer: the app runs on and hears http.disconnect, as under uvicorn", async () => {
+    const before = (await request(`${url}/stream/closed`)).json.noticed as number;
+    const logged = server.stdout().length + server.stderr().length;
+    await leaveMidRequest("/watch");
+    await waitFor(async () => (await request(`${url}/stream/closed`)).json.noticed === before + 1, 10_000, "request.is_disconnected() true in the app");
+    await waitFor(async () => /^neutrino_workers\{state="busy"\} 0$/m.test((await request(`${url}/metrics`)).text), 10_000, "the slot freed by the app's end");
+    // Its answer to nobody (send() raises an OSError) is no failure of the app's.
+    assert.doesNotMatch((server.stdout() + server.stderr()).slice(logged), /Traceback|failed/);
+  });
+
+  it("an app that runs on after its client left is cancelled at --timeout, and the worker serves on", async () => {
+    const before = (await request(`${url}/stream/closed`)).json.hangs as number;
+    await leaveMidRequest("/hang");
     await waitFor(async () => (await request(`${url}/stream/closed`)).json.hangs === before + 1, 10_000, "the handler's finally block");
+    // It was still running at its deadline: the log says it was cancelled then.
+    assert.match(server.stdout() + server.stderr(), /ran past the timeout after its client left: cancelled/);
+    await waitFor(async () => /^neutrino_workers\{state="busy"\} 0$/m.test((await request(`${url}/metrics`)).text), 10_000, "the slot freed");
   });
 
   it("a WebSocket: accept, messages both ways, the app's close code", async () => {

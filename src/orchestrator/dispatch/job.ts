@@ -30,6 +30,11 @@ export interface Job {
   readonly abandoned: boolean;
   /** The client has its answer (the result, or an error such as a timeout). */
   readonly answered: boolean;
+  /**
+   * The client left before its answer and the worker was told so (CancelTask with
+   * CANCEL_CLIENT_GONE): a worker may let the handler run on, and --timeout still ends it.
+   */
+  readonly clientGone?: boolean;
   /** Sends the worker's result to the client; ignored once answered. */
   complete(result: TaskResult): void;
   /**

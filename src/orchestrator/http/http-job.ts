@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { Job } from "../dispatch/job.js";
 import { encodeWindowUpdate } from "../../protocol/codec.js";
-import { APP_HEADERS, BODY_INCOMPLETE, INITIAL_WINDOW, type Pair, type StreamFrame, type TaskResult } from "../../protocol/messages.js";
+import { APP_HEADERS, BODY_INCOMPLETE, CANCEL_CLIENT_GONE, INITIAL_WINDOW, type Pair, type StreamFrame, type TaskResult } from "../../protocol/messages.js";
 import type { Worker } from "../workers/worker.js";
 import type { Metrics } from "../metrics.js";
 import type { Logger } from "../log.js";
@@ -117,7 +117,7 @@ export class HttpJob implements Job {
       // connection is done (one the client only half-closed would otherwise stay open for good).
       if (this.req.httpVersionMajor < 2) this.req.socket.destroy();
     }
-    if (this.worker !== null) this.worker.cancel(this.taskId);
+    if (this.worker !== null) this.worker.cancel(this.taskId, CANCEL_CLIENT_GONE);
   }
 
   get progressAt(): number {
@@ -152,9 +152,16 @@ export class HttpJob implements Job {
   private closedBeforeAnswer(): void {
     if (this.settled || this.stream !== null || this.worker === null || !this.worker.has(this.taskId)) return;
     this.settled = true;
+    this.clientGone = true;
     this.record(CLIENT_CLOSED, { disconnected: true });
-    this.worker.cancel(this.taskId);
+    this.worker.cancel(this.taskId, CANCEL_CLIENT_GONE);
   }
+
+  /**
+   * The client left before its answer and the worker was told so (CancelTask with
+   * CANCEL_CLIENT_GONE): an ASGI app may run on, and the watchdog stops it at --timeout.
+   */
+  clientGone = false;
 
   /** Metrics, status page and access log for the answer; `extra.bytes` is the body size sent. */
   private record(status: number, extra?: { bytes?: number } & Record<string, unknown>): void {
@@ -292,7 +299,7 @@ export class HttpJob implements Job {
     this.stream = "discarding";
     if (this.settled || this.abandoned) {
       // Answered already (timed out) or nobody left to read it: stop the handler.
-      if (!this.settled) this.clientGone();
+      if (!this.settled) this.recordClientGone();
       worker.cancel(this.taskId);
       return;
     }
@@ -388,11 +395,11 @@ export class HttpJob implements Job {
     if (this.stream !== "open") return;
     this.stream = "discarding";
     this.stopWatching();
-    this.clientGone();
-    if (this.worker !== null) this.worker.cancel(this.taskId);
+    this.recordClientGone();
+    if (this.worker !== null) this.worker.cancel(this.taskId, CANCEL_CLIENT_GONE);
   }
 
-  private clientGone(): void {
+  private recordClientGone(): void {
     this.settled = true;
     this.record(CLIENT_CLOSED, { disconnected: true, bytes: this.bytesReceived });
   }

@@ -44,6 +44,8 @@ export class Watchdog {
   private lastMemoryCheck = 0;
   /** Streaming tasks cancelled for a stall, and when. */
   private readonly cancelled = new WeakMap<Job, number>();
+  /** Tasks whose client left, cancelled again (for good) at their --timeout. */
+  private readonly stopped = new WeakSet<Job>();
 
   constructor(private readonly options: WatchdogOptions) {}
 
@@ -91,7 +93,20 @@ export class Watchdog {
         if (this.expireStream(worker, job, now)) return;
         continue;
       }
-      if (job.answered || now - job.submittedAt <= requestTimeoutMs) continue;
+      if (now - job.submittedAt <= requestTimeoutMs) continue;
+      if (job.answered) {
+        // Its client left and the handler ran on (an ASGI app hearing http.disconnect): the
+        // timeout is as hard for it as for any request.
+        if (job.clientGone && !this.stopped.has(job)) {
+          this.stopped.add(job);
+          log.warn(
+            { worker: worker.id, workerPid: worker.pid, route: job.route, requestId: job.requestId },
+            `request ${job.requestId} (${job.method} ${job.route}) ran past the timeout after its client left: cancelled`,
+          );
+          worker.cancel(job.taskId);
+        }
+        continue;
+      }
       job.fail(504, `the request did not complete within the timeout (${seconds(requestTimeoutMs)} s)`);
       if (worker.concurrency > 1) {
         // An async worker abandons the task and answers; its other requests go on.

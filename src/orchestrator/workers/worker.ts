@@ -351,9 +351,10 @@ export class Worker {
   /**
    * Asks the worker to abandon a task: an async worker's timed-out task, or a stream of any
    * worker (docs/protocol.md, Ending early). Its slot frees when the worker ends the task.
+   * `flags` CANCEL_CLIENT_GONE: the client left, and the worker may let the handler run on.
    */
-  cancel(taskId: number): void {
-    if (this.inflight.has(taskId) && this.socket && !this.socket.destroyed) this.write(encodeCancelTask(taskId));
+  cancel(taskId: number, flags = 0): void {
+    if (this.inflight.has(taskId) && this.socket && !this.socket.destroyed) this.write(encodeCancelTask(taskId, flags));
   }
 
   /**

@@ -224,6 +224,11 @@ class _HttpExchange:
         self.outcome.set_result(outcome)
         self.done(self)
 
+    def client_left(self) -> None:
+        """CancelTask for a client gone before the response: the app hears it and runs on."""
+        if not self.complete:
+            self.disconnect()
+
     def cancel(self) -> None:
         """The worker abandons the task (CancelTask) before its response: stop the app too."""
         self.disconnect()
@@ -325,7 +330,7 @@ class _HttpExchange:
         if not self.outcome.done():
             # An app that stops when its client left mid-upload (Starlette raises) failed no one.
             try:
-                outcome = _no_response(self.assignment, task, quiet=self.gone)
+                outcome = _no_response(self.assignment, task, self.gone)
             except asyncio.CancelledError:
                 self.outcome.cancel()
                 self.done(self)
@@ -529,19 +534,27 @@ async def _nothing() -> Any:
     yield  # an async generator without items
 
 
-def _no_response(task: TaskAssignment, app_task: "asyncio.Task[Any]", quiet: bool = False
+def _no_response(task: TaskAssignment, app_task: "asyncio.Task[Any]", gone: bool = False
                  ) -> Result:
-    """The app's call ended before its response was whole; ``quiet``: the client is gone, and
-    what the app raised about it is not worth a traceback."""
+    """The app's call ended before its response was whole; ``gone``: its client left, and what
+    the app raised about that (our send's OSError, a ClientDisconnect where it read the body) is
+    not worth a traceback. Anything else it raised while running on is logged."""
     if app_task.cancelled():
         raise asyncio.CancelledError()
     error = app_task.exception()
     if error is not None:
+        quiet = gone and _about_the_client(error)
         text = "" if quiet else _log_failure(task, error, "")
         return crash_result(error, text, "app", task.request_id)
     sys.stderr.write(f"neutrino: task {task.task_id}: the ASGI app returned without a complete "
                      "response\n")
     return error_result(500, "the app returned without a response", HANDLER_FAILED)
+
+
+def _about_the_client(error: BaseException) -> bool:
+    # By name: Starlette's ClientDisconnect (an Exception, raised when the body's read meets
+    # http.disconnect) is the app's framework's, not a dependency of ours.
+    return isinstance(error, OSError) or type(error).__name__ == "ClientDisconnect"
 
 
 def _log_failure(task: TaskAssignment, error: BaseException, when: str) -> str:

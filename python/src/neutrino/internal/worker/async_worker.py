@@ -39,6 +39,7 @@ from .executor import (
 )
 from .protocol import (
     BODY_INCOMPLETE,
+    CANCEL_CLIENT_GONE,
     DEFAULT_MAX_FRAME,
     HANDLER_FAILED,
     BodyChunk,
@@ -274,7 +275,7 @@ class AsyncWorker(asyncio.Protocol):
             if channel is not None:
                 channel.peer_close(msg.code, msg.reason)
         elif kind is CancelTask:
-            self._cancel(msg.task_id)
+            self._cancel(msg.task_id, msg.flags & CANCEL_CLIENT_GONE != 0)
         elif kind is Shutdown:
             if not msg.graceful:
                 self._finish(0)
@@ -528,11 +529,11 @@ class AsyncWorker(asyncio.Protocol):
         if self._shutting_down:
             self._exit_when_idle()
 
-    def _cancel(self, task_id: int) -> None:
-        """CancelTask: the request timed out. Its TaskResult (discarded by the orchestrator)
-        frees the slot: at once for an async task, which stops at its next await, and for a sync
-        one still queued; a sync handler already running cannot be interrupted, so its slot is
-        freed by its own result when it returns."""
+    def _cancel(self, task_id: int, client_gone: bool) -> None:
+        """CancelTask: the request timed out or its client left. Its TaskResult (discarded by the
+        orchestrator) frees the slot: at once for an async task, which stops at its next await,
+        and for a sync one still queued; a sync handler already running cannot be interrupted, so
+        its slot is freed by its own result when it returns."""
         handle = self._inflight.get(task_id)
         if handle is None:
             return  # it finished while the CancelTask was on its way
@@ -540,6 +541,15 @@ class AsyncWorker(asyncio.Protocol):
             handle.cancel()  # streaming, or a WebSocket: it ends itself (BodyEnd, WebSocketClose)
             return
         body = self._bodies.get(task_id)
+        client_left = getattr(handle, "client_left", None) if client_gone else None
+        if client_left is not None:
+            # An ASGI app's exchange: the app runs on, as under uvicorn. receive() says
+            # http.disconnect and send() raises, so it ends itself, and its result frees the
+            # slot; if it does not end, the orchestrator cancels it for good at its --timeout.
+            if body is not None:
+                body.disconnect()
+            client_left()
+            return
         if body is not None and body.disconnect():
             return  # ClientDisconnect where the handler waits for the body; its result follows
         if isinstance(handle, _Job):

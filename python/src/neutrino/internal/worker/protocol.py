@@ -36,6 +36,8 @@ INITIAL_WINDOW = 1 << 20
 MAX_CHUNK = 1 << 20
 #: BodyEnd.flags bit 0: the body is incomplete (the stream failed, or the client left).
 BODY_INCOMPLETE = 0x01
+#: CancelTask flags bit 0: the client went away (without it, the task ran out of time).
+CANCEL_CLIENT_GONE = 0x01
 
 #: TaskResult.flags bit 0: the handler failed (the body is an error response).
 HANDLER_FAILED = 0x01
@@ -225,11 +227,13 @@ class TaskResult(Message):
 
 
 class CancelTask(Message):
-    __slots__ = ("task_id",)
+    """``flags`` bit 0 (CANCEL_CLIENT_GONE): the client went away; else the time ran out."""
+    __slots__ = ("task_id", "flags")
     TYPE = CANCEL_TASK
 
-    def __init__(self, task_id: int) -> None:
+    def __init__(self, task_id: int, flags: int = 0) -> None:
         self.task_id = task_id
+        self.flags = flags
 
 
 class TaskStarted(Message):
@@ -414,8 +418,8 @@ def encode_hello(worker_id: str, secret: str) -> bytes:
     return _frame(HELLO, _compact_json({"worker_id": worker_id, "secret": secret}))
 
 
-def encode_cancel_task(task_id: int) -> bytes:
-    return _frame(CANCEL_TASK, _U32.pack(task_id))
+def encode_cancel_task(task_id: int, flags: int = 0) -> bytes:
+    return _TASK_ID_FLAGS.pack(6, CANCEL_TASK, task_id, flags)
 
 
 def encode_task_started(task_id: int) -> bytes:
@@ -475,7 +479,7 @@ def encode_task_result(
 
 
 _TASK_ID = struct.Struct(">IBI")  # length, type, task_id
-_BODY_END = struct.Struct(">IBIB")  # length, type, task_id, flags
+_TASK_ID_FLAGS = struct.Struct(">IBIB")  # length, type, task_id, flags
 _WINDOW_UPDATE = struct.Struct(">IBII")  # length, type, task_id, increment
 _WS_MESSAGE_HEAD = struct.Struct(">IBIB")  # length, type, task_id, kind
 _WS_TEXT, _WS_BINARY = 1, 2
@@ -495,7 +499,7 @@ def encode_body_chunk(task_id: int, data: bytes) -> bytes:
 
 
 def encode_body_end(task_id: int, flags: int) -> bytes:
-    return _BODY_END.pack(6, BODY_END, task_id, flags)
+    return _TASK_ID_FLAGS.pack(6, BODY_END, task_id, flags)
 
 
 def encode_window_update(task_id: int, increment: int) -> bytes:
@@ -545,7 +549,7 @@ def encode_message(msg: Message) -> bytes:
     if t == HELLO:
         return encode_hello(msg.worker_id, msg.secret)
     if t == CANCEL_TASK:
-        return encode_cancel_task(msg.task_id)
+        return encode_cancel_task(msg.task_id, msg.flags)
     if t == TASK_STARTED:
         return encode_task_started(msg.task_id)
     if t == RESPONSE_HEAD:
@@ -783,10 +787,11 @@ def _decode_hello(p: memoryview) -> Hello:
 
 
 def _decode_cancel_task(p: memoryview) -> CancelTask:
-    if len(p) < 4:
+    if len(p) < 5:
         raise _too_short("CancelTask")
-    _expect_empty(p[4:], "CancelTask")
-    return CancelTask(_U32.unpack_from(p, 0)[0])
+    _expect_empty(p[5:], "CancelTask")
+    task_id, flags = struct.unpack_from(">IB", p, 0)
+    return CancelTask(task_id, flags)
 
 
 def _decode_task_started(p: memoryview) -> TaskStarted:
