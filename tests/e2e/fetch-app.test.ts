@@ -78,6 +78,8 @@ describe("a Hono app served unchanged (fetch app)", () => {
     const head = await request(`${url}/users/1`, { method: "HEAD" });
     assert.equal(head.status, 200);
     assert.equal(head.text, "");
+    // Hono drops a HEAD's body and knows no length: none is sent, not a false 0.
+    assert.equal(head.headers.get("content-length"), null);
   });
 
   it("several Set-Cookie headers stay apart", async () => {

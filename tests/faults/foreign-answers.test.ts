@@ -2,7 +2,8 @@
  * What a foreign app (bare ASGI, WSGI and fetch apps, no framework) answers reaches the client as
  * the app meant it, as uvicorn, gunicorn or Node's own server would send it: no content type made
  * up, its `Connection: close` honoured; and what it gets wrong is a clear 500, never a hang or a
- * leak: a header too long for the worker protocol, an exception whose text may hold a secret.
+ * leak: a header too long for the worker protocol, an exception whose text may hold a secret. A
+ * HEAD answered without its body keeps the app's length, or has none.
  * What it is told of the request includes the HTTP version (ASGI's `http_version`, WSGI's
  * `SERVER_PROTOCOL`).
  */
@@ -44,6 +45,19 @@ for (const { kind, app } of apps) {
       assert.equal(streamed.text, "<p>streamed</p>");
       // Where the app names its type, it stands.
       assert.equal((await request(`${server.url}/typed`)).headers.get("content-type"), "text/plain");
+    });
+
+    it("a HEAD answered without its body has the app's content-length, or none: never 0 (RFC 9110 §8.6)", async () => {
+      const sized = await request(`${server.url}/head?sized=true`, { method: "HEAD" });
+      assert.equal(sized.status, 200);
+      assert.equal(sized.headers.get("content-length"), "12");
+      const bare = await request(`${server.url}/head`, { method: "HEAD" });
+      assert.equal(bare.status, 200);
+      assert.equal(bare.headers.get("content-length"), null, JSON.stringify([...bare.headers]));
+      // An app that sends the body anyway: the GET's length, the body dropped.
+      const full = await request(`${server.url}/typed`, { method: "HEAD" });
+      assert.equal(full.headers.get("content-length"), String("<p>/typed</p>".length));
+      assert.equal(full.text, "");
     });
 
     it("Connection: close from the app is sent and honoured; other answers keep the connection", async () => {

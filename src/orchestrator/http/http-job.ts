@@ -231,7 +231,9 @@ export class HttpJob implements Job {
     // A body without a type is the SDKs' JSON; an empty one (a redirect, a 204) has no type to
     // say, and a foreign app's headers are what it meant (uvicorn and gunicorn add none either).
     const sdkTyped = (result.flags & APP_HEADERS) === 0;
-    const { headers } = this.headers(result, result.body.length > 0 && sdkTyped);
+    const { headers, length } = this.headers(result, result.body.length > 0 && sdkTyped);
+    // An SDK's HEAD body is its GET's (dropped on the way out); a foreign app's may be none.
+    const appLength = sdkTyped ? undefined : length;
     const { compression } = this.server;
     const { status, body } = result;
     if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers, sdkTyped)) {
@@ -239,22 +241,27 @@ export class HttpJob implements Job {
       const encoding = negotiate(this.req.headers["accept-encoding"]);
       if (encoding !== null) {
         compress(encoding, body, (out) => {
-          if (out === null || out.length >= body.length) return this.send(status, headers, body);
+          if (out === null || out.length >= body.length) return this.send(status, headers, body, appLength);
           headers.push("content-encoding", encoding);
           weakenEtags(headers);
-          this.send(status, headers, out);
+          this.send(status, headers, out, appLength);
         });
         return;
       }
     }
-    this.send(status, headers, body);
+    this.send(status, headers, body, appLength);
   }
 
-  private send(status: number, headers: string[], body: Buffer): void {
+  /** `appLength`: a foreign app's content-length (null: it gave none), which only a bodiless HEAD keeps. */
+  private send(status: number, headers: string[], body: Buffer, appLength?: string | null): void {
     // 204 and 304 have no body, so no length either (RFC 9110 §8.6): a stray length would make a
     // keep-alive client wait for bytes that never come.
     if (status === 204 || status === 304) body = EMPTY;
-    else headers.push("content-length", String(body.length));
+    else if (appLength !== undefined && body.length === 0 && this.method === "HEAD") {
+      // An app that dropped a HEAD's body (Hono does) knows the GET's length, or nobody does: a
+      // HEAD's length must be the GET's (RFC 9110 §8.6), so it is the app's or none, never 0.
+      if (appLength !== null && /^\d{1,15}$/.test(appLength.trim())) headers.push("content-length", appLength.trim());
+    } else headers.push("content-length", String(body.length));
     if (this.server.draining) headers.push("connection", "close");
     try {
       this.res.writeHead(status, headers);
