@@ -202,6 +202,24 @@ describe("ASGI start-up", () => {
     }
   });
 
+  it("a background task still running when the server stops is finished first, then lifespan shutdown", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "neutrino-background-"));
+    const log = join(dir, "lifespan.log");
+    try {
+      const server = await startServer(FASTAPI, ["--workers", "1", "--python", testPython], { env: { LIFESPAN_LOG: log } });
+      const r = await request(`${server.url}/later?seconds=0.5`);
+      assert.deepEqual(r.json, { queued: true });
+      assert.equal(await server.stop(), 0);
+      const lines = readFileSync(log, "utf8").trim().split("\n");
+      assert.equal(lines.length, 2, lines.join("|"));
+      assert.match(lines[0]!, /^background \d+$/);
+      assert.equal(lines[1], lines[0]!.replace("background", "shutdown"));
+      assert.match(server.stdout() + server.stderr(), /waiting for 1 background task\(s\) of the ASGI app to finish/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("--root-path: root_path, path starting with it, routing on the rest, URLs carrying it", async () => {
     const server = await startServer(FASTAPI, ["--workers", "1", "--python", testPython, "--root-path", "/api"]);
     try {

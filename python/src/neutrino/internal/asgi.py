@@ -7,8 +7,8 @@ so the app sees the first chunk before the upload ends and holds at most the win
 What the app sends becomes the worker's usual outcome: a whole body sent at once
 (``more_body`` false) is a buffered Result, the hot path; anything else a Stream, whose content is
 fed by the app's ``send`` one piece at a time, so the worker's window paces the app. The app's
-call may go on after its response is complete (Starlette's background tasks): it runs on, and the
-task is over for the orchestrator.
+call may go on after its response is complete (Starlette's background tasks): it runs on, the
+task is over for the orchestrator, and a worker that stops waits for it (``drain``).
 
 ``lifespan`` runs once per worker: startup before the worker reports ready, shutdown when it stops.
 """
@@ -515,6 +515,17 @@ class AsgiAdapter:
         except LifespanFailed as exc:
             raise StartupFailure("startup_failed", f"the app's lifespan startup failed: {exc}",
                                  exc.traceback) from None
+
+    async def drain(self) -> None:
+        """Waits for the app's calls still running after their response (Starlette's and
+        FastAPI's background tasks: an email, a webhook), as uvicorn does before the lifespan
+        shutdown. The orchestrator's --graceful-timeout bounds the wait: it kills the worker."""
+        running = self._running
+        if running:
+            sys.stderr.write(f"neutrino: waiting for {len(running)} background task(s) of the "
+                             "ASGI app to finish\n")
+        while running:
+            await asyncio.wait(list(running))
 
     async def shutdown(self) -> None:
         if self._lifespan is not None:

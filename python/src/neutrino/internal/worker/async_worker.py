@@ -631,6 +631,11 @@ class AsyncWorker(asyncio.Protocol):
             self.exit_code.set_result(code)
 
     @property
+    def stopping(self) -> bool:
+        """A graceful Shutdown came: the worker stops once idle, letting what runs finish."""
+        return self._shutting_down
+
+    @property
     def busy(self) -> bool:
         return bool(self._inflight) or self._runner.busy
 
@@ -663,6 +668,8 @@ def serve_async(loop: asyncio.AbstractEventLoop, sock: socket.socket,
         await loop.create_unix_connection(lambda: worker, sock=sock)
         code = await worker.exit_code
         if foreign is not None:
+            if worker.stopping:
+                await foreign.drain()  # an ASGI app's background tasks, before its shutdown
             await foreign.shutdown()  # an ASGI app's lifespan shutdown (bounded by the adapter)
         return code
 
