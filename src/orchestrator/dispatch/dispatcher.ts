@@ -261,7 +261,7 @@ export class Dispatcher {
     const waiting: Job[] = [];
     for (const job of jobs) {
       this.inflight--;
-      if (job.answered || job.abandoned) continue;
+      if (settled(job)) continue;
       if (this.workers.size === 0 && this.outage) {
         this.failUnavailable(job);
         continue;
@@ -290,7 +290,7 @@ export class Dispatcher {
     for (const queue of [this.queue, this.syncQueue, this.slowQueue]) {
       for (let job = queue.peek(); job; job = queue.peek()) {
         const waited = now - job.submittedAt;
-        if (job.abandoned || job.answered) {
+        if (settled(job)) {
           queue.shift();
         } else if (queueTimeoutMs > 0 && waited > queueTimeoutMs) {
           queue.shift();
@@ -344,7 +344,7 @@ export class Dispatcher {
     const perJobMs = this.meanServiceMs / Math.max(1, slots);
     for (let job = this.queue.peekLast(); job; job = this.queue.peekLast()) {
       const startsInMs = this.queued * perJobMs;
-      if (!job.answered && !job.abandoned && now - job.submittedAt + startsInMs <= this.queueTimeoutMs) break;
+      if (!settled(job) && now - job.submittedAt + startsInMs <= this.queueTimeoutMs) break;
       this.queue.pop();
       job.fail(503, `all workers are busy and this request would not start within the queue timeout (${this.queueTimeoutMs / 1000} s)`, {
         "retry-after": RETRY_AFTER_SECONDS,
@@ -415,7 +415,7 @@ export class Dispatcher {
     while (worker.inflightCount < worker.concurrency || (this.prefetch && this.canPrefetch(worker))) {
       const job = this.nextFor(worker, now);
       if (!job) return;
-      if (job.abandoned || job.answered) continue;
+      if (settled(job)) continue;
       this.onDequeued(now - job.submittedAt);
       this.run(worker, job);
     }
@@ -493,6 +493,14 @@ export class Dispatcher {
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** Needs no worker any more: answered, or abandoned by its client (then dropped, and its 499 recorded). */
+function settled(job: Job): boolean {
+  if (job.answered) return true;
+  if (!job.abandoned) return false;
+  job.left?.();
+  return true;
 }
 
 /** A sync job, or one of a blocking route: it needs its worker's single sync slot. */

@@ -28,6 +28,11 @@ export interface Job {
   assignedAt: number;
   /** True when nobody waits for the answer any more (the client went away while it was queued). */
   readonly abandoned: boolean;
+  /**
+   * The job is dropped, unrun or unanswered, because it was abandoned: it records its client's
+   * leaving (499), so the request still shows in the metrics and the access log.
+   */
+  left?(): void;
   /** The client has its answer (the result, or an error such as a timeout). */
   readonly answered: boolean;
   /**

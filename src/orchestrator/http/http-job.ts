@@ -218,9 +218,17 @@ export class HttpJob implements Job {
     return { headers, contentType, length };
   }
 
+  /** Dropped unanswered: its client left (a reset connection or HTTP/2 stream) before its answer. */
+  left(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.record(CLIENT_CLOSED, { disconnected: true });
+  }
+
   complete(result: TaskResult): void {
     this.upload?.abandon();
     if (this.settled) return;
+    if (this.abandoned) return this.left(); // the answer has nowhere to go: not a 200 in the log
     if (result.status < 200) {
       // An interim status is no answer: the client would wait for the final one forever (and
       // 101 would claim a protocol switch that never happens).
