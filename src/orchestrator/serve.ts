@@ -498,6 +498,11 @@ function listenBuiltIns(host: string, port: number, builtIns: BuiltIns, draining
     }
     const url = req.url ?? "/";
     const method = req.method ?? "GET";
+    if (url === "*" && method === "OPTIONS") {
+      // HAProxy's `option httpchk OPTIONS *`, pointed at the probes' port: as on the main port.
+      res.writeHead(200, { allow: "GET, HEAD, OPTIONS", "content-length": 0 }).end();
+      return;
+    }
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     if (!builtIns.answerAlone({ req, res, method, path, url, draining: draining() })) sendError(res, 404, `no such path here: ${path}`);

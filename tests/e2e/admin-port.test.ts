@@ -40,6 +40,10 @@ describe("--admin-port", () => {
       const [expect] = await exchange(adminPort, "GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n");
       assert.equal(expect!.status, 417);
       assert.equal(JSON.parse(expect!.body).detail, "Expect: teapot is not supported (only 100-continue is)");
+      // And HAProxy's `option httpchk OPTIONS *` health check, as likely here as on the public port.
+      const [asterisk] = await exchange(adminPort, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.equal(asterisk!.status, 200);
+      assert.equal(asterisk!.headers.allow, "GET, HEAD, OPTIONS");
     } finally {
       await server.stop();
     }
