@@ -2,7 +2,7 @@
  * HTTPS through the real CLI: HTTP/2 negotiated by ALPN and HTTP/1.1 for clients without it, with
  * real clients (node:http2, node:https, curl) checking a self-signed certificate made for the test;
  * the certificate re-read on SIGHUP; an encrypted key; client certificates; HTTP/2 connections
- * ended by a GOAWAY when the server drains.
+ * ended by a GOAWAY when the server drains; WebSockets over TLS (wss://) beside HTTP/2.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { runCli, startServer, type RunningServer } from "../support/server.js";
 import { certDir, h2Get, h2Request, httpsGet, makeCert, removeDir, servedCommonName, type CertFiles } from "../support/tls.js";
 import { waitFor } from "../support/wait.js";
+import { WsClient } from "../support/ws-client.js";
 
 const apps = [
   { runtime: "python", app: "tests/fixtures/edge_app.py:app" },
@@ -259,6 +260,27 @@ describe("TLS certificates (python)", () => {
       assert.ok(goaway, "no GOAWAY before the connection closed");
     } finally {
       session.destroy();
+      await server.stop();
+      removeDir(dir);
+    }
+  });
+
+  it("wss://: a WebSocket over TLS (HTTP/1.1, as browsers open one) beside HTTP/2 on the same port", async () => {
+    const dir = certDir();
+    const certs = makeCert(dir, "server");
+    const server = await startServer("tests/fixtures/ws_app.py:app", ["--workers", "1", ...tlsFlags(certs)]);
+    try {
+      const client = await WsClient.open(`${server.url.replace(/^https/, "wss")}/echo`, [], { ca: certs.certPem });
+      client.ws.send("over tls");
+      assert.equal(await client.next(), "over tls");
+      client.ws.send(Buffer.from([1, 2, 3]));
+      assert.deepEqual(await client.next(), Buffer.from([1, 2, 3]));
+      client.ws.send("close");
+      assert.deepEqual(await client.whenClosed(), { code: 4000, reason: "bye" });
+      const h2 = await h2Get(server.url, "/closed", certs.certPem);
+      assert.equal(h2.alpn, "h2");
+      assert.equal(h2.status, 200, h2.text);
+    } finally {
       await server.stop();
       removeDir(dir);
     }
