@@ -544,6 +544,13 @@ export const SERVE_OPTIONS = {
     parse: seconds,
     default: 20,
   }),
+  wsPerMessageDeflate: option({
+    flags: "--ws-per-message-deflate",
+    help: "compress WebSocket messages of 1 KiB or more (permessage-deflate) with clients that offer it, as uvicorn's flag of the same name does; costs about 130 KiB of memory per connection that uses it",
+    doc: "compress WebSocket messages of 1 KiB or more (permessage-deflate) with the clients that offer it (browsers do), as uvicorn's flag of the same name; costs about 130 KiB of the orchestrator's memory per connection that uses it ([operations](operations.md#websockets))",
+    default: false,
+    negate: "no WebSocket compression",
+  }),
   logLevel: option({
     flags: "--log-level <level>",
     help: "log level",

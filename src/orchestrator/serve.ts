@@ -401,6 +401,7 @@ export class Server {
         maxPayload: options.wsMaxSize,
         pingIntervalMs: options.wsPingInterval * 1000,
         pingTimeoutMs: options.wsPingTimeout * 1000,
+        perMessageDeflate: options.wsPerMessageDeflate,
       },
     });
   }

@@ -217,3 +217,42 @@ for (const { runtime, app } of apps) {
     });
   });
 }
+
+describe("--ws-per-message-deflate", () => {
+  const APP = "tests/fixtures/ws_app.py:app";
+  /** Bytes the client read from its socket so far (the compressed size, when compressed). */
+  const bytesRead = (client: WsClient): number => (client.ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead;
+
+  it("is off by default: a client's offer of compression is declined", async () => {
+    const server = await startServer(APP, ["--workers", "1"]);
+    try {
+      const client = await WsClient.open(`${wsUrl(server.url)}/echo`); // ws offers permessage-deflate
+      assert.equal(client.ws.extensions, "");
+      client.ws.send("x".repeat(60_000));
+      assert.equal(await client.next(), "x".repeat(60_000));
+      assert.ok(bytesRead(client) > 60_000);
+      client.ws.close();
+      await client.whenClosed();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("compresses both ways with a client that offers it, and --ws-max-size bounds what it inflates to", async () => {
+    const server = await startServer(APP, ["--workers", "1", "--ws-per-message-deflate", "--ws-max-size", "65536"]);
+    try {
+      const client = await WsClient.open(`${wsUrl(server.url)}/echo`);
+      assert.match(client.ws.extensions, /^permessage-deflate/);
+      client.ws.send("x".repeat(60_000));
+      client.ws.send("short");
+      assert.equal(await client.next(), "x".repeat(60_000));
+      assert.equal(await client.next(), "short");
+      assert.ok(bytesRead(client) < 5_000, `${bytesRead(client)} bytes on the wire for 60 kB of echo`);
+      // 200 kB of one letter is a few hundred bytes compressed: still over the limit once inflated.
+      client.ws.send("x".repeat(200_000));
+      assert.equal((await client.whenClosed()).code, 1009);
+    } finally {
+      await server.stop();
+    }
+  });
+});

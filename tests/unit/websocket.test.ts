@@ -71,7 +71,7 @@ describe("WebSocket relay (in process)", () => {
       accessLog: null,
       staticFiles: null,
       apiDocs: null,
-      websocket: { maxPayload: 4 * 1024 * 1024, pingIntervalMs: 0, pingTimeoutMs: 0 },
+      websocket: { maxPayload: 4 * 1024 * 1024, pingIntervalMs: 0, pingTimeoutMs: 0, perMessageDeflate: false },
     });
     url = `ws://127.0.0.1:${(await http.listen("127.0.0.1", 0)).port}`;
   });

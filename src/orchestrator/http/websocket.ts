@@ -38,12 +38,29 @@ export interface WebSocketSettings {
   readonly pingIntervalMs: number;
   /** Time a client gets to answer a ping before it is dropped (0: no limit). */
   readonly pingTimeoutMs: number;
+  /** Negotiate permessage-deflate with the clients that offer it (--ws-per-message-deflate). */
+  readonly perMessageDeflate: boolean;
 }
 
 export const DEFAULT_WEBSOCKET_SETTINGS: WebSocketSettings = {
   maxPayload: 16 * 1024 * 1024,
   pingIntervalMs: 20_000,
   pingTimeoutMs: 20_000,
+  perMessageDeflate: false,
+};
+
+/**
+ * permessage-deflate with small windows, as the websockets library (uvicorn's) chooses: 4 KiB
+ * windows and memLevel 5. Measured (300 connections, one 5 kB message each), a connection that
+ * compresses costs the orchestrator about 130 KiB more than one that does not, against about
+ * 240 KiB with zlib's defaults (32 KiB windows, memLevel 8). Messages under 1 KiB go as they
+ * are; ws bounds what a message inflates to by maxPayload (no zip bombs).
+ */
+const DEFLATE_OPTIONS = {
+  threshold: 1024,
+  serverMaxWindowBits: 12,
+  clientMaxWindowBits: 12,
+  zlibDeflateOptions: { memLevel: 5 },
 };
 
 /** What the gateway reads from the HTTP server it serves (HttpServer has all of it). */
@@ -177,7 +194,7 @@ export class WebSocketGateway {
       noServer: true,
       clientTracking: false,
       maxPayload: this.settings.maxPayload,
-      perMessageDeflate: false,
+      perMessageDeflate: this.settings.perMessageDeflate ? DEFLATE_OPTIONS : false,
       handleProtocols: (_offered, req) => this.handshakes.get(req)?.protocol || false,
     });
     wss.on("headers", (lines: string[], req: IncomingMessage) => {
