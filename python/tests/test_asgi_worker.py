@@ -65,38 +65,40 @@ class AsgiWorkerTest(unittest.TestCase):
             m = w.receive(skip_heartbeats=True)
             self.assertEqual((type(m), m.task_id, m.status), (TaskResult, 1, 200))
 
-    def test_cancel_task_cancels_the_apps_call(self):
+    def cancelled(self, tmp, path, flags=0):
+        """A worker sent CancelTask (with ``flags``) for task 1, ``path``, which writes to the
+        marker file it returns."""
         w = self.start()
+        marker = os.path.join(tmp, "marker")
+        w.send(assignment(1, path, f"marker={marker}"))
+        self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
+        w.send(encode_cancel_task(1, flags))
+        return w, marker
+
+    def assert_id_free_again(self, w):
+        w.send(assignment(1, "/again"))
+        self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
+        self.assertEqual(bytes(w.receive(skip_heartbeats=True).body), b"/again")
+
+    def test_cancel_task_cancels_the_apps_call(self):
         with tempfile.TemporaryDirectory() as tmp:
-            marker = os.path.join(tmp, "cancelled")
-            w.send(assignment(1, "/forever", f"marker={marker}"))
-            self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
-            w.send(encode_cancel_task(1))
+            w, marker = self.cancelled(tmp, "/forever")
             m = w.receive(skip_heartbeats=True)
             self.assertEqual((type(m), m.task_id, m.status, m.flags),
                              (TaskResult, 1, 504, HANDLER_FAILED))
             wait_for_file(marker)  # the app saw its cancellation
-        w.send(assignment(1, "/again"))  # the id is free again
-        self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
-        self.assertEqual(bytes(w.receive(skip_heartbeats=True).body), b"/again")
+        self.assert_id_free_again(w)
 
     def test_cancel_task_for_a_client_gone_tells_the_app_and_lets_it_end(self):
-        w = self.start()
         with tempfile.TemporaryDirectory() as tmp:
-            marker = os.path.join(tmp, "heard")
-            w.send(assignment(1, "/listen", f"marker={marker}"))
-            self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
-            w.send(encode_cancel_task(1, CANCEL_CLIENT_GONE))
+            w, marker = self.cancelled(tmp, "/listen", CANCEL_CLIENT_GONE)
             wait_for_file(marker)
             with open(marker) as heard:
                 self.assertEqual(heard.read(), "http.disconnect")
             # Its answer (send() raised: nobody to send it to) ends the task and frees the slot.
             m = w.receive(skip_heartbeats=True)
             self.assertEqual((type(m), m.task_id), (TaskResult, 1))
-        w.send(assignment(1, "/again"))
-        self.assertIsInstance(w.receive(skip_heartbeats=True), TaskStarted)
-        self.assertEqual(bytes(w.receive(skip_heartbeats=True).body), b"/again")
-
+        self.assert_id_free_again(w)
 
 if __name__ == "__main__":
     unittest.main()
