@@ -180,7 +180,10 @@ describe("orchestrator SIGKILLed", () => {
     await waitFor(() => workers.every((p) => procState(p) === "R"));
     process.kill(server.proc.pid!, "SIGKILL");
     await server.exited;
-    await waitFor(() => workers.every(gone) && gone(sleeper), 15_000);
+    // Each worker's watcher thread looks every 0.5 s; the deadline only turns a hang into a
+    // failure, which then says who is left (a loaded 2-core CI once ran past 15 s).
+    const left = (): string => `still there: ${[...workers, sleeper].map((p) => `${p} ${procState(p) || "gone"}`).join(", ")}`;
+    await waitFor(() => workers.every(gone) && gone(sleeper), 30_000, left);
     await Promise.all(spins);
   });
 });
