@@ -3,10 +3,12 @@
  * be interrupted): one waiting in the queue is dropped unrun, one running has its answer dropped,
  * and both are counted and logged as 499 (a client gone), never as the 200 nobody received. Over
  * HTTP/1 the client resets its connection; over HTTP/2 it resets the stream (a browser cancelling a
- * fetch), and the session serves on.
+ * fetch), and the session serves on. A client that resets while its body is still arriving is a 499
+ * too, and the part of the body that came never reaches a handler as if it were the whole.
  */
 import assert from "node:assert/strict";
 import { get } from "node:http";
+import { connect as netConnect } from "node:net";
 import { connect as http2Connect, constants } from "node:http2";
 import { after, before, describe, it } from "node:test";
 import { request, startServer, type RunningServer } from "../support/server.js";
@@ -65,6 +67,23 @@ describe("a client that leaves before its answer (HTTP/1, one sequential worker)
     assert.match((await request(`${server.url}/metrics`)).text, /neutrino_requests_total\{route="\/sleep",method="GET",status="499"\} 1/);
   });
 
+  it("one whose client resets mid-body is logged 499 and never reaches the worker", async () => {
+    const socket = netConnect(server.port, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    // Expect: 100-continue, so the server says when it has the head (and routed it); then the
+    // reset, before any of the body. (With part of the body unread before it, the server may see
+    // the end of the stream instead, which is the 400 of a body cut short: logged too.)
+    socket.write("POST /echo?n=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
+    await new Promise<void>((resolve) => socket.once("data", () => resolve()));
+    socket.resetAndDestroy();
+    await waitFor(() => accessRecords(server, "n=1").length === 1, 10_000, "the record of the request cut short");
+    const [record] = accessRecords(server, "n=1");
+    assert.equal(record!.status, 499, JSON.stringify(record));
+    assert.equal(record!.workerMs, 0);
+    assert.match(String(record!.detail), /went away before sending the whole request body/);
+  });
+
   it("one running when its client resets: the answer is dropped and logged 499, not 200", async () => {
     await resetAfter(`${server.url}/sleep?seconds=0.55`, 200);
     await waitFor(() => accessRecords(server, "seconds=0.55").length === 1, 10_000, "its record");
@@ -102,6 +121,26 @@ describe("a client that resets its HTTP/2 stream before its answer (one sequenti
       assert.equal(record!.workerMs, 0, "it never reached the worker");
       const next = await h2Request(session, "/add?x=1&y=2");
       assert.deepEqual(next.json, { result: 3 });
+    } finally {
+      session.close();
+    }
+  });
+
+  it("a stream reset mid-body: its partial body is not handed to the handler as whole, and it is logged 499", async () => {
+    const session = http2Connect(`https://localhost:${server.port}`, { ca: certs.certPem });
+    try {
+      const upload = session.request({ ":method": "POST", ":path": "/echo?n=2", "content-type": "application/json", "content-length": "100" }, { endStream: false });
+      upload.on("error", () => {});
+      upload.write('{"value": 1');
+      // A round trip on the same session: the server has read the upload's frames, which came first.
+      assert.equal((await h2Request(session, "/add?x=0&y=0")).status, 200);
+      upload.close(constants.NGHTTP2_CANCEL);
+      await waitFor(() => accessRecords(server, "n=2").length === 1, 10_000, "the record of the request cut short");
+      const [record] = accessRecords(server, "n=2");
+      assert.equal(record!.status, 499);
+      assert.equal(record!.workerMs, 0, "the truncated body went to the worker");
+      assert.match(String(record!.detail), /went away before sending the whole request body/);
+      assert.deepEqual((await h2Request(session, "/add?x=1&y=1")).json, { result: 2 });
     } finally {
       session.close();
     }

@@ -28,7 +28,7 @@ import type { Trust } from "./proxy-headers.js";
 import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
-import { HttpJob, type JobContext } from "./http-job.js";
+import { CLIENT_CLOSED, HttpJob, type JobContext } from "./http-job.js";
 import { hasBody, STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
@@ -118,6 +118,8 @@ type Connection = Socket & {
 const BODY_LATE = "the request body did not arrive within --body-timeout";
 /** The 400's detail when the client closes its side of the connection mid-body. */
 const BODY_CUT = "the client closed the connection before sending the whole request body";
+/** The 499's detail when the client resets its connection (or HTTP/2 stream) mid-body. */
+const BODY_RESET = "the client went away before sending the whole request body";
 /** The method label of requests Node could not parse (there is none to read). */
 const NO_METHOD = "(none)";
 
@@ -239,6 +241,10 @@ export class HttpServer implements JobContext {
     server.on("clientError", (err: NodeJS.ErrnoException, socket: Connection) => {
       if (!socket.writable || err.code === "ECONNRESET") {
         socket.destroy();
+        // A request whose body was still arriving is a client gone (499), logged as any other.
+        const watch = socket[BODY_WATCH];
+        socket[BODY_WATCH] = undefined;
+        if (watch !== undefined && !watch.req.complete) watch.fail(CLIENT_CLOSED, BODY_RESET, true);
         return;
       }
       // The parser stays failed: later data on this connection reports the same error again.
@@ -342,14 +348,14 @@ export class HttpServer implements JobContext {
    */
   private answered(
     from: IncomingMessage | PeerOnly,
-    answer: { requestId: string; method: string; path: string; route: string | null; status: number; bytes: number; seconds?: number },
+    answer: { requestId: string; method: string; path: string; route: string | null; status: number; bytes: number; seconds?: number; extra?: Record<string, unknown> },
     metricMethod = answer.method,
   ): void {
     const seconds = answer.seconds ?? 0;
     this.metrics.requestDone(answer.route ?? NO_ROUTE, metricMethod, answer.status, seconds);
     if (this.accessLog) {
-      const { requestId, method, path, route, status, bytes } = answer;
-      writeAccessRecord(this.accessLog, from, { requestId, method, path, route, status, bytes, durationMs: logMs(seconds * 1000), queueMs: 0, workerMs: 0 });
+      const { requestId, method, path, route, status, bytes, extra } = answer;
+      writeAccessRecord(this.accessLog, from, { requestId, method, path, route, status, bytes, durationMs: logMs(seconds * 1000), queueMs: 0, workerMs: 0, extra });
     }
   }
 
@@ -519,7 +525,9 @@ export class HttpServer implements JobContext {
       arrivedAt = performance.now();
       disarm = this.watchBody(req, (status, detail) => {
         req.removeAllListeners("data").removeAllListeners("end");
-        this.refuse(req, res, { status, detail, route: match.route.path, arrivedAt }, requestId, { connection: "close" });
+        const refusal = { status, detail, route: match.route.path, arrivedAt };
+        if (status === CLIENT_CLOSED) this.clientLeft(req, refusal, requestId);
+        else this.refuse(req, res, refusal, requestId, { connection: "close" });
       });
     }
     req.on("data", (chunk: Buffer) => {
@@ -548,6 +556,10 @@ export class HttpServer implements JobContext {
   private watchBody(req: IncomingMessage, fail: BodyFailure): () => void {
     if (req.httpVersionMajor >= 2) {
       const stream = (req as unknown as Http2ServerRequest).stream;
+      // Reset mid-body (RST_STREAM): Node's compatibility layer still ends the request's body,
+      // so without this the truncated body would reach the handler as if it were whole.
+      const reset = (): void => fail(CLIENT_CLOSED, BODY_RESET, true);
+      stream.once("aborted", reset);
       stream.setTimeout(this.options.timeouts.requestMs, () => {
         fail(408, BODY_LATE, false);
         // The rest of the body is not wanted: once the answer is out, RST_STREAM(NO_ERROR) ends
@@ -556,7 +568,10 @@ export class HttpServer implements JobContext {
         if (stream.writableFinished) close();
         else stream.once("finish", close);
       });
-      return () => stream.setTimeout(0);
+      return () => {
+        stream.setTimeout(0);
+        stream.off("aborted", reset);
+      };
     }
     const connection = req.socket as Connection;
     connection[BODY_WATCH] = { req, fail };
@@ -578,6 +593,16 @@ export class HttpServer implements JobContext {
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     this.answered(req, { requestId, method: req.method ?? "", path, route: refusal.route ?? null, status, bytes, seconds });
+  }
+
+  /** A request whose client left before the server could answer it: counted and logged (499), nothing written. */
+  private clientLeft(req: IncomingMessage, refusal: { detail: string; route: string; arrivedAt?: number }, requestId: string): void {
+    const seconds = refusal.arrivedAt === undefined ? 0 : (performance.now() - refusal.arrivedAt) / 1000;
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const extra = { disconnected: true, detail: refusal.detail };
+    this.answered(req, { requestId, method: req.method ?? "", path, route: refusal.route, status: CLIENT_CLOSED, bytes: 0, seconds, extra });
   }
 
   private reject(req: IncomingMessage, res: ServerResponse, status: number, detail: string, requestId: string, close = false): void {
