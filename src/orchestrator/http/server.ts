@@ -586,23 +586,27 @@ export class HttpServer implements JobContext {
     requestId: string,
     headers: Record<string, string> = {},
   ): void {
-    const { status } = refusal;
-    const seconds = refusal.arrivedAt === undefined ? 0 : (performance.now() - refusal.arrivedAt) / 1000;
-    const bytes = sendError(res, status, refusal.detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
-    const url = req.url ?? "";
-    const q = url.indexOf("?");
-    const path = q < 0 ? url : url.slice(0, q);
-    this.answered(req, { requestId, method: req.method ?? "", path, route: refusal.route ?? null, status, bytes, seconds });
+    const bytes = sendError(res, refusal.status, refusal.detail, { ...headers, [REQUEST_ID_HEADER]: requestId });
+    this.recordRefusal(req, refusal, requestId, bytes);
   }
 
   /** A request whose client left before the server could answer it: counted and logged (499), nothing written. */
   private clientLeft(req: IncomingMessage, refusal: { detail: string; route: string; arrivedAt?: number }, requestId: string): void {
+    this.recordRefusal(req, { ...refusal, status: CLIENT_CLOSED }, requestId, 0, { disconnected: true, detail: refusal.detail });
+  }
+
+  private recordRefusal(
+    req: IncomingMessage,
+    refusal: { status: number; route?: string; arrivedAt?: number },
+    requestId: string,
+    bytes: number,
+    extra?: Record<string, unknown>,
+  ): void {
     const seconds = refusal.arrivedAt === undefined ? 0 : (performance.now() - refusal.arrivedAt) / 1000;
     const url = req.url ?? "";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
-    const extra = { disconnected: true, detail: refusal.detail };
-    this.answered(req, { requestId, method: req.method ?? "", path, route: refusal.route, status: CLIENT_CLOSED, bytes: 0, seconds, extra });
+    this.answered(req, { requestId, method: req.method ?? "", path, route: refusal.route ?? null, status: refusal.status, bytes, seconds, extra });
   }
 
   private reject(req: IncomingMessage, res: ServerResponse, status: number, detail: string, requestId: string, close = false): void {
