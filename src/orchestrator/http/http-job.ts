@@ -111,8 +111,7 @@ export class HttpJob implements Job {
   /** The client left mid-upload (the worker has its BodyEnd with bit 0): stop the handler. */
   private uploadAborted(): void {
     if (!this.settled && this.stream === null) {
-      this.settled = true;
-      this.record(CLIENT_CLOSED, { disconnected: true });
+      this.recordClientGone();
       // No answer will be written, and no next request can follow a cut body: an HTTP/1
       // connection is done (one the client only half-closed would otherwise stay open for good).
       if (this.req.httpVersionMajor < 2) this.req.socket.destroy();
@@ -151,9 +150,8 @@ export class HttpJob implements Job {
 
   private closedBeforeAnswer(): void {
     if (this.settled || this.stream !== null || this.worker === null || !this.worker.has(this.taskId)) return;
-    this.settled = true;
+    this.recordClientGone();
     this.clientGone = true;
-    this.record(CLIENT_CLOSED, { disconnected: true });
     this.worker.cancel(this.taskId, CANCEL_CLIENT_GONE);
   }
 
@@ -220,9 +218,7 @@ export class HttpJob implements Job {
 
   /** Dropped unanswered: its client left (a reset connection or HTTP/2 stream) before its answer. */
   left(): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.record(CLIENT_CLOSED, { disconnected: true });
+    if (!this.settled) this.recordClientGone();
   }
 
   complete(result: TaskResult): void {
@@ -414,6 +410,7 @@ export class HttpJob implements Job {
     if (this.worker !== null) this.worker.cancel(this.taskId, CANCEL_CLIENT_GONE);
   }
 
+  /** Settles the job as its client's leaving: 499, with the bytes of a stream that went out. */
   private recordClientGone(): void {
     this.settled = true;
     this.record(CLIENT_CLOSED, { disconnected: true, bytes: this.bytesReceived });

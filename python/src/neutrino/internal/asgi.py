@@ -188,14 +188,13 @@ class _HttpExchange:
     would be.
     """
 
-    __slots__ = ("task_id", "assignment", "head_only", "body", "stream", "head", "complete",
+    __slots__ = ("task_id", "assignment", "body", "stream", "head", "complete",
                  "gone", "waiter", "loop", "outcome", "done", "channel", "app_task", "running")
 
     def __init__(self, task: TaskAssignment, stream: Any, loop: asyncio.AbstractEventLoop,
                  done: Callable[["_HttpExchange"], None], running: Any) -> None:
         self.task_id = task.task_id
         self.assignment = task  # for the log, should the app fail
-        self.head_only = task.method == "HEAD"
         # The whole body (a copy: task.body is a view into the receive buffer), or None when it
         # follows in ``stream``, a BodyStream, as the client sends it.
         self.body: Optional[bytes] = None if stream is not None else bytes(task.body)
@@ -279,10 +278,9 @@ class _HttpExchange:
                 status, headers = self.head
                 if not more:
                     self._done()
-                    if self.head_only and not data and header(headers, "content-length"):
-                        # A head alone keeps the app's Content-Length (a TaskResult's is 0 here).
-                        self._settle(Stream(status, 0, headers, _nothing()))
-                    elif len(data) > BUFFER_LIMIT:
+                    # A HEAD answered without its body keeps the app's Content-Length: the
+                    # orchestrator's rule for APP_HEADERS results (HttpJob.send).
+                    if len(data) > BUFFER_LIMIT:
                         # One frame could not hold it all (a 100 MB Response(content=...)): it
                         # goes as a stream of chunks, as uvicorn would send it whole.
                         self._settle(Stream(status, 0, headers, _once(data)))
@@ -538,11 +536,6 @@ def _ignore(_: Any) -> None:
 
 async def _once(data: bytes) -> Any:
     yield data
-
-
-async def _nothing() -> Any:
-    return
-    yield  # an async generator without items
 
 
 def _no_response(task: TaskAssignment, app_task: "asyncio.Task[Any]", gone: bool = False

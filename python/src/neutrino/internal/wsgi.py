@@ -200,9 +200,8 @@ class WsgiAdapter:
     def _result(task: TaskAssignment, response: _Response, body: bytes) -> Outcome:
         if response.status is None:
             raise AssertionError("the app returned without calling start_response")
-        if task.method == "HEAD" and not body and response.length() is not None:
-            # A head alone keeps the app's Content-Length (a TaskResult's is its body's, 0 here).
-            return Stream(response.status, 0, response.headers, iter(()))
+        # A HEAD answered without its body keeps the app's Content-Length: the orchestrator's
+        # rule for APP_HEADERS results (HttpJob.send).
         return response.status, APP_HEADERS, response.headers, body
 
 
