@@ -5,7 +5,8 @@
  * leak: a header too long for the worker protocol, an exception whose text may hold a secret. A
  * HEAD answered without its body keeps the app's length, or has none.
  * What it is told of the request includes the HTTP version (ASGI's `http_version`, WSGI's
- * `SERVER_PROTOCOL`).
+ * `SERVER_PROTOCOL`), and a path whose percent-encoding does not decode (which Neutrino's own SDKs get
+ * a 400 for) reaches it as under its own server.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -75,6 +76,17 @@ for (const { kind, app } of apps) {
       } finally {
         conn.close();
       }
+    });
+
+    it("a path whose percent-encoding does not decode reaches the app, decoded as its own server would", async () => {
+      // uvicorn decodes with U+FFFD for what is not UTF-8, gunicorn gives PEP 3333's latin-1
+      // bytes, and a fetch app's URL keeps the escapes; `%zz` is no escape and stays as sent.
+      const expected = { "an ASGI app": "/\uFFFD\uFFFD", "a WSGI app": "/\u00FF\u00FE", "a fetch app": "/%ff%fe" }[kind];
+      const [undecodable, notAnEscape] = await exchange(server.port, get("/%ff%fe") + get("/%zz"));
+      assert.equal(undecodable!.status, 200, undecodable!.body);
+      assert.equal(undecodable!.body, `<p>${expected}</p>`);
+      assert.equal(notAnEscape!.status, 200, notAnEscape!.body);
+      assert.equal(notAnEscape!.body, "<p>/%zz</p>");
     });
 
     it("a header too long for the worker protocol is a 500 saying so, buffered or streamed; the worker serves on", async () => {

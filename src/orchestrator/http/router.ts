@@ -58,7 +58,16 @@ export class Router {
     maxParamLength: MAX_PATH_LENGTH,
   });
 
+  /**
+   * A foreign app (ASGI, WSGI, fetch: its routes end with the catch-all `/*`) decodes its own paths,
+   * so a path whose percent-encoding does not decode (`/%ff`, `/%zz`) still reaches it, as under
+   * uvicorn or gunicorn; the app answers it (usually its own 404). Neutrino's SDKs take decoded
+   * parameters from the router, so for them such a path stays a 400.
+   */
+  private readonly decodesOwnPaths: boolean;
+
   constructor(readonly routes: readonly RouteInfo[]) {
+    this.decodesOwnPaths = routes.some((route) => route.path === "/*");
     const noop = (): void => {};
     for (const route of routes) {
       const allowed = new Set(route.methods.map((m) => m.toUpperCase()));
@@ -83,7 +92,7 @@ export class Router {
 
   /** Looks up a request target (path with or without query string). Null means 404. */
   find(method: string, url: string): RouteMatch | null {
-    const found = this.fmw.find(method as Method, url);
+    const found = this.lookup(method, url);
     if (!found) return null;
     const store = found.store as Store;
     return store.kind === "route"
@@ -102,7 +111,15 @@ export class Router {
 
   /** The methods a request target's route allows (`GET, POST, HEAD`), or null when no route matches. */
   allowed(url: string): string | null {
-    const found = this.fmw.find("OPTIONS", url);
+    const found = this.lookup("OPTIONS", url);
     return found ? (found.store as Store).allow : null;
+  }
+
+  private lookup(method: string, url: string): FindMyWay.FindResult<FindMyWay.HTTPVersion.V1> | null {
+    const found = this.fmw.find(method as Method, url);
+    // find-my-way finds nothing for a path that does not decode: look it up with every `%` taken
+    // literally. The worker still gets the path as received, and decodes it as its server would.
+    if (found === null && this.decodesOwnPaths && url.includes("%")) return this.fmw.find(method as Method, url.replaceAll("%", "%25"));
+    return found;
   }
 }
