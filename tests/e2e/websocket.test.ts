@@ -166,6 +166,21 @@ for (const { runtime, app } of apps) {
       assert.equal(ok!.status, 101, "the same handshake in HTTP/1.1 is accepted");
     });
 
+    it("a handshake without Sec-WebSocket-Version, or with one not spoken, is a 426 saying which; without a key a 400", async () => {
+      const handshake = (headers: string): string => `GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headers}\r\n`;
+      // Each refusal closes its connection: one exchange each.
+      const [missing] = await exchange(server.port, handshake("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+      const [old] = await exchange(server.port, handshake("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n"));
+      const [keyless] = await exchange(server.port, handshake("Sec-WebSocket-Version: 13\r\n"));
+      assert.equal(missing!.status, 426, JSON.stringify(missing));
+      assert.equal(missing!.headers["sec-websocket-version"], "13");
+      assert.equal(JSON.parse(missing!.body).detail, "the Sec-WebSocket-Version header is missing (13 is spoken)");
+      assert.equal(old!.status, 426, JSON.stringify(old));
+      assert.equal(JSON.parse(old!.body).detail, "unsupported Sec-WebSocket-Version (13 is spoken)");
+      assert.equal(keyless!.status, 400, JSON.stringify(keyless));
+      assert.equal(JSON.parse(keyless!.body).detail, "missing or invalid Sec-WebSocket-Key header");
+    });
+
     it("an upgrade to another protocol (curl --http2 asks for h2c) is ignored: the request is served as HTTP/1.1", async () => {
       const answer = (path: string, method = "GET", body?: string): Promise<{ status: number; connection: string | undefined; body: string }> =>
         new Promise((resolve, reject) => {

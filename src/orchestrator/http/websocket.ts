@@ -261,7 +261,8 @@ export class WebSocketGateway {
     if (match.route.websocket !== true || method !== "GET") return routeRefuse(400, `${route} does not take WebSocket connections`);
     const version = req.headers["sec-websocket-version"];
     if (version !== "13" && version !== "8") {
-      return routeRefuse(426, "unsupported Sec-WebSocket-Version (13 is)", { "sec-websocket-version": "13" });
+      const detail = version === undefined ? "the Sec-WebSocket-Version header is missing (13 is spoken)" : "unsupported Sec-WebSocket-Version (13 is spoken)";
+      return routeRefuse(426, detail, { "sec-websocket-version": "13" });
     }
     const key = req.headers["sec-websocket-key"];
     if (key === undefined || !KEY.test(key)) return routeRefuse(400, "missing or invalid Sec-WebSocket-Key header");
