@@ -1,5 +1,5 @@
-"""Route templates of foreign apps, from objects shaped like Starlette's, Flask's and Django's:
-no framework needed (the e2e tests use the real ones)."""
+"""Route templates of foreign apps, from objects shaped like Starlette's, Flask's, Django's,
+Bottle's and Pyramid's: no framework needed (the e2e tests use the real ones, Falcon's too)."""
 
 import unittest
 
@@ -63,6 +63,38 @@ class Introspection(unittest.TestCase):
 
         self.assertEqual(introspect._django_part(Regex()), "articles/{year}/{slug}/")
         self.assertIsNone(introspect._django_part(Unnamed()))
+
+    def test_bottle_rules(self):
+        class Route:
+            def __init__(self, rule):
+                self.rule = rule
+
+        class Bottle:
+            routes = [Route(r) for r in ("/items/<item_id:int>", "/old/:name", "/old2/:id#[0-9]+#/x",
+                                         "/re/<x:re:[a-z]{2}>/y", "/static/<filepath:path>",
+                                         "/a/<p:path>/b", "/<name>")]
+
+        Bottle.__module__ = "bottle"  # how the worker tells a Bottle app
+        self.assertEqual([e["path"] for e in introspect.registry(Bottle(), websocket=False)],
+                         ["/items/{item_id}", "/old/{name}", "/old2/{id}/x", "/re/{x}/y",
+                          "/static/*", "/a/{p}/b", "/{name}", "/*"])
+
+    def test_pyramid_patterns(self):
+        class Route:
+            def __init__(self, pattern):
+                self.pattern = pattern
+
+        class Mapper:
+            def get_routes(self):
+                return [Route(p) for p in ("/items/{item_id}", r"years/{year:\d{4}}/{slug}",
+                                           "/files/*subpath", "/page/{name}.html")]
+
+        class Router:
+            routes_mapper = Mapper()
+
+        Router.__module__ = "pyramid.router"
+        self.assertEqual([e["path"] for e in introspect.registry(Router(), websocket=False)],
+                         ["/items/{item_id}", "/years/{year}/{slug}", "/files/*", "/*"])
 
     def test_an_app_without_routes_has_the_catch_all(self):
         def app(environ, start_response):

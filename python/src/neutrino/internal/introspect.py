@@ -3,7 +3,8 @@
 The orchestrator sends every path to a foreign app, which answers its own 404 and 405; but
 metrics, the access log, slow-route isolation and the status page group requests by the route
 the orchestrator matched. So the worker lists the templates the framework can tell
-(Starlette/FastAPI ``app.routes``, Flask ``url_map``, Django's URL resolver), then a catch-all
+(Starlette/FastAPI/Litestar ``app.routes``, Flask/Quart ``url_map``, Django's URL resolver,
+Bottle's ``routes``, Falcon's ``falcon.inspect``, Pyramid's routes mapper), then a catch-all
 ``/*``: a request is labelled by its template, or by ``/*``, never by its raw path.
 
 A template is kept only if the orchestrator's router can take it as it is: segments that are
@@ -81,6 +82,13 @@ def templates_of(app: Any) -> Iterable[str]:
     """The app's route templates in the SDK syntax (``/items/{id}``, a final ``*``)."""
     if _is_django(app):
         return _django_templates()
+    module = type(app).__module__
+    if module == "bottle":
+        return _bottle_templates(app)
+    if module.startswith("falcon."):
+        return _falcon_templates(app)
+    if module.startswith("pyramid."):
+        return _pyramid_templates(app)
     flask_map = getattr(app, "url_map", None)
     if flask_map is not None and hasattr(flask_map, "iter_rules"):
         return _flask_templates(flask_map)
@@ -191,3 +199,44 @@ def _django_part(pattern: Any) -> Optional[str]:
         text = text[:-1] if text.endswith("$") else text
         return text if re.fullmatch(r"[A-Za-z0-9._~/{}-]*", text) else None
     return None
+
+
+# ------------------------------------------------------------------------------------ Bottle
+
+# <name>, <name:filter>, <name:filter:config>, and the old :name and :name#regex#
+_BOTTLE_VARIABLE = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]*)(?::[^>]*)?)?>|:([A-Za-z_][A-Za-z0-9_]*)(?:#[^#]*#)?")
+
+
+def _bottle_templates(app: Any) -> Iterable[str]:
+    for route in getattr(app, "routes", ()):
+        rule = getattr(route, "rule", None)
+        if isinstance(rule, str):
+            yield _BOTTLE_VARIABLE.sub(
+                lambda m: "*" if m.group(2) == "path" and m.end() == len(rule)
+                else "{" + (m.group(1) or m.group(3)) + "}", rule)
+
+
+# ------------------------------------------------------------------------------------ Falcon
+
+
+def _falcon_templates(app: Any) -> Iterable[str]:
+    from falcon.inspect import inspect_routes  # the app is Falcon's: it is importable
+
+    # {id:int} and a final {rest:path} are normalize()'s; a field within a segment is dropped there.
+    return [route.path for route in inspect_routes(app)]
+
+
+# ----------------------------------------------------------------------------------- Pyramid
+
+# {name} or {name:regex} (a regex may hold braces of its own: \d{4}); a final *name spans segments
+_PYRAMID_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(?:[^{}]|\{[^{}]*\})*)?\}")
+_PYRAMID_STAR = re.compile(r"/\*[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _pyramid_templates(app: Any) -> Iterable[str]:
+    mapper = getattr(app, "routes_mapper", None)
+    for route in mapper.get_routes() if mapper is not None else ():
+        pattern = getattr(route, "pattern", None)
+        if isinstance(pattern, str):
+            pattern = pattern if pattern.startswith("/") else "/" + pattern
+            yield _PYRAMID_STAR.sub("/*", _PYRAMID_VARIABLE.sub(lambda m: "{" + m.group(1) + "}", pattern))
