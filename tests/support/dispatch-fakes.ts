@@ -56,6 +56,9 @@ export class FakeWorker {
   inflightJobs(): Job[] {
     return [...this.jobs];
   }
+  get heldJobs(): readonly Job[] {
+    return this.jobs;
+  }
   assign(j: Job): void {
     this.jobs.push(j);
   }

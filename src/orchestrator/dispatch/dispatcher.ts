@@ -397,11 +397,9 @@ export class Dispatcher {
   private canPrefetch(w: Worker): boolean {
     const held = w.inflightCount;
     if (!w.sequential || held < 1 || held > PREFETCH_MAX_TASKS) return false;
-    const running = w.running;
-    if (running === undefined) return false;
     // A task given now waits for every task held: each must be of a timed quick route.
     let waitMs = 0;
-    for (const job of held === 1 ? [running] : w.inflightJobs()) {
+    for (const job of w.heldJobs) {
       if (job.streaming || this.streamingRoutes.has(job.route)) return false;
       const average = this.serviceMs.get(job.route);
       if (average === undefined) return false;

@@ -60,6 +60,11 @@ export class InflightTasks {
     return true;
   }
 
+  /** The tasks in order given, not copied (the dispatcher's per-request check): read it at once, never while deleting. */
+  get live(): readonly Job[] {
+    return this.jobs;
+  }
+
   /** A snapshot in order given: deleting while iterating it is safe. */
   values(): IterableIterator<Job> {
     return this.jobs.slice().values();

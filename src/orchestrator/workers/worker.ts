@@ -188,6 +188,11 @@ export class Worker {
     return [...this.inflight.values()];
   }
 
+  /** The same jobs, not copied, for a check made on every dispatch: read at once, never kept. */
+  get heldJobs(): readonly Job[] {
+    return this.inflight.live;
+  }
+
   /**
    * The jobs given to this worker that it has certainly not started: those a sequential worker
    * holds behind its running one, and those a worker that acknowledges starts did not acknowledge.
