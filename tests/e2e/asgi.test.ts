@@ -75,6 +75,11 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     assert.match(r.json.started_by, /^lifespan in \d+$/);
   });
 
+  it("the worker shortens the GIL's switch interval, so the loop waits less for a busy def endpoint's thread", async () => {
+    const r = await request(`${url}/pid`);
+    assert.equal(r.json.switch_interval, 0.0005, "Python's default is 0.005");
+  });
+
   it("the http scope: decoded path, raw path, query bytes, client, server, X-Request-Id", async () => {
     const r = await request(`${url}/scope/caf%C3%A9%20x/y?a=1&b=%20`, { headers: { "x-request-id": "asgi-scope-1" } });
     assert.equal(r.status, 200, r.text);

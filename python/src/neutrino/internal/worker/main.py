@@ -53,6 +53,11 @@ _USAGE = "usage: python -m neutrino.internal.worker.main <socket_path> <worker_i
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
+#: Seconds a thread holding the GIL keeps it while another waits for it (Python's default is
+#: 0.005). Measured in docs/benchmarks.md ("The GIL's switch interval").
+SWITCH_INTERVAL = 0.0005
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3:
@@ -77,6 +82,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         # Hello before the app is imported, which may take seconds: the orchestrator can then
         # authenticate this connection, and close its socket file to everyone else, at once.
         conn.send(encode_hello(worker_id, secret))
+        # A quick request on an event loop that shares the GIL with a busy handler thread (an
+        # ASGI app's `def` endpoints, sync routes beside async ones, WSGI threads) waits for it
+        # one switch interval at a time, several times per request: 5 ms each by default.
+        # Before the app is imported, so that an app that sets its own keeps it.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             app = load_app(app_path)
         except StartupFailure as failure:
