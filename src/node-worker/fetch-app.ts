@@ -92,14 +92,18 @@ export class FetchApp implements TaskRunner {
 }
 
 /**
- * The web Request for a task: the URL from the Host header (`localhost` without a usable one),
- * the path and the query; the headers as received, with the request's id in `x-request-id`.
+ * The web Request for a task: the URL from the scheme the client used (the orchestrator's
+ * `x-forwarded-proto`: TLS, or a trusted proxy's word), the Host header (`localhost` without a
+ * usable one), the path and the query; the headers as received, with the request's id in
+ * `x-request-id`.
  */
 function requestOf(task: TaskAssignment, context: TaskContext): Request {
   const headers: Pair[] = [];
   let host = "";
+  let scheme = "http";
   for (const pair of task.headers) {
     if (pair[0] === "host") host = pair[1];
+    else if (pair[0] === "x-forwarded-proto" && pair[1] === "https") scheme = "https";
     if (pair[0] !== "x-request-id") headers.push(pair);
   }
   headers.push(["x-request-id", task.requestId]);
@@ -116,7 +120,7 @@ function requestOf(task: TaskAssignment, context: TaskContext): Request {
   }
   // Only a host and port: anything else in the header (a "/" say) would change the path the app sees.
   if (!HOST.test(host)) host = "localhost";
-  return new TaskRequest(`http://${host}${target}`, init, context.signal);
+  return new TaskRequest(`${scheme}://${host}${target}`, init, context.signal);
 }
 
 /**

@@ -65,16 +65,21 @@ describe("a Hono app served unchanged (fetch app)", () => {
     assert.deepEqual(broken.json, { message: "the app caught: the handler broke" });
   });
 
-  it("the Request the app gets: method, Host, path and query; HEAD answered without a body", async () => {
+  it("the Request the app gets: method, scheme, Host, path and query; HEAD answered without a body", async () => {
     const r = await request(`${url}/request?x=1&y=%20`, { headers: { "user-agent": "fetch-app-test", "x-forwarded-for": "203.0.113.7" } });
     assert.deepEqual(r.json, {
       method: "GET",
+      scheme: "http:",
       host: `127.0.0.1:${server.port}`,
       path: "/request",
       query: "?x=1&y=%20",
       agent: "fetch-app-test",
       forwardedFor: "203.0.113.7",
     });
+    // Behind a trusted proxy (127.0.0.1 by default) the URL is the one the client used.
+    const proxied = await request(`${url}/request`, { headers: { "x-forwarded-proto": "https", "x-forwarded-host": "app.example" } });
+    assert.equal(proxied.json.scheme, "https:");
+    assert.equal(proxied.json.host, "app.example");
     const head = await request(`${url}/users/1`, { method: "HEAD" });
     assert.equal(head.status, 200);
     assert.equal(head.text, "");
