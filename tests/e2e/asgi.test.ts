@@ -151,6 +151,13 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     assert.deepEqual(await client.whenClosed(), { code: 4000, reason: "bye" });
   });
 
+  it("a WebSocket's scope has the scheme and host the client used, seen through a trusted proxy (wss)", async () => {
+    const direct = await WsClient.open(`${wsUrl(url)}/ws/url`);
+    assert.deepEqual(JSON.parse((await direct.next()) as string), { url: `ws://127.0.0.1:${server.port}/ws/url`, scheme: "ws" });
+    const proxied = await WsClient.open(`${wsUrl(url)}/ws/url`, [], { headers: { "x-forwarded-proto": "https", "x-forwarded-host": "app.example" } });
+    assert.deepEqual(JSON.parse((await proxied.next()) as string), { url: "wss://app.example/ws/url", scheme: "wss" });
+  });
+
   it("a WebSocket to a path the app does not route is refused with 403", async () => {
     const refused = await WsClient.refused(`${wsUrl(url)}/no/such/socket`);
     assert.equal(refused.status, 403);

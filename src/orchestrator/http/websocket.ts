@@ -27,7 +27,7 @@ import {
 } from "../../protocol/codec.js";
 import { BODY_INCOMPLETE, INITIAL_WINDOW, type Pair, type RouteInfo, type StreamFrame, type TaskResult } from "../../protocol/messages.js";
 import { errorBody, versionRefused } from "./errors.js";
-import { clientAddress, requestHeaderPairs } from "./request-headers.js";
+import { clientAddress, clientViewOf, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
 
@@ -275,7 +275,9 @@ export class WebSocketGateway {
       const value = match.params[name];
       if (value !== undefined) params.push([name, value]);
     }
-    // The handler always gets the headers (the subprotocols offered are among them) and the client's address.
+    // The handler always gets the headers (the subprotocols offered are among them) and the client's
+    // address, seen through a trusted proxy as an HTTP request's are: the host it asked for, and the
+    // scheme in x-forwarded-proto (an ASGI app's scope says `wss` from it).
     const [clientHost, clientPort] = clientAddress(req);
     const frame = encodeTaskAssignment(
       taskId,
@@ -284,7 +286,7 @@ export class WebSocketGateway {
       path,
       q < 0 ? "" : url.slice(q + 1),
       params,
-      requestHeaderPairs(req.rawHeaders),
+      requestHeaderPairs(req.rawHeaders, clientViewOf(req)),
       requestId,
       clientHost,
       clientPort,
