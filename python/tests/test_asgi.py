@@ -56,6 +56,15 @@ class Scope(unittest.TestCase):
         self.assertEqual(scope["asgi"]["version"], "3.0")
         self.assertEqual(scope["state"], {"db": "conn"})
 
+    def test_a_host_without_a_port_has_the_schemes(self):
+        secure = [("host", "app.example"), ("x-forwarded-proto", "https")]
+        self.assertEqual(base_scope("http", task(headers=secure), "", {})["server"], ("app.example", 443))
+        self.assertEqual(base_scope("websocket", task(headers=secure), "", {})["server"], ("app.example", 443))
+        self.assertEqual(base_scope("http", task(headers=[("host", "app.example")]), "", {})["server"],
+                         ("app.example", 80))
+        self.assertEqual(base_scope("http", task(headers=[("host", "app.example:8443"), secure[1]]), "", {})
+                         ["server"], ("app.example", 8443))
+
     def test_state_is_a_copy_per_request(self):
         state = {"a": 1}
         scope = base_scope("http", task(), "", state)

@@ -63,6 +63,15 @@ class Environ(unittest.TestCase):
         self.assertEqual(env["wsgi.url_scheme"], "http")
         self.assertIs(env["wsgi.errors"], sys.stderr)
 
+    def test_a_host_without_a_port_has_the_schemes(self):
+        env = build_environ(task(headers=[("host", "app.example"), ("x-forwarded-proto", "https")]))
+        self.assertEqual((env["SERVER_NAME"], env["SERVER_PORT"], env["wsgi.url_scheme"]),
+                         ("app.example", "443", "https"))
+        env = build_environ(task(headers=[("x-forwarded-proto", "https")]))  # no Host (HTTP/1.0)
+        self.assertEqual(env["SERVER_PORT"], "443")
+        env = build_environ(task(headers=[("host", "app.example")]))
+        self.assertEqual(env["SERVER_PORT"], "80")
+
 
 class Responses(unittest.TestCase):
     def test_a_list_is_one_buffered_result_and_closed(self):

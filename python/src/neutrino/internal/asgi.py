@@ -72,15 +72,19 @@ def request_scheme(task: TaskAssignment, kind: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _host_port(host: str) -> Tuple[str, int]:
+def _host_port(host: str, default_port: int) -> Tuple[str, int]:
     # Most requests name one of a few hosts: each parsed once (bounded, as Host is the client's).
-    return host_and_port(host, 80)
+    return host_and_port(host, default_port)
 
 
-def _server(task: TaskAssignment) -> Optional[Tuple[str, int]]:
-    """(host, port) from the Host header: the orchestrator, not the worker, faces the client."""
+def _server(task: TaskAssignment, scheme: str) -> Optional[Tuple[str, int]]:
+    """(host, port) from the Host header: the orchestrator, not the worker, faces the client.
+    A Host without a port has the scheme's (443 for https and wss)."""
     host = header(task.headers, "host")
-    return None if host is None else _host_port(host)
+    return None if host is None else _host_port(host, 443 if scheme in _SECURE else 80)
+
+
+_SECURE = ("https", "wss")
 
 
 def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str, Any]
@@ -88,11 +92,13 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
     """What the ``http`` and ``websocket`` scopes share."""
     path = task.path
     query = task.query
+    version = http_version(task)  # first: it takes its pair out of the headers
+    scheme = request_scheme(task, kind)
     return {
         "type": kind,
         "asgi": ASGI,
-        "http_version": http_version(task),  # first: it takes its pair out of the headers
-        "scheme": request_scheme(task, kind),
+        "http_version": version,
+        "scheme": scheme,
         # Under a root path the proxy stripped, path and raw_path start with it again (as
         # uvicorn's --root-path does): frameworks route on what follows it.
         "path": root_path + (unquote(path) if "%" in path else path),
@@ -101,7 +107,7 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
         "root_path": root_path,
         "headers": request_headers(task),
         "client": (task.client_host, task.client_port) if task.client_host else None,
-        "server": _server(task),
+        "server": _server(task, scheme),
         # A shallow copy per request, as the spec asks: what lifespan put there is shared.
         "state": dict(state),
     }

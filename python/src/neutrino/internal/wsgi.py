@@ -27,6 +27,8 @@ _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 def build_environ(task: TaskAssignment, root_path: str = "", multithread: bool = False) -> dict:
     body = bytes(task.body)
+    secure = header(task.headers, "x-forwarded-proto") == "https"
+    default_port = 443 if secure else 80  # of a Host without a port
     environ = {
         "REQUEST_METHOD": task.method,
         "SCRIPT_NAME": root_path,
@@ -36,11 +38,11 @@ def build_environ(task: TaskAssignment, root_path: str = "", multithread: bool =
         "RAW_URI": task.path + ("?" + task.query if task.query else ""),
         "SERVER_PROTOCOL": "HTTP/" + http_version(task),  # before the headers are read
         "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
+        "SERVER_PORT": str(default_port),
         "REMOTE_ADDR": task.client_host,
         "REMOTE_PORT": str(task.client_port),
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "https" if header(task.headers, "x-forwarded-proto") == "https" else "http",
+        "wsgi.url_scheme": "https" if secure else "http",
         "wsgi.input": io.BytesIO(body),
         "wsgi.input_terminated": True,
         "wsgi.errors": sys.stderr,
@@ -55,7 +57,7 @@ def build_environ(task: TaskAssignment, root_path: str = "", multithread: bool =
                 continue  # would pass for a dash once in HTTP_*: a spoofing trick, dropped
             key = "HTTP_" + name.upper().replace("-", "_")
             if name == "host":
-                host, port = host_and_port(value, 80)
+                host, port = host_and_port(value, default_port)
                 environ["SERVER_NAME"], environ["SERVER_PORT"] = host, str(port)
         if key in environ and key.startswith("HTTP_"):
             joiner = "; " if key == "HTTP_COOKIE" else ","
