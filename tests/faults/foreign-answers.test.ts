@@ -89,6 +89,19 @@ for (const { kind, app } of apps) {
       assert.equal(notAnEscape!.body, "<p>/%zz</p>");
     });
 
+    it("a status outside 100-599 (0, 600, one too large for the protocol) is the app's error: a 500; a 1xx a 502; the worker serves on", async () => {
+      for (const status of [0, 600, 999, 70000]) {
+        const r = await request(`${server.url}/status?${status}`);
+        assert.equal(r.status, 500, `${status}: ${r.status} ${r.text}`);
+        assert.equal(r.json.detail, "the app failed; the server log has the details");
+      }
+      // A fetch app's Response refuses a 1xx itself (a 500); to the others, the rule for any handler.
+      assert.equal((await request(`${server.url}/status?101`)).status, kind === "a fetch app" ? 500 : 502);
+      const fine = await request(`${server.url}/status?599`);
+      assert.equal(fine.status, 599);
+      assert.equal(fine.text, "odd");
+    });
+
     it("a header too long for the worker protocol is a 500 saying so, buffered or streamed; the worker serves on", async () => {
       await assertHugeHeaderRefused(server, "/typed");
     });

@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..streaming import ClientDisconnect
-from .foreign import BUFFER_LIMIT, header, host_and_port, http_version
+from .foreign import BUFFER_LIMIT, valid_status, header, host_and_port, http_version
 from .worker.executor import Outcome, Result, crash_result, error_result, report_failure
 from .worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from .worker.streams import Stream
@@ -272,7 +272,8 @@ class _HttpExchange:
         if kind == "http.response.start":
             if self.head is not None:
                 raise RuntimeError("ASGI: http.response.start sent twice")
-            self.head = (int(message["status"]), response_headers(message.get("headers", ())))
+            status = valid_status(int(message["status"]), "ASGI")
+            self.head = (status, response_headers(message.get("headers", ())))
         elif kind == "http.response.body":
             if self.head is None:
                 raise RuntimeError("ASGI: http.response.body before http.response.start")

@@ -95,6 +95,16 @@ def host_and_port(value: str, default_port: int) -> Tuple[str, int]:
     return host, int(port) if port.isdigit() else default_port
 
 
+def valid_status(status: int, interface: str) -> int:
+    """An app's response status: HTTP has them from 100 to 599. Anything else (0, 999, 70000) is
+    the app's error: its request gets a 500 and the log the traceback, where the status would
+    otherwise reach a client it may confuse, or not fit the protocol (a 1xx goes on, to the
+    orchestrator's 502 for an interim status given as the answer)."""
+    if not 100 <= status <= 599:
+        raise ValueError(f"{interface}: a response status must be from 100 to 599, got {status}")
+    return status
+
+
 def header(headers: Any, name: str) -> Optional[str]:
     for key, value in headers:
         if key == name:

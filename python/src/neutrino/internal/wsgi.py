@@ -17,7 +17,7 @@ import sys
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-from .foreign import BUFFER_LIMIT, header, host_and_port, http_version
+from .foreign import BUFFER_LIMIT, valid_status, header, host_and_port, http_version
 from .worker.executor import Outcome, crash_result, report_failure
 from .worker.protocol import APP_HEADERS, TaskAssignment
 from .worker.streams import Stream
@@ -94,7 +94,7 @@ class _Response:
         code = status.split(" ", 1)[0]
         if len(code) != 3 or not code.isdigit():
             raise ValueError(f"WSGI status must start with three digits, got {status!r}")
-        self.status = int(code)
+        self.status = valid_status(int(code), "WSGI")
         self.headers = [(str(n).lower(), str(v)) for n, v in headers]
         return self.write
 
