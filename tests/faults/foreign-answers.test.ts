@@ -82,7 +82,7 @@ for (const { kind, app } of apps) {
       // uvicorn decodes with U+FFFD for what is not UTF-8, gunicorn gives PEP 3333's latin-1
       // bytes, and a fetch app's URL keeps the escapes; `%zz` is no escape and stays as sent.
       const expected = { "an ASGI app": "/\uFFFD\uFFFD", "a WSGI app": "/\u00FF\u00FE", "a fetch app": "/%ff%fe" }[kind];
-      const [undecodable, notAnEscape] = await exchange(server.port, get("/%ff%fe") + get("/%zz"));
+      const [undecodable, notAnEscape] = await exchange(server.port, get("/%ff%fe") + get("/%zz"), 2);
       assert.equal(undecodable!.status, 200, undecodable!.body);
       assert.equal(undecodable!.body, `<p>${expected}</p>`);
       assert.equal(notAnEscape!.status, 200, notAnEscape!.body);
