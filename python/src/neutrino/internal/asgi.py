@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..streaming import ClientDisconnect
-from .foreign import BUFFER_LIMIT, valid_status, header, host_and_port, http_version
+from .foreign import BUFFER_LIMIT, header, host_and_port, http_version, is_secure, valid_status
 from .worker.executor import Outcome, Result, crash_result, error_result, report_failure
 from .worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from .worker.streams import Stream
@@ -62,10 +62,8 @@ def request_headers(task: TaskAssignment) -> Headers:
     return headers
 
 
-def request_scheme(task: TaskAssignment, kind: str) -> str:
-    """http or https as the client used it: the orchestrator puts the scheme it resolved (TLS, or
-    a trusted proxy's X-Forwarded-Proto) in exactly one x-forwarded-proto header."""
-    secure = header(task.headers, "x-forwarded-proto") == "https"
+def request_scheme(kind: str, secure: bool) -> str:
+    """The scope's scheme: http or https, ws or wss, as the client used it."""
     if kind == "http":
         return "https" if secure else "http"
     return "wss" if secure else "ws"
@@ -77,14 +75,11 @@ def _host_port(host: str, default_port: int) -> Tuple[str, int]:
     return host_and_port(host, default_port)
 
 
-def _server(task: TaskAssignment, scheme: str) -> Optional[Tuple[str, int]]:
+def _server(task: TaskAssignment, secure: bool) -> Optional[Tuple[str, int]]:
     """(host, port) from the Host header: the orchestrator, not the worker, faces the client.
     A Host without a port has the scheme's (443 for https and wss)."""
     host = header(task.headers, "host")
-    return None if host is None else _host_port(host, 443 if scheme in _SECURE else 80)
-
-
-_SECURE = ("https", "wss")
+    return None if host is None else _host_port(host, 443 if secure else 80)
 
 
 def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str, Any]
@@ -93,12 +88,12 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
     path = task.path
     query = task.query
     version = http_version(task)  # first: it takes its pair out of the headers
-    scheme = request_scheme(task, kind)
+    secure = is_secure(task)
     return {
         "type": kind,
         "asgi": ASGI,
         "http_version": version,
-        "scheme": scheme,
+        "scheme": request_scheme(kind, secure),
         # Under a root path the proxy stripped, path and raw_path start with it again (as
         # uvicorn's --root-path does): frameworks route on what follows it.
         "path": root_path + (unquote(path) if "%" in path else path),
@@ -107,7 +102,7 @@ def base_scope(kind: str, task: TaskAssignment, root_path: str, state: Dict[str,
         "root_path": root_path,
         "headers": request_headers(task),
         "client": (task.client_host, task.client_port) if task.client_host else None,
-        "server": _server(task, scheme),
+        "server": _server(task, secure),
         # A shallow copy per request, as the spec asks: what lifespan put there is shared.
         "state": dict(state),
     }

@@ -95,6 +95,12 @@ def host_and_port(value: str, default_port: int) -> Tuple[str, int]:
     return host, int(port) if port.isdigit() else default_port
 
 
+def is_secure(task: Any) -> bool:
+    """Whether the client came over TLS, to Neutrino or to a trusted proxy: the orchestrator puts
+    the scheme it resolved in exactly one x-forwarded-proto header."""
+    return header(task.headers, "x-forwarded-proto") == "https"
+
+
 def valid_status(status: int, interface: str) -> int:
     """An app's response status: HTTP has them from 100 to 599. Anything else (0, 999, 70000) is
     the app's error: its request gets a 500 and the log the traceback, where the status would

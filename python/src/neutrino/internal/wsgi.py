@@ -17,7 +17,7 @@ import sys
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-from .foreign import BUFFER_LIMIT, valid_status, header, host_and_port, http_version
+from .foreign import BUFFER_LIMIT, host_and_port, http_version, is_secure, valid_status
 from .worker.executor import Outcome, crash_result, report_failure
 from .worker.protocol import APP_HEADERS, TaskAssignment
 from .worker.streams import Stream
@@ -27,7 +27,7 @@ _SPECIAL = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 def build_environ(task: TaskAssignment, root_path: str = "", multithread: bool = False) -> dict:
     body = bytes(task.body)
-    secure = header(task.headers, "x-forwarded-proto") == "https"
+    secure = is_secure(task)
     default_port = 443 if secure else 80  # of a Host without a port
     environ = {
         "REQUEST_METHOD": task.method,
