@@ -6,6 +6,7 @@ import { AppSpecError, parseAppSpec, type AppSpec } from "../shared/app-spec.js"
 import { applyConfig, ConfigError, envName, readConfigFile, type ConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { loadEnvFile } from "./env-file.js";
+import { applyPlatformEnv, PLATFORM_SOURCE, PLATFORM_VARIABLES } from "./platform-env.js";
 import { AUTO_FRONTS, autoFronts } from "./fronts/count.js";
 import { frontOf, FrontLink, shareOf } from "./fronts/front.js";
 import { Primary } from "./fronts/primary.js";
@@ -67,17 +68,19 @@ function resolved(app: AppSpec, appDir: string | undefined): ResolvedApp {
 
 /**
  * The env file first (--env-file, else NEUTRINO_ENV_FILE, else env-file in the config file), then
- * options from NEUTRINO_* and the config file (src/orchestrator/config.ts); returns APP from
- * wherever it came.
+ * options from NEUTRINO_* and the config file (src/orchestrator/config.ts), then from the variables
+ * other servers read (platform-env.ts); returns APP from wherever it came, and what the platform's
+ * variables set, for the log.
  */
-function configure(command: Command, cliApp: AppSpec | undefined): AppSpec {
+function configure(command: Command, cliApp: AppSpec | undefined): [AppSpec, string | null] {
   try {
     const envFile = command.getOptionValue("envFile") ?? (process.env[envName("env-file")] || undefined);
     if (envFile !== undefined) loadEnvFile(envFile, command.getOptionValueSource("envFile") === "cli" ? "--env-file" : envName("env-file"));
     const file = readConfigFile(command.getOptionValue("config") ?? (process.env[envName("config")] || undefined));
     if (envFile === undefined) loadEnvFileOf(file);
     applyConfig(command, { file, skip: NOT_IN_FILE, extraKeys: ["app"] });
-    if (cliApp) return cliApp;
+    const platform = applyPlatformEnv(command);
+    if (cliApp) return [cliApp, platform];
     const fromEnv = process.env[envName("app")];
     const [where, text] = fromEnv ? [envName("app"), fromEnv] : file?.values.app !== undefined ? [`${file.label}: app`, file.values.app] : [];
     if (where === undefined) {
@@ -85,7 +88,7 @@ function configure(command: Command, cliApp: AppSpec | undefined): AppSpec {
     }
     if (typeof text !== "string") throw new ConfigError(`${where}: must be a string`);
     try {
-      return parseAppSpec(text);
+      return [parseAppSpec(text), platform];
     } catch (err) {
       if (err instanceof AppSpecError) throw new ConfigError(`${where}: ${explainAppSpec(text, err)}`);
       throw err;
@@ -100,6 +103,7 @@ function configure(command: Command, cliApp: AppSpec | undefined): AppSpec {
 function givenBy(command: Command, key: string): string {
   const source = command.getOptionValueSource(key);
   if (source === "env") return envName(key);
+  if (source === PLATFORM_SOURCE) return PLATFORM_VARIABLES[key as keyof typeof PLATFORM_VARIABLES];
   if (source === "config") return `${key} in the config file`;
   return `--${key}`;
 }
@@ -127,7 +131,7 @@ withOptions(program.command("serve"), SERVE_OPTIONS)
   .argument("[APP]", APP_ARGUMENT.help, appArgument)
   .addHelpText("after", "\nEvery option can also be set as NEUTRINO_<OPTION> (e.g. NEUTRINO_MAX_QUEUE) or as a key of the config file\n(e.g. max-queue = 512); a flag wins over the environment, which wins over the file.")
   .action(async (cliApp: AppSpec | undefined, _opts, command: Command) => {
-    const app = configure(command, cliApp);
+    const [app, platform] = configure(command, cliApp);
     const given = command.opts<ServeSettings>();
     const autoCount = given.fronts === AUTO_FRONTS;
     const settings: ServeSettings = autoCount
@@ -139,6 +143,8 @@ withOptions(program.command("serve"), SERVE_OPTIONS)
     const runtime = runtimeFor(found, { ...settings, pythonFrom: givenBy(command, "python") });
     const log = createLogger(settings.logLevel);
     const front = frontOf();
+    // Said once, by the process that owns the listening socket (the primary with several fronts).
+    if (platform !== null && front === null) log.info(platform);
     if (autoCount && front === null) log.info({ fronts: settings.fronts }, `--fronts auto: ${settings.fronts} front(s) for ${settings.workers} workers on ${availableParallelism()} cores`);
     const code =
       settings.fronts === 1

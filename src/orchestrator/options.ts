@@ -173,7 +173,14 @@ export const SERVE_OPTIONS = {
     defaultText: "./neutrino.toml, else [tool.neutrino] in ./pyproject.toml",
     notInFile: true,
   }),
-  workers: option({ flags: "-w, --workers <n>", help: "number of worker processes", parse: integer(1, 1024), default: 4 }),
+  workers: option({
+    flags: "-w, --workers <n>",
+    help: "number of worker processes",
+    doc: "number of worker processes; gunicorn's and uvicorn's `WEB_CONCURRENCY` variable, which hosting platforms set, works too ([deploy](deploy.md#on-a-hosting-platform))",
+    parse: integer(1, 1024),
+    default: 4,
+    defaultText: "$WEB_CONCURRENCY, else 4",
+  }),
   fronts: option({
     flags: "--fronts <n>",
     help: "HTTP front processes sharing the listening socket, each supervising its share of --workers (1: one process; auto: one per two workers, at most one per two cores)",
@@ -181,8 +188,15 @@ export const SERVE_OPTIONS = {
     parse: frontCount,
     default: 1,
   }),
-  port: option({ flags: "-p, --port <port>", help: "port to listen on (0 picks a free one)", parse: integer(0, 65535), default: 8000 }),
-  host: option({ flags: "--host <host>", help: "address to bind", default: "127.0.0.1" }),
+  port: option({
+    flags: "-p, --port <port>",
+    help: "port to listen on (0 picks a free one)",
+    doc: "port to listen on (0 picks a free one); as in gunicorn, the `PORT` variable that hosting platforms set works too, and then the default `--host` is `0.0.0.0` ([deploy](deploy.md#on-a-hosting-platform))",
+    parse: integer(0, 65535),
+    default: 8000,
+    defaultText: "$PORT, else 8000",
+  }),
+  host: option({ flags: "--host <host>", help: "address to bind", default: "127.0.0.1", defaultText: "127.0.0.1, or 0.0.0.0 when $PORT gives the port" }),
   bind: option({
     flags: "-b, --bind <address>",
     help: "listen on ADDRESS instead of --host/--port: HOST:PORT, [::1]:PORT, unix:PATH or fd://N (repeatable)",
@@ -267,7 +281,7 @@ export const SERVE_OPTIONS = {
     help: "proxies whose forwarding headers are trusted: addresses and CIDR ranges, comma-separated, or *; also FORWARDED_ALLOW_IPS",
     doc: "proxies whose forwarding headers are trusted: IP addresses and CIDR ranges separated by commas, `*` for any; uvicorn's `FORWARDED_ALLOW_IPS` variable works too",
     parse: trustedAddresses,
-    default: undefined as string | undefined,
+    default: "127.0.0.1",
     defaultText: "$FORWARDED_ALLOW_IPS, else 127.0.0.1",
   }),
   python: option({
@@ -588,13 +602,6 @@ export function commanderOptions<T>(key: string, spec: OptionSpec<T>): Option[] 
 
 /** Settings that cannot go together; the message says why. */
 export function conflicts(settings: ServeSettings): string | null {
-  if (settings.forwardedAllowIps === undefined && process.env.FORWARDED_ALLOW_IPS) {
-    try {
-      trustedAddresses(process.env.FORWARDED_ALLOW_IPS);
-    } catch (err) {
-      return `FORWARDED_ALLOW_IPS: ${(err as Error).message}`;
-    }
-  }
   if (settings.fronts > settings.workers) return `--fronts ${settings.fronts} needs at least as many --workers (each front supervises its share)`;
   if (settings.fronts > 1 && settings.bind.some((b) => b.startsWith("fd://"))) return "--fronts above 1 cannot share an inherited socket (--bind fd://N)";
   if (settings.udsMode !== undefined && settings.uds === undefined && !settings.bind.some((b) => b.startsWith("unix:"))) {

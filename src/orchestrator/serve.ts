@@ -396,7 +396,7 @@ export class Server {
       cors: options.corsOrigin.length > 0 ? { origins: options.corsOrigin, credentials: options.corsCredentials } : null,
       compression: typeof options.compress === "number" ? { minBytes: options.compress } : null,
       tls,
-      proxyTrust: options.proxyHeaders ? compileTrust(options.forwardedAllowIps ?? (process.env.FORWARDED_ALLOW_IPS || "127.0.0.1")) : null,
+      proxyTrust: options.proxyHeaders ? compileTrust(options.forwardedAllowIps) : null,
       websocket: {
         maxPayload: options.wsMaxSize,
         pingIntervalMs: options.wsPingInterval * 1000,

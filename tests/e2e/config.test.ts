@@ -1,6 +1,7 @@
 /** Options from NEUTRINO_* variables and from neutrino.toml / pyproject.toml, through the real CLI. */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
@@ -13,6 +14,23 @@ const APP = join(repoRoot, "tests", "fixtures", "pyapp.py") + ":app";
 /** The `workers` field of the "listening" log record. */
 function listeningWorkers(server: RunningServer): unknown {
   return server.logs().find((r) => typeof r.url === "string")?.workers;
+}
+
+/** A TCP port nothing listens on now (the kernel's pick, released at once). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** `neutrino serve APP` without --port, as a platform runs it; resolves with the "listening" log record. */
+async function serveUntilListening(env: NodeJS.ProcessEnv, flags: string[], cwd: string) {
+  const run = runCli(["serve", APP, ...flags], { cwd, env });
+  await waitFor(() => /"url":/.test(run.out()) || run.proc.exitCode !== null, 30_000, "the listening log line");
+  const records = run.out().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { run, records, listening: records.find((r) => typeof r.url === "string") };
 }
 
 describe("configuration from the environment and a config file", () => {
@@ -117,5 +135,56 @@ describe("configuration from the environment and a config file", () => {
     } finally {
       rmSync(other, { force: true });
     }
+  });
+
+  it("WEB_CONCURRENCY, as gunicorn and uvicorn read it, sets the workers; a flag, NEUTRINO_WORKERS or the file wins", async () => {
+    server = await startServer(APP, [], { cwd: dir, env: { WEB_CONCURRENCY: "3" } });
+    assert.equal(listeningWorkers(server), 3);
+    assert.ok(server.logs().some((r) => /WEB_CONCURRENCY=3 for --workers/.test(String(r.msg))), "the log says why");
+    await server.stop();
+    server = await startServer(APP, [], { cwd: dir, env: { WEB_CONCURRENCY: "3", NEUTRINO_WORKERS: "2" } });
+    assert.equal(listeningWorkers(server), 2, "NEUTRINO_WORKERS over WEB_CONCURRENCY");
+    await server.stop();
+    writeFileSync(join(dir, "neutrino.toml"), "workers = 1\n");
+    server = await startServer(APP, [], { cwd: dir, env: { WEB_CONCURRENCY: "3" } });
+    assert.equal(listeningWorkers(server), 1, "the file over WEB_CONCURRENCY");
+    assert.ok(!server.logs().some((r) => /WEB_CONCURRENCY/.test(String(r.msg))), "an unused variable is not named");
+    await server.stop();
+    server = undefined;
+    rmSync(join(dir, "neutrino.toml"));
+    const bad = runCli(["serve", APP, "--port", "0"], { cwd: dir, env: { WEB_CONCURRENCY: "lots" } });
+    assert.equal(await bad.exited, 2);
+    assert.match(bad.err(), /^neutrino: WEB_CONCURRENCY: must be a whole number from 1 to 1024/);
+  });
+
+  it("PORT, as gunicorn reads it, is the port and makes the default host 0.0.0.0; --host and NEUTRINO_PORT win", async () => {
+    const port = await freePort();
+    let { run, listening, records } = await serveUntilListening({ PORT: String(port) }, ["--workers", "1"], dir);
+    try {
+      assert.equal(listening?.url, `http://0.0.0.0:${port}`, run.out() + run.err());
+      assert.ok(records.some((r) => /PORT=\d+ for --port, --host 0\.0\.0\.0 with PORT/.test(String(r.msg))), "the log says why");
+      assert.deepEqual((await request(`http://127.0.0.1:${port}/add?x=1&y=2`)).json, { result: 3 });
+    } finally {
+      run.proc.kill("SIGTERM");
+      await run.exited;
+    }
+    ({ run, listening } = await serveUntilListening({ PORT: String(port) }, ["--workers", "1", "--host", "127.0.0.1"], dir));
+    try {
+      assert.equal(listening?.url, `http://127.0.0.1:${port}`, "--host keeps its address, PORT still the port");
+    } finally {
+      run.proc.kill("SIGTERM");
+      await run.exited;
+    }
+    ({ run, listening } = await serveUntilListening({ PORT: String(port), NEUTRINO_PORT: "0" }, ["--workers", "1"], dir));
+    try {
+      assert.match(String(listening?.url), /^http:\/\/127\.0\.0\.1:\d+$/, "NEUTRINO_PORT over PORT, and the host stays");
+      assert.notEqual(listening?.port, port);
+    } finally {
+      run.proc.kill("SIGTERM");
+      await run.exited;
+    }
+    const bad = runCli(["serve", APP], { cwd: dir, env: { PORT: "http" } });
+    assert.equal(await bad.exited, 2);
+    assert.match(bad.err(), /^neutrino: PORT: must be a whole number from 0 to 65535/);
   });
 });

@@ -27,10 +27,10 @@ describe("command line", { concurrency: true }, () => {
     for (const flag of ["--workers", "--port", "--host", "--python", "--worker-concurrency", "--max-queue"]) {
       assert.match(run.out(), new RegExp(flag));
     }
-    assert.match(run.out(), /default: 4/);
+    assert.match(run.out(), /default: \$WEB_CONCURRENCY, else 4/);
     assert.match(run.out(), /default: 64; a WSGI app: 1/);
-    assert.match(run.out(), /default: 8000/);
-    assert.match(run.out(), /default: "127\.0\.0\.1"/);
+    assert.match(run.out(), /default: \$PORT, else 8000/);
+    assert.match(run.out(), /default: 127\.0\.0\.1, or 0\.0\.0\.0 when \$PORT gives the port/);
   });
 
   for (const example of EXAMPLES) {
