@@ -102,6 +102,26 @@ for (const { kind, app } of apps) {
       assert.equal(fine.text, "odd");
     });
 
+    it("a header value of the wrong type is the app's error (a 500, as uvicorn and gunicorn), never converted; a fetch app's Headers make it text", async () => {
+      const queries = kind === "a WSGI app" ? ["0", "5", "bytes"] : ["0", "5"];
+      for (const query of queries) {
+        const r = await request(`${server.url}/typed-header?${query}`);
+        if (kind === "a fetch app") {
+          assert.equal(r.status, 200);
+          assert.equal(r.headers.get("x-count"), query);
+          continue;
+        }
+        // Before: bytes(0) went out as an empty value, bytes(5) as five NUL bytes (a 502), str(b"5") as "b'5'".
+        assert.equal(r.status, 500, `${query}: ${r.status} ${r.headers.get("x-count")} ${r.text}`);
+        assert.equal(r.json.detail, "the app failed; the server log has the details");
+      }
+      if (kind !== "a fetch app") {
+        const said = kind === "a WSGI app" ? "TypeError: WSGI: header 'X-Count': its value is bytes, not str" : "TypeError: ASGI: header b'x-count': its value is int, not bytes";
+        await waitFor(() => server.stderr().includes(said), 10_000, "the traceback naming the header");
+      }
+      assert.equal((await request(`${server.url}/typed`)).status, 200, "the worker serves on");
+    });
+
     it("a header too long for the worker protocol is a 500 saying so, buffered or streamed; the worker serves on", async () => {
       await assertHugeHeaderRefused(server, "/typed");
     });

@@ -120,8 +120,22 @@ def is_websocket(task: TaskAssignment) -> bool:
 
 
 def response_headers(headers: Any) -> List[Tuple[str, str]]:
-    """An ASGI message's headers as the worker sends them: names in lower case, latin-1 text."""
-    return [(bytes(n).decode("latin-1").lower(), bytes(v).decode("latin-1")) for n, v in headers]
+    """An ASGI message's headers as the worker sends them: names in lower case, latin-1 text.
+
+    Names and values must be byte strings, as the spec says: anything else is the app's error (a
+    500, as uvicorn's TypeError is), not converted. ``bytes(0)`` would send an empty value and
+    ``bytes(5)`` five NUL bytes.
+    """
+    try:
+        return [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in headers]
+    except AttributeError:
+        pass
+    for name, value in headers:  # which one; the value itself stays out of the log
+        for what, part in (("name", name), ("value", value)):
+            if not isinstance(part, (bytes, bytearray)):
+                raise TypeError(f"ASGI: header {name!r}: its {what} is {type(part).__name__}, "
+                                f"not bytes")
+    raise TypeError("ASGI: headers must be pairs of byte strings")
 
 
 # ------------------------------------------------------------------------------------ http

@@ -95,7 +95,7 @@ class _Response:
         if len(code) != 3 or not code.isdigit():
             raise ValueError(f"WSGI status must start with three digits, got {status!r}")
         self.status = valid_status(int(code), "WSGI")
-        self.headers = [(str(n).lower(), str(v)) for n, v in headers]
+        self.headers = _header_pairs(headers)
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -108,6 +108,20 @@ class _Response:
             if name == "content-length" and value.strip().isdigit():
                 return int(value)
         return None
+
+
+def _header_pairs(headers: Any) -> List[Tuple[str, str]]:
+    """start_response's headers, names in lower case. PEP 3333 wants native strings: anything
+    else is the app's error (a 500, as gunicorn's TypeError is), not converted; ``str(b"x")``
+    would send the text ``b'x'``."""
+    pairs = []
+    for name, value in headers:
+        if not (isinstance(name, str) and isinstance(value, str)):
+            what, part = ("name", name) if not isinstance(name, str) else ("value", value)
+            # The name says which header; the value itself stays out of the log.
+            raise TypeError(f"WSGI: header {name!r}: its {what} is {type(part).__name__}, not str")
+        pairs.append((name.lower(), value))
+    return pairs
 
 
 class _Body:
