@@ -389,6 +389,7 @@ export class Server {
       metrics: this.metrics,
       metricsPath: this.metricsHere ? "/metrics" : null,
       accessLog: options.accessLog ? log.child({ log: "access" }) : null,
+      log,
       staticFiles: this.staticFiles,
       apiDocs: options.adminPort === undefined ? this.apiDocs : null,
       statusPage: this.statusPage,

@@ -122,6 +122,19 @@ for (const { kind, app } of apps) {
       assert.equal((await request(`${server.url}/typed`)).status, 200, "the worker serves on");
     });
 
+    it("a Content-Length its body does not have: the body goes with its real length, and the log says so once per route", async () => {
+      for (let i = 0; i < 2; i++) {
+        const [r] = await exchange(server.port, get("/wrong-length"));
+        assert.equal(r!.status, 200);
+        assert.equal(r!.headers["content-length"], "5");
+        assert.equal(r!.body, "short");
+      }
+      const said = () => server.logs().filter((l) => /Content-Length \(99\) does not match its body \(5 bytes\)/.test(String(l.msg)));
+      await waitFor(() => said().length > 0, 10_000, "the warning");
+      assert.equal(said().length, 1, "once per route");
+      assert.equal(said()[0]!.level, 40);
+    });
+
     it("a header too long for the worker protocol is a 500 saying so, buffered or streamed; the worker serves on", async () => {
       await assertHugeHeaderRefused(server, "/typed");
     });

@@ -10,6 +10,7 @@ import { HttpServer, type HttpServerOptions } from "../../src/orchestrator/http/
 import { Metrics } from "../../src/orchestrator/metrics.js";
 import { decodeFrame } from "../../src/protocol/codec.js";
 import type { Pair, RouteInfo, TaskAssignment } from "../../src/protocol/messages.js";
+import { pino } from "pino";
 
 export const ROUTES: RouteInfo[] = [
   { path: "/plain", methods: ["GET", "POST"] },
@@ -66,6 +67,7 @@ export async function startFront(extra: Partial<HttpServerOptions> = {}): Promis
     metrics: new Metrics(),
     metricsPath: "/metrics",
     accessLog: null,
+    log: pino({ enabled: false }),
     ...extra,
     staticFiles: extra.staticFiles ?? null,
     apiDocs: extra.apiDocs ?? null,

@@ -17,6 +17,7 @@ import type { Message, StreamFrame, TaskAssignment } from "../../src/protocol/me
 import { decodeFrame } from "../../src/protocol/codec.js";
 import { waitFor } from "../support/wait.js";
 import { WsClient } from "../support/ws-client.js";
+import { pino } from "pino";
 
 /** A stream frame as a worker writes it, before the task id is filled in. */
 type Unplaced = StreamFrame extends infer F ? (F extends StreamFrame ? Omit<F, "taskId"> : never) : never;
@@ -69,6 +70,7 @@ describe("WebSocket relay (in process)", () => {
       metrics,
       metricsPath: "/metrics",
       accessLog: null,
+      log: pino({ enabled: false }),
       staticFiles: null,
       apiDocs: null,
       websocket: { maxPayload: 4 * 1024 * 1024, pingIntervalMs: 0, pingTimeoutMs: 0, perMessageDeflate: false },

@@ -29,6 +29,8 @@ export interface JobContext {
   readonly cors: Cors | null;
   readonly compression: CompressionOptions | null;
   readonly metrics: Metrics;
+  /** Logs, once per route, an answer the orchestrator had to correct: an app's bug its clients never see. */
+  appMistake(route: string, message: string): void;
 }
 
 /** The status logged and counted for a stream whose client went away before its end (nginx's). */
@@ -240,6 +242,10 @@ export class HttpJob implements Job {
     const appLength = sdkTyped ? undefined : length;
     const { compression } = this.server;
     const { status, body } = result;
+    if (typeof appLength === "string" && body.length > 0 && Number(appLength) !== body.length) {
+      // The body goes out with its real length (uvicorn would raise and cut the connection).
+      this.server.appMistake(this.route, `the app's Content-Length (${appLength.trim()}) does not match its body (${body.length} bytes): the body was sent with its real length`);
+    }
     if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers, sdkTyped)) {
       headers.push("vary", "Accept-Encoding");
       const encoding = negotiate(this.req.headers["accept-encoding"]);
@@ -365,7 +371,9 @@ export class HttpJob implements Job {
       return;
     }
     if (this.declaredLength >= 0 && this.bytesReceived > this.declaredLength) {
-      this.cut(502, `the handler sent more than its content-length of ${this.declaredLength} bytes`);
+      const why = `the handler sent more than its content-length of ${this.declaredLength} bytes`;
+      this.server.appMistake(this.route, `${why}: the response was cut short`);
+      this.cut(502, why);
       worker.cancel(this.taskId);
       return;
     }
@@ -389,6 +397,9 @@ export class HttpJob implements Job {
     if (state !== "open") return;
     this.stopWatching();
     if (incomplete || (this.declaredLength >= 0 && this.bytesReceived !== this.declaredLength)) {
+      if (!incomplete) {
+        this.server.appMistake(this.route, `the handler's streamed body (${this.bytesReceived} bytes) ended short of its content-length of ${this.declaredLength}: the response was cut short`);
+      }
       // The client must not take a cut-short body for the whole one: abort the connection.
       this.abortConnection();
       this.record(this.status, { truncated: true, bytes: this.bytesReceived });

@@ -58,6 +58,8 @@ export interface HttpServerOptions {
   readonly metricsPath: string | null;
   /** One log line per request answered by a worker (or its failure), or null for none. */
   readonly accessLog: Logger | null;
+  /** The operator's log: what the server had to correct in an app's answers. */
+  readonly log: Logger;
   /** `--static` mounts: each owns its URL prefix (null: none). */
   readonly staticFiles: StaticFiles | null;
   /** /openapi.json and /docs (null: --no-docs, or served on --admin-port). */
@@ -143,6 +145,8 @@ export class HttpServer implements JobContext {
   readonly metrics: Metrics;
   /** Upgrade requests never reach handle(): Node emits `upgrade`, and the gateway takes them. */
   readonly websockets: WebSocketGateway;
+  /** Routes whose app mistake was logged (bounded: routes are templates, never raw paths). */
+  private readonly mistakesLogged = new Set<string>();
 
   constructor(private readonly options: HttpServerOptions) {
     this.router = options.router;
@@ -154,6 +158,12 @@ export class HttpServer implements JobContext {
     this.proxyTrust = options.proxyTrust ?? null;
     this.metrics = options.metrics;
     this.websockets = new WebSocketGateway(this, options.dispatcher, options.metrics, options.websocket, (req, res) => this.handle(req, res));
+  }
+
+  appMistake(route: string, message: string): void {
+    if (this.mistakesLogged.has(route)) return;
+    this.mistakesLogged.add(route);
+    this.options.log.warn({ route }, `${route}: ${message} (said once per route)`);
   }
 
   /** A new listener, not yet listening, with every handler of this server on it. */
