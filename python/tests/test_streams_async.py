@@ -158,6 +158,9 @@ class AsyncStreamTest(unittest.TestCase):
         code, stderr = self.w.finish()
         self.assertEqual(code, 0)
         self.assertIn("RuntimeError: the async stream broke", stderr)
+        # Named as the client and the access log know it, by its request id.
+        self.assertIn("the streamed response of GET /fail-midway (request r1) failed mid-way",
+                      stderr)
 
     def test_buffered_body_too_large_for_a_frame(self):
         self.assign(1, "/huge")

@@ -160,7 +160,7 @@ class SequentialStreamTest(unittest.TestCase):
         w.send(encode_shutdown(True))
         code, stderr = w.finish()
         self.assertEqual(code, 0)
-        self.assertIn("streamed response of task 1 failed mid-way", stderr)
+        self.assertIn("the streamed response of GET /fail-midway (request r1) failed mid-way", stderr)
         self.assertIn("RuntimeError: the stream broke", stderr)
 
     def test_a_task_sent_ahead_runs_after_the_stream(self):

@@ -24,7 +24,7 @@ from ..streaming import ClientDisconnect
 from .foreign import BUFFER_LIMIT, header, host_and_port, http_version, is_secure, valid_status
 from .worker.executor import Outcome, Result, crash_result, error_result, report_failure
 from .worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
-from .worker.streams import Stream
+from .worker.streams import Stream, request_label
 
 Message = Dict[str, Any]
 Headers = List[Tuple[bytes, bytes]]
@@ -398,7 +398,7 @@ class _WebSocketSession:
             return None  # the worker closes it (1000) if the app did not
         if self._refusal is not None:
             return self._refusal
-        sys.stderr.write(f"neutrino: task {task.task_id}: the ASGI app returned without "
+        sys.stderr.write(f"neutrino: {request_label(task)}: the ASGI app returned without "
                          "accepting or refusing its WebSocket\n")
         return error_result(500, "the app neither accepted nor refused the WebSocket",
                             HANDLER_FAILED)
@@ -566,8 +566,8 @@ def _no_response(task: TaskAssignment, app_task: "asyncio.Task[Any]", gone: bool
         quiet = gone and _about_the_client(error)
         text = "" if quiet else _log_failure(task, error, "")
         return crash_result(error, text, "app", task.request_id)
-    sys.stderr.write(f"neutrino: task {task.task_id}: the ASGI app returned without a complete "
-                     "response\n")
+    sys.stderr.write(f"neutrino: {request_label(task)}: the ASGI app returned without a "
+                     "complete response\n")
     return error_result(500, "the app returned without a response", HANDLER_FAILED)
 
 

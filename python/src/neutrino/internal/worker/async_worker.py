@@ -61,7 +61,8 @@ from .protocol import (
     encode_window_update,
 )
 from .sockets import Credit, SocketChannel, choose_subprotocol, is_upgrade, valid_close_code
-from .streams import Stream, header_too_large, pieces, report_stream_failure, too_large
+from .streams import (Stream, header_too_large, pieces, report_stream_failure, request_label,
+                      too_large)
 
 _CANCELLED_BODY = b'{"error": "Gateway Timeout", "detail": "the task was cancelled"}'
 
@@ -319,9 +320,11 @@ class AsyncWorker(asyncio.Protocol):
             self._say_started(task_id)
             handle = future = self._loop.create_task(execute_async(self._table, task, body))
         self._inflight[task_id] = handle
-        future.add_done_callback(functools.partial(self._done, task_id, handle))
+        future.add_done_callback(functools.partial(self._done, task, handle))
 
-    def _done(self, task_id: int, handle: Any, future: "asyncio.Future[Any]") -> None:
+    def _done(self, assignment: TaskAssignment, handle: Any, future: "asyncio.Future[Any]"
+              ) -> None:
+        task_id = assignment.task_id
         if self._inflight.get(task_id) is not handle:
             return  # cancelled, and already answered
         if future.cancelled():
@@ -332,6 +335,7 @@ class AsyncWorker(asyncio.Protocol):
         else:
             outcome = future.result()
         if type(outcome) is Stream:
+            outcome.where = request_label(assignment)
             self._start_stream(task_id, outcome)
             return
         self._end(task_id)
@@ -395,12 +399,13 @@ class AsyncWorker(asyncio.Protocol):
         except (asyncio.CancelledError, ClientDisconnect):
             pass  # CancelTask: the client left, or the stream stalled past --timeout
         except Exception as exc:
-            report_stream_failure(task_id, exc)
-        await self._close_content(task_id, iterator, is_async)
+            report_stream_failure(task_id, exc, stream.where)
+        await self._close_content(task_id, iterator, is_async, stream.where)
         ended.append(True)
         self._write_now(encode_body_end(task_id, flags))
 
-    async def _close_content(self, task_id: int, iterator: Any, is_async: bool) -> None:
+    async def _close_content(self, task_id: int, iterator: Any, is_async: bool, where: str
+                             ) -> None:
         try:
             if is_async:
                 aclose = getattr(iterator, "aclose", None)
@@ -410,7 +415,7 @@ class AsyncWorker(asyncio.Protocol):
                 # On the sync thread, after a next() that may still be running there.
                 await self._runner.offload(_close, iterator)
         except Exception as exc:  # a finally block that raised
-            report_stream_failure(task_id, exc)
+            report_stream_failure(task_id, exc, where)
 
     def _stream_done(self, task_id: int, task: Any, ended: List[bool], _: Any) -> None:
         if not ended and not self.exit_code.done():
@@ -487,11 +492,11 @@ class AsyncWorker(asyncio.Protocol):
         else:
             handle = self._loop.create_task(self._run_foreign(task_id, task, body, channel))
         self._inflight[task_id] = handle
-        handle.add_done_callback(functools.partial(self._done, task_id, handle))
+        handle.add_done_callback(functools.partial(self._done, task, handle))
 
     def _foreign_done(self, exchange: Any) -> None:
         """An ASGI exchange's outcome is settled (called from within the app's send)."""
-        self._done(exchange.task_id, exchange, exchange.outcome)
+        self._done(exchange.assignment, exchange, exchange.outcome)
 
     async def _run_foreign(self, task_id: int, task: TaskAssignment, body: Any,
                            channel: Optional[SocketChannel]) -> Outcome:
@@ -506,7 +511,7 @@ class AsyncWorker(asyncio.Protocol):
         except Exception as exc:
             if channel is None or not channel.accepted:
                 raise
-            report_stream_failure(task_id, exc)
+            report_stream_failure(task_id, exc, request_label(task))
             channel.end(1011)
             return None
         if channel is not None and channel.accepted:

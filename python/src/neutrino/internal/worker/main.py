@@ -28,6 +28,7 @@ from ...errors import RouteError
 from .app_loader import StartupFailure, load_app
 from .connection import Connection
 from .executor import RouteEntry, build_route_table, execute
+from .streams import request_label
 from .sync_streams import Session, WorkerExit
 from .protocol import (
     BodyChunk,
@@ -250,6 +251,7 @@ def _serve_session(session: Session, table: Dict[str, RouteEntry],
                 status, flags, headers, data = outcome
                 send_result(msg.task_id, status, flags, headers, data)
             else:
+                outcome.where = request_label(msg)
                 session.send_stream(msg.task_id, outcome)
             if session.dirty:  # it streamed, or frames were kept for the task ahead
                 session.task_done(msg.task_id)

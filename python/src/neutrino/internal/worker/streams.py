@@ -26,7 +26,7 @@ class Stream:
     ``content``: what the handler gave, an iterable or an async iterable (``is_async``).
     """
 
-    __slots__ = ("status", "flags", "headers", "content", "is_async")
+    __slots__ = ("status", "flags", "headers", "content", "is_async", "where")
 
     def __init__(self, status: int, flags: int, headers: List[Tuple[str, str]],
                  content: Any) -> None:
@@ -35,6 +35,8 @@ class Stream:
         self.headers = headers
         self.content = content
         self.is_async = hasattr(content, "__aiter__")
+        # The request, for the log should the content fail (request_label); set by the worker.
+        self.where = ""
         # Checked while the handler can still be told (it raises there): once a head fails to
         # encode, the task has no answer to give.
         problem = oversized_header(headers)
@@ -58,12 +60,18 @@ def pieces(item: Any) -> Iterator[memoryview]:
         yield view[start:start + MAX_CHUNK]
 
 
-def report_stream_failure(task_id: int, exc: BaseException) -> None:
-    """A stream that raised after its head went out: the client's response is cut short."""
+def request_label(task: Any) -> str:
+    """A task's request as the log names it, with the id the client and the access log have."""
+    return f"{task.method} {task.path} (request {task.request_id})"
+
+
+def report_stream_failure(task_id: int, exc: BaseException, where: str = "") -> None:
+    """A stream that raised after its head went out: the client's response is cut short.
+    ``where``: the request (request_label), else the task is named."""
     tb = exc.__traceback__
     lines = traceback.format_exception(type(exc), exc, tb.tb_next if tb else None)
-    sys.stderr.write(f"neutrino: streamed response of task {task_id} failed mid-way\n"
-                     + "".join(lines))
+    sys.stderr.write(f"neutrino: the streamed response of {where or f'task {task_id}'} failed "
+                     "mid-way\n" + "".join(lines))
     sys.stderr.flush()
 
 

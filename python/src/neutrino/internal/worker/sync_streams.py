@@ -158,7 +158,7 @@ class Session:
         content raised (traceback logged) or the task was cancelled (content closed first)."""
         conn = self.conn
         conn.send(encode_response_head(task_id, stream.status, stream.flags, stream.headers))
-        step, close = _stepper(stream.content, task_id)
+        step, close = _stepper(stream.content, task_id, stream.where)
         self._begin(task_id)
         flags = BODY_INCOMPLETE
         try:
@@ -185,7 +185,7 @@ class Session:
             close()
             raise
         except Exception as exc:  # the handler's content failed: the head is out, cut it short
-            report_stream_failure(task_id, exc)
+            report_stream_failure(task_id, exc, stream.where)
         close()
         conn.send(encode_body_end(task_id, flags))
 
@@ -245,7 +245,7 @@ class BlockingBody:
             yield chunk
 
 
-def _stepper(content: Any, task_id: int) -> Any:
+def _stepper(content: Any, task_id: int, where: str) -> Any:
     """(next item, close) for an iterable or an async iterable driven without a running loop."""
     if not hasattr(content, "__aiter__"):
         iterator = iter(content)
@@ -256,7 +256,7 @@ def _stepper(content: Any, task_id: int) -> Any:
                 if closer is not None:
                     closer()  # runs the generator's finally blocks
             except Exception as exc:
-                report_stream_failure(task_id, exc)
+                report_stream_failure(task_id, exc, where)
 
         return iterator.__next__, close
 
@@ -274,7 +274,7 @@ def _stepper(content: Any, task_id: int) -> Any:
             if closer is not None:
                 loop.run_until_complete(closer())
         except Exception as exc:
-            report_stream_failure(task_id, exc)
+            report_stream_failure(task_id, exc, where)
         finally:
             loop.close()
 

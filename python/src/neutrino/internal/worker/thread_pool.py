@@ -42,7 +42,7 @@ from .protocol import (
     encode_response_head,
     encode_task_started,
 )
-from .streams import pieces, report_stream_failure
+from .streams import pieces, report_stream_failure, request_label
 
 _CANCELLED = (504, HANDLER_FAILED, [], b'{"error": "Gateway Timeout", "detail": "the task was cancelled"}')
 
@@ -200,7 +200,7 @@ class ThreadPoolWorker:
             except OSError:
                 return self._finish(0)  # the orchestrator is gone
             except BaseException as exc:  # SystemExit from the app, or a failure of ours
-                sys.stderr.write(f"neutrino worker {self._worker_id}: task {task_id}: "
+                sys.stderr.write(f"neutrino worker {self._worker_id}: {request_label(task.msg)}: "
                                  f"{exc!r} stops the worker\n")
                 traceback.print_exc()
                 sys.stderr.flush()
@@ -213,6 +213,7 @@ class ThreadPoolWorker:
         """ResponseHead, a BodyChunk per piece under the window, then BodyEnd: bit 0 when the
         content raised (traceback logged) or the task was cancelled (content closed first)."""
         task_id = task.msg.task_id
+        where = request_label(task.msg)
         self._send(encode_response_head(task_id, stream.status, stream.flags, stream.headers))
         iterator = iter(stream.content)
         flags = BODY_INCOMPLETE
@@ -240,14 +241,14 @@ class ThreadPoolWorker:
         except OSError:
             raise
         except Exception as exc:  # the app's content failed: the head is out, cut it short
-            report_stream_failure(task_id, exc)
+            report_stream_failure(task_id, exc, where)
         close = getattr(iterator, "close", None)
         if close is not None:
             self._in_app[index] = True
             try:
                 close()  # PEP 3333: always; runs the app's finally blocks
             except Exception as exc:
-                report_stream_failure(task_id, exc)
+                report_stream_failure(task_id, exc, where)
             finally:
                 self._in_app[index] = False
         self._send(encode_body_end(task_id, flags))
