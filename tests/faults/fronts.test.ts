@@ -66,6 +66,8 @@ for (const { runtime, app } of apps) {
         const scrape = await request(`${server.url}/metrics`);
         assert.equal(scrape.status, 200);
         assert.equal(metric(scrape.text, 'neutrino_requests_total{route="/add",method="GET",status="200"}'), 18);
+        assert.equal(metric(scrape.text, 'neutrino_request_duration_seconds_count{route="/add"}'), 18);
+        assert.equal(metric(scrape.text, 'neutrino_request_duration_seconds_bucket{le="+Inf",route="/add"}'), 18);
         // Gauges are summed too: both fronts' workers.
         assert.equal(metric(scrape.text, 'neutrino_workers{state="busy"}') + metric(scrape.text, 'neutrino_workers{state="idle"}'), 2);
       } finally {
