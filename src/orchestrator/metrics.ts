@@ -3,7 +3,7 @@
  * server, not one random worker. Counters and histograms are updated per request; the gauges
  * (queue depth, busy/idle workers, worker RSS) are read only when scraped.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from "prom-client";
 import type { Dispatcher } from "./dispatch/dispatcher.js";
 import type { WorkerPool } from "./workers/pool.js";
 import { OpenStreams, STREAM_KINDS } from "./streams.js";
@@ -14,17 +14,6 @@ const EVENT_LOOP_SAMPLE_MS = 100;
 /** Label for requests that matched no route, so unknown paths cannot blow up the label set. */
 export const NO_ROUTE = "(none)";
 
-/** The upper bounds of `neutrino_request_duration_seconds`' buckets, in seconds. */
-const DURATION_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-/** One route's request durations: a count per bucket (the last: above every bound), their sum. */
-interface DurationSeries {
-  readonly route: string;
-  readonly buckets: Float64Array;
-  sum: number;
-  count: number;
-}
-
 /** One value of a metric as prom-client's registries read it (its typings say less than it reads). */
 interface MetricValue {
   readonly labels: Record<string, string | number>;
@@ -32,54 +21,80 @@ interface MetricValue {
   readonly metricName: string;
 }
 
-/** One route, method and status: its requests answered since the last scrape, and its route's durations. */
-interface RequestSeries {
-  readonly labels: { route: string; method: string; status: number };
-  pending: number;
-  readonly duration: DurationSeries;
+/** One labelled series of a PlainHistogram: a count per bucket (the last: above every bound), their sum. */
+interface HistogramSeries {
+  readonly labels: Record<string, string>;
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
 }
 
 /**
- * `neutrino_request_duration_seconds`, kept as plain numbers and turned into prom-client's
- * histogram values only when scraped. prom-client's own `observe` hashes the label object on
- * every call, even on a series got from `labels()`: about 1 µs a request on the front's hot path,
- * against some 30 ns for this. Registered as any prom-client metric (its `get()` is what a
- * registry reads), so the exposition, and the sum over several fronts, are prom-client's.
+ * A Prometheus histogram kept as plain numbers, turned into prom-client's values only when
+ * scraped. prom-client's own `observe` hashes the label object on every call, even on a series
+ * got from `labels()`: about 1 µs a request on the front's hot path, against some 30 ns for
+ * `observe` here. Registered as any prom-client metric (its `get()` is what a registry reads), so
+ * the exposition, and the sum over several fronts, are prom-client's.
  */
-class RouteDurations {
-  readonly name = "neutrino_request_duration_seconds";
-  readonly help = "Time from the request's arrival to its answer, by route";
+class PlainHistogram {
   readonly type = "histogram";
   readonly aggregator = "sum";
-  private readonly routes = new Map<string, DurationSeries>();
+  private readonly all = new Map<string, HistogramSeries>();
 
-  series(route: string): DurationSeries {
-    let d = this.routes.get(route);
-    if (d === undefined) {
-      d = { route, buckets: new Float64Array(DURATION_BOUNDS.length + 1), sum: 0, count: 0 };
-      this.routes.set(route, d);
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+    /** The one label its series have (none: one series). */
+    private readonly label?: string,
+  ) {}
+
+  /** The series of this label value (made once; hold on to it). */
+  series(value = ""): HistogramSeries {
+    let series = this.all.get(value);
+    if (series === undefined) {
+      const labels: Record<string, string> = this.label === undefined ? {} : { [this.label]: value };
+      series = { labels, buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+      this.all.set(value, series);
     }
-    return d;
+    return series;
+  }
+
+  /** One observation: in the first bucket whose bound it does not exceed (Prometheus' `le`). */
+  observe(series: HistogramSeries, value: number): void {
+    const { bounds } = this;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    series.buckets[i]!++;
+    series.sum += value;
+    series.count++;
   }
 
   async get(): Promise<{ name: string; help: string; type: string; values: MetricValue[]; aggregator: string }> {
     const bucket = `${this.name}_bucket`;
     const values: MetricValue[] = [];
-    for (const { route, buckets, sum, count } of this.routes.values()) {
+    for (const { labels, buckets, sum, count } of this.all.values()) {
       let below = 0;
-      DURATION_BOUNDS.forEach((le, i) => values.push({ labels: { le, route }, value: (below += buckets[i]!), metricName: bucket }));
+      this.bounds.forEach((le, i) => values.push({ labels: { le, ...labels }, value: (below += buckets[i]!), metricName: bucket }));
       values.push(
-        { labels: { le: "+Inf", route }, value: count, metricName: bucket },
-        { labels: { route }, value: sum, metricName: `${this.name}_sum` },
-        { labels: { route }, value: count, metricName: `${this.name}_count` },
+        { labels: { le: "+Inf", ...labels }, value: count, metricName: bucket },
+        { labels, value: sum, metricName: `${this.name}_sum` },
+        { labels, value: count, metricName: `${this.name}_count` },
       );
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
   reset(): void {
-    this.routes.clear();
+    this.all.clear();
   }
+}
+
+/** One route, method and status: its requests answered since the last scrape, and its route's durations. */
+interface RequestSeries {
+  readonly labels: { route: string; method: string; status: number };
+  pending: number;
+  readonly duration: HistogramSeries;
 }
 
 export class Metrics {
@@ -95,7 +110,7 @@ export class Metrics {
     help: "HTTP requests answered, by route, method and status",
     labelNames: ["route", "method", "status"] as const,
     registers: [this.registry],
-    // Counted as plain numbers per request, added here once per series and scrape (see RouteDurations).
+    // Counted as plain numbers per request, added here once per series and scrape (see PlainHistogram).
     collect: () => {
       for (const s of this.series.values()) {
         if (s.pending === 0) continue;
@@ -104,13 +119,18 @@ export class Metrics {
       }
     },
   });
-  private readonly durations = new RouteDurations();
-  private readonly queueWait = new Histogram({
-    name: "neutrino_queue_wait_seconds",
-    help: "Time requests waited in the queue for a free worker (only those that waited)",
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
-    registers: [this.registry],
-  });
+  private readonly durations = new PlainHistogram(
+    "neutrino_request_duration_seconds",
+    "Time from the request's arrival to its answer, by route",
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    "route",
+  );
+  private readonly queueWait = new PlainHistogram(
+    "neutrino_queue_wait_seconds",
+    "Time requests waited in the queue for a free worker (only those that waited)",
+    [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+  );
+  private readonly queueWaits = this.queueWait.series();
   private readonly startFailures = new Counter({
     name: "neutrino_worker_start_failures_total",
     help: "Worker starts that failed after start-up (the pool retries them with backoff)",
@@ -128,7 +148,7 @@ export class Metrics {
     // an idle or lightly loaded front about 200 times a second for that alone. Stalls of the front
     // worth alerting on are longer than a sample; the workers report their own loop lag.
     collectDefaultMetrics({ register: this.registry, prefix: "neutrino_orchestrator_", eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
-    this.registry.registerMetric(this.durations as unknown as Metric);
+    for (const histogram of [this.durations, this.queueWait]) this.registry.registerMetric(histogram as unknown as Metric);
     const streams = this.streams;
     new Gauge({
       name: "neutrino_streams_open",
@@ -202,16 +222,11 @@ export class Metrics {
       this.series.set(key, s);
     }
     s.pending++;
-    const d = s.duration;
-    let i = 0;
-    while (i < DURATION_BOUNDS.length && seconds > DURATION_BOUNDS[i]!) i++;
-    d.buckets[i]!++;
-    d.sum += seconds;
-    d.count++;
+    this.durations.observe(s.duration, seconds);
   }
 
   waited(seconds: number): void {
-    this.queueWait.observe(seconds);
+    this.queueWait.observe(this.queueWaits, seconds);
   }
 
   workerStartFailed(): void {

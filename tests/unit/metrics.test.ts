@@ -41,4 +41,16 @@ describe("request metrics", () => {
     assert.equal(await total(), 3);
     assert.equal(sample(await m.scrape(), 'neutrino_request_duration_seconds_count{route="/b"}'), 3);
   });
+
+  it("the queue wait, one series without labels: there at 0 before any wait, then each wait in its bucket", async () => {
+    const m = new Metrics();
+    assert.equal(sample(await m.scrape(), "neutrino_queue_wait_seconds_count"), 0);
+    m.waited(0.002);
+    m.waited(0.005);
+    const text = await m.scrape();
+    assert.equal(sample(text, 'neutrino_queue_wait_seconds_bucket{le="0.001"}'), 0);
+    assert.equal(sample(text, 'neutrino_queue_wait_seconds_bucket{le="0.005"}'), 2);
+    assert.equal(sample(text, 'neutrino_queue_wait_seconds_bucket{le="+Inf"}'), 2);
+    assert.equal(sample(text, "neutrino_queue_wait_seconds_sum"), 0.007);
+  });
 });
