@@ -13,14 +13,20 @@ import { repoRoot } from "../support/paths.js";
 
 type Doc = Record<string, any>;
 
-/** `--option` defaults, as `neutrino serve --help` prints them ("(default: 8000)", "(default: \"/ready\")"). */
+/**
+ * `--option` defaults, as `neutrino serve --help` prints them ("(default: 8000)", "(default: \"/ready\")");
+ * "(default: $PORT, else 8000)" is 8000, the default where a platform's variable is not set, and
+ * "(default: 127.0.0.1, or 0.0.0.0 when …)" its first value.
+ */
 function cliDefaults(): Map<string, string> {
   const help = execFileSync(process.execPath, [join(repoRoot, "bin", "neutrino.js"), "serve", "--help"], { encoding: "utf8" });
   const defaults = new Map<string, string>();
-  // An option's help may wrap over several lines: split on the lines that start an option.
-  for (const entry of help.split(/\n(?=\s+(?:-\w, )?--)/)) {
+  // An option's help may wrap over several lines (a wrapped line may begin with another option's
+  // name, indented deeper): split on the lines that start an option, two spaces in.
+  for (const entry of help.split(/\n(?= {2}(?:-\w, )?--)/)) {
     const name = /^\s+(?:-\w, )?(--[\w-]+)/.exec(entry)?.[1];
-    const value = /default: "?([^",)]*)"?\)?\s*$/.exec(entry.replace(/\s+/g, " "))?.[1];
+    const text = /\(default: (.*)\)\s*$/.exec(entry.replace(/\s+/g, " "))?.[1];
+    const value = text?.replace(/^\$\w+, else /, "").split(",")[0]!.replace(/^"|"$/g, "");
     if (name && value !== undefined) defaults.set(name, value);
   }
   return defaults;
@@ -72,6 +78,7 @@ describe("deployment files", () => {
 
   it("reads the CLI's defaults", () => {
     assert.equal(defaults.get("--port"), "8000");
+    assert.equal(defaults.get("--workers"), "4", "not --fronts' wrapped help, which names --workers");
     assert.equal(defaults.get("--host"), "127.0.0.1");
     assert.equal(defaults.get("--graceful-timeout"), "30");
     assert.equal(defaults.get("--health-path"), "/health");
