@@ -1,11 +1,11 @@
 /** Options from NEUTRINO_* variables and from neutrino.toml / pyproject.toml, through the real CLI. */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { repoRoot } from "../support/paths.js";
+import { freePort } from "../support/ports.js";
 import { request, runCli, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 
@@ -14,15 +14,6 @@ const APP = join(repoRoot, "tests", "fixtures", "pyapp.py") + ":app";
 /** The `workers` field of the "listening" log record. */
 function listeningWorkers(server: RunningServer): unknown {
   return server.logs().find((r) => typeof r.url === "string")?.workers;
-}
-
-/** A TCP port nothing listens on now (the kernel's pick, released at once). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** `neutrino serve APP` without --port, as a platform runs it; resolves with the "listening" log record. */

@@ -2,10 +2,11 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { describe, it } from "node:test";
 import { testApps } from "../support/apps.js";
 import { repoRoot } from "../support/paths.js";
+import { freePort } from "../support/ports.js";
 import { childPids, isAlive, request, runCli, startServer } from "../support/server.js";
 import { waitForLoad } from "../support/status.js";
 
@@ -140,16 +141,6 @@ describe("graceful shutdown", () => {
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
