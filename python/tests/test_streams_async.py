@@ -170,6 +170,10 @@ class AsyncStreamTest(unittest.TestCase):
                          "response too large to buffer: stream it")
         self.assign(2, "/pid")
         self.assertEqual(self.next().status, 200)
+        self.w.send(encode_shutdown(True))
+        code, stderr = self.w.finish()
+        self.assertEqual(code, 0)
+        self.assertIn("GET /huge (request r1): a response of", stderr)
 
     def test_streamed_request_body_async_and_sync_handlers(self):
         for task_id, route in ((1, "/upload"), (2, "/sync-upload")):

@@ -219,6 +219,7 @@ class SequentialStreamTest(unittest.TestCase):
         w.send(encode_shutdown(True))
         code, stderr = w.finish()
         self.assertEqual(code, 0)
+        self.assertIn("GET /huge (request r): a response of", stderr)
         self.assertIn("does not fit one frame", stderr)
 
     def test_registry_lists_stream_body(self):

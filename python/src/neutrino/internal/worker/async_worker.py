@@ -340,7 +340,7 @@ class AsyncWorker(asyncio.Protocol):
             return
         self._end(task_id)
         if outcome is not None:  # None: a WebSocket, ended by its own WebSocketClose
-            self._send(task_id, outcome)
+            self._send(task_id, outcome, assignment)
         if self._shutting_down:
             self._exit_when_idle()
 
@@ -604,16 +604,17 @@ class AsyncWorker(asyncio.Protocol):
             self._flush()
         self._transport.write(data)
 
-    def _send(self, task_id: int, result: Result) -> None:
+    def _send(self, task_id: int, result: Result, task: Optional[TaskAssignment] = None) -> None:
+        """``task``: the assignment, for the log should the result not fit the protocol."""
         status, flags, headers, body = result
         try:
             head = encode_task_result_head(task_id, status, flags, headers, len(body))
         except ValueError:  # a header too long for the protocol
-            status, flags, headers, body = header_too_large(task_id, headers)
+            status, flags, headers, body = header_too_large(task_id, headers, task)
             head = encode_task_result_head(task_id, status, flags, headers, len(body))
         if len(head) - 4 + len(body) > DEFAULT_MAX_FRAME:
             # The orchestrator would refuse the frame, and the worker with it: say what to do.
-            status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body))
+            status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body), task)
             head = encode_task_result_head(task_id, status, flags, headers, len(body))
         self._queue(head, body)
 

@@ -92,16 +92,18 @@ class Connection:
         self._sock.sendall(frame)
 
     def send_result(
-        self, task_id: int, status: int, flags: int, headers: Sequence[Tuple[str, str]], body: bytes
+        self, task_id: int, status: int, flags: int, headers: Sequence[Tuple[str, str]], body: bytes,
+        task: Any = None,
     ) -> None:
+        """``task``: the TaskAssignment, for the log should the result not fit the protocol."""
         try:
             head = encode_task_result_head(task_id, status, flags, headers, len(body))
         except ValueError:  # a header too long for the protocol
-            status, flags, headers, body = header_too_large(task_id, headers)
+            status, flags, headers, body = header_too_large(task_id, headers, task)
             head = encode_task_result_head(task_id, status, flags, headers, len(body))
         if len(head) - 4 + len(body) > self._max_frame:
             # The orchestrator would refuse the frame, and the worker with it: say what to do.
-            status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body))
+            status, flags, headers, body = too_large(task_id, len(head) - 4 + len(body), task)
             head = encode_task_result_head(task_id, status, flags, headers, len(body))
         if len(body) <= _COPY_LIMIT:
             self._sock.sendall(head + body)

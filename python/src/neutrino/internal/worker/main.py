@@ -249,7 +249,7 @@ def _serve_session(session: Session, table: Dict[str, RouteEntry],
                 outcome = foreign.execute(msg, body)
             if type(outcome) is tuple:
                 status, flags, headers, data = outcome
-                send_result(msg.task_id, status, flags, headers, data)
+                send_result(msg.task_id, status, flags, headers, data, msg)
             else:
                 outcome.where = request_label(msg)
                 session.send_stream(msg.task_id, outcome)

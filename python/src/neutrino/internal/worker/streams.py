@@ -75,21 +75,30 @@ def report_stream_failure(task_id: int, exc: BaseException, where: str = "") -> 
     sys.stderr.flush()
 
 
-def header_too_large(task_id: int, headers: List[Tuple[str, str]]
+def _named(task_id: int, task: Any) -> str:
+    """The request of a task for the log (request_label), or the task alone when it is not known."""
+    return request_label(task) if task is not None else f"task {task_id}"
+
+
+def header_too_large(task_id: int, headers: List[Tuple[str, str]], task: Any = None
                      ) -> Tuple[int, int, List[Tuple[str, str]], bytes]:
     """The result that replaces a buffered response whose headers the protocol cannot carry:
-    without it the task would have no answer, and its client would wait for --timeout."""
+    without it the task would have no answer, and its client would wait for --timeout.
+    ``task``: its TaskAssignment, for the log."""
     from .executor import error_result
 
-    sys.stderr.write(f"neutrino: task {task_id}: the response has {oversized_header(headers)}; "
-                     "a header name or value may have at most 65,535 bytes\n")
+    sys.stderr.write(f"neutrino: {_named(task_id, task)}: the response has "
+                     f"{oversized_header(headers)}; a header name or value may have at most "
+                     "65,535 bytes\n")
     return error_result(500, HEADER_TOO_LARGE_DETAIL, HANDLER_FAILED)
 
 
-def too_large(task_id: int, frame_length: int) -> Tuple[int, int, List[Tuple[str, str]], bytes]:
+def too_large(task_id: int, frame_length: int, task: Any = None
+              ) -> Tuple[int, int, List[Tuple[str, str]], bytes]:
     """The result that replaces a buffered response too large for one frame."""
     from .executor import error_result
 
-    sys.stderr.write(f"neutrino: task {task_id}: a response of {frame_length} bytes does not fit "
-                     "one frame; return a StreamingResponse (or a generator) to send it\n")
+    sys.stderr.write(f"neutrino: {_named(task_id, task)}: a response of {frame_length} bytes "
+                     "does not fit one frame; return a StreamingResponse (or a generator) to send "
+                     "it\n")
     return error_result(500, TOO_LARGE_DETAIL, HANDLER_FAILED)

@@ -194,7 +194,7 @@ class ThreadPoolWorker:
                 finally:
                     self._in_app[index] = False
                 if type(outcome) is tuple:
-                    self._send_result(task_id, outcome)
+                    self._send_result(task_id, outcome, task.msg)
                 else:
                     self._stream(index, task, outcome)
             except OSError:
@@ -259,10 +259,10 @@ class ThreadPoolWorker:
         with self._write:
             self._conn.send(frame)
 
-    def _send_result(self, task_id: int, result: Any) -> None:
+    def _send_result(self, task_id: int, result: Any, task: Any = None) -> None:
         status, flags, headers, body = result
         with self._write:
-            self._conn.send_result(task_id, status, flags, headers, body)
+            self._conn.send_result(task_id, status, flags, headers, body, task)
 
     def _beat(self) -> None:
         """While no thread is inside the app: see the module's docstring."""
