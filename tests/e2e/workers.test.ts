@@ -143,7 +143,9 @@ describe("prefetch: requests waiting inside a worker that dies (python)", () => 
     // Timed quick, /sleep may have up to four requests wait behind it inside the worker.
     for (let i = 0; i < 30; i++) assert.equal((await request(`${server.url}/sleep?seconds=0`)).status, 200);
     const [victim] = childPids(server.proc.pid!);
-    const running = request(`${server.url}/sleep?seconds=2`);
+    // Killed below, so its length costs nothing: long enough that a loaded CI machine reaches the
+    // kill before it ends (at 2 s it ended first once, and the held requests were never seen).
+    const running = request(`${server.url}/sleep?seconds=30`);
     await waitForLoad(server, 1);
     const waiting = [1, 2, 3, 4].map(() => request(`${server.url}/sleep?seconds=0`));
     await waitForLoad(server, 5);
