@@ -1,8 +1,8 @@
 /**
  * The variables other servers read, which hosting platforms and existing deployments set:
- * `WEB_CONCURRENCY` (gunicorn and uvicorn: the number of workers; Heroku, Render and others set it
- * from the machine's size), `PORT` (gunicorn: listen on `0.0.0.0:$PORT`; Heroku, Cloud Run, Render,
- * Railway and Fly route outside traffic there) and `FORWARDED_ALLOW_IPS` (uvicorn and gunicorn:
+ * `WEB_CONCURRENCY` (gunicorn and uvicorn: the number of workers; Heroku sets it from the dyno's
+ * size), `PORT` (gunicorn: listen on `0.0.0.0:$PORT`; Heroku, Cloud Run, Render and Railway route
+ * outside traffic there) and `FORWARDED_ALLOW_IPS` (uvicorn and gunicorn:
  * trusted proxies). An app moved from `gunicorn app:app` keeps its platform's settings.
  *
  * They are the last word before the built-in default: a flag, a `NEUTRINO_*` variable or the config
