@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { Agent } from "node:http";
 import { describe, it } from "node:test";
-import { childPids, getOn, isAlive, request, startServer, type RunningServer } from "../support/server.js";
+import { childPids, getOn, isAlive, request, runCli, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 
 const apps = [
@@ -160,6 +160,27 @@ describe("--fronts 2: failures", () => {
       for (let i = 0; i < 4; i++) assert.equal((await getOn(`${server.url}/add?x=${i}&y=1`, connection())).status, 200);
     } finally {
       assert.equal(await server.stop(), 0);
+    }
+  });
+
+  it("a front killed before it listens (the OOM killer at start) is replaced like a crash; the server does not stop", async () => {
+    // Before: any front that died before its "ready" reached the primary stopped the whole server
+    // (exit 1), as for an app that does not load; a test that killed a front the instant it logged
+    // "listening" hit it on a loaded machine.
+    const run = runCli(["serve", app, "--port", "0", "--fronts", "2", "--workers", "2"]);
+    try {
+      await waitFor(() => childPids(run.proc.pid!).length === 2, 20_000, "both fronts forked");
+      assert.doesNotMatch(run.out(), /"url":/, "killed while still starting");
+      const [victim] = childPids(run.proc.pid!);
+      process.kill(victim!, "SIGKILL");
+      await waitFor(() => /front \d exited \(SIGKILL\): starting a new one in 100 ms \(1 in a row\)/.test(run.out()), 10_000, "the primary replacing it");
+      await waitFor(() => (run.out().match(/"url":/g) ?? []).length >= 2, 30_000, "both fronts listening");
+      assert.doesNotMatch(run.out(), /failed to start/);
+      const port = JSON.parse(run.out().split("\n").find((l) => l.includes('"url":'))!).port as number;
+      assert.equal((await request(`http://127.0.0.1:${port}/add?x=1&y=2`)).status, 200);
+    } finally {
+      run.proc.kill("SIGTERM");
+      assert.equal(await run.exited, 0);
     }
   });
 

@@ -186,8 +186,10 @@ export class Primary {
       if (this.fronts.size === 0) this.resolveExit(this.exitCode);
       return;
     }
-    if (!front.ready) {
-      // It never served: the app does not start (its own error is on stderr); retrying would loop.
+    if (!front.ready && signal === null) {
+      // It never served and exited on its own: the app does not start (its own error is on
+      // stderr); retrying would loop. One killed by a signal (the OOM killer, an operator, or a
+      // kill just after it listened, before its "ready" message arrived here) is replaced below.
       log.error({ front: front.index, exit: how }, `front ${front.index} failed to start (${how}): stopping`);
       this.exitCode = typeof code === "number" && code !== 0 ? code : 1;
       this.stop("a front that failed to start");
@@ -195,7 +197,7 @@ export class Primary {
       return;
     }
     // The workers' backoff: a front that dies soon after it started again waits longer each time, so a crash loop cannot spin the CPU.
-    const lived = performance.now() - front.readyAt;
+    const lived = front.ready ? performance.now() - front.readyAt : 0;
     const inARow = lived >= STABLE_AFTER_MS ? 1 : ++this.crashes[front.index]!;
     this.crashes[front.index] = inARow;
     this.restarts[front.index]!++;
