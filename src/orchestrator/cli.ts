@@ -6,7 +6,7 @@ import { AppSpecError, parseAppSpec, type AppSpec } from "../shared/app-spec.js"
 import { applyConfig, ConfigError, envName, readConfigFile, type ConfigFile } from "./config.js";
 import { discoverRoutes, formatRouteTable } from "./discover.js";
 import { loadEnvFile } from "./env-file.js";
-import { applyPlatformEnv, PLATFORM_SOURCE, PLATFORM_VARIABLES } from "./platform-env.js";
+import { applyPlatformEnv } from "./platform-env.js";
 import { AUTO_FRONTS, autoFronts } from "./fronts/count.js";
 import { frontOf, FrontLink, shareOf } from "./fronts/front.js";
 import { Primary } from "./fronts/primary.js";
@@ -103,7 +103,6 @@ function configure(command: Command, cliApp: AppSpec | undefined): [AppSpec, str
 function givenBy(command: Command, key: string): string {
   const source = command.getOptionValueSource(key);
   if (source === "env") return envName(key);
-  if (source === PLATFORM_SOURCE) return PLATFORM_VARIABLES[key as keyof typeof PLATFORM_VARIABLES];
   if (source === "config") return `${key} in the config file`;
   return `--${key}`;
 }

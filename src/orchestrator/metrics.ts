@@ -85,8 +85,13 @@ class PlainHistogram {
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
+  /** Zeroes every series in place: the callers hold on to theirs (series()). */
   reset(): void {
-    this.all.clear();
+    for (const series of this.all.values()) {
+      series.buckets.fill(0);
+      series.sum = 0;
+      series.count = 0;
+    }
   }
 }
 

@@ -13,14 +13,14 @@ import { InvalidArgumentError, type Command } from "commander";
 import { ConfigError } from "./config.js";
 
 /** Option (commander's attribute name) → the variable other servers read for it. */
-export const PLATFORM_VARIABLES = {
+const PLATFORM_VARIABLES = {
   workers: "WEB_CONCURRENCY",
   port: "PORT",
   forwardedAllowIps: "FORWARDED_ALLOW_IPS",
 } as const;
 
 /** The source commander records for a value taken from one of these variables. */
-export const PLATFORM_SOURCE = "platform";
+const PLATFORM_SOURCE = "platform";
 
 /**
  * Sets each option still at its default from its variable, where that is set. A port taken from

@@ -53,4 +53,13 @@ describe("request metrics", () => {
     assert.equal(sample(text, 'neutrino_queue_wait_seconds_bucket{le="+Inf"}'), 2);
     assert.equal(sample(text, "neutrino_queue_wait_seconds_sum"), 0.007);
   });
+
+  it("a registry's reset zeroes the histograms, and what is observed after it still shows", async () => {
+    const m = new Metrics();
+    m.requestDone("/c", "GET", 200, 0.01);
+    m.registry.resetMetrics();
+    assert.equal(sample(await m.scrape(), 'neutrino_request_duration_seconds_count{route="/c"}'), 0);
+    m.requestDone("/c", "GET", 200, 0.01);
+    assert.equal(sample(await m.scrape(), 'neutrino_request_duration_seconds_count{route="/c"}'), 1);
+  });
 });
