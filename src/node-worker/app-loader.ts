@@ -1,8 +1,8 @@
 /**
  * Imports the user's app from an APP string `path/to/module:export`, relative to the current
  * directory. The module part names a file, with its extension or without (then `.ts`, `.mts`,
- * `.js` and `.mjs` are tried, as the orchestrator's resolver does). `.ts` files need the tsx
- * loader, which the orchestrator passes with `--import` for them.
+ * `.js` and `.mjs` are tried, as the orchestrator's resolver does). A TypeScript file is loaded
+ * through tsx, registered here, just before the app's import (see `registerTypeScript`).
  * The export is a neutrino App, or a fetch app (an object with a `fetch` method, or a function:
  * Hono, itty-router…); `--interface` (NEUTRINO_INTERFACE) says which when guessing is not wanted.
  * Failures raise StartupFailure with the kinds of docs/protocol.md, sent as StartupError.
@@ -11,7 +11,7 @@ import { statSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { App } from "../sdk/app.js";
-import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, parseAppSpec } from "../shared/app-spec.js";
+import { AppSpecError, NODE_EXTENSIONS, NODE_SEARCH_EXTENSIONS, TYPESCRIPT_EXTENSIONS, parseAppSpec } from "../shared/app-spec.js";
 import { FACTORY_ENV, INTERFACE_ENV, type Interface } from "../shared/interface.js";
 import { StartupFailure } from "../shared/startup-failure.js";
 import { FetchApp } from "./fetch-app.js";
@@ -37,6 +37,7 @@ export async function loadApp(appPath: string, cwd: string = process.cwd(), env:
     throw err;
   }
   const file = findModuleFile(module, cwd);
+  if (TYPESCRIPT_EXTENSIONS.has(extname(file))) await registerTypeScript();
   let namespace: Record<string, unknown>;
   try {
     namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
@@ -61,6 +62,18 @@ export async function loadApp(appPath: string, cwd: string = process.cwd(), env:
   const fetchApp = "a fetch app (an object with a fetch method, or a function of the request)";
   const wanted = { auto: `a neutrino App nor ${fetchApp}`, neutrino: "a neutrino App", fetch: fetchApp }[kind];
   throw new StartupFailure("not_an_app", `"${appPath}" is ${kindOf(value)}, not ${wanted}`);
+}
+
+/**
+ * Registers tsx's module hooks (importing its loader registers them), resolved from this package
+ * so that an app need not install tsx. Here rather than with `node --import` at start-up: Node
+ * 20 runs module hooks on a thread of their own, and every module imported while they are
+ * registered makes a round trip to it, so the worker's own modules load before (about 100 ms
+ * less per TypeScript worker start, docs/benchmarks.md) and only the app's pay for the hooks.
+ */
+async function registerTypeScript(): Promise<void> {
+  // @ts-expect-error tsx's loader entry has no type declarations: it is imported for its effect.
+  await import("tsx");
 }
 
 /** `--factory`: the export is a function, called once with no arguments, whose result (awaited) is the app. */

@@ -1,7 +1,7 @@
 /**
  * The Node worker process the orchestrator starts, one per socket (docs/protocol.md, "Connection"):
  *
- *     node [--import <tsx>] dist/src/node-worker/main.js <socket_path> <worker_id> <app_path>
+ *     node dist/src/node-worker/main.js <socket_path> <worker_id> <app_path>
  *
  * Unlike the synchronous Python worker it runs many tasks at once (NEUTRINO_WORKER_CONCURRENCY,
  * announced in WorkerReady) and answers each as soon as its handler settles, in any order.

@@ -39,14 +39,13 @@ class WorkerUnderTest {
     this.exited = new Promise((resolve) => proc.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
   }
 
-  static async start(app: string, options: { env?: NodeJS.ProcessEnv; tsx?: boolean } = {}): Promise<WorkerUnderTest> {
+  static async start(app: string, options: { env?: NodeJS.ProcessEnv } = {}): Promise<WorkerUnderTest> {
     const dir = mkdtempSync(join(tmpdir(), "neutrino-test-"));
     const path = join(dir, "w0.sock");
     const server = createServer();
     const accepted = new Promise<Socket>((resolve) => server.once("connection", resolve));
     await new Promise<void>((resolve) => server.listen(path, resolve));
-    const loader = options.tsx ? ["--import", import.meta.resolve("tsx")] : [];
-    const proc = spawn(process.execPath, [...loader, workerMain, path, "w0", app], {
+    const proc = spawn(process.execPath, [workerMain, path, "w0", app], {
       cwd: repoRoot,
       env: { ...process.env, ...options.env },
       stdio: ["pipe", "ignore", "pipe"],
@@ -218,17 +217,17 @@ describe("Node worker: the protocol", { concurrency: true }, () => {
 });
 
 describe("Node worker: loading the app", { concurrency: true }, () => {
-  const failures: { app: string; kind: string; message: RegExp; tsx?: boolean }[] = [
+  const failures: { app: string; kind: string; message: RegExp }[] = [
     { app: "worker_app.mjs", kind: "bad_app_path", message: /module:attribute/ },
     { app: "tests/fixtures/nosuch.mjs:app", kind: "module_not_found", message: /nosuch\.mjs/ },
     { app: "tests/fixtures/nosuch:app", kind: "module_not_found", message: /nosuch\{\.ts,\.mts,\.js,\.mjs\}/ },
     { app: "tests/fixtures/worker_app.mjs:nope", kind: "attribute_not_found", message: /no export "nope"/ },
     { app: "tests/fixtures/worker_app.mjs:notAnApp", kind: "not_an_app", message: /is an object, not a neutrino App/ },
-    { app: "tests/fixtures/raises_on_import.ts:app", kind: "import_error", message: /RangeError: the app refuses to load/, tsx: true },
+    { app: "tests/fixtures/raises_on_import.ts:app", kind: "import_error", message: /RangeError: the app refuses to load/ },
   ];
   for (const f of failures) {
     it(`${f.kind}: ${f.app}`, async () => {
-      const w = await WorkerUnderTest.start(f.app, { tsx: f.tsx ?? false });
+      const w = await WorkerUnderTest.start(f.app);
       const m = await w.next();
       assert.equal(m?.type, "StartupError");
       assert.equal(m.type === "StartupError" && m.kind, f.kind);

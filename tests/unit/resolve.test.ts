@@ -76,18 +76,16 @@ describe("worker runtimes", () => {
   const js = { language: "node", app: parseAppSpec("app.mjs:app") } as const;
   const py = { language: "python", app: parseAppSpec("myapp:app") } as const;
 
-  it("starts Node workers with tsx for TypeScript only, and passes the concurrency", () => {
+  it("starts Node workers on the worker's main file, which loads tsx itself, and passes the concurrency", () => {
     const runtime = runtimeFor(ts, { workerConcurrency: 5 });
     assert.equal(runtime.name, "node");
     const tsCommand = runtime.command("/tmp/s.sock", "w0", ts.app);
     assert.equal(tsCommand.file, process.execPath);
-    assert.deepEqual(tsCommand.args.slice(0, 1), ["--import"]);
-    assert.match(tsCommand.args[1]!, /^file:\/\/.*tsx/);
-    assert.match(tsCommand.args[2]!, /dist\/src\/node-worker\/main\.js$/);
-    assert.deepEqual(tsCommand.args.slice(3), ["/tmp/s.sock", "w0", "examples/myapp.ts:app"]);
+    assert.match(tsCommand.args[0]!, /dist\/src\/node-worker\/main\.js$/);
+    assert.deepEqual(tsCommand.args.slice(1), ["/tmp/s.sock", "w0", "examples/myapp.ts:app"]);
     assert.equal(tsCommand.env[CONCURRENCY_ENV], "5");
     const jsCommand = runtime.command("/tmp/s.sock", "w0", js.app);
-    assert.match(jsCommand.args[0]!, /main\.js$/);
+    assert.deepEqual(jsCommand.args.slice(1), ["/tmp/s.sock", "w0", "app.mjs:app"]);
   });
 
   it("gives Node workers 64 requests at once by default", () => {
