@@ -108,7 +108,7 @@ for (const { language, app } of apps) {
 
     if (language === "python") {
       // A Fetch API Headers object refuses CR/LF, so only a Python handler can send one.
-      it("a header value with CR/LF is a 502 Bad Gateway, counted in the metrics and the access log", async () => {
+      it("a header value with CR/LF is a 502 Bad Gateway, counted in the metrics and the access log, its reason logged once", async () => {
         const [response] = await exchange(server.port, get("/crlf"));
         assertJsonError(response!, 502, /the worker sent an invalid response/);
         assert.equal(response!.headers["x-injected"], undefined);
@@ -116,6 +116,11 @@ for (const { language, app } of apps) {
         const metrics = await request(`${server.url}/metrics`);
         assert.match(metrics.text, /neutrino_requests_total\{route="\/crlf",method="GET",status="502"\} 1/);
         await waitFor(() => server.logs().some((l) => l.path === "/crlf" && l.status === 502));
+        await exchange(server.port, get("/crlf"));
+        await waitFor(() => server.logs().filter((l) => l.path === "/crlf" && l.status === 502).length === 2);
+        const reasons = server.logs().filter((l) => l.level === 40 && /^\/crlf: the worker sent an invalid response: .*"x-injected".*: answered 502/.test(String(l.msg)));
+        assert.equal(reasons.length, 1, "the operator is told why, once per route");
+        assert.doesNotMatch(String(reasons[0]!.msg), /evil/, "the header's value stays out of the log");
       });
     }
 

@@ -277,11 +277,18 @@ export class HttpJob implements Job {
       this.res.writeHead(status, headers);
     } catch (err) {
       // A header Node refuses to send (CR/LF in a value, say): nothing went out yet.
-      this.answerError(502, `the worker sent an invalid response: ${(err as Error).message}`);
+      this.refuseHead(err as Error);
       return;
     }
     this.res.end(body);
     this.record(status, { bytes: body.length });
+  }
+
+  /** A head Node would not send (a header with CR/LF or NUL, a name that is no token): a 502 for the client, the reason for the operator. */
+  private refuseHead(err: Error): void {
+    const detail = `the worker sent an invalid response: ${err.message}`;
+    this.server.appMistake(this.route, `${detail}: answered 502 Bad Gateway`);
+    this.answerError(502, detail);
   }
 
   onStreamFrame(m: StreamFrame, worker: Worker): string | void {
@@ -341,7 +348,7 @@ export class HttpJob implements Job {
     try {
       this.res.writeHead(status, headers);
     } catch (err) {
-      this.answerError(502, `the worker sent an invalid response: ${(err as Error).message}`);
+      this.refuseHead(err as Error);
       this.settled = true;
       worker.cancel(this.taskId);
       return;
