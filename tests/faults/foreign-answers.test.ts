@@ -122,6 +122,21 @@ for (const { kind, app } of apps) {
       assert.equal((await request(`${server.url}/typed`)).status, 200, "the worker serves on");
     });
 
+    if (kind !== "a fetch app") {
+      it("a body that is not bytes (an int, a str) is the app's error (a 500, as uvicorn and gunicorn), never converted", async () => {
+        for (const query of kind === "a WSGI app" ? ["5", "str", "whole"] : ["5", "str"]) {
+          const r = await request(`${server.url}/typed-body?${query}`);
+          // Before: bytes(5) went out as five NUL bytes, a str as "string argument without an encoding".
+          assert.equal(r.status, 500, `${query}: ${r.status} ${JSON.stringify(r.text)}`);
+          assert.equal(r.json.detail, "the app failed; the server log has the details");
+        }
+        const interfaceName = kind === "a WSGI app" ? "WSGI" : "ASGI";
+        await waitFor(() => server.stderr().includes(`TypeError: ${interfaceName}: a response body must be bytes, not int`), 10_000, "the traceback naming the body's type");
+        assert.ok(server.stderr().includes(`TypeError: ${interfaceName}: a response body must be bytes, not str`));
+        assert.equal((await request(`${server.url}/typed`)).status, 200, "the worker serves on");
+      });
+    }
+
     it("a Content-Length its body does not have: the body goes with its real length, and the log says so once per route", async () => {
       for (let i = 0; i < 2; i++) {
         const [r] = await exchange(server.port, get("/wrong-length"));

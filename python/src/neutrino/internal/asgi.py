@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 
 from ..streaming import ClientDisconnect
-from .foreign import BUFFER_LIMIT, header, host_and_port, http_version, is_secure, valid_status
+from .foreign import BUFFER_LIMIT, body_bytes, header, host_and_port, http_version, is_secure, valid_status
 from .worker.executor import Outcome, Result, crash_result, error_result, report_failure
 from .worker.protocol import APP_HEADERS, HANDLER_FAILED, TaskAssignment
 from .worker.streams import Stream, request_label
@@ -288,7 +288,7 @@ class _HttpExchange:
                 raise RuntimeError("ASGI: http.response.body before http.response.start")
             if self.complete:
                 raise RuntimeError("ASGI: http.response.body after the response was complete")
-            data = bytes(message.get("body", b""))
+            data = body_bytes(message.get("body", b""), "ASGI")
             more = bool(message.get("more_body", False))
             if self.channel is None:
                 status, headers = self.head

@@ -111,6 +111,18 @@ def valid_status(status: int, interface: str) -> int:
     return status
 
 
+def body_bytes(data: Any, interface: str) -> bytes:
+    """A piece of an app's response body. A bytes-like object is taken (bytes as they are, without a
+    copy); anything else is the app's error, a TypeError (a 500, as in uvicorn and gunicorn), not
+    converted: ``bytes(5)`` is five NUL bytes, ``bytes([104, 105])`` is "hi", and a ``str`` would
+    fail with "string argument without an encoding", which names neither the app nor the body."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{interface}: a response body must be bytes, not {type(data).__name__}")
+
+
 def header(headers: Any, name: str) -> Optional[str]:
     for key, value in headers:
         if key == name:

@@ -17,7 +17,7 @@ import sys
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
-from .foreign import BUFFER_LIMIT, host_and_port, http_version, is_secure, valid_status
+from .foreign import BUFFER_LIMIT, body_bytes, host_and_port, http_version, is_secure, valid_status
 from .worker.executor import Outcome, crash_result, report_failure
 from .worker.protocol import APP_HEADERS, TaskAssignment
 from .worker.streams import Stream
@@ -101,7 +101,7 @@ class _Response:
     def write(self, data: bytes) -> None:
         if self.status is None:
             raise AssertionError("write() before start_response")
-        self.written.append(bytes(data))
+        self.written.append(body_bytes(data, "WSGI"))
 
     def length(self) -> Optional[int]:
         for name, value in self.headers:
@@ -141,7 +141,7 @@ class _Body:
     def __next__(self) -> bytes:
         if self._first:
             return self._first.pop(0)
-        return bytes(next(self._rest))
+        return body_bytes(next(self._rest), "WSGI")
 
     def close(self) -> None:
         if not self._closed:
@@ -184,7 +184,7 @@ class WsgiAdapter:
                 # Known to be small: read it whole, unless it turns out larger than it said.
                 total = sum(len(p) for p in first)
                 for piece in iterator:
-                    first.append(bytes(piece))
+                    first.append(body_bytes(piece, "WSGI"))
                     total += len(piece)
                     if total > BUFFER_LIMIT:
                         break
@@ -193,7 +193,7 @@ class WsgiAdapter:
             else:
                 for piece in iterator:  # PEP 3333: no head before the first non-empty piece
                     if piece:
-                        first.append(bytes(piece))
+                        first.append(body_bytes(piece, "WSGI"))
                         break
                 else:
                     return self._result(task, response, b"".join(first))
