@@ -150,6 +150,19 @@ for (const { kind, app } of apps) {
       assert.equal(said()[0]!.level, 40);
     });
 
+    if (kind !== "a fetch app") {
+      // A fetch app's Headers refuse CR/LF themselves.
+      it("a header value with CR/LF is a 502; its reason is logged though the route's Content-Length mistake was already", async () => {
+        const [r] = await exchange(server.port, get("/crlf"));
+        assert.equal(r!.status, 502);
+        assert.equal(r!.headers["set-cookie"], undefined);
+        const said = () => server.logs().filter((l) => l.level === 40 && /the worker sent an invalid response: .*x-note.*: answered 502/i.test(String(l.msg)));
+        await waitFor(() => said().length > 0, 10_000, "the warning");
+        assert.ok(server.logs().some((l) => /Content-Length \(99\)/.test(String(l.msg))), "the route's other mistake, logged before");
+        assert.doesNotMatch(String(said()[0]!.msg), /evil/, "the value stays out of the log");
+      });
+    }
+
     it("a header too long for the worker protocol is a 500 saying so, buffered or streamed; the worker serves on", async () => {
       await assertHugeHeaderRefused(server, "/typed");
     });

@@ -29,9 +29,16 @@ export interface JobContext {
   readonly cors: Cors | null;
   readonly compression: CompressionOptions | null;
   readonly metrics: Metrics;
-  /** Logs, once per route, an answer the orchestrator had to correct: an app's bug its clients never see. */
-  appMistake(route: string, message: string): void;
+  /**
+   * Logs, once per route and kind, an answer the orchestrator had to correct or refuse: an app's
+   * bug its clients never see. Per kind too, so that one mistake does not hide another (a
+   * foreign app has one route, its catch-all, unless its framework tells its templates).
+   */
+  appMistake(route: string, kind: AppMistake, message: string): void;
 }
+
+/** What an app got wrong in an answer: its length, or a head Node will not send. */
+export type AppMistake = "content-length" | "invalid-head";
 
 /** The status logged and counted for a stream whose client went away before its end (nginx's). */
 export const CLIENT_CLOSED = 499;
@@ -244,7 +251,7 @@ export class HttpJob implements Job {
     const { status, body } = result;
     if (typeof appLength === "string" && body.length > 0 && Number(appLength) !== body.length) {
       // The body goes out with its real length (uvicorn would raise and cut the connection).
-      this.server.appMistake(this.route, `the app's Content-Length (${appLength.trim()}) does not match its body (${body.length} bytes): the body was sent with its real length`);
+      this.server.appMistake(this.route, "content-length", `the app's Content-Length (${appLength.trim()}) does not match its body (${body.length} bytes): the body was sent with its real length`);
     }
     if (compression !== null && body.length >= compression.minBytes && compressible(status, result.headers, sdkTyped)) {
       headers.push("vary", "Accept-Encoding");
@@ -287,7 +294,7 @@ export class HttpJob implements Job {
   /** A head Node would not send (a header with CR/LF or NUL, a name that is no token): a 502 for the client, the reason for the operator. */
   private refuseHead(err: Error): void {
     const detail = `the worker sent an invalid response: ${err.message}`;
-    this.server.appMistake(this.route, `${detail}: answered 502 Bad Gateway`);
+    this.server.appMistake(this.route, "invalid-head", `${detail}: answered 502 Bad Gateway`);
     this.answerError(502, detail);
   }
 
@@ -379,7 +386,7 @@ export class HttpJob implements Job {
     }
     if (this.declaredLength >= 0 && this.bytesReceived > this.declaredLength) {
       const why = `the handler sent more than its content-length of ${this.declaredLength} bytes`;
-      this.server.appMistake(this.route, `${why}: the response was cut short`);
+      this.server.appMistake(this.route, "content-length", `${why}: the response was cut short`);
       this.cut(502, why);
       worker.cancel(this.taskId);
       return;
@@ -405,7 +412,7 @@ export class HttpJob implements Job {
     this.stopWatching();
     if (incomplete || (this.declaredLength >= 0 && this.bytesReceived !== this.declaredLength)) {
       if (!incomplete) {
-        this.server.appMistake(this.route, `the handler's streamed body (${this.bytesReceived} bytes) ended short of its content-length of ${this.declaredLength}: the response was cut short`);
+        this.server.appMistake(this.route, "content-length", `the handler's streamed body (${this.bytesReceived} bytes) ended short of its content-length of ${this.declaredLength}: the response was cut short`);
       }
       // The client must not take a cut-short body for the whole one: abort the connection.
       this.abortConnection();

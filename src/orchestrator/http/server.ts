@@ -28,7 +28,7 @@ import type { Trust } from "./proxy-headers.js";
 import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 import { MAX_PATH_LENGTH, type Router } from "./router.js";
-import { CLIENT_CLOSED, HttpJob, type JobContext } from "./http-job.js";
+import { CLIENT_CLOSED, HttpJob, type AppMistake, type JobContext } from "./http-job.js";
 import { hasBody, STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
 import type { StaticFiles } from "./static-files.js";
 import type { ApiDocs } from "../openapi/docs-page.js";
@@ -145,7 +145,7 @@ export class HttpServer implements JobContext {
   readonly metrics: Metrics;
   /** Upgrade requests never reach handle(): Node emits `upgrade`, and the gateway takes them. */
   readonly websockets: WebSocketGateway;
-  /** Routes whose app mistake was logged (bounded: routes are templates, never raw paths). */
+  /** Route and kind of each app mistake logged (bounded: routes are templates, never raw paths). */
   private readonly mistakesLogged = new Set<string>();
 
   constructor(private readonly options: HttpServerOptions) {
@@ -160,9 +160,10 @@ export class HttpServer implements JobContext {
     this.websockets = new WebSocketGateway(this, options.dispatcher, options.metrics, options.websocket, (req, res) => this.handle(req, res));
   }
 
-  appMistake(route: string, message: string): void {
-    if (this.mistakesLogged.has(route)) return;
-    this.mistakesLogged.add(route);
+  appMistake(route: string, kind: AppMistake, message: string): void {
+    const key = `${kind} ${route}`;
+    if (this.mistakesLogged.has(key)) return;
+    this.mistakesLogged.add(key);
     this.options.log.warn({ route }, `${route}: ${message} (said once per route)`);
   }
 
