@@ -22,7 +22,7 @@ import {
 import { FrameDecoder } from "../protocol/frame-decoder.js";
 import { BODY_INCOMPLETE, HANDLER_FAILED, MAX_CHUNK, type Message, type Pair, type StreamFrame, type TaskAssignment } from "../protocol/messages.js";
 import { BodySource } from "./body-source.js";
-import { errorOutcome } from "./executor.js";
+import { errorOutcome, requestLabel } from "./executor.js";
 import { blocksLoop, startLoopMonitor, takeLoopReport } from "./loop-monitor.js";
 import { describeThrown } from "./stack.js";
 import { bodyFollows, Task, WindowExceeded, type Wire } from "./task-streams.js";
@@ -151,11 +151,11 @@ export class Connection implements Wire {
    * pulling the next one only while the orchestrator's window is open, then BodyEnd.
    */
   private async stream(task: Task, outcome: Outcome, assignment: TaskAssignment): Promise<void> {
-    const source = sourceOf(outcome);
+    const source = sourceOf(outcome, assignment);
     const oversized = oversizedHeader(outcome.headers);
     if (oversized !== null) {
       source.cancel();
-      return this.end(task, headerRefusal(task.id, `${assignment.method} ${assignment.path}`, oversized));
+      return this.end(task, headerRefusal(task.id, requestLabel(assignment), oversized));
     }
     task.source = source;
     this.send(encodeResponseHead(task.id, outcome.status, outcome.flags, outcome.headers as Pair[]));
@@ -267,9 +267,12 @@ export class Connection implements Wire {
   }
 }
 
-function sourceOf(outcome: Outcome): BodySource {
+/** The outcome's body as a source; a fetch app's stream is named in the log by its request. */
+function sourceOf(outcome: Outcome, task?: TaskAssignment): BodySource {
   const { body } = outcome;
-  return body instanceof BodySource ? body : BodySource.from(body as ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>);
+  if (body instanceof BodySource) return body;
+  const label = task ? `the streamed response of ${requestLabel(task)}` : undefined;
+  return BodySource.from(body as ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, undefined, label);
 }
 
 /** Room for a TaskResult's fixed fields: type, task_id, status, flags and the header count. */
@@ -290,11 +293,11 @@ function resultFrame(taskId: number, outcome: Outcome, task: TaskAssignment): Bu
   }
   if (longest > MAX_STR16) {
     const oversized = oversizedHeader(outcome.headers);
-    if (oversized !== null) return headerRefusal(taskId, `${task.method} ${task.path}`, oversized);
+    if (oversized !== null) return headerRefusal(taskId, requestLabel(task), oversized);
   }
   if (size <= DEFAULT_MAX_FRAME) return encodeTaskResult(taskId, outcome.status, outcome.flags, outcome.headers as Pair[], body);
   const detail = "response too large to buffer: stream it";
-  process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail} (${body.length} bytes; a buffered response must fit one ${DEFAULT_MAX_FRAME}-byte frame)\n`);
+  process.stderr.write(`neutrino: ${requestLabel(task)}: ${detail} (${body.length} bytes; a buffered response must fit one ${DEFAULT_MAX_FRAME}-byte frame)\n`);
   const refused = errorOutcome(500, detail, HANDLER_FAILED);
   return encodeTaskResult(taskId, refused.status, refused.flags, refused.headers as Pair[], refused.body as Buffer);
 }

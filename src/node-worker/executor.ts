@@ -146,7 +146,7 @@ export class Executor implements TaskRunner {
         channel.close(1000, "");
       } else {
         const { stack } = describeThrown(err);
-        process.stderr.write(`neutrino: WebSocket handler "${route.name}" failed on ${task.method} ${task.path}\n${stack}\n`);
+        process.stderr.write(`neutrino: WebSocket handler "${route.name}" failed on ${requestLabel(task)}\n${stack}\n`);
         channel.close(1011, "");
       }
     }
@@ -249,7 +249,7 @@ function responseOutcome(response: Response, route: Route, task: TaskAssignment,
   const { status, body } = response;
   if (!Number.isInteger(status) || status < 100 || status > 599) {
     const detail = `the response status must be a whole number from 100 to 599, got ${String(status)}`;
-    process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail}\n`);
+    process.stderr.write(`neutrino: ${requestLabel(task)}: ${detail}\n`);
     return errorOutcome(500, detail, HANDLER_FAILED);
   }
   let bytes: Buffer;
@@ -299,7 +299,7 @@ function streamOutcome(response: Response, body: StreamingResponse["body"], rout
   const type = response.headers.get("content-type");
   if (type === null) headers.push(["content-type", STREAM_MEDIA_TYPE]);
   const eventStream = isEventStream(type);
-  const label = `stream of handler "${route.name}" on ${task.method} ${task.path}`;
+  const label = `stream of handler "${route.name}" on ${requestLabel(task)}`;
   return { status: response.status, flags, headers, body: BodySource.from(body, (item) => chunkBytes(item, eventStream), label) };
 }
 
@@ -332,11 +332,15 @@ function handlerFailed(who: string, task: TaskAssignment, thrown: unknown): Resp
   return errorResponse(500, detail, extra);
 }
 
+/** A task's request as the log names it, with the id its client and the access log have. */
+export function requestLabel(task: TaskAssignment): string {
+  return task.requestId ? `${task.method} ${task.path} (request ${task.requestId})` : `${task.method} ${task.path}`;
+}
+
 /** Logs what threw, where, with its stack and the request id its client was given. */
 export function logFailure(who: string, task: TaskAssignment, thrown: unknown): ReturnType<typeof describeThrown> {
   const described = describeThrown(thrown);
-  const id = task.requestId ? ` (request ${task.requestId})` : "";
-  process.stderr.write(`neutrino: ${who} failed on ${task.method} ${task.path}${id}\n${described.stack}\n`);
+  process.stderr.write(`neutrino: ${who} failed on ${requestLabel(task)}\n${described.stack}\n`);
   return described;
 }
 
@@ -355,7 +359,7 @@ export function reportFailure(who: string, task: TaskAssignment, thrown: unknown
 
 function notSerializable(route: Route, task: TaskAssignment, why: string): BufferedOutcome {
   const detail = `return value of handler "${route.name}" is not JSON-serializable: ${why}`;
-  process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail}\n`);
+  process.stderr.write(`neutrino: ${requestLabel(task)}: ${detail}\n`);
   return errorOutcome(500, detail, HANDLER_FAILED);
 }
 

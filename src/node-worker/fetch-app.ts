@@ -7,7 +7,7 @@
  */
 import type { Pair, RouteInfo, TaskAssignment } from "../protocol/messages.js";
 import { APP_HEADERS, HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
-import { errorOutcome, logFailure, reportFailure } from "./executor.js";
+import { errorOutcome, logFailure, reportFailure, requestLabel } from "./executor.js";
 import { timeSync } from "./loop-monitor.js";
 import type { Outcome, TaskContext, TaskRunner } from "./task-runner.js";
 
@@ -80,7 +80,7 @@ export class FetchApp implements TaskRunner {
     }
     if (!isResponse(response)) {
       const detail = `the fetch handler returned ${describe(response)}, not a Response`;
-      process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail}\n`);
+      process.stderr.write(`neutrino: ${requestLabel(task)}: ${detail}\n`);
       return errorOutcome(500, detail, HANDLER_FAILED);
     }
     try {
@@ -157,7 +157,7 @@ async function outcomeOf(response: Response, task: TaskAssignment, signal: Abort
   if (status < 200 || status > 599) {
     // Response.error() (status 0): fetch's network error, which a server answers with a 500.
     const detail = `the fetch handler returned a Response with status ${status}`;
-    process.stderr.write(`neutrino: ${task.method} ${task.path}: ${detail}\n`);
+    process.stderr.write(`neutrino: ${requestLabel(task)}: ${detail}\n`);
     return errorOutcome(500, detail, HANDLER_FAILED);
   }
   const body = response.body;

@@ -139,6 +139,8 @@ describe("a Hono app served unchanged (fetch app)", () => {
     assert.equal(await s.rest(), "partial\n");
     assert.equal(s.complete, false, "the client must not take a cut-short body for the whole one");
     await waitFor(() => /the body broke/.test(server.stderr() + server.stdout()), 10_000, "the error in the log");
+    // Named as the access log names the request: its path and its id, not "streamed response".
+    assert.match(server.stderr(), /the streamed response of GET \/fail-midway \(request [\w-]+\) failed\n/);
     assert.equal((await request(`${url}/users/4`)).json.id, "4");
   });
 

@@ -82,10 +82,17 @@ class Worker {
   }
 
   /** Waits until `ready()` holds, re-checking whenever something arrives. */
-  async until(ready: () => boolean): Promise<void> {
+  async until(ready: () => boolean, ms = 30_000): Promise<void> {
+    const deadline = Date.now() + ms;
     while (!ready()) {
       if (this.closed) throw new Error(`the worker closed the socket; stderr:\n${this.stderr}`);
-      await new Promise<void>((resolve) => (this.waiting = resolve));
+      const left = deadline - Date.now();
+      // A wait that never ends would hang the whole suite: fail the test instead.
+      if (left <= 0) throw new Error(`still waiting after ${ms} ms; stderr:\n${this.stderr}`);
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+        setTimeout(resolve, left).unref();
+      });
     }
   }
 
@@ -228,7 +235,7 @@ describe("Node worker: streams over the socket", () => {
     const { chunks, flags } = await worker.stream(id);
     assert.equal(text(chunks), "partial");
     assert.equal(flags, BODY_INCOMPLETE);
-    await worker.until(() => /stream of handler "fail" on GET \/fail failed\nError: the stream broke\n\s+at /.test(worker.stderr));
+    await worker.until(() => /stream of handler "fail" on GET \/fail \(request r\d+\) failed\nError: the stream broke\n\s+at /.test(worker.stderr));
     assert.equal((await worker.json(++id, "/state")).status, 200);
   });
 
@@ -273,7 +280,7 @@ describe("Node worker: streams over the socket", () => {
     const { status, body } = await worker.json(++id, "/big");
     assert.equal(status, 500);
     assert.deepEqual(body, { error: "Internal Server Error", detail: "response too large to buffer: stream it" });
-    await worker.until(() => /GET \/big: response too large to buffer: stream it/.test(worker.stderr));
+    await worker.until(() => /GET \/big \(request r\d+\): response too large to buffer: stream it/.test(worker.stderr));
     assert.equal((await worker.json(++id, "/state")).status, 200);
   });
 
@@ -372,7 +379,7 @@ describe("Node worker: streams over the socket", () => {
     assert.equal((await worker.next(t)).type, "WebSocketAccept");
     worker.send(encodeWebSocketMessage(t, false, Buffer.from("x")));
     assert.deepEqual(await worker.take((m) => m.type === "WebSocketClose" && m.taskId === t), { type: "WebSocketClose", taskId: t, code: 1011, reason: "" });
-    await worker.until(() => /WebSocket handler "\/ws-fail" failed on GET \/ws-fail\nError: the websocket handler broke/.test(worker.stderr));
+    await worker.until(() => /WebSocket handler "\/ws-fail" failed on GET \/ws-fail \(request r\d+\)\nError: the websocket handler broke/.test(worker.stderr));
   });
 
   it("WebSocket: a message too large for one frame is refused in send(); the worker survives", async () => {
