@@ -31,6 +31,33 @@ class Introspection(unittest.TestCase):
         self.assertTrue(all(e["headers"] and e["websocket"] for e in entries))
         self.assertIn("HEAD", entries[0]["methods"])
 
+    def test_starlette_path_before_path_format_and_fastapi_included_routers(self):
+        class Route:
+            def __init__(self, path, path_format):
+                self.path, self.path_format = path, path_format
+
+        class Mount(Route):
+            def __init__(self, path, routes=()):
+                super().__init__(path, path + "/{path}")  # as Starlette compiles a Mount
+                self.routes = list(routes)
+
+        class Context:  # FastAPI's _EffectiveRouteContext: a route with its prefixes applied
+            def __init__(self, path, starlette_route=None):
+                self.path, self.starlette_route = path, starlette_route
+
+        class IncludedRouter:  # FastAPI's include_router() result (0.165): no path of its own
+            def effective_route_contexts(self):
+                return iter([Context("/v1/users/{user_id}"),
+                             Context("", Mount("/v1/m", [Route("/h/{n}", "/h/{n}")]))])
+
+        class App:
+            routes = [Route("/files/{rest:path}", "/files/{rest}"), Mount("/static"),
+                      IncludedRouter()]
+
+        self.assertEqual([e["path"] for e in introspect.registry(App(), websocket=False)],
+                         ["/files/*", "/static/*", "/v1/users/{user_id}", "/v1/m/h/{n}", "/v1/m/*",
+                          "/*"])
+
     def test_flask_rules(self):
         class Rule:
             host = None

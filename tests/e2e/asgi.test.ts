@@ -175,8 +175,13 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
   it("metrics label requests by the app's route templates, never by raw paths", async () => {
     for (const id of [1, 2, 3]) await request(`${url}/items/${id}`);
     for (const page of ["a", "b", "c"]) await request(`${url}/unknown-${page}`);
+    // A router included with a prefix, and a {rest:path} parameter that spans segments.
+    for (const id of [4, 5]) assert.equal((await request(`${url}/v1/users/${id}`)).json.user_id, id);
+    for (const rest of ["a/b", "c/d/e"]) assert.equal((await request(`${url}/scope/${rest}`)).status, 200);
     const counts = await requestCounts(url);
     assert.ok((counts.get("/items/{item_id} GET 200") ?? 0) >= 3, JSON.stringify([...counts]));
+    assert.equal(counts.get("/v1/users/{user_id} GET 200"), 2, JSON.stringify([...counts]));
+    assert.ok((counts.get("/scope/* GET 200") ?? 0) >= 2, JSON.stringify([...counts]));
     assert.ok((counts.get("/* GET 404") ?? 0) >= 3, JSON.stringify([...counts]));
     for (const key of counts.keys()) assert.doesNotMatch(key, /unknown-|\/items\/\d/, `a raw path as a label: ${key}`);
   });

@@ -115,16 +115,42 @@ def _starlette_routes(app: Any) -> Optional[list]:
 
 def _starlette_templates(routes: list, prefix: str) -> Iterable[str]:
     for route in routes:
-        path = getattr(route, "path_format", None) or getattr(route, "path", None)
+        # ``path`` as declared: a Mount's own prefix (its ``path_format`` adds "/{path}"), and a
+        # final ``{rest:path}`` that normalize() makes ``*`` (``path_format`` drops the ``:path``).
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            path = getattr(route, "path_format", None)
+        contexts = getattr(route, "effective_route_contexts", None)
+        if not isinstance(path, str) and callable(contexts):
+            # An included router (FastAPI 0.165) is one route object: its routes, prefixes
+            # applied, are its contexts, each with the route it stands for.
+            for context in contexts():
+                yield from _context_templates(context, prefix)
+            continue
         if not isinstance(path, str):
             continue  # a Host(), or something of the app's own
         if _is_mount(route):
-            inner = getattr(route, "routes", None)
-            if inner:
-                yield from _starlette_templates(list(inner), prefix + path.rstrip("/"))
-            yield prefix + path.rstrip("/") + "/*"  # what the mounted app serves beyond those
+            yield from _mount_templates(route, prefix + path.rstrip("/"))
         else:
             yield prefix + path
+
+
+def _context_templates(context: Any, prefix: str) -> Iterable[str]:
+    # A route FastAPI hands to Starlette as it is (a Mount) is that route, with its full path.
+    starlette_route = getattr(context, "starlette_route", None)
+    if starlette_route is not None:
+        yield from _starlette_templates([starlette_route], prefix)
+        return
+    path = getattr(context, "path", None)
+    if isinstance(path, str) and path:
+        yield prefix + path
+
+
+def _mount_templates(mount: Any, at: str) -> Iterable[str]:
+    inner = getattr(mount, "routes", None)
+    if inner:
+        yield from _starlette_templates(list(inner), at)
+    yield at + "/*"  # what the mounted app serves beyond those
 
 
 def _is_mount(route: Any) -> bool:
