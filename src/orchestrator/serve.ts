@@ -209,7 +209,7 @@ export class Server {
       return;
     }
     this.http = http;
-    logRoutes(log, routes);
+    logRoutes(log, routes, options.app.text, options.front);
     await this.listenSidePorts(http, specs);
     this.logStartup(routes, bound);
     this.state = "running";
@@ -368,7 +368,7 @@ export class Server {
     if (!this.http) return;
     this.http.router = new Router(routes);
     this.apiDocs?.update(routes);
-    logRoutes(this.log, routes);
+    logRoutes(this.log, routes, this.options.app.text, this.options.front);
     warnStaticClashes(this.log, this.options.static, routes);
   }
 
@@ -482,12 +482,19 @@ export class Server {
   }
 }
 
-function logRoutes(log: Logger, routes: readonly RouteInfo[]): void {
+/** Routes listed one per line at start-up and reload; a larger table (a Django project's) is summed up. */
+const ROUTES_LISTED = 50;
+
+function logRoutes(log: Logger, routes: readonly RouteInfo[], app: string, front?: FrontLink): void {
+  if (front !== undefined && front.index > 0) return; // with --fronts, the first front lists them for all
   if (routes.length === 0) log.warn("the app has no routes: every request will get 404");
-  const width = Math.max(0, ...routes.map((r) => r.methods.join(", ").length));
-  for (const r of routes) {
+  const listed = routes.slice(0, ROUTES_LISTED);
+  const width = Math.max(0, ...listed.map((r) => r.methods.join(", ").length));
+  for (const r of listed) {
     log.info({ path: r.path, methods: r.methods }, `route ${r.methods.join(", ").padEnd(width)}  ${r.path}`);
   }
+  const more = routes.length - listed.length;
+  if (more > 0) log.info({ routes: routes.length }, `...and ${more} more routes (${routes.length} in all): \`neutrino routes ${app}\` lists them`);
 }
 
 /** A port that serves built-ins alone (--metrics-port, --admin-port): anything else is a 404. */

@@ -29,6 +29,21 @@ describe("logs", () => {
     }
   });
 
+  it("a large route table: 50 routes listed, then the rest summed up; with --fronts 2, by one front only", async () => {
+    const server = await startServer("tests/fixtures/many_routes.py:app", ["--workers", "2", "--fronts", "2"]);
+    try {
+      assert.equal((await request(`${server.url}/r59`)).json.route, 59);
+      await waitFor(() => server.logs().filter((r) => typeof r.url === "string").length === 2, 30_000, "both fronts listening");
+      const listed = server.logs().filter((r) => /^route /.test(String(r.msg)));
+      assert.equal(listed.length, 50, listed.map((r) => r.msg).join("\n"));
+      const summed = server.logs().filter((r) => String(r.msg).startsWith("...and 10 more routes"));
+      assert.equal(summed.length, 1);
+      assert.equal(summed[0]!.msg, "...and 10 more routes (60 in all): `neutrino routes tests/fixtures/many_routes.py:app` lists them");
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("without --access-log, nothing is logged per request", async () => {
     const server = await startServer("tests/fixtures/pyapp.py:app", ["--workers", "1"]);
     try {
