@@ -47,9 +47,10 @@ for (const kind of ["asgi", "wsgi"] as const) {
           assert.equal(r.text, `${kind} v1 ${method} ${path}`);
         }
       } finally {
-        assert.equal(await server.stop(), 0);
+        await server.stop();
         rmSync(dir, { recursive: true, force: true });
       }
+      assert.equal(await server.stop(), 0);
     });
 
     it("--reload rolls its workers on an edit", async () => {
@@ -64,9 +65,10 @@ for (const kind of ["asgi", "wsgi"] as const) {
         await waitFor(() => /reloaded: 2 new workers serving/.test(server.stdout()), 20_000, "the reload");
         assert.equal((await request(`${server.url}/page`)).text, `${kind} v2 GET /page`);
       } finally {
-        assert.equal(await server.stop(), 0);
+        await server.stop();
         rmSync(dir, { recursive: true, force: true });
       }
+      assert.equal(await server.stop(), 0);
     });
 
     it(`--interface ${kind === "asgi" ? "wsgi" : "asgi"} refuses it at start-up`, async () => {

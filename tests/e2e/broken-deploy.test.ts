@@ -27,8 +27,9 @@ describe("broken deploy", () => {
       assert.deepEqual((await request(`${server.url}/add?x=1&y=2`)).json, { result: 3 });
       assert.deepEqual(childPids(server.proc.pid!).sort(), before.sort());
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+    assert.equal(await server.stop(), 0);
   });
 });

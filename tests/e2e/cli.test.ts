@@ -126,8 +126,9 @@ for (const [language, { file, source }] of Object.entries(APPS)) {
         assert.equal((await request(`${server.url}/ready-from-flag`)).status, 200, "the flag wins over the file");
         assert.equal((await request(`${server.url}/ready-from-file`)).status, 404);
       } finally {
-        assert.equal(await server.stop(), 0);
+        await server.stop();
       }
+      assert.equal(await server.stop(), 0);
     });
 
     it("NEUTRINO_ENV_FILE names the file too; a missing file stops the server with an error naming it", async () => {

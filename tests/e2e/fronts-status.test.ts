@@ -72,8 +72,9 @@ for (const { runtime, app } of apps) {
           assert.equal(ready.status, 200, ready.body);
         }
       } finally {
-        assert.equal(await server.stop(), 0);
+        await server.stop();
       }
+      assert.equal(await server.stop(), 0);
     });
   });
 }
@@ -103,9 +104,10 @@ describe("--fronts 2: /ready for the whole server", () => {
       await waitFor(async () => (await getOn(`${server.url}/ready`)).status === 200, 30_000, "/ready 200 once front 0's worker starts");
       for (let i = 0; i < 4; i++) assert.equal((await getOn(`${server.url}/ready`)).status, 200);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+    assert.equal(await server.stop(), 0);
   });
 });
 
@@ -145,8 +147,9 @@ describe("--fronts 2: a front that dies", () => {
       const scrape = await request(`${server.url}/metrics`);
       assert.match(scrape.text, /^neutrino_front_restarts_total\{front="0"\} 1$/m);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("killed again and again: replaced after growing delays, each logged with its count", async () => {
@@ -175,7 +178,8 @@ describe("--fronts 2: a front that dies", () => {
       const replies = await Promise.all(Array.from({ length: 4 }, (_, i) => getOn(`${server.url}/add?x=${i}&y=2`)));
       assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200]);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 });

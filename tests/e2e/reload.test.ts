@@ -26,7 +26,8 @@ it("--reload picks up an edit, and keeps the old workers when the edit does not 
     assert.match(server.stdout(), /ZeroDivisionError/);
     assert.deepEqual((await request(`${server.url}/add?x=1&y=2`)).json, { result: 3, edited: true });
   } finally {
-    assert.equal(await server.stop(), 0);
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+  assert.equal(await server.stop(), 0);
 });

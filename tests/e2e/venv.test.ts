@@ -52,8 +52,9 @@ describe("a project's virtualenv", () => {
         assert.equal(reply.json.executable, python, `${app} from ${cwd}`);
         assert.equal(reply.json.prefix, venv);
       } finally {
-        assert.equal(await server.stop(), 0);
+        await server.stop();
       }
+      assert.equal(await server.stop(), 0);
     }
   });
 

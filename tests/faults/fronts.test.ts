@@ -71,8 +71,9 @@ for (const { runtime, app } of apps) {
         // Gauges are summed too: both fronts' workers.
         assert.equal(metric(scrape.text, 'neutrino_workers{state="busy"}') + metric(scrape.text, 'neutrino_workers{state="idle"}'), 2);
       } finally {
-        assert.equal(await server.stop(), 0);
+        await server.stop();
       }
+      assert.equal(await server.stop(), 0);
     });
   });
 }
@@ -111,8 +112,9 @@ describe("--fronts 2: failures", () => {
         "the replacement answering",
       );
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("a front killed by SIGKILL is replaced, its workers and socket directory go, and the server keeps answering", async () => {
@@ -141,8 +143,9 @@ describe("--fronts 2: failures", () => {
       const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => getOn(`${server.url}/add?x=${i}&y=2`, connection())));
       assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("SIGHUP reloads the fronts one after the other, and they keep answering", async () => {
@@ -159,8 +162,9 @@ describe("--fronts 2: failures", () => {
       assert.notEqual(order[0]!.split(" ")[1], order[2]!.split(" ")[1], `order ${order}`);
       for (let i = 0; i < 4; i++) assert.equal((await getOn(`${server.url}/add?x=${i}&y=1`, connection())).status, 200);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("a front killed before it listens (the OOM killer at start) is replaced like a crash; the server does not stop", async () => {
@@ -180,8 +184,9 @@ describe("--fronts 2: failures", () => {
       assert.equal((await request(`http://127.0.0.1:${port}/add?x=1&y=2`)).status, 200);
     } finally {
       run.proc.kill("SIGTERM");
-      assert.equal(await run.exited, 0);
+      await run.exited;
     }
+    assert.equal(await run.exited, 0);
   });
 
   it("SIGTERM drains every front: requests in flight answered, exit 0, no process left", async () => {

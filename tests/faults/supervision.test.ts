@@ -82,8 +82,9 @@ describe("supervision", () => {
         return pool.serving === 2 && pool.start_failures_in_a_row === 0;
       });
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("SIGHUP with broken code, then an old worker dies: the other keeps serving while starts are retried, logged and exposed", async () => {
@@ -112,9 +113,10 @@ describe("supervision", () => {
       await waitUntil(async () => (await poolStatus(server)).serving === 2);
       assert.equal(metric((await request(`${server.url}/metrics`)).text, "neutrino_worker_start_failures_in_a_row"), 0);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
       cleanup();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("no worker left while starts fail: 503 with Retry-After at once, /ready 503; serving again once a worker starts", async () => {
@@ -138,9 +140,10 @@ describe("supervision", () => {
       await waitUntil(async () => (await request(`${server.url}/add?x=1&y=2`)).status === 200);
       assert.equal((await request(`${server.url}/ready`)).status, 200);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
       cleanup();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("a hung async worker: the requests it had not started go to another worker, only the blocking one fails", async () => {
@@ -159,8 +162,9 @@ describe("supervision", () => {
       assert.equal((await blocked).status, 504, "the blocking request fails");
       assert.match(server.stdout(), /silent for \d+\.\d s .*GET \/block.*; \d+ request\(s\) it had not started go to another worker: killing it/);
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("--max-worker-memory: a leaking route under load fails no request of another route", async () => {
@@ -181,8 +185,9 @@ describe("supervision", () => {
       assert.equal(normal.unanswered + leaking.unanswered, 0);
       assert.equal(count2xx(normal), normal.sent, "no failure on the route that does not leak");
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 
   it("overload by default: --workers 1, a 200 ms handler, 200 concurrent requests get fast 503s, every one answered", async () => {
@@ -213,7 +218,8 @@ describe("supervision", () => {
       assert.ok(Math.max(...replies.map((r) => r.ms)) < 15_000, "no request waits anywhere near 40 s");
       agent.destroy();
     } finally {
-      assert.equal(await server.stop(), 0);
+      await server.stop();
     }
+    assert.equal(await server.stop(), 0);
   });
 });
