@@ -96,6 +96,26 @@ def rss_mib(pid):
         return None
 
 
+def settled_tree(root, workers, timeout=15.0):
+    """The server's process tree once at least `workers` processes run under it, the same ones
+    half a second apart, none of whose memory moved by 1 MiB meanwhile. A server may answer before
+    then (a worker still loading, Neutrino's route-discovery process still exiting): an idle RSS
+    read would count a process half started or on its way out. After `timeout`, the tree as it is."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        tree = process_tree(root)
+        kids = sorted(pid for pid in tree if pid != root and not is_helper(pid))
+        sizes = [rss_mib(pid) or 0.0 for pid in kids]
+        if len(kids) >= workers and last is not None and last[0] == kids and all(
+                abs(a - b) < 1.0 for a, b in zip(last[1], sizes)):
+            return tree
+        if time.monotonic() > deadline:
+            return tree
+        last = (kids, sizes)
+        time.sleep(0.5)
+
+
 def is_helper(pid):
     """multiprocessing's resource tracker (uvicorn --workers starts one): a child, not a worker."""
     try:
@@ -380,11 +400,8 @@ def start_server(server, w, port, env, log_path):
         time.sleep(0.2)
     try:
         check_answers(port)
-        # Wait for every worker process to be up, then let start-up settle before reading RSS.
-        want = server.workers(w)
-        while len(process_tree(p.pid)) - 1 < want and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)
+        # Every worker process up and settled before the idle RSS is read.
+        settled_tree(p.pid, server.workers(w), timeout=max(1.0, deadline - time.monotonic()))
     except (OSError, ServerFailed) as err:
         stop(p)
         raise ServerFailed(str(err)) from None
