@@ -120,7 +120,7 @@ function requestOf(task: TaskAssignment, context: TaskContext): Request {
   }
   // Only a host and port: anything else in the header (a "/" say) would change the path the app sees.
   if (!HOST.test(host)) host = "localhost";
-  return new (TaskRequest())(`${scheme}://${host}${target}`, init, context.signal);
+  return new (taskRequestType())(`${scheme}://${host}${target}`, init, context.signal);
 }
 
 /**
@@ -129,11 +129,11 @@ function requestOf(task: TaskAssignment, context: TaskContext): Request {
  * Defined on first use: reading the global `Request` loads Node's fetch (undici, some 25 ms), which
  * a worker serving a neutrino App never needs.
  */
-type TaskRequestClass = new (url: string, init: RequestInit, signal: AbortSignal) => Request;
-let taskRequestClass: TaskRequestClass | undefined;
+type TaskRequestType = new (url: string, init: RequestInit, signal: AbortSignal) => Request;
+let taskRequest: TaskRequestType | undefined;
 
-function TaskRequest(): TaskRequestClass {
-  return (taskRequestClass ??= class TaskRequest extends Request {
+function taskRequestType(): TaskRequestType {
+  return (taskRequest ??= class TaskRequest extends Request {
     readonly #signal: AbortSignal;
 
     constructor(url: string, init: RequestInit, signal: AbortSignal) {
