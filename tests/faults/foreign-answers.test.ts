@@ -16,6 +16,7 @@ import { exchange, RawConnection } from "../support/raw-http.js";
 import { request, startServer, type RunningServer } from "../support/server.js";
 import { certDir, h2Get, httpsGet, makeCert, removeDir } from "../support/tls.js";
 import { waitFor } from "../support/wait.js";
+import { WsClient } from "../support/ws-client.js";
 
 const apps = [
   { kind: "an ASGI app", app: "tests/fixtures/answers_asgi.py:app" },
@@ -155,13 +156,34 @@ for (const { kind, app } of apps) {
     if (kind !== "a fetch app") {
       // A fetch app's Headers refuse CR/LF themselves.
       it("a header value with CR/LF is a 502; its reason is logged though the route's Content-Length mistake was already", async () => {
+        // The route's other kind of mistake first (the test above may have logged it already).
+        await exchange(server.port, get("/wrong-length"));
+        await waitFor(() => server.logs().some((l) => /Content-Length \(99\)/.test(String(l.msg))), 10_000, "the route's other mistake");
         const [r] = await exchange(server.port, get("/crlf"));
         assert.equal(r!.status, 502);
         assert.equal(r!.headers["set-cookie"], undefined);
         const said = () => server.logs().filter((l) => l.level === 40 && /the worker sent an invalid response: .*x-note.*: answered 502/i.test(String(l.msg)));
         await waitFor(() => said().length > 0, 10_000, "the warning");
-        assert.ok(server.logs().some((l) => /Content-Length \(99\)/.test(String(l.msg))), "the route's other mistake, logged before");
         assert.doesNotMatch(String(said()[0]!.msg), /evil/, "the value stays out of the log");
+      });
+    }
+
+    if (kind === "an ASGI app") {
+      it("a WebSocket accept with a CR/LF header is refused with a 502; its reason is logged too", async () => {
+        // A server of its own: the shared one has logged this route's invalid head already (above).
+        const own = await startServer(app, ["--workers", "1"]);
+        try {
+          const refused = await WsClient.refused(`${own.url.replace("http", "ws")}/ws-crlf`);
+          assert.equal(refused.status, 502);
+          assert.equal(refused.headers["set-cookie"], undefined);
+          const said = () => own.logs().filter((l) => l.level === 40 && /the worker sent an invalid response: .*x-note.*: answered 502/i.test(String(l.msg)));
+          await waitFor(() => said().length > 0, 10_000, "the warning");
+          assert.doesNotMatch(String(said()[0]!.msg), /evil/, "the value stays out of the log");
+          assert.equal((await request(`${own.url}/typed`)).status, 200, "the worker serves on");
+        } finally {
+          await own.stop();
+        }
+        assert.equal(await own.stop(), 0);
       });
     }
 

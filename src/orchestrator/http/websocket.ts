@@ -19,6 +19,7 @@ import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import type { RequestStats } from "../status/request-stats.js";
 import type { Worker } from "../workers/worker.js";
+import type { AppMistake } from "./http-job.js";
 import {
   encodeTaskAssignment,
   encodeWebSocketClose,
@@ -70,6 +71,8 @@ export interface GatewayHost {
   readonly draining: boolean;
   readonly accessLog: Logger | null;
   readonly requestStats: RequestStats | null;
+  /** Logs an app's mistake once per route and kind (JobContext.appMistake). */
+  appMistake(route: string, kind: AppMistake, message: string): void;
 }
 
 /** Time the worker gets to answer a close with its own before it is sent CancelTask. */
@@ -221,6 +224,10 @@ export class WebSocketGateway {
 
   get requestStats(): RequestStats | null {
     return this.host.requestStats;
+  }
+
+  appMistake(route: string, kind: AppMistake, message: string): void {
+    this.host.appMistake(route, kind, message);
   }
 
   /** An upgrade request, from the HTTP server's `upgrade` event. */
@@ -466,12 +473,19 @@ class WebSocketJob implements Job {
     try {
       lines = headerLines(result.headers);
     } catch (err) {
-      this.fail(502, `the worker sent an invalid response: ${(err as Error).message}`);
+      this.refuseHead(err as Error);
       return;
     }
     if (!result.headers.some(([name]) => name.toLowerCase() === "content-type")) lines.push("content-type: application/json");
     this.refuse(result.status);
     writeResponse(this.socket, result.status, [...lines, `${REQUEST_ID_HEADER}: ${this.requestId}`], result.body);
+  }
+
+  /** A head Node would not send (a header with CR/LF, a name that is no token): a 502 for the client, the reason for the operator. */
+  private refuseHead(err: Error): void {
+    const detail = `the worker sent an invalid response: ${err.message}`;
+    this.gateway.appMistake(this.route, "invalid-head", `${detail}: answered 502 Bad Gateway`);
+    this.fail(502, detail);
   }
 
   fail(status: number, detail: string, headers?: Record<string, string>): void {
@@ -528,7 +542,7 @@ class WebSocketJob implements Job {
           this.refuse(m.status);
           writeResponse(this.socket, m.status, [...lines, `${REQUEST_ID_HEADER}: ${this.requestId}`], null);
         } catch (err) {
-          this.fail(502, `the worker sent an invalid response: ${(err as Error).message}`);
+          this.refuseHead(err as Error);
           worker.cancel(this.taskId);
         }
         return;
@@ -595,7 +609,7 @@ class WebSocketJob implements Job {
     try {
       lines = headerLines(headers);
     } catch (err) {
-      this.fail(502, `the worker sent an invalid response: ${(err as Error).message}`);
+      this.refuseHead(err as Error);
       this.tellWorkerClosed(1006, "");
       return;
     }
