@@ -40,6 +40,17 @@ export interface JobContext {
 /** What an app got wrong in an answer: its length, or a head Node will not send. */
 export type AppMistake = "content-length" | "invalid-head";
 
+/**
+ * A head Node would not send (CR/LF or NUL in a header value, a name that is no token), from an
+ * HTTP or a WebSocket job: the reason goes to the operator (naming the header, never its value),
+ * and the detail returned to the client's 502.
+ */
+export function refusedHead(host: Pick<JobContext, "appMistake">, route: string, err: Error): string {
+  const detail = `the worker sent an invalid response: ${err.message}`;
+  host.appMistake(route, "invalid-head", `${detail}: answered 502 Bad Gateway`);
+  return detail;
+}
+
 /** The status logged and counted for a stream whose client went away before its end (nginx's). */
 export const CLIENT_CLOSED = 499;
 
@@ -284,18 +295,11 @@ export class HttpJob implements Job {
       this.res.writeHead(status, headers);
     } catch (err) {
       // A header Node refuses to send (CR/LF in a value, say): nothing went out yet.
-      this.refuseHead(err as Error);
+      this.answerError(502, refusedHead(this.server, this.route, err as Error));
       return;
     }
     this.res.end(body);
     this.record(status, { bytes: body.length });
-  }
-
-  /** A head Node would not send (a header with CR/LF or NUL, a name that is no token): a 502 for the client, the reason for the operator. */
-  private refuseHead(err: Error): void {
-    const detail = `the worker sent an invalid response: ${err.message}`;
-    this.server.appMistake(this.route, "invalid-head", `${detail}: answered 502 Bad Gateway`);
-    this.answerError(502, detail);
   }
 
   onStreamFrame(m: StreamFrame, worker: Worker): string | void {
@@ -355,7 +359,7 @@ export class HttpJob implements Job {
     try {
       this.res.writeHead(status, headers);
     } catch (err) {
-      this.refuseHead(err as Error);
+      this.answerError(502, refusedHead(this.server, this.route, err as Error));
       this.settled = true;
       worker.cancel(this.taskId);
       return;

@@ -19,7 +19,7 @@ import type { Logger } from "../log.js";
 import { NO_ROUTE, type Metrics } from "../metrics.js";
 import type { RequestStats } from "../status/request-stats.js";
 import type { Worker } from "../workers/worker.js";
-import type { AppMistake } from "./http-job.js";
+import { refusedHead, type AppMistake } from "./http-job.js";
 import {
   encodeTaskAssignment,
   encodeWebSocketClose,
@@ -473,19 +473,12 @@ class WebSocketJob implements Job {
     try {
       lines = headerLines(result.headers);
     } catch (err) {
-      this.refuseHead(err as Error);
+      this.fail(502, refusedHead(this.gateway, this.route, err as Error));
       return;
     }
     if (!result.headers.some(([name]) => name.toLowerCase() === "content-type")) lines.push("content-type: application/json");
     this.refuse(result.status);
     writeResponse(this.socket, result.status, [...lines, `${REQUEST_ID_HEADER}: ${this.requestId}`], result.body);
-  }
-
-  /** A head Node would not send (a header with CR/LF, a name that is no token): a 502 for the client, the reason for the operator. */
-  private refuseHead(err: Error): void {
-    const detail = `the worker sent an invalid response: ${err.message}`;
-    this.gateway.appMistake(this.route, "invalid-head", `${detail}: answered 502 Bad Gateway`);
-    this.fail(502, detail);
   }
 
   fail(status: number, detail: string, headers?: Record<string, string>): void {
@@ -542,7 +535,7 @@ class WebSocketJob implements Job {
           this.refuse(m.status);
           writeResponse(this.socket, m.status, [...lines, `${REQUEST_ID_HEADER}: ${this.requestId}`], null);
         } catch (err) {
-          this.refuseHead(err as Error);
+          this.fail(502, refusedHead(this.gateway, this.route, err as Error));
           worker.cancel(this.taskId);
         }
         return;
@@ -609,7 +602,7 @@ class WebSocketJob implements Job {
     try {
       lines = headerLines(headers);
     } catch (err) {
-      this.refuseHead(err as Error);
+      this.fail(502, refusedHead(this.gateway, this.route, err as Error));
       this.tellWorkerClosed(1006, "");
       return;
     }
