@@ -125,6 +125,20 @@ def is_helper(pid):
         return False
 
 
+def pin_process(pid, cpus):
+    """Every thread of `pid` onto `cpus` (an affinity set is per thread; threads started later
+    inherit their creator's)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:
+            pass  # the thread ended meanwhile
+
+
 def machine_info():
     cpuinfo = Path("/proc/cpuinfo").read_text()
 
@@ -153,11 +167,12 @@ def machine_info():
 LIVE = {}  # pid -> Popen of every process group started here and not yet stopped
 
 
-def spawn(cmd, log_path, env=None):
+def spawn(cmd, log_path, env=None, cpus=None):
     log = open(log_path, "wb")
     p = subprocess.Popen(
         [str(c) for c in cmd], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     log.close()
     LIVE[p.pid] = p
@@ -408,6 +423,14 @@ def start_server(server, w, port, env, log_path):
     return p
 
 
+def pin_server(server, root, tree, opts):
+    """--pin: Neutrino's front speaks HTTP for its workers, so it shares the load generator's CPU;
+    every other process (Neutrino's workers, each peer's master and workers) gets the other CPUs."""
+    for pid in tree:
+        front = pid == root and server.name.startswith("neutrino")
+        pin_process(pid, opts.front_cpus if front else opts.app_cpus)
+
+
 # --------------------------------------------------------------------------------- workloads
 
 
@@ -452,7 +475,7 @@ def run_load(workload, port, seconds, opts, front_pid, tag, warmup=False):
         argv = [sys.executable, BENCH / "loadgen.py", "--port", port, "--users", workload.users,
                 "--think-ms", workload.think_ms, "--seconds", seconds, "--share", SLOW_SHARE,
                 "--fast-path", FAST_PATH, "--slow-path", "/slow"]
-    gen = spawn(argv, out, env)
+    gen = spawn(argv, out, env, cpus=opts.front_cpus)
     peak_rss = 0.0
     # Not gen.poll(): it would reap the generator before its CPU time is read. waitid can peek.
     while not os.waitid(os.P_PID, gen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
@@ -610,6 +633,10 @@ def render_context(ctx):
         f"({ctx['iters']['js_cpu_ms']:.2f} ms)",
         "- **Servers**: " + "; ".join(f"`{s.name}` = {s.describe}" for s in SERVERS if s.name in ctx["servers"]),
     ]
+    if ctx.get("pin"):
+        front, app = ctx["pin"]
+        lines.append(f"- **Pinned** (`--pin`): the load generator and Neutrino's front on CPU {front[0]}; every other "
+                     f"server process (Neutrino's workers, the peers' processes) on CPU {', '.join(map(str, app))}")
     return "\n".join(lines)
 
 
@@ -716,6 +743,9 @@ def parse_args(argv):
     ap.add_argument("--docs", dest="docs", action="store_true", default=None, help="update docs/benchmarks.md (default: only for a full run)")
     ap.add_argument("--no-docs", dest="docs", action="store_false")
     ap.add_argument("--no-build", action="store_true", help="(read by bench/run.sh) do not run `npm run build` first")
+    ap.add_argument("--pin", action="store_true",
+                    help="the load generator and Neutrino's front on the first CPU, every other server process on "
+                         "the rest: the workers' cost at equal W when the front has a core of its own (W < CPUs)")
     ap.add_argument("--neutrino-root", type=Path, default=None,
                     help="measure the Neutrino of another (built) checkout, e.g. a baseline; default: this one")
     opts = ap.parse_args(argv)
@@ -733,6 +763,13 @@ def parse_args(argv):
     opts.warmup = opts.warmup if opts.warmup is not None else (1 if opts.quick else 2)
     if opts.docs is None:
         opts.docs = not opts.quick and not only and opts.workers is None and opts.duration >= 5
+    opts.front_cpus = opts.app_cpus = None
+    if opts.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            ap.error("--pin needs at least 2 CPUs")
+        opts.front_cpus, opts.app_cpus = {cpus[0]}, set(cpus[1:])
+        opts.docs = False
     return opts
 
 
@@ -771,6 +808,8 @@ def main(argv):
             done += sum(1 for wl in WORKLOADS if wl.name in opts.workloads and (wl.kind != "stream" or server.streams))
             continue
         tree = process_tree(p.pid)
+        if opts.pin:
+            pin_server(server, p.pid, tree, opts)
         seen = {pid: st[3] for pid, st in tree.items()}
         idle_rss = [rss_mib(pid) or 0.0 for pid in sorted(tree) if pid != p.pid and not is_helper(pid)]
         print(f"{label}: up on port {port}, {len(tree) - 1} child process(es), front {rss_mib(p.pid):.0f} MiB")
@@ -823,6 +862,7 @@ def main(argv):
         "connections": opts.connections,
         "wrk_threads": opts.wrk_threads,
         "versions": versions(), "iters": iters, "servers": opts.servers,
+        "pin": opts.pin and (sorted(opts.front_cpus), sorted(opts.app_cpus)),
     }
     body = render_results(rows, codec, failures, ctx)
     context = render_context(ctx)
