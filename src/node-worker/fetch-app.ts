@@ -6,7 +6,7 @@
  * metrics, logs and the status page, so a label is always a template, never a raw path.
  */
 import type { Pair, RouteInfo, TaskAssignment } from "../protocol/messages.js";
-import { APP_HEADERS, HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
+import { ANY_METHOD, APP_HEADERS, HANDLER_FAILED, MAX_CHUNK } from "../protocol/messages.js";
 import { errorOutcome, logFailure, reportFailure, requestLabel } from "./executor.js";
 import { timeSync } from "./loop-monitor.js";
 import type { Outcome, TaskContext, TaskRunner } from "./task-runner.js";
@@ -18,8 +18,8 @@ export interface ConnectionInfo {
   readonly remoteAddr: { readonly transport: "tcp"; readonly hostname: string; readonly port: number };
 }
 
-/** Every method the orchestrator sends a fetch app: the app answers its own 405. */
-export const ANY_METHOD: readonly string[] = Object.freeze(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+/** Methods a web Request cannot have (the Fetch standard forbids them); Node never hands over CONNECT. */
+const FORBIDDEN_METHODS = new Set(["TRACE", "TRACK"]);
 /** The route that takes every path no introspected template matches. */
 export const CATCH_ALL = "/*";
 
@@ -44,7 +44,7 @@ export class FetchApp implements TaskRunner {
     templates: Iterable<string> = [],
   ) {
     // A large or chunked request body is streamed to request.body as it arrives, a small one given whole.
-    this.routes = routeTemplates(templates).map((path) => ({ path, methods: [...ANY_METHOD], headers: true, streamLargeBody: true }));
+    this.routes = routeTemplates(templates).map((path) => ({ path, methods: [ANY_METHOD], headers: true, streamLargeBody: true }));
   }
 
   /**
@@ -69,6 +69,8 @@ export class FetchApp implements TaskRunner {
     try {
       request = requestOf(task, context);
     } catch (err) {
+      // Every method reaches the app (it answers its own 405), but these cannot be a Request.
+      if (FORBIDDEN_METHODS.has(task.method)) return errorOutcome(501, `a fetch handler cannot be given a ${task.method} request`);
       return errorOutcome(400, `the request cannot be given to the app: ${errorText(err)}`);
     }
     let response: unknown;

@@ -1,6 +1,7 @@
 /** `neutrino routes`: runs the discovery worker alone and returns the app's routes. */
 import type { AppSpec } from "../shared/app-spec.js";
 import type { RouteInfo } from "../protocol/messages.js";
+import { methodsLabel } from "./http/router.js";
 import type { WorkerRuntime } from "./runtimes/runtime.js";
 import { createRunSecret } from "./workers/secret.js";
 import { SocketDir } from "./workers/socket-dir.js";
@@ -34,7 +35,7 @@ export async function discoverRoutes(app: AppSpec, runtime: WorkerRuntime, start
 }
 
 export function formatRouteTable(routes: readonly RouteInfo[]): string {
-  const rows = routes.map((r) => [r.methods.join(", "), r.path] as const);
+  const rows = routes.map((r) => [methodsLabel(r), r.path] as const);
   const width = Math.max("METHODS".length, ...rows.map(([m]) => m.length));
   return [`${"METHODS".padEnd(width)}  PATH`, ...rows.map(([m, p]) => `${m.padEnd(width)}  ${p}`)].join("\n") + "\n";
 }

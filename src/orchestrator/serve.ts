@@ -20,7 +20,7 @@ import { metricsBuiltIn } from "./http/metrics-endpoint.js";
 import { listenSpecs, loadTls, removeSocketFile, type Bound, type ListenSpec } from "./http/listeners.js";
 import { compileTrust } from "./http/proxy-headers.js";
 import { HttpServer, type TlsServerOptions } from "./http/server.js";
-import { Router } from "./http/router.js";
+import { methodsLabel, Router } from "./http/router.js";
 import { StaticFiles, warnStaticClashes } from "./http/static-files.js";
 import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
@@ -489,9 +489,9 @@ function logRoutes(log: Logger, routes: readonly RouteInfo[], app: string, front
   if (front !== undefined && front.index > 0) return; // with --fronts, the first front lists them for all
   if (routes.length === 0) log.warn("the app has no routes: every request will get 404");
   const listed = routes.slice(0, ROUTES_LISTED);
-  const width = Math.max(0, ...listed.map((r) => r.methods.join(", ").length));
+  const width = Math.max(0, ...listed.map((r) => methodsLabel(r).length));
   for (const r of listed) {
-    log.info({ path: r.path, methods: r.methods }, `route ${r.methods.join(", ").padEnd(width)}  ${r.path}`);
+    log.info({ path: r.path, methods: r.methods }, `route ${methodsLabel(r).padEnd(width)}  ${r.path}`);
   }
   const more = routes.length - listed.length;
   if (more > 0) log.info({ routes: routes.length }, `...and ${more} more routes (${routes.length} in all): \`neutrino routes ${app}\` lists them`);

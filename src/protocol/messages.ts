@@ -36,8 +36,12 @@ export const CANCEL_CLIENT_GONE = 0x01;
 
 export type Pair = [name: string, value: string];
 
+/** RouteInfo.methods of a route that takes every method, as sent (a foreign app's: it answers its own 405). */
+export const ANY_METHOD = "*";
+
 export interface RouteInfo {
   path: string;
+  /** The methods the route takes, or `["*"]` (ANY_METHOD) for every one. */
   methods: string[];
   /** The route (or an app middleware) reads the request: send it headers and the client's address. */
   headers?: boolean;

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ensureTestPython, requestCounts, testPython } from "../support/python-apps.js";
+import { exchange } from "../support/raw-http.js";
 import { request, runCli, startServer, type RunningServer } from "../support/server.js";
 import { waitFor } from "../support/wait.js";
 import { WsClient, wsUrl } from "../support/ws-client.js";
@@ -59,6 +60,18 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     const wrongMethod = await request(`${url}/items/1`, { method: "DELETE" });
     assert.equal(wrongMethod.status, 405);
     assert.deepEqual(wrongMethod.json, { detail: "Method Not Allowed" });
+  });
+
+  it("a method beyond the usual seven reaches the app as sent; on other routes its 405 stands", async () => {
+    const purged = await request(`${url}/cache/k1`, { method: "PURGE" });
+    assert.equal(purged.status, 200, purged.text);
+    assert.deepEqual(purged.json, { purged: "k1", method: "PURGE" });
+    const elsewhere = await request(`${url}/items/1`, { method: "PROPFIND" });
+    assert.equal(elsewhere.status, 405, elsewhere.text);
+    assert.deepEqual(elsewhere.json, { detail: "Method Not Allowed" }, "FastAPI's own 405, not the orchestrator's");
+    const [trace] = await exchange(server.port, `TRACE /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(trace!.status, 405);
+    assert.match(trace!.body, /Method Not Allowed/);
   });
 
   it("an exception in a route: the app's own 500, its text never sent, its traceback logged", async () => {

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { get } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { exchange } from "../support/raw-http.js";
 import { request, runCli, startServer, type RunningServer } from "../support/server.js";
 import { openStream } from "../support/stream-client.js";
 import { waitFor } from "../support/wait.js";
@@ -63,6 +64,19 @@ describe("a Hono app served unchanged (fetch app)", () => {
     const broken = await request(`${url}/boom`);
     assert.equal(broken.status, 500);
     assert.deepEqual(broken.json, { message: "the app caught: the handler broke" });
+  });
+
+  it("a method beyond the usual seven reaches the app as sent; TRACE, which no Request can carry, is a 501", async () => {
+    const purged = await request(`${url}/cache/k1`, { method: "PURGE" });
+    assert.equal(purged.status, 200, purged.text);
+    assert.deepEqual(purged.json, { purged: "k1", method: "PURGE" });
+    const elsewhere = await request(`${url}/users/1`, { method: "PURGE" });
+    assert.equal(elsewhere.status, 404, "the app's own answer");
+    assert.deepEqual(elsewhere.json, { message: "the app has no /users/1" });
+    const [trace] = await exchange(server.port, `TRACE /users/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(trace!.status, 501, trace!.body);
+    assert.match(trace!.body, /a fetch handler cannot be given a TRACE request/);
+    assert.equal((await request(`${url}/users/2`)).status, 200, "the worker serves on");
   });
 
   it("the Request the app gets: method, scheme, Host, path and query; HEAD answered without a body", async () => {
@@ -226,6 +240,7 @@ describe("a Hono app served unchanged (fetch app)", () => {
     assert.ok(paths.includes("/users/{id}"), run.out());
     assert.ok(paths.includes("/items"), run.out());
     assert.equal(paths.at(-1), "/*", run.out());
+    assert.match(run.out(), /^ANY +\/users\/\{id\}$/m, "every method goes to the app");
   });
 });
 

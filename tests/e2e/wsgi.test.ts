@@ -47,6 +47,16 @@ describe("a Flask app served unchanged (WSGI)", () => {
     assert.match(wrong.headers.get("allow") ?? "", /GET/);
   });
 
+  it("a WebDAV method reaches the app as sent, with its headers; on other routes Flask's 405 stands", async () => {
+    const found = await request(`${url}/dav/notes`, { method: "PROPFIND", headers: { depth: "1" } });
+    assert.equal(found.status, 207, found.text);
+    assert.deepEqual(found.json, { name: "notes", method: "PROPFIND", depth: "1" });
+    const elsewhere = await request(`${url}/users/7`, { method: "PROPFIND" });
+    assert.equal(elsewhere.status, 405, elsewhere.text);
+    assert.match(elsewhere.headers.get("allow") ?? "", /GET/, "Flask's own Allow, not the orchestrator's");
+    assert.doesNotMatch(elsewhere.headers.get("allow") ?? "", /PROPFIND/);
+  });
+
   it("a multipart upload reaches request.files whole", async () => {
     const data = randomBytes(300_000);
     const form = new FormData();

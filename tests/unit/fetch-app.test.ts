@@ -75,7 +75,7 @@ describe("FetchApp", () => {
     assert.equal(FetchApp.from(42), null);
     for (const route of FetchApp.from(app)!.routes) {
       assert.equal(route.headers, true);
-      assert.deepEqual(route.methods, ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+      assert.deepEqual(route.methods, ["*"], "every method reaches the app, which answers its own 405");
     }
   });
 

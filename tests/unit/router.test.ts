@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Router, toRouterPath } from "../../src/orchestrator/http/router.js";
+import { methodsLabel, methodsOf, Router, toRouterPath } from "../../src/orchestrator/http/router.js";
 
 const router = new Router([
   { path: "/add", methods: ["GET", "POST"] },
@@ -50,5 +50,21 @@ describe("router", () => {
 
   it("translates {name} placeholders to find-my-way's syntax", () => {
     assert.equal(toRouterPath("/a/{b}/c/{d_2}"), "/a/:b/c/:d_2");
+  });
+
+  it("a route of every method (a foreign app's) takes each one as sent, HEAD as HEAD, and never answers 405", () => {
+    const any = { path: "/*", methods: ["*"] };
+    const foreign = new Router([{ path: "/items/{id}", methods: ["*"] }, any]);
+    for (const method of ["GET", "HEAD", "POST", "PURGE", "PROPFIND", "QUERY", "TRACE", "M-SEARCH"]) {
+      const m = foreign.find(method, "/items/7");
+      assert.equal(m?.kind, "route", method);
+      assert.equal(m.kind === "route" && m.workerMethod, method);
+      assert.equal(foreign.find(method, "/other/path")?.kind, "route", `${method} on the catch-all`);
+    }
+    assert.ok(!methodsOf(any).includes("CONNECT"), "Node never hands CONNECT over as a request");
+    assert.ok(methodsOf(any).includes("PURGE"));
+    assert.match(foreign.allowed("/items/7") ?? "", /\bPROPFIND\b/);
+    assert.equal(methodsLabel(any), "ANY");
+    assert.equal(methodsLabel({ path: "/add", methods: ["GET", "POST"] }), "GET, POST");
   });
 });

@@ -1,10 +1,11 @@
 /**
  * The HTTP routing table, built from the RouteRegistry with find-my-way. Every registered path
  * also answers the methods it does not allow, so a wrong method is a 405 with `Allow`, not a 404.
+ * A route of every method (`["*"]`, a foreign app's) takes each one Node can parse, as sent.
  */
 import { METHODS } from "node:http";
 import FindMyWay from "find-my-way";
-import type { RouteInfo } from "../../protocol/messages.js";
+import { ANY_METHOD, type RouteInfo } from "../../protocol/messages.js";
 
 type RouteMatch =
   | {
@@ -39,6 +40,18 @@ type Store =
 
 type Method = FindMyWay.HTTPMethod;
 const ALL_METHODS = METHODS as Method[];
+/** What a route of every method takes: all but CONNECT, which Node never hands over as a request. */
+const EVERY_METHOD: readonly string[] = METHODS.filter((m) => m !== "CONNECT");
+
+/** A route's methods as the route table and the start-up log show them: `ANY` for every method. */
+export function methodsLabel(route: RouteInfo): string {
+  return route.methods.includes(ANY_METHOD) ? "ANY" : route.methods.join(", ");
+}
+
+/** The methods `route` takes, upper case, `["*"]` spelled out. */
+export function methodsOf(route: RouteInfo): string[] {
+  return route.methods.includes(ANY_METHOD) ? [...EVERY_METHOD] : route.methods.map((m) => m.toUpperCase());
+}
 const NO_QUERY = Object.freeze({});
 /**
  * The longest request path routed (414 beyond it). A path parameter may take all of it, so
@@ -70,7 +83,7 @@ export class Router {
     this.decodesOwnPaths = routes.some((route) => route.path === "/*");
     const noop = (): void => {};
     for (const route of routes) {
-      const allowed = new Set(route.methods.map((m) => m.toUpperCase()));
+      const allowed = new Set(methodsOf(route));
       const autoHead = allowed.has("GET") && !allowed.has("HEAD");
       const allow = [...allowed, ...(autoHead ? ["HEAD"] : [])].join(", ");
       const path = toRouterPath(route.path);

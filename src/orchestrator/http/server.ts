@@ -27,7 +27,7 @@ import { listenOn, type Bound, type ListenOptions, type ListenSpec } from "./lis
 import type { Trust } from "./proxy-headers.js";
 import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
-import { MAX_PATH_LENGTH, type Router } from "./router.js";
+import { MAX_PATH_LENGTH, methodsOf, type Router } from "./router.js";
 import { CLIENT_CLOSED, HttpJob, type AppMistake, type JobContext } from "./http-job.js";
 import { hasBody, STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
 import type { StaticFiles } from "./static-files.js";
@@ -321,7 +321,7 @@ export class HttpServer implements JobContext {
    */
   private optionsAsterisk(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     const methods = new Set<string>(["OPTIONS"]);
-    for (const route of this.router.routes) for (const m of route.methods) methods.add(m.toUpperCase());
+    for (const route of this.router.routes) for (const m of methodsOf(route)) methods.add(m);
     if (methods.has("GET")) methods.add("HEAD"); // the router answers HEAD on every GET route
     res.writeHead(200, { allow: [...methods].join(", "), "content-length": 0, [REQUEST_ID_HEADER]: requestId });
     res.end();

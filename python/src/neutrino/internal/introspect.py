@@ -16,9 +16,8 @@ import re
 import sys
 from typing import Any, Iterable, List, Optional
 
-#: Every method goes to the app, which answers its own 405; HEAD is listed so that it reaches the
-#: app as HEAD (a route listing GET alone would get HEAD as GET).
-ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+#: Every method goes to the app as sent (PROPFIND, PURGE, HEAD as HEAD...), which answers its own 405.
+ANY_METHOD = "*"
 CATCH_ALL = "/*"
 #: More templates than this is a generated URL space, not a route table: the rest share "/*".
 MAX_TEMPLATES = 2000
@@ -49,7 +48,7 @@ def registry(app: Any, websocket: bool, log: Any = sys.stderr, stream_large_body
         if len(shapes) >= MAX_TEMPLATES and path != CATCH_ALL:
             continue
         shapes.add(shape)
-        entry: dict = {"path": path, "methods": list(ALL_METHODS), "headers": True}
+        entry: dict = {"path": path, "methods": [ANY_METHOD], "headers": True}
         if stream_large_body:
             entry["stream_large_body"] = True
         if websocket:
