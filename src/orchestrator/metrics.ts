@@ -3,6 +3,7 @@
  * server, not one random worker. Counters and histograms are updated per request; the gauges
  * (queue depth, busy/idle workers, worker RSS) are read only when scraped.
  */
+import { METHODS } from "node:http";
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from "prom-client";
 import type { Dispatcher } from "./dispatch/dispatcher.js";
 import type { WorkerPool } from "./workers/pool.js";
@@ -13,6 +14,9 @@ const EVENT_LOOP_SAMPLE_MS = 100;
 
 /** Label for requests that matched no route, so unknown paths cannot blow up the label set. */
 export const NO_ROUTE = "(none)";
+
+/** The `method` label's values: the methods Node's HTTP/1 parser knows; any other is "other". */
+const METHOD_LABELS: ReadonlySet<string> = new Set(METHODS);
 
 /** One value of a metric as prom-client's registries read it (its typings say less than it reads). */
 interface MetricValue {
@@ -219,7 +223,9 @@ export class Metrics {
     });
   }
 
-  requestDone(route: string, method: string, status: number, seconds: number): void {
+  requestDone(route: string, anyMethod: string, status: number, seconds: number): void {
+    // An HTTP/2 client may send any token as its method: one series each would grow without bound.
+    const method = METHOD_LABELS.has(anyMethod) ? anyMethod : "other";
     const key = `${status} ${method} ${route}`;
     let s = this.series.get(key);
     if (s === undefined) {

@@ -86,6 +86,22 @@ for (const { runtime, app } of apps) {
       assert.doesNotMatch(server.stderr(), /Warning/);
     });
 
+    it("HTTP/2 methods no HTTP/1 parser knows: a 501 each, counted under one method label", async () => {
+      const session = http2Connect(origin, { ca: certs.certPem });
+      try {
+        for (const method of ["BREW1", "BREW2", "get"]) {
+          const r = await h2Request(session, "/plain", { ":method": method });
+          assert.equal(r.status, 501, r.text);
+          assert.equal(r.json.detail, `the method ${method} is not implemented`);
+        }
+      } finally {
+        session.close();
+      }
+      const metrics = (await h2Get(origin, "/metrics", certs.certPem)).text;
+      assert.doesNotMatch(metrics, /method="(BREW1|BREW2|get)"/, "one series per method sent would grow without bound");
+      assert.match(metrics, /neutrino_requests_total\{route="\(none\)",method="other",status="501"\} 3/);
+    });
+
     if (runtime === "python") {
       // A Fetch API Headers object refuses CR/LF, so only a Python handler can send one.
       it("a header value with CR/LF is the same 502 over HTTP/2 as over HTTP/1.1, never a reset stream", async () => {

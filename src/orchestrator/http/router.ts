@@ -40,6 +40,16 @@ type Store =
 
 type Method = FindMyWay.HTTPMethod;
 const ALL_METHODS = METHODS as Method[];
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+
+/**
+ * Whether `method` is one Node's HTTP/1 parser knows. HTTP/2 lets a client send any token; the
+ * router has no route for another, which is a 501, not a 404 (RFC 9110 §9.1).
+ */
+export function knownMethod(method: string): boolean {
+  return KNOWN_METHODS.has(method);
+}
+
 /** What a route of every method takes: all but CONNECT, which Node never hands over as a request. */
 const EVERY_METHOD: readonly string[] = METHODS.filter((m) => m !== "CONNECT");
 

@@ -27,7 +27,7 @@ import { listenOn, type Bound, type ListenOptions, type ListenSpec } from "./lis
 import type { Trust } from "./proxy-headers.js";
 import { attachClientView, clientAddress, clientViewOf, isFormBody, requestHeaderPairs } from "./request-headers.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
-import { MAX_PATH_LENGTH, methodsOf, type Router } from "./router.js";
+import { knownMethod, MAX_PATH_LENGTH, methodsOf, type Router } from "./router.js";
 import { CLIENT_CLOSED, HttpJob, type AppMistake, type JobContext } from "./http-job.js";
 import { hasBody, STREAMED_BODY_PAIR, streamsBody } from "./request-body.js";
 import type { StaticFiles } from "./static-files.js";
@@ -474,6 +474,10 @@ export class HttpServer implements JobContext {
       }
       if (!wellEncoded(path)) {
         this.reject(req, res, 400, `the request path has malformed percent-encoding: ${path.slice(0, 200)}`, requestId);
+        return;
+      }
+      if (!knownMethod(method)) {
+        this.refuse(req, res, { status: 501, detail: `the method ${method.slice(0, 40)} is not implemented` }, requestId);
         return;
       }
       this.refuse(req, res, { status: 404, detail: `no route for ${method} ${path}` }, requestId);
