@@ -15,8 +15,11 @@ const EVENT_LOOP_SAMPLE_MS = 100;
 /** Label for requests that matched no route, so unknown paths cannot blow up the label set. */
 export const NO_ROUTE = "(none)";
 
-/** The `method` label's values: the methods Node's HTTP/1 parser knows; any other is "other". */
-const METHOD_LABELS: ReadonlySet<string> = new Set(METHODS);
+/** Method label of requests Node could not parse (there is none to read). */
+export const NO_METHOD = "(none)";
+
+/** The `method` label's values: the methods Node's HTTP/1 parser knows, and NO_METHOD; any other is "other". */
+const METHOD_LABELS: ReadonlySet<string> = new Set([...METHODS, NO_METHOD]);
 
 /** One value of a metric as prom-client's registries read it (its typings say less than it reads). */
 interface MetricValue {

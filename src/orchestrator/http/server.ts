@@ -15,7 +15,7 @@ import type { Pair } from "../../protocol/messages.js";
 import { CONNECT_REFUSED, expectationRefused, sendError, sendRawError, versionRefused } from "./errors.js";
 import { logMs, writeAccessRecord, type PeerOnly } from "./access-log.js";
 import type { Logger } from "../log.js";
-import { NO_ROUTE, type Metrics } from "../metrics.js";
+import { NO_METHOD, NO_ROUTE, type Metrics } from "../metrics.js";
 import type { ProbePaths } from "./probes.js";
 import { BuiltIns, builtInsOf } from "./built-ins.js";
 import type { RequestStats } from "../status/request-stats.js";
@@ -121,8 +121,6 @@ const BODY_LATE = "the request body did not arrive within --body-timeout";
 const BODY_CUT = "the client closed the connection before sending the whole request body";
 /** The 499's detail when the client resets its connection (or HTTP/2 stream) mid-body. */
 const BODY_RESET = "the client went away before sending the whole request body";
-/** The method label of requests Node could not parse (there is none to read). */
-const NO_METHOD = "(none)";
 
 export class HttpServer implements JobContext {
   /** Every listener (--bind, --uds, --fd, or --host/--port), in the order they were opened. */
