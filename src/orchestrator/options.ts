@@ -513,7 +513,7 @@ export const SERVE_OPTIONS = {
   }),
   docs: option({
     flags: "--docs",
-    help: "serve the OpenAPI document at /openapi.json and the docs page at /docs",
+    help: "serve the OpenAPI document at /openapi.json and the docs page at /docs (a Neutrino App's; an ASGI, WSGI or fetch app's paths are its own)",
     doc: "`/openapi.json` and the `/docs` page",
     default: true,
     negate: "no /openapi.json and /docs",

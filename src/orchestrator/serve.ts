@@ -24,7 +24,7 @@ import { methodsLabel, Router } from "./http/router.js";
 import { StaticFiles, warnStaticClashes } from "./http/static-files.js";
 import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
-import { ApiDocs, DOCS_PATH, OPENAPI_PATH } from "./openapi/docs-page.js";
+import { ApiDocs } from "./openapi/docs-page.js";
 import type { ServeSettings } from "./options.js";
 import type { RouteInfo } from "../protocol/messages.js";
 import { watchForReload } from "./reload.js";
@@ -66,7 +66,6 @@ export class Server {
   private readonly apiDocs: ApiDocs | null;
   private readonly statusPage: StatusPage | null;
   /** Paths the orchestrator answers itself; an app route on one of them wins, with a warning. */
-  private readonly builtIns: string[];
   private http: HttpServer | null = null;
   /** --uds socket files this run created, removed at exit. */
   private readonly socketFiles: { path: string; ino: number }[] = [];
@@ -138,15 +137,6 @@ export class Server {
         ready: () => ({ serving: this.dispatcher.workerCount > 0 }),
       });
     }
-    // The built-in paths on the main port; --admin-port moves all but the probes to its own port.
-    const adminHere = options.adminPort === undefined;
-    this.builtIns = [
-      options.healthPath,
-      options.readyPath,
-      ...(this.metricsHere ? ["/metrics"] : []),
-      ...(this.apiDocs && adminHere ? [OPENAPI_PATH, DOCS_PATH] : []),
-      ...(adminHere ? (this.statusPage?.paths ?? []) : []),
-    ];
     this.watchdog = new Watchdog({
       pool: this.pool,
       dispatcher: this.dispatcher,
@@ -450,21 +440,35 @@ export class Server {
       );
       const port = await listen(options.adminPort, only);
       log.info({ adminPort: port }, `admin port http://${options.host}:${port}: ${only.flatMap((b) => b.paths).join(", ")}`);
-    } else if (specs.some(reachableFromOutside) && (this.metricsHere || this.apiDocs || this.statusPage)) {
+    } else if (specs.some(reachableFromOutside) && (this.metricsHere || this.apiDocs?.serving || this.statusPage)) {
       log.warn(
         { host: options.host },
-        `/metrics${this.apiDocs ? ", /openapi.json, /docs" : ""}${this.statusPage ? ", the status page" : ""} answer on the public port: in production, move them with --admin-port <port> (docs/deploy.md)`,
+        `/metrics${this.apiDocs?.serving ? ", /openapi.json, /docs" : ""}${this.statusPage ? ", the status page" : ""} answer on the public port: in production, move them with --admin-port <port> (docs/deploy.md)`,
       );
     }
   }
 
+  /** The built-in paths on the main port; --admin-port moves all but the probes to its own port. */
+  private builtInPaths(): string[] {
+    const { options } = this;
+    const adminHere = options.adminPort === undefined;
+    return [
+      options.healthPath,
+      options.readyPath,
+      ...(this.metricsHere ? ["/metrics"] : []),
+      ...(adminHere ? (this.apiDocs?.paths ?? []) : []),
+      ...(adminHere ? (this.statusPage?.paths ?? []) : []),
+    ];
+  }
+
   private logStartup(routes: readonly RouteInfo[], bound: readonly Bound[]): void {
     const { options, log } = this;
-    for (const path of this.builtIns) {
+    const builtIns = this.builtInPaths();
+    for (const path of builtIns) {
       if (routes.some((r) => r.path === path)) log.warn({ path }, `the app's own route ${path} hides the built-in endpoint on that path`);
     }
     for (const m of options.static) log.info({ prefix: m.prefix, dir: m.root }, `static files: ${m.prefix}/ from ${m.root}`);
-    warnStaticClashes(log, options.static, routes, this.builtIns);
+    warnStaticClashes(log, options.static, routes, builtIns);
     const urls = bound.map((b) => b.url);
     const url = urls[0]!;
     if (this.statusPage && options.adminPort === undefined) log.info({ statusPage: `${url}/_neutrino/` }, `status page on ${url}/_neutrino/`);

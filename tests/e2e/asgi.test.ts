@@ -62,6 +62,14 @@ describe("a FastAPI app served unchanged (ASGI)", () => {
     assert.deepEqual(wrongMethod.json, { detail: "Method Not Allowed" });
   });
 
+  it("FastAPI's own /docs and /openapi.json answer, with no warning that they hide the server's", async () => {
+    const doc = await request(`${url}/openapi.json`);
+    assert.equal(doc.status, 200);
+    assert.ok(doc.json.paths["/items/{item_id}"], "FastAPI's document");
+    assert.match((await request(`${url}/docs`)).text, /swagger-ui/i);
+    assert.doesNotMatch(server.stdout(), /hides the built-in endpoint/);
+  });
+
   it("a method beyond the usual seven reaches the app as sent; on other routes its 405 stands", async () => {
     const purged = await request(`${url}/cache/k1`, { method: "PURGE" });
     assert.equal(purged.status, 200, purged.text);

@@ -57,6 +57,15 @@ describe("a Flask app served unchanged (WSGI)", () => {
     assert.doesNotMatch(elsewhere.headers.get("allow") ?? "", /PROPFIND/);
   });
 
+  it("/docs and /openapi.json are the app's paths (here its 404), not an empty document of the server's", async () => {
+    for (const path of ["/docs", "/openapi.json"]) {
+      const r = await request(`${url}${path}`);
+      assert.equal(r.status, 404, `${path}: ${r.text.slice(0, 200)}`);
+      assert.match(r.text, /<title>404 Not Found<\/title>/, "Flask's own 404");
+    }
+    assert.doesNotMatch(server.stdout(), /\/openapi\.json, \/docs/, "nor named in the warning about built-ins on the public port");
+  });
+
   it("a multipart upload reaches request.files whole", async () => {
     const data = randomBytes(300_000);
     const form = new FormData();

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { BuiltIn, BuiltInRequest } from "../http/built-ins.js";
-import type { RouteInfo } from "../../protocol/messages.js";
+import { ANY_METHOD, type RouteInfo } from "../../protocol/messages.js";
 import { sendError } from "../http/errors.js";
 import { sendPath } from "../http/file-response.js";
 import { contentTypeFor } from "../http/static-files.js";
@@ -95,9 +95,14 @@ function payload(body: Buffer): Payload {
 
 /** A built-in route (src/orchestrator/http/built-ins.ts). */
 export class ApiDocs implements BuiltIn {
-  readonly paths = [OPENAPI_PATH, DOCS_PATH];
-
   private document: Payload = payload(Buffer.from("{}"));
+  /**
+   * Whether the app has routes of its own to describe. An ASGI, WSGI or fetch app has none: each
+   * of its routes takes every method (`["*"]`) and the app routes the request itself, so its /docs
+   * and /openapi.json are its own (FastAPI's), its 404, or its catch-all's (a single-page app's),
+   * never an empty document here.
+   */
+  private described = false;
   private readonly page: Payload;
   private readonly init = payload(INIT_SCRIPT);
 
@@ -110,11 +115,22 @@ export class ApiDocs implements BuiltIn {
 
   /** Rebuilds the document from the app's routes (at start-up and on each reload). */
   update(routes: readonly RouteInfo[]): void {
+    this.described = routes.some((route) => !route.methods.includes(ANY_METHOD));
     this.document = payload(Buffer.from(JSON.stringify(buildOpenApiDocument(routes, this.info, this.warn))));
+  }
+
+  /** Whether it serves anything: the app describes its routes. */
+  get serving(): boolean {
+    return this.described;
+  }
+
+  get paths(): readonly string[] {
+    return this.described ? [OPENAPI_PATH, DOCS_PATH] : [];
   }
 
   /** `/openapi.json`, `/docs` and the page's assets. */
   matches(path: string): boolean {
+    if (!this.described) return false;
     if (path === OPENAPI_PATH || path === DOCS_PATH) return true;
     if (!path.startsWith(`${DOCS_PATH}/`)) return false;
     const asset = path.slice(DOCS_PATH.length + 1);
