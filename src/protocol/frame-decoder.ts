@@ -1,8 +1,10 @@
 /**
  * Splits a byte stream into frames. Chunks are kept in a list and joined only once a whole frame
- * has arrived, so a large frame that trickles in is copied once, not once per chunk. Once it has
- * refused the stream it refuses everything after with the same error: the bytes that follow a
- * refused frame are that frame's, never the start of another.
+ * has arrived, so a large frame that trickles in is copied once, not once per chunk; and only that
+ * frame's bytes are copied: the frames after it in the last chunk are decoded where they are (a
+ * stream's 64 KiB BodyChunk frames straddle nearly every socket read, and joining whole reads
+ * copied every byte twice). Once it has refused the stream it refuses everything after with the
+ * same error: the bytes that follow a refused frame are that frame's, never the start of another.
  */
 import { DEFAULT_MAX_FRAME, decodeFrame, ProtocolError } from "./codec.js";
 import type { Message } from "./messages.js";
@@ -31,24 +33,33 @@ export class FrameDecoder {
 
   private decode(chunk: Buffer): Message[] {
     const out: Message[] = [];
-    let buf: Buffer;
-    if (this.buffered === 0) {
-      buf = chunk;
-    } else {
+    let buf = chunk;
+    if (this.buffered > 0) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       // Join only when the pending frame is complete (or its length is still unknown).
-      if (this.buffered >= 4) {
-        const first = this.chunks[0]!;
-        const length = first.length >= 4 ? first.readUInt32BE(0) : Buffer.concat(this.chunks, 4).readUInt32BE(0);
-        this.checkLength(length);
-        if (this.buffered < 4 + length) return out;
-      } else {
-        return out;
+      if (this.buffered < 4) return out;
+      const first = this.chunks[0]!;
+      const length = first.length >= 4 ? first.readUInt32BE(0) : Buffer.concat(this.chunks, 4).readUInt32BE(0);
+      this.checkLength(length);
+      const size = 4 + length;
+      if (this.buffered < size) return out;
+      // This chunk completes the frame: copy the frame's bytes alone. Whatever follows it can only
+      // be the tail of this chunk, decoded below without a copy.
+      const frame = Buffer.allocUnsafe(size);
+      let filled = 0;
+      for (const piece of this.chunks) {
+        const take = Math.min(piece.length, size - filled);
+        piece.copy(frame, filled, 0, take);
+        filled += take;
+        if (filled === size) {
+          buf = piece.subarray(take);
+          break;
+        }
       }
-      buf = Buffer.concat(this.chunks, this.buffered);
       this.chunks = [];
       this.buffered = 0;
+      out.push(decodeFrame(frame, 4, size));
     }
     let offset = 0;
     while (buf.length - offset >= 4) {

@@ -68,9 +68,11 @@ describe("protocol vectors: valid frames", () => {
     });
   }
 
-  it("decodes every valid frame from one concatenated stream", () => {
+  it("decodes every valid frame from one concatenated stream, however the reads split it", () => {
     const stream = Buffer.concat(vectors.valid.map((v) => Buffer.from(v.hex, "hex")));
-    assert.deepEqual(decodeAll(stream, 7).map(toVectorForm), vectors.valid.map((v) => v.message));
+    for (const chunk of [1, 2, 3, 5, 7, 64, 1000, stream.length]) {
+      assert.deepEqual(decodeAll(stream, chunk).map(toVectorForm), vectors.valid.map((v) => v.message), `reads of ${chunk} bytes`);
+    }
   });
 });
 
