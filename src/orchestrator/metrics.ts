@@ -3,9 +3,9 @@
  * server, not one random worker. Counters and histograms are updated per request; the gauges
  * (queue depth, busy/idle workers, worker RSS) are read only when scraped.
  */
-import { METHODS } from "node:http";
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from "prom-client";
 import type { Dispatcher } from "./dispatch/dispatcher.js";
+import { knownMethod } from "./http/router.js";
 import type { WorkerPool } from "./workers/pool.js";
 import { OpenStreams, STREAM_KINDS } from "./streams.js";
 
@@ -17,9 +17,6 @@ export const NO_ROUTE = "(none)";
 
 /** Method label of requests Node could not parse (there is none to read). */
 export const NO_METHOD = "(none)";
-
-/** The `method` label's values: the methods Node's HTTP/1 parser knows, and NO_METHOD; any other is "other". */
-const METHOD_LABELS: ReadonlySet<string> = new Set([...METHODS, NO_METHOD]);
 
 /** One value of a metric as prom-client's registries read it (its typings say less than it reads). */
 interface MetricValue {
@@ -228,7 +225,7 @@ export class Metrics {
 
   requestDone(route: string, anyMethod: string, status: number, seconds: number): void {
     // An HTTP/2 client may send any token as its method: one series each would grow without bound.
-    const method = METHOD_LABELS.has(anyMethod) ? anyMethod : "other";
+    const method = knownMethod(anyMethod) || anyMethod === NO_METHOD ? anyMethod : "other";
     const key = `${status} ${method} ${route}`;
     let s = this.series.get(key);
     if (s === undefined) {

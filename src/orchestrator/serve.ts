@@ -65,7 +65,6 @@ export class Server {
   private readonly staticFiles: StaticFiles | null;
   private readonly apiDocs: ApiDocs | null;
   private readonly statusPage: StatusPage | null;
-  /** Paths the orchestrator answers itself; an app route on one of them wins, with a warning. */
   private http: HttpServer | null = null;
   /** --uds socket files this run created, removed at exit. */
   private readonly socketFiles: { path: string; ino: number }[] = [];
@@ -448,7 +447,10 @@ export class Server {
     }
   }
 
-  /** The built-in paths on the main port; --admin-port moves all but the probes to its own port. */
+  /**
+   * Paths the orchestrator answers itself on the main port (an app route on one of them wins, with
+   * a warning); --admin-port moves all but the probes to its own port.
+   */
   private builtInPaths(): string[] {
     const { options } = this;
     const adminHere = options.adminPort === undefined;

@@ -62,6 +62,7 @@ export function methodsLabel(route: RouteInfo): string {
 export function methodsOf(route: RouteInfo): string[] {
   return route.methods.includes(ANY_METHOD) ? [...EVERY_METHOD] : route.methods.map((m) => m.toUpperCase());
 }
+
 const NO_QUERY = Object.freeze({});
 /**
  * The longest request path routed (414 beyond it). A path parameter may take all of it, so

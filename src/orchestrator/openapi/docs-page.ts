@@ -116,7 +116,8 @@ export class ApiDocs implements BuiltIn {
   /** Rebuilds the document from the app's routes (at start-up and on each reload). */
   update(routes: readonly RouteInfo[]): void {
     this.described = routes.some((route) => !route.methods.includes(ANY_METHOD));
-    this.document = payload(Buffer.from(JSON.stringify(buildOpenApiDocument(routes, this.info, this.warn))));
+    // A foreign app's 2,000 templates would make a document nobody is served.
+    if (this.described) this.document = payload(Buffer.from(JSON.stringify(buildOpenApiDocument(routes, this.info, this.warn))));
   }
 
   /** Whether it serves anything: the app describes its routes. */
